@@ -1,0 +1,345 @@
+/* nono.h — the public C interface of libnono, a capability sandbox for untrusted processes.
+ *
+ * Conventions (all functions):
+ * - Functions that can fail return 0 on success or a negative errno from the set documented on the
+ *   function. When `err` is non-NULL it receives the code and a one-line human message; `err` is always
+ *   caller-owned (usually on the stack). The library never prints and never aborts.
+ * - "Copies" means the library keeps its own copy of an argument; "borrowed" means a returned pointer
+ *   stays owned by the object it came from and is valid until that object is changed or freed;
+ *   "caller frees with free()" means the returned buffer was allocated with malloc().
+ * - Every fd the library opens is O_CLOEXEC; none is ever inherited by a sandboxed child.
+ */
+#ifndef NONO_H
+#define NONO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(NONO_BUILDING_LIB)
+#define NONO_API __attribute__((visibility("default")))
+#else
+#define NONO_API
+#endif
+
+/* ------------------------------------------------------------------------------------------------
+ * Errors
+ * ---------------------------------------------------------------------------------------------- */
+
+#define NONO_ERROR_MSG_MAX 512
+
+/* Caller-owned error detail. `code` is the same negative errno the function returned. */
+typedef struct nono_error {
+	int code;
+	char message[NONO_ERROR_MSG_MAX];
+} nono_error;
+
+/* ------------------------------------------------------------------------------------------------
+ * Capability sets
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef enum nono_access {
+	NONO_ACCESS_READ = 1,
+	NONO_ACCESS_WRITE = 2,
+	NONO_ACCESS_READ_WRITE = 3,
+} nono_access;
+
+typedef enum nono_net_mode {
+	NONO_NET_ALLOWED = 0,    /* default: network not restricted */
+	NONO_NET_BLOCKED = 1,    /* no IP socket of any kind, no packet sockets */
+	NONO_NET_PROXY_ONLY = 2, /* TCP to 127.0.0.1/::1 on the proxy port, nothing else */
+} nono_net_mode;
+
+typedef struct nono_caps nono_caps;
+
+/* One filesystem grant. Strings are borrowed from the capability set. */
+typedef struct nono_grant {
+	const char *original; /* the path as the caller gave it */
+	const char *resolved; /* canonical absolute path (symlinks resolved) */
+	nono_access access;
+	bool is_file; /* true: a single file; false: a directory and everything under it */
+} nono_grant;
+
+/* New empty set: no paths, network allowed. Returns NULL only when out of memory.
+ * Free with nono_caps_free(). */
+NONO_API nono_caps *nono_caps_new(void);
+/* Frees the set; NULL is a no-op. */
+NONO_API void nono_caps_free(nono_caps *caps);
+/* Deep copy; NULL when out of memory. */
+NONO_API nono_caps *nono_caps_clone(const nono_caps *caps);
+
+/* Grant a directory (and everything below it). The path is copied and canonicalised now.
+ * Errors: -ENOENT missing path, -ENOTDIR path is not a directory, -EINVAL bad mode or empty path,
+ * -ENAMETOOLONG, -EACCES/-ELOOP from resolving, -ENOMEM. */
+NONO_API int nono_caps_allow_path(nono_caps *caps, const char *path, nono_access access,
+				  nono_error *err);
+/* Grant a single non-directory file. Errors as nono_caps_allow_path, but -EISDIR for a directory. */
+NONO_API int nono_caps_allow_file(nono_caps *caps, const char *path, nono_access access,
+				  nono_error *err);
+/* Number of grants, and grant `i` (0-based). nono_caps_grant returns -ERANGE past the end. */
+NONO_API size_t nono_caps_grant_count(const nono_caps *caps);
+NONO_API int nono_caps_grant(const nono_caps *caps, size_t i, nono_grant *out);
+/* Merge grants with the same resolved path and kind (access modes are united), keeping first order. */
+NONO_API void nono_caps_deduplicate(nono_caps *caps);
+/* True when `path` (canonicalised if it exists, else made absolute lexically) lies inside a grant. */
+NONO_API bool nono_caps_path_covered(const nono_caps *caps, const char *path);
+
+/* Network mode. `proxy_port` is required (1..65535) for NONO_NET_PROXY_ONLY and must be 0 otherwise.
+ * The last call wins. Errors: -EINVAL. */
+NONO_API int nono_caps_set_network(nono_caps *caps, nono_net_mode mode, uint16_t proxy_port,
+				   nono_error *err);
+/* Current mode; stores the proxy port in *proxy_port when non-NULL (0 unless proxy-only). */
+NONO_API nono_net_mode nono_caps_network(const nono_caps *caps, uint16_t *proxy_port);
+
+/* Allow connect() to one pathname unix socket, or to any socket inside a directory. Without such a
+ * grant, pathname unix connects are denied under `blocked` and `proxy-only`.
+ * Errors: -ENOENT, -EINVAL, -ENOMEM. */
+NONO_API int nono_caps_allow_unix_socket(nono_caps *caps, const char *path, nono_error *err);
+/* Allow bind()/listen() on one TCP port, loopback only. Errors: -EINVAL (port 0), -ENOMEM. */
+NONO_API int nono_caps_allow_bind(nono_caps *caps, uint16_t port, nono_error *err);
+NONO_API size_t nono_caps_unix_socket_count(const nono_caps *caps);
+NONO_API const char *nono_caps_unix_socket(const nono_caps *caps, size_t i); /* borrowed */
+NONO_API size_t nono_caps_bind_port_count(const nono_caps *caps);
+NONO_API uint16_t nono_caps_bind_port(const nono_caps *caps, size_t i);
+
+/* One-line human summary, e.g. "2 paths (1 rw, 1 r), network: proxy-only(3128)".
+ * Caller frees with free(); NULL when out of memory. */
+NONO_API char *nono_caps_summary(const nono_caps *caps);
+
+/* ---- Queries (no enforcement, pure policy) ---- */
+
+#define NONO_REASON_MAX 256
+#define NONO_PATH_MAX 4096
+
+typedef struct nono_decision {
+	bool allowed;
+	char reason[NONO_REASON_MAX];   /* why, in one line */
+	char grant[NONO_PATH_MAX];      /* resolved path of the grant that decided it, "" if none */
+} nono_decision;
+
+/* May `path` be accessed with `access`? Errors: -EINVAL (bad mode / empty path). */
+NONO_API int nono_caps_query_path(const nono_caps *caps, const char *path, nono_access access,
+				  nono_decision *out, nono_error *err);
+/* Is (general outbound) network allowed? */
+NONO_API void nono_caps_query_network(const nono_caps *caps, nono_decision *out);
+
+/* ---- JSON (jansson) ---- */
+
+/* Serialise. Caller frees with free(). Errors: -ENOMEM. */
+NONO_API char *nono_caps_to_json(const nono_caps *caps, nono_error *err);
+/* Parse and strictly validate (unknown keys, wrong types, bad modes, NUL bytes, missing paths are
+ * errors). Returns a new set (free with nono_caps_free) or NULL with `err` set (-EINVAL, -ENOENT…). */
+NONO_API nono_caps *nono_caps_from_json(const char *json, size_t len, nono_error *err);
+
+/* ------------------------------------------------------------------------------------------------
+ * Kernel support
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct nono_support {
+	char kernel_release[65];
+	int landlock_abi_kernel;  /* what the kernel offers; 0 = no Landlock */
+	int landlock_abi_cap;     /* the configured cap (0 = none) */
+	int landlock_abi;         /* what the library will use: min(kernel, cap) */
+	bool landlock_fs;         /* abi >= 1 */
+	bool landlock_refer;      /* abi >= 2 */
+	bool landlock_truncate;   /* abi >= 3 */
+	bool landlock_tcp;        /* abi >= 4 */
+	bool landlock_ioctl_dev;  /* abi >= 5 */
+	bool landlock_scopes;     /* abi >= 6 */
+	bool landlock_log_flags;  /* abi >= 7 */
+	bool seccomp_filter;
+	bool seccomp_user_notif;  /* 5.0 */
+	bool pidfd_getfd;         /* 5.6 */
+	bool wait_killable_recv;  /* 5.19 */
+	bool sync_wakeup;         /* 6.6 */
+	bool x86_64;              /* running on x86_64 (i386/x32 checks apply) */
+} nono_support;
+
+/* Probe the running kernel (cheap; not cached). Always fills *out; returns 0. */
+NONO_API int nono_support_query(nono_support *out);
+/* Multi-line human report. Caller frees with free(); NULL when out of memory. */
+NONO_API char *nono_support_text(const nono_support *s);
+/* JSON object text. Caller frees with free(); NULL when out of memory. */
+NONO_API char *nono_support_json(const nono_support *s);
+
+/* Cap the Landlock ABI this process will use (a test knob: it makes the pre-6.7 enforcement path run
+ * on a new kernel). 0 removes the cap. The environment variable NONO_MAX_LANDLOCK_ABI=N is read once
+ * at the first query if no cap was set through this call. Errors: -EINVAL (abi < 0 or > 64). */
+NONO_API int nono_set_max_landlock_abi(int abi);
+
+/* ------------------------------------------------------------------------------------------------
+ * Enforcement
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Downgrade instead of refusing when the kernel lacks something; the report says what was enforced. */
+#define NONO_FLAG_BEST_EFFORT (1u << 0)
+
+typedef struct nono_report {
+	int landlock_abi;         /* ABI applied; 0 = Landlock not applied */
+	uint64_t fs_handled;      /* Landlock FS rights handled by the ruleset */
+	uint64_t fs_unenforced;   /* rights our policy wanted restricted that this ABI cannot handle */
+	bool landlock_tcp;        /* Landlock TCP port rules applied */
+	bool landlock_scopes;     /* abstract-unix and signal scopes applied */
+	bool seccomp;             /* seccomp-bpf filter installed */
+	bool supervisor;          /* user-notification supervisor decides network syscalls */
+	bool no_new_privs;
+	nono_net_mode net_requested;
+	nono_net_mode net_enforced;   /* what the kernel really enforces (best effort may tighten) */
+	bool downgraded;              /* something asked for was not enforced (best effort only) */
+	char text[1024];              /* one line a layer, human readable */
+} nono_report;
+
+/* Sandbox the calling process, irreversibly. Refuses with -EBUSY if the process has more than one
+ * thread, and with -EOPNOTSUPP (message names the missing layer) if the policy needs something this
+ * kernel cannot enforce and NONO_FLAG_BEST_EFFORT is not set. `report` (optional) receives what was
+ * enforced. For proxy-only, a supervisor helper process is forked first; it exits with this process.
+ * Errors: -EBUSY, -EOPNOTSUPP, -EINVAL, -ENOMEM, and errno values of the failing syscall. */
+NONO_API int nono_apply(const nono_caps *caps, unsigned flags, nono_report *report, nono_error *err);
+
+/* Describe, without applying, what nono_apply / nono_exec would enforce on this kernel. Fills
+ * `report` the same way. Returns -EOPNOTSUPP (with a message) when it would refuse. */
+NONO_API int nono_plan_report(const nono_caps *caps, unsigned flags, nono_report *report,
+			      nono_error *err);
+
+/* ------------------------------------------------------------------------------------------------
+ * Audit events (shared by the proxy and the network supervisor)
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct nono_audit nono_audit;
+
+typedef struct nono_audit_event {
+	int64_t timestamp_unix_ms;
+	char source[12];       /* "proxy" | "supervisor" */
+	char mode[16];         /* proxy: "connect" | "http"; supervisor: the syscall name */
+	char decision[8];      /* "allow" | "deny" */
+	char family[8];        /* "inet" | "inet6" | "unix" | "" */
+	char target[256];      /* host name or address, or unix socket path */
+	uint16_t port;
+	char method[16];
+	char path[512];
+	int status;            /* HTTP status (proxy), or errno returned (supervisor), 0 if none */
+	char reason[NONO_REASON_MAX];
+	uint64_t bytes_up;     /* client -> upstream, on close */
+	uint64_t bytes_down;   /* upstream -> client, on close */
+} nono_audit_event;
+
+/* A bounded, thread-safe ring of events. When full, the oldest event is dropped and counted.
+ * Returns NULL when out of memory or capacity == 0. */
+NONO_API nono_audit *nono_audit_new(size_t capacity);
+NONO_API void nono_audit_free(nono_audit *a);
+/* Move up to `max` oldest events into `out`; returns how many. */
+NONO_API size_t nono_audit_drain(nono_audit *a, nono_audit_event *out, size_t max);
+/* Events dropped because the ring was full, since creation. */
+NONO_API uint64_t nono_audit_dropped(const nono_audit *a);
+/* Record one event (the library uses this; harnesses may too). Thread-safe. */
+NONO_API void nono_audit_push(nono_audit *a, const nono_audit_event *ev);
+
+/* ------------------------------------------------------------------------------------------------
+ * Sandboxed exec
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct nono_exec_opts {
+	const char *cwd;              /* NULL: the caller's cwd */
+	const char *const *env;       /* NULL-terminated "NAME=VALUE" list, copied; may be NULL */
+	bool inherit_env;             /* start from the caller's environment (loader vars removed) */
+	double timeout_secs;          /* 0: none. On expiry the whole process group is killed */
+	bool capture;                 /* capture stdout/stderr into the result; else pass through */
+	bool pass_stdin;              /* child reads our stdin; else /dev/null */
+	unsigned flags;               /* NONO_FLAG_BEST_EFFORT */
+	nono_audit *audit;            /* optional: receives supervisor events (borrowed) */
+	bool foreground;              /* CLI: give the child the terminal (interactive commands) */
+} nono_exec_opts;
+
+typedef struct nono_exec_result {
+	int exit_code;        /* exit status; 124 on timeout; -signo when killed by a signal */
+	int term_signal;      /* signal that ended the child, 0 if it exited */
+	bool timed_out;
+	unsigned char *out;   /* captured stdout (malloc'd, may be NULL when empty) */
+	size_t out_len;
+	unsigned char *err;   /* captured stderr */
+	size_t err_len;
+	nono_report report;   /* what was enforced */
+} nono_exec_result;
+
+/* Zero-initialise options (all defaults). */
+NONO_API void nono_exec_opts_init(nono_exec_opts *opts);
+
+/* Run argv[0] (searched in PATH of the child's environment, else the default path) under `caps`.
+ * Environment variables that control the loader (LD_*, DYLD_*, …) are rejected in `env` (-EINVAL);
+ * with inherit_env they are dropped from the inherited set. Returns 0 when the program ran (whatever
+ * its exit status). Errors: -ENOENT program not found, -EACCES program not executable (or not
+ * executable under this policy), -EINVAL bad arguments, -EOPNOTSUPP the kernel cannot enforce the
+ * policy, -ENOMEM, other errno from fork/pipe. `result` must be freed with nono_exec_result_free. */
+NONO_API int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_opts *opts,
+		       nono_exec_result *result, nono_error *err);
+NONO_API void nono_exec_result_free(nono_exec_result *result);
+
+/* Is `name` (without "=value") a loader-control variable we refuse (LD_*, DYLD_*, …)? */
+NONO_API bool nono_env_name_is_loader(const char *name);
+
+/* ------------------------------------------------------------------------------------------------
+ * The filtering proxy
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct nono_proxy_config nono_proxy_config;
+typedef struct nono_proxy nono_proxy;
+
+typedef struct nono_proxy_limits {
+	size_t max_header_bytes;       /* default 32 KiB */
+	unsigned header_timeout_ms;    /* default 10000 (slowloris) */
+	unsigned idle_timeout_ms;      /* default 300000 for tunnels */
+	unsigned max_connections;      /* default 256; excess get 503 */
+} nono_proxy_limits;
+
+/* Defaults: deny every host, listen 127.0.0.1 on an ephemeral port, token required. */
+NONO_API nono_proxy_config *nono_proxy_config_new(void);
+NONO_API void nono_proxy_config_free(nono_proxy_config *cfg);
+/* "host", "host:port", "*.suffix", "*.suffix:port". Copies. Errors: -EINVAL (message says why). */
+NONO_API int nono_proxy_config_allow_host(nono_proxy_config *cfg, const char *pattern,
+					  nono_error *err);
+/* Allow one internal (loopback/private) "host:port" explicitly. Metadata endpoints are refused
+ * (-EPERM). Errors: -EINVAL, -EPERM. */
+NONO_API int nono_proxy_config_allow_internal(nono_proxy_config *cfg, const char *host_port,
+					      nono_error *err);
+/* Allow every public host (internal addresses stay denied). */
+NONO_API void nono_proxy_config_allow_all_hosts(nono_proxy_config *cfg, bool on);
+/* Listen address (IPv4/IPv6 literal) and port (0 = ephemeral). Errors: -EINVAL. */
+NONO_API int nono_proxy_config_set_listen(nono_proxy_config *cfg, const char *addr, uint16_t port,
+					  nono_error *err);
+/* Copies the limits; zero fields keep their defaults. */
+NONO_API void nono_proxy_config_set_limits(nono_proxy_config *cfg, const nono_proxy_limits *lim);
+/* Append JSON lines to `path` (opened O_APPEND|O_CLOEXEC at start). Copies. */
+NONO_API int nono_proxy_config_set_audit_log(nono_proxy_config *cfg, const char *path,
+					     nono_error *err);
+/* Compatibility: accept CONNECT without the token (plain HTTP still needs it). Default off. */
+NONO_API void nono_proxy_config_set_connect_without_token(nono_proxy_config *cfg, bool on);
+
+/* Start the proxy on its own thread. The config is copied. *out freed by nono_proxy_stop.
+ * Errors: -EADDRINUSE, -EINVAL, -ENOMEM, errno from socket/bind/thread creation. */
+NONO_API int nono_proxy_start(const nono_proxy_config *cfg, nono_proxy **out, nono_error *err);
+/* Stop the thread, close every connection and free. NULL is a no-op. */
+NONO_API void nono_proxy_stop(nono_proxy *p);
+NONO_API uint16_t nono_proxy_port(const nono_proxy *p);
+/* The session token (borrowed) and the URL "http://nono:TOKEN@127.0.0.1:PORT" (borrowed). */
+NONO_API const char *nono_proxy_token(const nono_proxy *p);
+NONO_API const char *nono_proxy_url(const nono_proxy *p);
+/* The proxy's audit ring (borrowed): drain it with nono_audit_drain. */
+NONO_API nono_audit *nono_proxy_audit(nono_proxy *p);
+/* Child environment: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY (+ lowercase), NO_PROXY,
+ * NODE_USE_ENV_PROXY=1, merged after `extra` ("NAME=VALUE", NULL-terminated, may be NULL) — the
+ * proxy's own variables win. Loader variables in `extra` → -EINVAL. *out is a NULL-terminated
+ * malloc'd vector; free with nono_strv_free. */
+NONO_API int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out,
+			    nono_error *err);
+
+/* Free a NULL-terminated vector returned by the library. */
+NONO_API void nono_strv_free(char **v);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NONO_H */

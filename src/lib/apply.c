@@ -1,0 +1,1 @@
+/* apply.c — placeholder, being written */

@@ -1,0 +1,73 @@
+/* audit.c — a bounded ring of decision events shared by the proxy and the network supervisor.
+ * Bounded by construction: when full the oldest event is overwritten and counted as dropped. */
+#include "internal.h"
+
+#include <pthread.h>
+#include <string.h>
+
+struct nono_audit {
+	pthread_mutex_t lock;
+	size_t cap, head, len;
+	uint64_t dropped;
+	nono_audit_event ev[];
+};
+
+nono_audit *nono_audit_new(size_t capacity)
+{
+	if (capacity == 0 || capacity > (SIZE_MAX - sizeof(nono_audit)) / sizeof(nono_audit_event))
+		return NULL;
+	nono_audit *a = calloc(1, sizeof *a + capacity * sizeof(nono_audit_event));
+	if (!a)
+		return NULL;
+	pthread_mutex_init(&a->lock, NULL);
+	a->cap = capacity;
+	return a;
+}
+
+void nono_audit_free(nono_audit *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+}
+
+void nono_audit_push(nono_audit *a, const nono_audit_event *ev)
+{
+	if (!a || !ev)
+		return;
+	pthread_mutex_lock(&a->lock);
+	size_t slot = (a->head + a->len) % a->cap;
+	if (a->len == a->cap) {
+		a->head = (a->head + 1) % a->cap; /* overwrite the oldest */
+		a->dropped++;
+	} else {
+		a->len++;
+	}
+	a->ev[slot] = *ev;
+	pthread_mutex_unlock(&a->lock);
+}
+
+size_t nono_audit_drain(nono_audit *a, nono_audit_event *out, size_t max)
+{
+	if (!a || !out)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	size_t n = a->len < max ? a->len : max;
+	for (size_t i = 0; i < n; i++)
+		out[i] = a->ev[(a->head + i) % a->cap];
+	a->head = (a->head + n) % a->cap;
+	a->len -= n;
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
+uint64_t nono_audit_dropped(const nono_audit *a)
+{
+	if (!a)
+		return 0;
+	pthread_mutex_lock((pthread_mutex_t *)&a->lock);
+	uint64_t d = a->dropped;
+	pthread_mutex_unlock((pthread_mutex_t *)&a->lock);
+	return d;
+}

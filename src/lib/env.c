@@ -1,0 +1,1 @@
+/* env.c — placeholder, being written */

@@ -1,0 +1,93 @@
+/* internal.h — shared by the library's modules; never installed. */
+#ifndef NONO_INTERNAL_H
+#define NONO_INTERNAL_H
+
+#include "nono.h"
+
+#include <errno.h>
+#include <linux/filter.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define NONO_HIDDEN __attribute__((visibility("hidden")))
+
+/* ---- error.c ---- */
+/* Fill `err` (may be NULL) and return `code` (a negative errno). printf-style message. */
+NONO_HIDDEN int nono_fail(nono_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+NONO_HIDDEN void nono_error_clear(nono_error *err);
+
+/* ---- cleanup helpers (bubblewrap style) ---- */
+static inline void nono_freep(void *p) { free(*(void **)p); }
+static inline void nono_closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+#define cleanup_free __attribute__((cleanup(nono_freep)))
+#define cleanup_fd __attribute__((cleanup(nono_closep)))
+static inline void *nono_steal_ptr(void *pp)
+{
+	void **p = pp, *v = *p;
+	*p = NULL;
+	return v;
+}
+#define steal_pointer(pp) nono_steal_ptr(pp)
+static inline int nono_steal_fd(int *fd)
+{
+	int v = *fd;
+	*fd = -1;
+	return v;
+}
+
+/* ---- caps.c: read-only views for the enforcement modules ---- */
+/* Resolved path of grant i via nono_caps_grant (public). */
+
+/* ---- support.c ---- */
+/* Effective Landlock ABI (kernel ABI, capped by nono_set_max_landlock_abi / NONO_MAX_LANDLOCK_ABI). */
+NONO_HIDDEN int nono_landlock_abi(void);
+
+/* ---- plan (apply.c, landlock.c, seccomp.c): prepared in the parent, entered after fork ---- */
+struct nono_plan {
+	int ruleset_fd;             /* Landlock ruleset, -1 if none */
+	unsigned restrict_flags;    /* landlock_restrict_self flags */
+	struct sock_fprog prog;     /* seccomp program (prog.filter malloc'd), len 0 if none */
+	unsigned seccomp_flags;     /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
+	bool notify;                /* program uses SECCOMP_RET_USER_NOTIF: a listener fd results */
+	nono_report report;
+};
+
+/* Build everything in the parent (may allocate, open fds O_CLOEXEC). On failure returns -errno with
+ * `err` set and leaves nothing to release. */
+NONO_HIDDEN int nono_plan_prepare(const nono_caps *caps, unsigned flags, struct nono_plan *plan,
+				  nono_error *err);
+/* Enter the sandbox: no_new_privs, Landlock, seccomp. Async-signal-safe (raw syscalls only), safe
+ * to call between fork and execve. *listener_fd gets the notification fd when plan->notify, else -1.
+ * Returns 0 or -errno. */
+NONO_HIDDEN int nono_plan_enter(const struct nono_plan *plan, int *listener_fd);
+NONO_HIDDEN void nono_plan_release(struct nono_plan *plan);
+
+/* landlock.c */
+NONO_HIDDEN int nono_landlock_prepare(const nono_caps *caps, unsigned flags, int abi,
+				      struct nono_plan *plan, nono_error *err);
+/* seccomp.c: build the BPF program for the caps' network mode (arch check first). */
+NONO_HIDDEN int nono_seccomp_prepare(const nono_caps *caps, unsigned flags, struct nono_plan *plan,
+				     nono_error *err);
+
+/* ---- supervisor.c ---- */
+struct nono_supervisor;
+/* Start deciding notifications from `listener_fd` (ownership taken) for the process `pidfd`
+ * (borrowed; -1 if unknown). Runs on its own thread. Events go to `audit` (borrowed, may be NULL). */
+NONO_HIDDEN int nono_supervisor_start(int listener_fd, const nono_caps *caps, nono_audit *audit,
+				      struct nono_supervisor **out, nono_error *err);
+/* Stop the thread, close the listener (trapped calls then fail with ENOSYS) and free. */
+NONO_HIDDEN void nono_supervisor_stop(struct nono_supervisor *s);
+
+/* ---- time ---- */
+NONO_HIDDEN int64_t nono_now_unix_ms(void);
+
+#endif /* NONO_INTERNAL_H */

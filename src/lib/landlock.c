@@ -1,0 +1,1 @@
+/* landlock.c — placeholder, being written */

@@ -1,0 +1,1 @@
+/* seccomp.c — placeholder, being written */

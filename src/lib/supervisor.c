@@ -1,0 +1,1 @@
+/* supervisor.c — placeholder, being written */

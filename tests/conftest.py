@@ -1,0 +1,44 @@
+"""Shared fixtures: where the build is, how to run the CLI."""
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILD = pathlib.Path(os.environ.get("NONO_BUILD_DIR", ROOT / "build"))
+NONO = BUILD / "src" / "cli" / "nono"
+
+
+def asan_build():
+    """True when the build under test is the ASan+UBSan one."""
+    try:
+        opts = json.loads((BUILD / "meson-info" / "intro-buildoptions.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any(o["name"] == "b_sanitize" and "address" in str(o["value"]) for o in opts)
+
+
+@pytest.fixture(scope="session")
+def build_dir():
+    if not NONO.exists():
+        pytest.fail(f"{NONO} is missing: build first (scripts/test.sh does)")
+    return BUILD
+
+
+@pytest.fixture(scope="session")
+def nono(build_dir):
+    return str(NONO)
+
+
+def run_nono(*args, timeout=60, **kw):
+    """Run the CLI; returns CompletedProcess with text output."""
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    return subprocess.run([str(NONO), *map(str, args)], timeout=timeout, **kw)
+
+
+@pytest.fixture
+def nono_run():
+    return run_nono
