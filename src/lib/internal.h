@@ -87,6 +87,22 @@ NONO_HIDDEN int nono_supervisor_start(int listener_fd, const nono_caps *caps, no
 /* Stop the thread, close the listener (trapped calls then fail with ENOSYS) and free. */
 NONO_HIDDEN void nono_supervisor_stop(struct nono_supervisor *s);
 
+/* ---- supervisor.c: in-process nono_apply with proxy-only / supervised modes ----
+ * Called by nono_apply before the filter is installed: forks a helper process that will supervise
+ * the caller (and exits when the caller exits). *handle is an fd (O_CLOEXEC) for the handoff. */
+NONO_HIDDEN int nono_supervisor_helper_fork(const nono_caps *caps, int *handle, nono_error *err);
+/* After nono_plan_enter produced `listener_fd` in the caller: give it to the helper and close the
+ * caller's copies of both fds. Must be async-signal-safe-free of trapped syscalls (the filter is on). */
+NONO_HIDDEN int nono_supervisor_helper_handoff(int handle, int listener_fd, nono_error *err);
+
+/* ---- env.c: one builder for every child environment (exec, proxy env, bindings) ----
+ * Result = (inherit ? environ minus loader variables : empty), then `extra`, then `overrides`; a later
+ * NAME replaces an earlier one. Entries must be "NAME=VALUE" with a valid non-empty NAME; a loader
+ * variable in `extra` or `overrides` is -EINVAL naming it. *out: malloc'd NULL-terminated vector,
+ * free with nono_strv_free. */
+NONO_HIDDEN int nono_env_build(bool inherit, const char *const *extra, const char *const *overrides,
+			       char ***out, nono_error *err);
+
 /* ---- time ---- */
 NONO_HIDDEN int64_t nono_now_unix_ms(void);
 
