@@ -106,7 +106,7 @@ NONO_API const char *nono_caps_unix_socket(const nono_caps *caps, size_t i); /* 
 NONO_API size_t nono_caps_bind_port_count(const nono_caps *caps);
 NONO_API uint16_t nono_caps_bind_port(const nono_caps *caps, size_t i);
 
-/* One-line human summary, e.g. "2 paths (1 rw, 1 r), network: proxy-only(3128)".
+/* One-line human summary, e.g. "2 paths (1 read, 1 read-write), network: proxy-only(3128)".
  * Caller frees with free(); NULL when out of memory. */
 NONO_API char *nono_caps_summary(const nono_caps *caps);
 
@@ -121,7 +121,10 @@ typedef struct nono_decision {
 	char grant[NONO_PATH_MAX];      /* resolved path of the grant that decided it, "" if none */
 } nono_decision;
 
-/* May `path` be accessed with `access`? Errors: -EINVAL (bad mode / empty path). */
+/* May `path` be accessed with `access`? Rights add up along the hierarchy, as Landlock does: a write
+ * under a read-write directory is allowed even when a nearer grant is read-only. `grant` names the
+ * nearest grant holding all requested rights, else the nearest covering grant.
+ * Errors: -EINVAL (bad mode / empty path), -ENOENT / -ENOMEM (relative path with a deleted cwd). */
 NONO_API int nono_caps_query_path(const nono_caps *caps, const char *path, nono_access access,
 				  nono_decision *out, nono_error *err);
 /* Is (general outbound) network allowed? */
@@ -129,7 +132,8 @@ NONO_API void nono_caps_query_network(const nono_caps *caps, nono_decision *out)
 
 /* ---- JSON (jansson) ---- */
 
-/* Serialise. Caller frees with free(). Errors: -ENOMEM. */
+/* Serialise. Caller frees with free(). Errors: -ENOMEM, -EINVAL (a resolved path that is not valid
+ * UTF-8 cannot be written as JSON; the message names the field). */
 NONO_API char *nono_caps_to_json(const nono_caps *caps, nono_error *err);
 /* Parse and strictly validate (unknown keys, wrong types, bad modes, NUL bytes, missing paths are
  * errors). Returns a new set (free with nono_caps_free) or NULL with `err` set (-EINVAL, -ENOENT…). */

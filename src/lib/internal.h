@@ -50,6 +50,9 @@ static inline int nono_steal_fd(int *fd)
 /* ---- support.c ---- */
 /* Effective Landlock ABI (kernel ABI, capped by nono_set_max_landlock_abi / NONO_MAX_LANDLOCK_ABI). */
 NONO_HIDDEN int nono_landlock_abi(void);
+/* Can this process get a seccomp listener? 0, -EOPNOTSUPP (kernel lacks it) or -EBUSY (another
+ * filter in our chain already has one). */
+NONO_HIDDEN int nono_support_user_notif(void);
 
 /* ---- plan (apply.c, landlock.c, seccomp.c): prepared in the parent, entered after fork ---- */
 struct nono_plan {
@@ -58,6 +61,8 @@ struct nono_plan {
 	struct sock_fprog prog;     /* seccomp program (prog.filter malloc'd), len 0 if none */
 	unsigned seccomp_flags;     /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
 	bool notify;                /* program uses SECCOMP_RET_USER_NOTIF: a listener fd results */
+	bool no_listener;           /* input to nono_seccomp_prepare: no listener can be had (old
+	                               kernel, EBUSY): build a notify-free filter that fails closed */
 	nono_report report;
 };
 

@@ -7,6 +7,7 @@
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
 #include <stdint.h>
+#include <sys/ioctl.h> /* SECCOMP_IOW needs _IOW */
 #include <sys/syscall.h>
 
 /* ---- Landlock syscalls (5.13) ---- */

@@ -1,0 +1,529 @@
+/* _caps.c — CapabilitySet, QueryContext and SandboxState: thin wrappers over nono_caps. */
+#include "_nono.h"
+
+#include <string.h>
+
+static const char *net_name(nono_net_mode m)
+{
+	switch (m) {
+	case NONO_NET_BLOCKED:
+		return "blocked";
+	case NONO_NET_PROXY_ONLY:
+		return "proxy-only";
+	default:
+		return "allowed";
+	}
+}
+
+/* Shared by every type here: free the wrapped object, then the instance, then drop the reference
+ * a heap type's instance holds on its type. */
+#define DEALLOC_BODY(self)                       \
+	PyTypeObject *tp = Py_TYPE(self);        \
+	tp->tp_free((PyObject *)(self));         \
+	Py_DECREF(tp)
+
+static int no_args(const char *name, PyObject *args, PyObject *kw)
+{
+	if ((args && PyTuple_GET_SIZE(args)) || (kw && PyDict_GET_SIZE(kw))) {
+		PyErr_Format(PyExc_TypeError, "%s() takes no arguments", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* A new CapabilitySet owning `caps` (taken even on failure). */
+static PyObject *caps_wrap(nono_py_state *st, nono_caps *caps)
+{
+	if (!caps)
+		return PyErr_NoMemory();
+	nono_py_caps *o = (nono_py_caps *)st->caps_type->tp_alloc(st->caps_type, 0);
+	if (!o) {
+		nono_caps_free(caps);
+		return NULL;
+	}
+	o->caps = caps;
+	return (PyObject *)o;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * CapabilitySet
+ * ---------------------------------------------------------------------------------------------- */
+
+static PyObject *caps_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	if (no_args("CapabilitySet", args, kw) < 0)
+		return NULL;
+	nono_py_caps *o = (nono_py_caps *)type->tp_alloc(type, 0);
+	if (!o)
+		return NULL;
+	o->caps = nono_caps_new();
+	if (!o->caps) {
+		Py_DECREF(o);
+		return PyErr_NoMemory();
+	}
+	return (PyObject *)o;
+}
+
+static void caps_dealloc(nono_py_caps *self)
+{
+	nono_caps_free(self->caps);
+	Py_CLEAR(self->proxy);
+	DEALLOC_BODY(self);
+}
+
+typedef int (*grant_fn)(nono_caps *, const char *, nono_access, nono_error *);
+
+static PyObject *caps_grant(nono_py_caps *self, PyObject *args, PyObject *kw, grant_fn fn,
+			    const char *fmt)
+{
+	static char *kwlist[] = {"path", "mode", NULL};
+	PyObject *path = NULL;
+	nono_py_access_arg mode = {.st = nono_py_state_of(Py_TYPE(self))};
+	if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, nono_py_path_conv, &path,
+					 nono_py_access_conv, &mode))
+		return NULL;
+	nono_error err = {0};
+	int rc = fn(self->caps, PyBytes_AS_STRING(path), mode.access, &err);
+	Py_DECREF(path);
+	if (rc < 0)
+		return nono_py_raise(rc, &err);
+	Py_RETURN_NONE;
+}
+
+static PyObject *caps_allow_path(nono_py_caps *self, PyObject *args, PyObject *kw)
+{
+	return caps_grant(self, args, kw, nono_caps_allow_path, "O&O&:allow_path");
+}
+
+static PyObject *caps_allow_file(nono_py_caps *self, PyObject *args, PyObject *kw)
+{
+	return caps_grant(self, args, kw, nono_caps_allow_file, "O&O&:allow_file");
+}
+
+static PyObject *caps_block_network(nono_py_caps *self, PyObject *unused)
+{
+	(void)unused;
+	nono_error err = {0};
+	int rc = nono_caps_set_network(self->caps, NONO_NET_BLOCKED, 0, &err);
+	if (rc < 0)
+		return nono_py_raise(rc, &err);
+	Py_CLEAR(self->proxy); /* the later of block_network / proxy_only wins */
+	Py_RETURN_NONE;
+}
+
+static PyObject *caps_proxy_only(nono_py_caps *self, PyObject *proxy)
+{
+	nono_py_state *st = nono_py_state_of(Py_TYPE(self));
+	if (!PyObject_TypeCheck(proxy, st->proxy_type)) {
+		PyErr_Format(PyExc_TypeError,
+			     "proxy_only() needs a running proxy handle from start_proxy(), not %.100s",
+			     Py_TYPE(proxy)->tp_name);
+		return NULL;
+	}
+	nono_py_proxy *p = (nono_py_proxy *)proxy;
+	if (!p->proxy) {
+		PyErr_SetString(PyExc_ValueError, "proxy_only(): this proxy has been shut down");
+		return NULL;
+	}
+	nono_error err = {0};
+	int rc = nono_caps_set_network(self->caps, NONO_NET_PROXY_ONLY, p->port, &err);
+	if (rc < 0)
+		return nono_py_raise(rc, &err);
+	/* Keep the handle: sandboxed_exec merges its environment and refuses once it is shut down. */
+	Py_INCREF(proxy);
+	Py_XSETREF(self->proxy, proxy);
+	Py_RETURN_NONE;
+}
+
+static PyObject *caps_allow_unix_socket(nono_py_caps *self, PyObject *arg)
+{
+	PyObject *path = NULL;
+	if (!nono_py_path_conv(arg, &path))
+		return NULL;
+	nono_error err = {0};
+	int rc = nono_caps_allow_unix_socket(self->caps, PyBytes_AS_STRING(path), &err);
+	Py_DECREF(path);
+	if (rc < 0)
+		return nono_py_raise(rc, &err);
+	Py_RETURN_NONE;
+}
+
+static PyObject *caps_deduplicate(nono_py_caps *self, PyObject *unused)
+{
+	(void)unused;
+	nono_caps_deduplicate(self->caps);
+	Py_RETURN_NONE;
+}
+
+static PyObject *caps_path_covered(nono_py_caps *self, PyObject *arg)
+{
+	PyObject *path = NULL;
+	if (!nono_py_path_conv(arg, &path))
+		return NULL;
+	bool r = nono_caps_path_covered(self->caps, PyBytes_AS_STRING(path));
+	Py_DECREF(path);
+	return PyBool_FromLong(r);
+}
+
+static PyObject *caps_fs_capabilities(nono_py_caps *self, PyObject *unused)
+{
+	(void)unused;
+	nono_py_state *st = nono_py_state_of(Py_TYPE(self));
+	size_t n = nono_caps_grant_count(self->caps);
+	PyObject *list = PyList_New((Py_ssize_t)n);
+	for (size_t i = 0; list && i < n; i++) {
+		nono_grant g;
+		nono_error err = {0};
+		int rc = nono_caps_grant(self->caps, i, &g);
+		PyObject *item = rc < 0 ? nono_py_raise(rc, &err) : PyStructSequence_New(st->fs_cap_type);
+		if (!item) {
+			Py_CLEAR(list);
+			break;
+		}
+		PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+		PyObject *v[] = {
+			PyUnicode_DecodeFSDefault(g.original),
+			PyUnicode_DecodeFSDefault(g.resolved),
+			nono_py_access_obj(st, g.access),
+			PyBool_FromLong(g.is_file),
+		};
+		int bad = 0;
+		for (int k = 0; k < 4; k++) {
+			bad |= !v[k];
+			PyStructSequence_SetItem(item, k, v[k]);
+		}
+		if (bad)
+			Py_CLEAR(list);
+	}
+	return list;
+}
+
+static PyObject *caps_unix_sockets(nono_py_caps *self, void *closure)
+{
+	(void)closure;
+	size_t n = nono_caps_unix_socket_count(self->caps);
+	PyObject *list = PyList_New((Py_ssize_t)n);
+	for (size_t i = 0; list && i < n; i++) {
+		PyObject *s = PyUnicode_DecodeFSDefault(nono_caps_unix_socket(self->caps, i));
+		if (!s)
+			Py_CLEAR(list);
+		else
+			PyList_SET_ITEM(list, (Py_ssize_t)i, s);
+	}
+	return list;
+}
+
+static PyObject *caps_summary(nono_py_caps *self, PyObject *unused)
+{
+	(void)unused;
+	char *s = nono_caps_summary(self->caps);
+	if (!s)
+		return PyErr_NoMemory();
+	PyObject *r = PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "backslashreplace");
+	free(s);
+	return r;
+}
+
+static PyObject *caps_is_network_blocked(nono_py_caps *self, void *closure)
+{
+	(void)closure;
+	return PyBool_FromLong(nono_caps_network(self->caps, NULL) != NONO_NET_ALLOWED);
+}
+
+static PyObject *caps_network_mode(nono_py_caps *self, void *closure)
+{
+	(void)closure;
+	return PyUnicode_FromString(net_name(nono_caps_network(self->caps, NULL)));
+}
+
+static PyObject *caps_proxy_port(nono_py_caps *self, void *closure)
+{
+	(void)closure;
+	uint16_t port = 0;
+	if (nono_caps_network(self->caps, &port) != NONO_NET_PROXY_ONLY)
+		Py_RETURN_NONE;
+	return PyLong_FromLong(port);
+}
+
+static PyObject *caps_repr(nono_py_caps *self)
+{
+	uint16_t port = 0;
+	nono_net_mode m = nono_caps_network(self->caps, &port);
+	size_t n = nono_caps_grant_count(self->caps), u = nono_caps_unix_socket_count(self->caps);
+	if (m == NONO_NET_PROXY_ONLY)
+		return PyUnicode_FromFormat("CapabilitySet(fs=%zu, unix_sockets=%zu, network=proxy-only, "
+					    "proxy_port=%u)", n, u, (unsigned)port);
+	return PyUnicode_FromFormat("CapabilitySet(fs=%zu, unix_sockets=%zu, network=%s)", n, u,
+				    net_name(m));
+}
+
+static PyMethodDef caps_methods[] = {
+	{"allow_path", (PyCFunction)(void (*)(void))caps_allow_path, METH_VARARGS | METH_KEYWORDS,
+	 "allow_path(path, mode)\n--\n\nGrant a directory and everything below it."},
+	{"allow_file", (PyCFunction)(void (*)(void))caps_allow_file, METH_VARARGS | METH_KEYWORDS,
+	 "allow_file(path, mode)\n--\n\nGrant one non-directory file."},
+	{"block_network", (PyCFunction)caps_block_network, METH_NOARGS,
+	 "block_network()\n--\n\nNo network at all (the later of block_network/proxy_only wins)."},
+	{"proxy_only", (PyCFunction)caps_proxy_only, METH_O,
+	 "proxy_only(proxy)\n--\n\nNetwork only through this running proxy (from start_proxy())."},
+	{"allow_unix_socket", (PyCFunction)caps_allow_unix_socket, METH_O,
+	 "allow_unix_socket(path)\n--\n\nAllow connect() to one unix socket, or any inside a directory."},
+	{"deduplicate", (PyCFunction)caps_deduplicate, METH_NOARGS, "deduplicate()\n--\n\n"},
+	{"path_covered", (PyCFunction)caps_path_covered, METH_O, "path_covered(path)\n--\n\n"},
+	{"fs_capabilities", (PyCFunction)caps_fs_capabilities, METH_NOARGS,
+	 "fs_capabilities()\n--\n\nList of FsCapability(original, resolved, access, is_file)."},
+	{"summary", (PyCFunction)caps_summary, METH_NOARGS, "summary()\n--\n\n"},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef caps_getset[] = {
+	{"is_network_blocked", (getter)caps_is_network_blocked, NULL,
+	 "True when the network is blocked or proxy-only", NULL},
+	{"network_mode", (getter)caps_network_mode, NULL, "'allowed', 'blocked' or 'proxy-only'", NULL},
+	{"proxy_port", (getter)caps_proxy_port, NULL, "the proxy port when proxy-only, else None", NULL},
+	{"unix_sockets", (getter)caps_unix_sockets, NULL, "allowed unix socket paths", NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot caps_slots[] = {
+	{Py_tp_new, caps_new},
+	{Py_tp_dealloc, caps_dealloc},
+	{Py_tp_repr, caps_repr},
+	{Py_tp_methods, caps_methods},
+	{Py_tp_getset, caps_getset},
+	{Py_tp_doc, "CapabilitySet()\n--\n\nWhat a sandboxed process may touch: paths and network mode."},
+	{0, NULL},
+};
+
+PyType_Spec nono_py_caps_spec = {
+	.name = "nono_py.CapabilitySet",
+	.basicsize = sizeof(nono_py_caps),
+	.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+	.slots = caps_slots,
+};
+
+/* ------------------------------------------------------------------------------------------------
+ * QueryContext: a snapshot of a CapabilitySet, asked pure-policy questions
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct {
+	PyObject_HEAD
+	nono_caps *caps;
+} nono_py_query;
+
+static PyObject *query_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"caps", NULL};
+	nono_py_state *st = nono_py_state_of(type);
+	PyObject *caps;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!:QueryContext", kwlist, st->caps_type, &caps))
+		return NULL;
+	nono_py_query *o = (nono_py_query *)type->tp_alloc(type, 0);
+	if (!o)
+		return NULL;
+	o->caps = nono_caps_clone(((nono_py_caps *)caps)->caps);
+	if (!o->caps) {
+		Py_DECREF(o);
+		return PyErr_NoMemory();
+	}
+	return (PyObject *)o;
+}
+
+static void query_dealloc(nono_py_query *self)
+{
+	nono_caps_free(self->caps);
+	DEALLOC_BODY(self);
+}
+
+static PyObject *decision_dict(const nono_decision *d, PyObject *extra_key, PyObject *extra_val)
+{
+	PyObject *reason = PyUnicode_DecodeUTF8(d->reason, (Py_ssize_t)strlen(d->reason), "backslashreplace");
+	PyObject *r = reason ? Py_BuildValue("{s:s,s:N}", "status", d->allowed ? "allowed" : "denied",
+					     "reason", reason)
+			     : NULL;
+	if (r && extra_key && PyDict_SetItem(r, extra_key, extra_val) < 0)
+		Py_CLEAR(r);
+	return r;
+}
+
+static PyObject *query_path(nono_py_query *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"path", "mode", NULL};
+	PyObject *path = NULL;
+	nono_py_access_arg mode = {.st = nono_py_state_of(Py_TYPE(self))};
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&:query_path", kwlist, nono_py_path_conv, &path,
+					 nono_py_access_conv, &mode))
+		return NULL;
+	nono_decision *d = PyMem_Calloc(1, sizeof *d); /* ~4.4 KiB: not on the stack */
+	if (!d) {
+		Py_DECREF(path);
+		return PyErr_NoMemory();
+	}
+	nono_error err = {0};
+	PyObject *r = NULL;
+	int rc = nono_caps_query_path(self->caps, PyBytes_AS_STRING(path), mode.access, d, &err);
+	Py_DECREF(path);
+	if (rc < 0) {
+		nono_py_raise(rc, &err);
+	} else {
+		PyObject *key = PyUnicode_FromString("granted_path");
+		PyObject *val = !key ? NULL : d->grant[0] ? PyUnicode_DecodeFSDefault(d->grant) : Py_NewRef(Py_None);
+		if (val)
+			r = decision_dict(d, key, val);
+		Py_XDECREF(key);
+		Py_XDECREF(val);
+	}
+	PyMem_Free(d);
+	return r;
+}
+
+static PyObject *query_network(nono_py_query *self, PyObject *unused)
+{
+	(void)unused;
+	nono_decision *d = PyMem_Calloc(1, sizeof *d);
+	if (!d)
+		return PyErr_NoMemory();
+	nono_caps_query_network(self->caps, d);
+	uint16_t port = 0;
+	PyObject *key = PyUnicode_FromString("mode");
+	PyObject *val = PyUnicode_FromString(net_name(nono_caps_network(self->caps, &port)));
+	PyObject *r = key && val ? decision_dict(d, key, val) : NULL;
+	Py_XDECREF(key);
+	Py_XDECREF(val);
+	PyMem_Free(d);
+	if (r && port) {
+		PyObject *p = PyLong_FromLong(port);
+		if (!p || PyDict_SetItemString(r, "proxy_port", p) < 0)
+			Py_CLEAR(r);
+		Py_XDECREF(p);
+	}
+	return r;
+}
+
+static PyMethodDef query_methods[] = {
+	{"query_path", (PyCFunction)(void (*)(void))query_path, METH_VARARGS | METH_KEYWORDS,
+	 "query_path(path, mode)\n--\n\n{'status': 'allowed'|'denied', 'reason': ..., 'granted_path': ...}"},
+	{"query_network", (PyCFunction)query_network, METH_NOARGS,
+	 "query_network()\n--\n\n{'status': 'allowed'|'denied', 'reason': ..., 'mode': ...}"},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot query_slots[] = {
+	{Py_tp_new, query_new},
+	{Py_tp_dealloc, query_dealloc},
+	{Py_tp_methods, query_methods},
+	{Py_tp_doc, "QueryContext(caps)\n--\n\nAsk what a snapshot of caps allows (no enforcement)."},
+	{0, NULL},
+};
+
+PyType_Spec nono_py_query_spec = {
+	.name = "nono_py.QueryContext",
+	.basicsize = sizeof(nono_py_query),
+	.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+	.slots = query_slots,
+};
+
+/* ------------------------------------------------------------------------------------------------
+ * SandboxState: a serialisable snapshot (JSON through the library's strict parser)
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct {
+	PyObject_HEAD
+	nono_caps *caps;
+} nono_py_sstate;
+
+static PyObject *sstate_wrap(PyTypeObject *type, nono_caps *caps)
+{
+	nono_py_sstate *o = (nono_py_sstate *)type->tp_alloc(type, 0);
+	if (!o) {
+		nono_caps_free(caps);
+		return NULL;
+	}
+	o->caps = caps;
+	return (PyObject *)o;
+}
+
+static void sstate_dealloc(nono_py_sstate *self)
+{
+	nono_caps_free(self->caps);
+	DEALLOC_BODY(self);
+}
+
+static PyObject *sstate_from_caps(PyObject *cls, PyObject *caps)
+{
+	nono_py_state *st = nono_py_state_of((PyTypeObject *)cls);
+	if (!PyObject_TypeCheck(caps, st->caps_type)) {
+		PyErr_Format(PyExc_TypeError, "from_caps() needs a CapabilitySet, not %.100s",
+			     Py_TYPE(caps)->tp_name);
+		return NULL;
+	}
+	nono_caps *c = nono_caps_clone(((nono_py_caps *)caps)->caps);
+	if (!c)
+		return PyErr_NoMemory();
+	return sstate_wrap((PyTypeObject *)cls, c);
+}
+
+static PyObject *sstate_from_json(PyObject *cls, PyObject *arg)
+{
+	const char *s;
+	Py_ssize_t len;
+	if (PyUnicode_Check(arg)) {
+		s = PyUnicode_AsUTF8AndSize(arg, &len);
+		if (!s)
+			return NULL;
+	} else if (PyBytes_Check(arg)) {
+		s = PyBytes_AS_STRING(arg);
+		len = PyBytes_GET_SIZE(arg);
+	} else {
+		PyErr_Format(PyExc_TypeError, "from_json() needs str or bytes, not %.100s", Py_TYPE(arg)->tp_name);
+		return NULL;
+	}
+	nono_error err = {0};
+	nono_caps *c = nono_caps_from_json(s, (size_t)len, &err);
+	if (!c)
+		return nono_py_raise(err.code ? err.code : -EINVAL, &err);
+	return sstate_wrap((PyTypeObject *)cls, c);
+}
+
+static PyObject *sstate_to_json(nono_py_sstate *self, PyObject *unused)
+{
+	(void)unused;
+	nono_error err = {0};
+	char *s = nono_caps_to_json(self->caps, &err);
+	if (!s)
+		return nono_py_raise(err.code ? err.code : -ENOMEM, &err);
+	PyObject *r = PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "strict");
+	free(s);
+	return r;
+}
+
+static PyObject *sstate_to_caps(nono_py_sstate *self, PyObject *unused)
+{
+	(void)unused;
+	return caps_wrap(nono_py_state_of(Py_TYPE(self)), nono_caps_clone(self->caps));
+}
+
+static PyMethodDef sstate_methods[] = {
+	{"from_caps", sstate_from_caps, METH_O | METH_CLASS,
+	 "from_caps(caps)\n--\n\nSnapshot a CapabilitySet."},
+	{"from_json", sstate_from_json, METH_O | METH_CLASS,
+	 "from_json(s)\n--\n\nParse and strictly validate a JSON capability set."},
+	{"to_json", (PyCFunction)sstate_to_json, METH_NOARGS, "to_json()\n--\n\n"},
+	{"to_caps", (PyCFunction)sstate_to_caps, METH_NOARGS,
+	 "to_caps()\n--\n\nA new CapabilitySet (proxy-only keeps the port, not a proxy handle)."},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot sstate_slots[] = {
+	{Py_tp_dealloc, sstate_dealloc},
+	{Py_tp_methods, sstate_methods},
+	{Py_tp_doc, "Serialisable capability set: SandboxState.from_caps(caps) / from_json(s)."},
+	{0, NULL},
+};
+
+PyType_Spec nono_py_state_spec = {
+	.name = "nono_py.SandboxState",
+	.basicsize = sizeof(nono_py_sstate),
+	.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+	.slots = sstate_slots,
+};

@@ -1,0 +1,422 @@
+/* _proxy.c — the filtering proxy from Python: _ProxyConfig (the native half of nono_py.ProxyConfig,
+ * which validates through the library at construction) and ProxyHandle (a running proxy). */
+#include "_nono.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define DEALLOC_BODY(self)                \
+	PyTypeObject *tp = Py_TYPE(self); \
+	tp->tp_free((PyObject *)(self));  \
+	Py_DECREF(tp)
+
+/* ------------------------------------------------------------------------------------------------
+ * _ProxyConfig(allowed_hosts, allow_internal, bind_addr, bind_port, max_connections, allow_all_hosts)
+ * Argument shapes and combinations are checked by nono_py.ProxyConfig; every pattern and address is
+ * validated here by the library, so a bad one fails when the config is built, not when started.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct {
+	PyObject_HEAD
+	nono_proxy_config *cfg;
+} nono_py_proxy_cfg;
+
+typedef int (*cfg_add_fn)(nono_proxy_config *, const char *, nono_error *);
+
+static int cfg_add_all(nono_proxy_config *cfg, PyObject *seq_in, cfg_add_fn fn, const char *what)
+{
+	PyObject *seq = PySequence_Fast(seq_in, what);
+	if (!seq)
+		return -1;
+	for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+		PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+		Py_ssize_t len;
+		const char *s = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &len) : NULL;
+		if (!s) {
+			if (!PyErr_Occurred())
+				PyErr_Format(PyExc_TypeError, "%s entries must be str, not %.100s", what,
+					     Py_TYPE(item)->tp_name);
+			goto fail;
+		}
+		if ((size_t)len != strlen(s)) {
+			PyErr_Format(PyExc_ValueError, "%s entry %R contains a NUL byte", what, item);
+			goto fail;
+		}
+		nono_error err = {0};
+		int rc = fn(cfg, s, &err);
+		if (rc < 0) {
+			nono_py_raise(rc, &err);
+			goto fail;
+		}
+	}
+	Py_DECREF(seq);
+	return 0;
+fail:
+	Py_DECREF(seq);
+	return -1;
+}
+
+static PyObject *cfg_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"allowed_hosts", "allow_internal", "bind_addr", "bind_port",
+				 "max_connections", "allow_all_hosts", NULL};
+	PyObject *hosts, *internal;
+	const char *addr;
+	Py_ssize_t addr_len;
+	long port, maxconn;
+	int all;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OOs#llp:_ProxyConfig", kwlist, &hosts, &internal,
+					 &addr, &addr_len, &port, &maxconn, &all))
+		return NULL;
+	if (port < 0 || port > 65535) {
+		PyErr_Format(PyExc_ValueError, "bind_port must be in 0..65535 (0 = ephemeral), not %ld", port);
+		return NULL;
+	}
+	if (maxconn < 1 || maxconn > 1000000) {
+		PyErr_Format(PyExc_ValueError, "max_connections must be in 1..1000000, not %ld", maxconn);
+		return NULL;
+	}
+	if ((size_t)addr_len != strlen(addr)) {
+		PyErr_SetString(PyExc_ValueError, "bind_addr contains a NUL byte");
+		return NULL;
+	}
+	nono_py_proxy_cfg *o = (nono_py_proxy_cfg *)type->tp_alloc(type, 0);
+	if (!o)
+		return NULL;
+	o->cfg = nono_proxy_config_new();
+	if (!o->cfg) {
+		Py_DECREF(o);
+		return PyErr_NoMemory();
+	}
+	nono_error err = {0};
+	int rc = nono_proxy_config_set_listen(o->cfg, addr, (uint16_t)port, &err);
+	if (rc < 0)
+		goto fail_rc;
+	if (cfg_add_all(o->cfg, hosts, nono_proxy_config_allow_host, "allowed_hosts") < 0 ||
+	    cfg_add_all(o->cfg, internal, nono_proxy_config_allow_internal, "allow_internal") < 0) {
+		Py_DECREF(o);
+		return NULL;
+	}
+	nono_proxy_config_allow_all_hosts(o->cfg, all);
+	nono_proxy_limits lim;
+	memset(&lim, 0, sizeof lim); /* zero fields keep the library's defaults */
+	lim.max_connections = (unsigned)maxconn;
+	nono_proxy_config_set_limits(o->cfg, &lim);
+	return (PyObject *)o;
+fail_rc:
+	Py_DECREF(o);
+	return nono_py_raise(rc, &err);
+}
+
+static void cfg_dealloc(nono_py_proxy_cfg *self)
+{
+	nono_proxy_config_free(self->cfg);
+	DEALLOC_BODY(self);
+}
+
+static PyType_Slot cfg_slots[] = {
+	{Py_tp_new, cfg_new},
+	{Py_tp_dealloc, cfg_dealloc},
+	{Py_tp_doc, "Native proxy configuration; build it with nono_py.ProxyConfig."},
+	{0, NULL},
+};
+
+PyType_Spec nono_py_proxy_cfg_spec = {
+	.name = "nono_py._ProxyConfig",
+	.basicsize = sizeof(nono_py_proxy_cfg),
+	.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
+	.slots = cfg_slots,
+};
+
+/* ------------------------------------------------------------------------------------------------
+ * Audit events
+ * ---------------------------------------------------------------------------------------------- */
+
+static PyObject *str_or_none(const char *s)
+{
+	if (!s[0])
+		Py_RETURN_NONE;
+	return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strnlen(s, 1024), "backslashreplace");
+}
+
+static PyObject *event_dict(const nono_audit_event *e)
+{
+	return Py_BuildValue(
+		"{s:N,s:N,s:N,s:N,s:N,s:i,s:N,s:N,s:i,s:N,s:L,s:K,s:K}",
+		"decision", str_or_none(e->decision), "source", str_or_none(e->source), "mode",
+		str_or_none(e->mode), "family", str_or_none(e->family), "target", str_or_none(e->target),
+		"port", (int)e->port, "method", str_or_none(e->method), "path", str_or_none(e->path),
+		"status", e->status, "reason", str_or_none(e->reason), "timestamp_unix_ms",
+		(long long)e->timestamp_unix_ms, "bytes_up", (unsigned long long)e->bytes_up, "bytes_down",
+		(unsigned long long)e->bytes_down);
+}
+
+int nono_py_events_extend(PyObject *list, const nono_audit_event *ev, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		PyObject *d = event_dict(&ev[i]);
+		if (!d || PyList_Append(list, d) < 0) {
+			Py_XDECREF(d);
+			return -1;
+		}
+		Py_DECREF(d);
+	}
+	return 0;
+}
+
+/* Move everything in the proxy's ring into `list`. */
+static int drain_into(nono_proxy *p, PyObject *list)
+{
+	nono_audit_event *ev = PyMem_Malloc(64 * sizeof *ev);
+	if (!ev) {
+		PyErr_NoMemory();
+		return -1;
+	}
+	int rc = 0;
+	size_t n;
+	while (rc == 0 && (n = nono_audit_drain(nono_proxy_audit(p), ev, 64)) > 0)
+		rc = nono_py_events_extend(list, ev, n);
+	PyMem_Free(ev);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * ProxyHandle
+ * ---------------------------------------------------------------------------------------------- */
+
+PyObject *nono_py_start_proxy(PyObject *module, PyObject *cfg)
+{
+	nono_py_state *st = PyModule_GetState(module);
+	if (!PyObject_TypeCheck(cfg, st->proxy_cfg_type)) {
+		PyErr_Format(PyExc_TypeError, "start_proxy() needs a ProxyConfig, not %.100s",
+			     Py_TYPE(cfg)->tp_name);
+		return NULL;
+	}
+	nono_py_proxy *h = (nono_py_proxy *)st->proxy_type->tp_alloc(st->proxy_type, 0);
+	if (!h)
+		return NULL;
+	nono_error err = {0};
+	nono_proxy *p = NULL;
+	int rc;
+	Py_BEGIN_ALLOW_THREADS
+	rc = nono_proxy_start(((nono_py_proxy_cfg *)cfg)->cfg, &p, &err);
+	Py_END_ALLOW_THREADS
+	if (rc < 0) {
+		Py_DECREF(h);
+		return nono_py_raise(rc, &err);
+	}
+	h->proxy = p;
+	h->port = nono_proxy_port(p);
+	return (PyObject *)h;
+}
+
+/* Keep undelivered events, then stop (joins the proxy thread: GIL released). Other threads see
+ * self->proxy == NULL at once, before the stop starts. */
+static int proxy_stop(nono_py_proxy *self)
+{
+	nono_proxy *p = self->proxy;
+	if (!p)
+		return 0;
+	int rc = 0;
+	if (!self->pending)
+		self->pending = PyList_New(0);
+	if (!self->pending || drain_into(p, self->pending) < 0)
+		rc = -1;
+	self->proxy = NULL;
+	Py_BEGIN_ALLOW_THREADS
+	nono_proxy_stop(p);
+	Py_END_ALLOW_THREADS
+	return rc;
+}
+
+static void proxy_dealloc(nono_py_proxy *self)
+{
+	PyObject *exc_type, *exc_val, *exc_tb;
+	PyErr_Fetch(&exc_type, &exc_val, &exc_tb);
+	if (proxy_stop(self) < 0)
+		PyErr_WriteUnraisable((PyObject *)self);
+	PyErr_Restore(exc_type, exc_val, exc_tb);
+	Py_CLEAR(self->pending);
+	DEALLOC_BODY(self);
+}
+
+static int running(nono_py_proxy *self)
+{
+	if (self->proxy)
+		return 1;
+	PyErr_SetString(PyExc_RuntimeError, "the proxy has been shut down");
+	return 0;
+}
+
+static PyObject *proxy_shutdown(nono_py_proxy *self, PyObject *unused)
+{
+	(void)unused;
+	if (proxy_stop(self) < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+static PyObject *proxy_enter(PyObject *self, PyObject *unused)
+{
+	(void)unused;
+	return Py_NewRef(self);
+}
+
+static PyObject *proxy_exit(nono_py_proxy *self, PyObject *args)
+{
+	(void)args;
+	if (proxy_stop(self) < 0)
+		return NULL;
+	Py_RETURN_FALSE;
+}
+
+static PyObject *proxy_drain(nono_py_proxy *self, PyObject *unused)
+{
+	(void)unused;
+	PyObject *list = self->pending ? self->pending : PyList_New(0);
+	self->pending = NULL;
+	if (list && self->proxy && drain_into(self->proxy, list) < 0)
+		Py_CLEAR(list); /* events already taken from the ring are lost with the error */
+	return list;
+}
+
+/* nono_proxy_env → vector; `extra` may be NULL. */
+static char **proxy_env(nono_py_proxy *self, const char *const *extra)
+{
+	char **out = NULL;
+	nono_error err = {0};
+	int rc = nono_proxy_env(self->proxy, extra, &out, &err);
+	if (rc < 0) {
+		nono_py_raise(rc, &err);
+		return NULL;
+	}
+	return out;
+}
+
+/* "NAME=VALUE" → (name, value) str pair (filesystem encoding: values can be arbitrary bytes). */
+static PyObject *split_entry(const char *e)
+{
+	const char *eq = strchr(e, '=');
+	if (!eq)
+		eq = e + strlen(e);
+	return Py_BuildValue("(NN)", PyUnicode_DecodeFSDefaultAndSize(e, eq - e),
+			     PyUnicode_DecodeFSDefault(*eq ? eq + 1 : eq));
+}
+
+static PyObject *proxy_env_vars(nono_py_proxy *self, PyObject *unused)
+{
+	(void)unused;
+	if (!running(self))
+		return NULL;
+	char **env = proxy_env(self, NULL);
+	if (!env)
+		return NULL;
+	PyObject *d = PyDict_New();
+	for (char **e = env; d && *e; e++) {
+		PyObject *pair = split_entry(*e);
+		if (!pair || PyDict_SetItem(d, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0)
+			Py_CLEAR(d);
+		Py_XDECREF(pair);
+	}
+	nono_strv_free(env);
+	return d;
+}
+
+static PyObject *proxy_sandbox_env(nono_py_proxy *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"extra_env", NULL};
+	PyObject *extra = Py_None, *list = NULL;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:sandbox_env", kwlist, &extra) || !running(self))
+		return NULL;
+	PyObject *keep = NULL;
+	const char **vec = NULL;
+	if (nono_py_env_vec(extra, &keep, &vec) < 0)
+		return NULL;
+	char **env = proxy_env(self, vec);
+	if (env) {
+		list = PyList_New(0);
+		for (char **e = env; list && *e; e++) {
+			PyObject *pair = split_entry(*e);
+			if (!pair || PyList_Append(list, pair) < 0)
+				Py_CLEAR(list);
+			Py_XDECREF(pair);
+		}
+		nono_strv_free(env);
+	}
+	Py_XDECREF(keep);
+	PyMem_Free(vec);
+	return list;
+}
+
+static PyObject *proxy_port(nono_py_proxy *self, void *closure)
+{
+	(void)closure;
+	return PyLong_FromLong(self->port);
+}
+
+static PyObject *proxy_url(nono_py_proxy *self, void *closure)
+{
+	(void)closure;
+	if (!running(self))
+		return NULL;
+	return PyUnicode_FromString(nono_proxy_url(self->proxy));
+}
+
+static PyObject *proxy_running(nono_py_proxy *self, void *closure)
+{
+	(void)closure;
+	return PyBool_FromLong(self->proxy != NULL);
+}
+
+static PyObject *proxy_dropped(nono_py_proxy *self, void *closure)
+{
+	(void)closure;
+	if (!self->proxy)
+		return PyLong_FromLong(0);
+	return PyLong_FromUnsignedLongLong(nono_audit_dropped(nono_proxy_audit(self->proxy)));
+}
+
+static PyObject *proxy_repr(nono_py_proxy *self)
+{
+	return PyUnicode_FromFormat("ProxyHandle(port=%u, %s)", (unsigned)self->port,
+				    self->proxy ? "running" : "shut down");
+}
+
+static PyMethodDef proxy_methods[] = {
+	{"env_vars", (PyCFunction)proxy_env_vars, METH_NOARGS,
+	 "env_vars()\n--\n\nThe proxy variables for a child (HTTP_PROXY, …) as a dict."},
+	{"sandbox_env", (PyCFunction)(void (*)(void))proxy_sandbox_env, METH_VARARGS | METH_KEYWORDS,
+	 "sandbox_env(extra_env=None)\n--\n\n"
+	 "extra_env (list of (name, value) pairs or a dict) merged with the proxy variables, which win."},
+	{"drain_audit_events", (PyCFunction)proxy_drain, METH_NOARGS,
+	 "drain_audit_events()\n--\n\nTake the decisions recorded since the last drain (list of dicts)."},
+	{"shutdown", (PyCFunction)proxy_shutdown, METH_NOARGS,
+	 "shutdown()\n--\n\nStop the proxy and close every connection (idempotent)."},
+	{"__enter__", proxy_enter, METH_NOARGS, NULL},
+	{"__exit__", (PyCFunction)proxy_exit, METH_VARARGS, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef proxy_getset[] = {
+	{"port", (getter)proxy_port, NULL, "the TCP port the proxy listens on", NULL},
+	{"url", (getter)proxy_url, NULL, "http://nono:TOKEN@127.0.0.1:PORT", NULL},
+	{"running", (getter)proxy_running, NULL, "False after shutdown()", NULL},
+	{"audit_dropped", (getter)proxy_dropped, NULL, "events dropped because the ring was full", NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot proxy_slots[] = {
+	{Py_tp_dealloc, proxy_dealloc},
+	{Py_tp_repr, proxy_repr},
+	{Py_tp_methods, proxy_methods},
+	{Py_tp_getset, proxy_getset},
+	{Py_tp_doc, "A running filtering proxy (from start_proxy()); a context manager."},
+	{0, NULL},
+};
+
+PyType_Spec nono_py_proxy_spec = {
+	.name = "nono_py.ProxyHandle",
+	.basicsize = sizeof(nono_py_proxy),
+	.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+	.slots = proxy_slots,
+};

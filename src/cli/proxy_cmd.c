@@ -1,0 +1,177 @@
+/* proxy_cmd.c — `nono proxy`: the filtering proxy standalone, until SIGINT or SIGTERM. */
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+	P_DOMAIN = 256,
+	P_ALL,
+	P_INTERNAL,
+	P_LISTEN,
+	P_AUDIT,
+	P_NOTOKEN,
+};
+
+/* "PORT", "ADDR:PORT" or "[V6ADDR]:PORT" into addr (caller buffer) and port. */
+static int parse_listen(const char *s, char *addr, size_t alen, uint16_t *port)
+{
+	const char *colon;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		if ((size_t)(close - s - 1) >= alen)
+			return -1;
+		snprintf(addr, alen, "%.*s", (int)(close - s - 1), s + 1);
+		colon = close + 1;
+	} else if ((colon = strrchr(s, ':'))) {
+		if ((size_t)(colon - s) >= alen || strchr(s, ':') != colon)
+			return -1; /* bare IPv6 needs brackets */
+		snprintf(addr, alen, "%.*s", (int)(colon - s), s);
+	} else {
+		snprintf(addr, alen, "127.0.0.1");
+		colon = s - 1;
+	}
+	return cli_parse_port("--listen", colon + 1, port, true);
+}
+
+static void print_event(const nono_audit_event *e)
+{
+	fprintf(stderr, "%s: %s %s %s:%u", nono_prog, e->decision, e->method[0] ? e->method : e->mode,
+		e->target, (unsigned)e->port);
+	if (e->path[0])
+		fprintf(stderr, " %s", e->path);
+	if (e->status)
+		fprintf(stderr, " -> %d", e->status);
+	if (e->reason[0])
+		fprintf(stderr, " (%s)", e->reason);
+	if (e->bytes_up || e->bytes_down)
+		fprintf(stderr, " [up %llu, down %llu bytes]", (unsigned long long)e->bytes_up,
+			(unsigned long long)e->bytes_down);
+	fputc('\n', stderr);
+}
+
+int cmd_proxy(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"allow-domain", required_argument, NULL, P_DOMAIN},
+		{"allow-all-hosts", no_argument, NULL, P_ALL},
+		{"allow-internal", required_argument, NULL, P_INTERNAL},
+		{"listen", required_argument, NULL, P_LISTEN},
+		{"audit-log", required_argument, NULL, P_AUDIT},
+		{"connect-without-token", no_argument, NULL, P_NOTOKEN},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	nono_error err = {0};
+	nono_proxy_config *cfg = nono_proxy_config_new();
+	nono_proxy *p = NULL;
+	bool quiet = false, any_host = false;
+	int status = EXIT_USAGE, c;
+	if (!cfg) {
+		cli_err("out of memory");
+		return EXIT_INTERNAL;
+	}
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+:qh", longopts, NULL)) != -1) {
+		int r = 0;
+		const char *what = NULL;
+		switch (c) {
+		case P_DOMAIN:
+			what = "--allow-domain";
+			r = nono_proxy_config_allow_host(cfg, optarg, &err);
+			any_host = true;
+			break;
+		case P_ALL:
+			nono_proxy_config_allow_all_hosts(cfg, true);
+			any_host = true;
+			break;
+		case P_INTERNAL:
+			what = "--allow-internal";
+			r = nono_proxy_config_allow_internal(cfg, optarg, &err);
+			any_host = true;
+			break;
+		case P_LISTEN: {
+			char addr[64];
+			uint16_t port;
+			if (parse_listen(optarg, addr, sizeof addr, &port) < 0) {
+				status = cli_usage_error("proxy ", "--listen '%s': expected PORT, ADDR:PORT "
+								  "or [ADDR6]:PORT", optarg);
+				goto out;
+			}
+			what = "--listen";
+			r = nono_proxy_config_set_listen(cfg, addr, port, &err);
+			break;
+		}
+		case P_AUDIT:
+			what = "--audit-log";
+			r = nono_proxy_config_set_audit_log(cfg, optarg, &err);
+			break;
+		case P_NOTOKEN: nono_proxy_config_set_connect_without_token(cfg, true); break;
+		case 'q': quiet = true; break;
+		case 'h': help_proxy(stdout); status = 0; goto out;
+		case ':':
+			status = cli_usage_error("proxy ", "option '%s' needs an argument", argv[optind - 1]);
+			goto out;
+		default:
+			status = cli_usage_error("proxy ", "unknown option '%s'", argv[optind - 1]);
+			goto out;
+		}
+		if (r < 0) {
+			cli_err("%s %s: %s", what, optarg, err.message);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		status = cli_usage_error("proxy ", "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (!any_host) {
+		status = cli_usage_error("proxy ", "no host allowed: give --allow-domain (or "
+						   "--allow-all-hosts); a proxy that denies everything "
+						   "is not useful");
+		goto out;
+	}
+
+	/* Block the stop signals before the proxy thread exists (it inherits the mask), then wait
+	 * for them here. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	if (nono_proxy_start(cfg, &p, &err) < 0) {
+		cli_err("starting the proxy: %s", err.message);
+		status = err.code == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
+		goto out;
+	}
+	printf("%s\n", nono_proxy_url(p));
+	fflush(stdout);
+	if (!quiet)
+		cli_err("proxy listening on port %u; stop with Ctrl-C or SIGTERM",
+			(unsigned)nono_proxy_port(p));
+	nono_audit *ring = nono_proxy_audit(p);
+	for (;;) {
+		struct timespec ts = {0, 200 * 1000000L};
+		int sig = sigtimedwait(&stop, NULL, &ts);
+		nono_audit_event ev[32];
+		size_t n;
+		while ((n = nono_audit_drain(ring, ev, 32)) > 0)
+			for (size_t i = 0; i < n && !quiet; i++)
+				print_event(&ev[i]);
+		if (sig > 0)
+			break;
+	}
+	status = 0;
+out:
+	nono_proxy_stop(p);
+	nono_proxy_config_free(cfg);
+	return status;
+}

@@ -1,0 +1,295 @@
+/* config.c — the proxy's configuration object, the policy verdicts built on netpolicy.c, the child
+ * environment helper and the audit JSON line format. */
+#include "proxy_int.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DEF_MAX_HEADER (32u * 1024)
+#define DEF_HEADER_TIMEOUT 10000u
+#define DEF_IDLE_TIMEOUT 300000u
+#define DEF_MAX_CONN 256u
+/* Upper bounds keep a typo from turning a limit into "unbounded". */
+#define MAX_MAX_HEADER (1024u * 1024)
+#define MAX_MAX_CONN 1000000u
+
+nono_proxy_config *nono_proxy_config_new(void)
+{
+	nono_proxy_config *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->listen.family = AF_INET;
+	c->listen.b[0] = 127;
+	c->listen.b[3] = 1;
+	c->lim.max_header_bytes = DEF_MAX_HEADER;
+	c->lim.header_timeout_ms = DEF_HEADER_TIMEOUT;
+	c->lim.idle_timeout_ms = DEF_IDLE_TIMEOUT;
+	c->lim.max_connections = DEF_MAX_CONN;
+	return c;
+}
+
+void nono_proxy_config_free(nono_proxy_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->allow);
+	free(cfg->internal);
+	free(cfg->audit_log);
+	free(cfg);
+}
+
+struct nono_proxy_config *nono_proxy_config_clone(const struct nono_proxy_config *c)
+{
+	nono_proxy_config *n = calloc(1, sizeof *n);
+	if (!n)
+		return NULL;
+	*n = *c;
+	n->allow = NULL;
+	n->internal = NULL;
+	n->audit_log = NULL;
+	if ((c->nallow && !(n->allow = malloc(c->nallow * sizeof *c->allow))) ||
+	    (c->ninternal && !(n->internal = malloc(c->ninternal * sizeof *c->internal))) ||
+	    (c->audit_log && !(n->audit_log = strdup(c->audit_log)))) {
+		nono_proxy_config_free(n);
+		return NULL;
+	}
+	if (c->nallow)
+		memcpy(n->allow, c->allow, c->nallow * sizeof *c->allow);
+	if (c->ninternal)
+		memcpy(n->internal, c->internal, c->ninternal * sizeof *c->internal);
+	return n;
+}
+
+static int push_pattern(np_pattern **arr, size_t *n, const np_pattern *p, nono_error *err)
+{
+	if (*n >= NONO_PROXY_MAX_PATTERNS)
+		return nono_fail(err, -EINVAL, "too many patterns (limit %d)", NONO_PROXY_MAX_PATTERNS);
+	np_pattern *na = realloc(*arr, (*n + 1) * sizeof *na);
+	if (!na)
+		return nono_fail(err, -ENOMEM, "out of memory");
+	na[(*n)++] = *p;
+	*arr = na;
+	return 0;
+}
+
+int nono_proxy_config_allow_host(nono_proxy_config *cfg, const char *pattern, nono_error *err)
+{
+	np_pattern p;
+	const char *why = "";
+	if (!cfg)
+		return nono_fail(err, -EINVAL, "no config");
+	if (np_pattern_parse(pattern, true, false, &p, &why) < 0)
+		return nono_fail(err, -EINVAL, "allow host \"%s\": %s", pattern ? pattern : "(null)", why);
+	return push_pattern(&cfg->allow, &cfg->nallow, &p, err);
+}
+
+int nono_proxy_config_allow_internal(nono_proxy_config *cfg, const char *host_port, nono_error *err)
+{
+	np_pattern p;
+	const char *why = "";
+	np_addr a;
+	if (!cfg)
+		return nono_fail(err, -EINVAL, "no config");
+	if (np_pattern_parse(host_port, false, true, &p, &why) < 0)
+		return nono_fail(err, -EINVAL, "allow internal \"%s\": %s", host_port ? host_port : "(null)",
+				 why);
+	if (np_is_metadata_name(p.host) ||
+	    (np_parse_ip_literal(p.host, &a) == 1 && np_classify(&a, &why) == NP_METADATA))
+		return nono_fail(err, -EPERM, "allow internal \"%s\": cloud metadata endpoints can never be allowed",
+				 host_port);
+	return push_pattern(&cfg->internal, &cfg->ninternal, &p, err);
+}
+
+void nono_proxy_config_allow_all_hosts(nono_proxy_config *cfg, bool on)
+{
+	if (cfg)
+		cfg->allow_all = on;
+}
+
+int nono_proxy_config_set_listen(nono_proxy_config *cfg, const char *addr, uint16_t port,
+				 nono_error *err)
+{
+	np_addr a = {0};
+	if (!cfg || !addr)
+		return nono_fail(err, -EINVAL, "no config or address");
+	char buf[64];
+	size_t len = strlen(addr);
+	if (len >= sizeof buf)
+		return nono_fail(err, -EINVAL, "listen address \"%s\" is not an IP literal", addr);
+	memcpy(buf, addr, len + 1);
+	if (len >= 2 && buf[0] == '[' && buf[len - 1] == ']') {
+		buf[len - 1] = '\0';
+		memmove(buf, buf + 1, len - 1);
+	}
+	if (inet_pton(AF_INET, buf, a.b) == 1)
+		a.family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, a.b) == 1)
+		a.family = AF_INET6;
+	else
+		return nono_fail(err, -EINVAL, "listen address \"%s\" is not an IPv4/IPv6 literal", addr);
+	cfg->listen = a;
+	cfg->port = port;
+	return 0;
+}
+
+void nono_proxy_config_set_limits(nono_proxy_config *cfg, const nono_proxy_limits *lim)
+{
+	if (!cfg || !lim)
+		return;
+	if (lim->max_header_bytes)
+		cfg->lim.max_header_bytes = lim->max_header_bytes < 1024 ? 1024
+					  : lim->max_header_bytes > MAX_MAX_HEADER ? MAX_MAX_HEADER
+										   : lim->max_header_bytes;
+	if (lim->header_timeout_ms)
+		cfg->lim.header_timeout_ms = lim->header_timeout_ms;
+	if (lim->idle_timeout_ms)
+		cfg->lim.idle_timeout_ms = lim->idle_timeout_ms;
+	if (lim->max_connections)
+		cfg->lim.max_connections = lim->max_connections > MAX_MAX_CONN ? MAX_MAX_CONN
+									  : lim->max_connections;
+}
+
+int nono_proxy_config_set_audit_log(nono_proxy_config *cfg, const char *path, nono_error *err)
+{
+	if (!cfg || !path || !*path)
+		return nono_fail(err, -EINVAL, "empty audit log path");
+	char *d = strdup(path);
+	if (!d)
+		return nono_fail(err, -ENOMEM, "out of memory");
+	free(cfg->audit_log);
+	cfg->audit_log = d;
+	return 0;
+}
+
+void nono_proxy_config_set_connect_without_token(nono_proxy_config *cfg, bool on)
+{
+	if (cfg)
+		cfg->connect_without_token = on;
+}
+
+/* ---- verdicts ---- */
+
+static void deny(np_verdict *v, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void deny(np_verdict *v, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	v->allowed = false;
+	v->code = code;
+	va_start(ap, fmt);
+	vsnprintf(v->reason, sizeof v->reason, fmt, ap);
+	va_end(ap);
+}
+
+/* Printable, bounded copy of an untrusted host for messages. */
+static void printable(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (; *in && n + 1 < cap && n < 96; in++)
+		out[n++] = (*in > 0x20 && *in < 0x7f && *in != '"' && *in != '\\') ? *in : '?';
+	out[n] = '\0';
+}
+
+void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t port, char *norm,
+		   np_verdict *v)
+{
+	char ph[100];
+	const char *why = "";
+	memset(v, 0, sizeof *v);
+	printable(host, ph, sizeof ph);
+	if (np_host_normalize(host, strlen(host), norm, NP_HOST_MAX) < 0) {
+		snprintf(norm, NP_HOST_MAX, "%s", ph);
+		return deny(v, "bad-host", "host %s is not a valid host name", ph);
+	}
+	int lit = np_parse_ip_literal(norm, &v->addr);
+	if (lit < 0)
+		return deny(v, "bad-host", "host %s looks numeric but is not a valid IP address", norm);
+	v->literal = lit == 1;
+	np_class cls = NP_PUBLIC;
+	if (v->literal) {
+		cls = np_classify(&v->addr, &why);
+		if (cls == NP_METADATA)
+			return deny(v, "metadata", "host %s is a %s", norm, why);
+	} else if (np_is_metadata_name(norm)) {
+		return deny(v, "metadata", "host %s is a cloud metadata service name", norm);
+	}
+	for (size_t i = 0; i < c->ninternal && !v->internal_ok; i++)
+		v->internal_ok = np_pattern_match(&c->internal[i], norm, port);
+	if (cls == NP_INTERNAL && !v->internal_ok)
+		return deny(v, "internal-address", "host %s is an internal address: %s", norm, why);
+	bool listed = v->internal_ok || c->allow_all;
+	for (size_t i = 0; i < c->nallow && !listed; i++)
+		listed = np_pattern_match(&c->allow[i], norm, port);
+	if (!listed)
+		return deny(v, "host-not-allowed", "host %s is not in the allowlist", norm);
+	v->allowed = true;
+}
+
+bool np_check_addr(const np_addr *a, const char *host, bool internal_ok, np_verdict *v)
+{
+	const char *why = "";
+	char as[64];
+	np_class cls = np_classify(a, &why);
+	if (cls == NP_PUBLIC || (cls == NP_INTERNAL && internal_ok))
+		return true;
+	np_addr_format(a, as, sizeof as);
+	if (cls == NP_METADATA)
+		deny(v, "metadata", "host %s resolves to %s, a %s", host, as, why);
+	else
+		deny(v, "internal-address", "host %s resolves to %s, an internal address: %s", host, as, why);
+	return false;
+}
+
+/* ---- child environment ---- */
+
+int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out, nono_error *err)
+{
+	if (!p || !out)
+		return nono_fail(err, -EINVAL, "no proxy");
+	static const char *const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+					    "http_proxy", "https_proxy", "all_proxy"};
+	const char *url = nono_proxy_url(p);
+	char *ov[12] = {0};
+	int rc = -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < 6; i++)
+		if (asprintf(&ov[n++], "%s=%s", names[i], url) < 0) {
+			ov[--n] = NULL;
+			goto out;
+		}
+	/* The token never leaves through NO_PROXY; loopback stays direct (proxy-only mode lets the
+	 * child reach nothing on loopback but the proxy anyway). */
+	if (!(ov[n++] = strdup("NO_PROXY=localhost,127.0.0.1,::1")) ||
+	    !(ov[n++] = strdup("no_proxy=localhost,127.0.0.1,::1")) ||
+	    !(ov[n++] = strdup("NODE_USE_ENV_PROXY=1")))
+		goto out;
+	rc = nono_env_build(false, extra, (const char *const *)ov, out, err);
+	goto done;
+out:
+	rc = nono_fail(err, -ENOMEM, "out of memory");
+done:
+	for (size_t i = 0; i < sizeof ov / sizeof ov[0]; i++)
+		free(ov[i]);
+	return rc;
+}
+
+/* ---- audit JSON line ---- */
+
+char *nono_audit_event_json(const nono_audit_event *ev)
+{
+	json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:i,s:s,s:I,s:I}",
+			      "ts_ms", (json_int_t)ev->timestamp_unix_ms, "source", ev->source,
+			      "mode", ev->mode, "decision", ev->decision, "family", ev->family,
+			      "target", ev->target,
+			      "port", (int)ev->port, "method", ev->method, "path", ev->path,
+			      "status", ev->status, "reason", ev->reason,
+			      "bytes_up", (json_int_t)ev->bytes_up, "bytes_down",
+			      (json_int_t)ev->bytes_down);
+	if (!o)
+		return NULL;
+	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	return s;
+}

@@ -1,0 +1,319 @@
+/* proxy_int.h — interfaces between the proxy's modules (netpolicy.c, http.c, config.c, resolve.c,
+ * proxy.c, tunnel.c). Never installed; unit tests and fuzz harnesses include it directly. */
+#ifndef NONO_PROXY_INT_H
+#define NONO_PROXY_INT_H
+
+#include "../internal.h"
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* ================================ netpolicy.c ================================ */
+
+#define NP_HOST_MAX 254 /* longest DNS name (253) + NUL */
+
+typedef enum np_class {
+	NP_PUBLIC = 0,
+	NP_INTERNAL = 1, /* loopback, private, link-local, …: allowed only by an explicit host:port */
+	NP_METADATA = 2, /* cloud metadata endpoint: never allowed */
+} np_class;
+
+/* One IP address, family AF_INET or AF_INET6, bytes in network order. */
+typedef struct np_addr {
+	int family;
+	uint8_t b[16];
+} np_addr;
+
+/* Classify an address (embedded IPv4 in v4-mapped, v4-compatible, NAT64 64:ff9b::/96, 6to4 2002::/16
+ * and Teredo 2001::/32 is classified too; the stricter class wins). *why gets a static string. */
+np_class np_classify(const np_addr *a, const char **why);
+np_class np_classify_sockaddr(const struct sockaddr *sa, const char **why);
+
+/* Parse an IP literal as a host name may spell it: IPv6 (with or without brackets), dotted IPv4, and
+ * the inet_aton forms a resolver or browser would accept — 1 to 4 parts, each decimal, octal (leading
+ * 0) or hex (0x) — e.g. "2852039166", "0251.0376.0251.0376", "0xa9fea9fe", "169.254.43518".
+ * Returns 1 and fills *out when `host` is such a literal, 0 when it is not (a name), -EINVAL when it
+ * looks numeric (last label starts with a digit, or is 0x…) but is not a valid address: such a host is
+ * neither a valid DNS name nor an address and must be refused. */
+int np_parse_ip_literal(const char *host, np_addr *out);
+/* Canonical text of an address ("169.254.169.254", "fd00:ec2::254"). buf >= 46 bytes. */
+void np_addr_format(const np_addr *a, char *buf, size_t cap);
+
+/* Normalise a host as it came from the request: lower-case, one trailing dot removed, brackets of an
+ * IPv6 literal removed, characters checked (letters, digits, '-', '_', '.'; IPv6 literals ':' and hex).
+ * Returns 0 or -EINVAL (empty, too long, bad character, empty label). */
+int np_host_normalize(const char *in, size_t len, char *out, size_t cap);
+/* Metadata service host names (metadata.google.internal, …), checked on the normalised name. */
+bool np_is_metadata_name(const char *host);
+
+/* Allowlist entry: "host", "host:port", "*.suffix", "*.suffix:port" (port 0 = any). */
+typedef struct np_pattern {
+	char host[NP_HOST_MAX]; /* normalised; for wildcards the suffix without "*." */
+	bool wildcard;
+	uint16_t port;
+} np_pattern;
+/* Parse one pattern. allow_wildcard false for allow_internal's "host:port" (port then required).
+ * Returns 0 or -EINVAL with a static reason in *why. */
+int np_pattern_parse(const char *text, bool allow_wildcard, bool port_required, np_pattern *out,
+		     const char **why);
+/* Does normalised `host`:`port` match? "*.example.com" matches "a.example.com" but not
+ * "example.com". IP literals compare by address. */
+bool np_pattern_match(const np_pattern *p, const char *host, uint16_t port);
+
+/* ================================ http.c ================================ */
+
+#define HTTP_MAX_HEADERS 100
+
+typedef struct http_header {
+	const char *name;
+	size_t name_len;
+	const char *value; /* OWS trimmed */
+	size_t value_len;
+} http_header;
+
+typedef struct http_head {
+	/* request: method, target; response: status, reason */
+	const char *method;
+	size_t method_len;
+	const char *target;
+	size_t target_len;
+	int status;
+	int version_minor; /* HTTP/1.0 → 0, HTTP/1.1 → 1 */
+	size_t nheaders;
+	http_header headers[HTTP_MAX_HEADERS];
+	size_t skipped;  /* leading empty lines skipped before the start line */
+	size_t head_len; /* bytes from buf[0] through the blank line, inclusive */
+} http_head;
+
+/* Incremental head parsers. `*scan` (start at 0) remembers how far the terminator search got, so a
+ * growing buffer is not rescanned. Returns 1 complete (*out filled, pointers into buf), 0 need more
+ * bytes, or a negative errno: -EBADMSG malformed (*why set), -E2BIG more than HTTP_MAX_HEADERS.
+ * Only CRLF line ends; obs-fold, bare CR/LF, NUL and whitespace before ':' are malformed. */
+int http_parse_request(const char *buf, size_t len, size_t *scan, http_head *out, const char **why);
+int http_parse_response(const char *buf, size_t len, size_t *scan, http_head *out, const char **why);
+
+/* Header lookup (case-insensitive); returns the index or -1. Starts at index `from`. */
+int http_find_header(const http_head *h, const char *name, int from);
+bool http_token_eq(const char *s, size_t len, const char *lit);
+/* Does a comma-separated header value contain `token` (case-insensitive)? */
+bool http_list_has(const char *v, size_t len, const char *token);
+
+/* Body framing of a message. */
+enum http_body_kind { HTTP_BODY_NONE, HTTP_BODY_LENGTH, HTTP_BODY_CHUNKED, HTTP_BODY_UNTIL_CLOSE };
+
+typedef struct http_body {
+	enum http_body_kind kind;
+	uint64_t remaining; /* LENGTH: bytes left; CHUNKED: bytes left in the current chunk */
+	int cstate;         /* chunked decoder state */
+	unsigned line_len;  /* bytes in the current size / extension / trailer line */
+	unsigned digits;
+	unsigned trailer_bytes;
+	bool done;
+} http_body;
+
+/* Framing of a request (Content-Length / Transfer-Encoding: chunked; both, conflicting lengths or
+ * another coding are refused: request smuggling). Returns 0 or -EBADMSG / -ENOTSUP with *why. */
+int http_request_body(const http_head *h, http_body *out, const char **why);
+/* Framing of a response to `method` (HEAD, 1xx, 204, 304 have none; else chunked, length, or until
+ * close). Returns 0 or -EBADMSG with *why. */
+int http_response_body(const http_head *h, const char *method, size_t method_len, http_body *out,
+		       const char **why);
+/* Feed bytes that follow the head; returns how many belong to the body (the rest belongs to the next
+ * message), sets b->done at the end. Bytes are passed through verbatim by the caller. A malformed
+ * chunked encoding returns -EBADMSG. */
+long http_body_feed(http_body *b, const char *buf, size_t len);
+
+/* Split an authority "host:port" / "[v6]:port" / "host" (default_port used when the port is absent;
+ * 0 = port required). host is copied raw (not normalised), without brackets. Returns 0 or -EINVAL. */
+int http_split_authority(const char *s, size_t len, uint16_t default_port, char *host, size_t cap,
+			 uint16_t *port);
+/* Absolute-form "http://authority/path?query": host, port (default 80), and a pointer to the origin
+ * form (path + query; "/" when empty, then *path_len 0 and *path NULL). -EINVAL bad URL, -ENOTSUP
+ * another scheme (e.g. https:// must use CONNECT). */
+int http_parse_absolute(const char *t, size_t len, char *host, size_t cap, uint16_t *port,
+			const char **path, size_t *path_len);
+/* Does the Proxy-Authorization header carry Basic base64("nono:TOKEN")? Constant-time compare. */
+bool http_check_proxy_auth(const http_head *h, const char *token);
+
+/* ================================ config.c ================================ */
+
+#define NONO_PROXY_MAX_PATTERNS 1024
+
+struct nono_proxy_config {
+	np_pattern *allow;
+	size_t nallow;
+	np_pattern *internal;
+	size_t ninternal;
+	bool allow_all;
+	bool connect_without_token;
+	np_addr listen;
+	uint16_t port;
+	nono_proxy_limits lim;
+	char *audit_log;
+};
+
+/* Deep copy (for the running proxy). NULL on ENOMEM. */
+struct nono_proxy_config *nono_proxy_config_clone(const struct nono_proxy_config *c);
+
+/* Policy verdict on the request's name, before any DNS lookup. */
+typedef struct np_verdict {
+	bool allowed;
+	bool internal_ok; /* an explicit allow_internal host:port matched */
+	bool literal;     /* the host is an IP literal: addr is set, no lookup needed */
+	np_addr addr;
+	const char *code; /* X-Nono-Denial code when denied */
+	char reason[NONO_REASON_MAX];
+} np_verdict;
+/* `host` is the raw host from the request; the normalised form goes to norm (NP_HOST_MAX). */
+void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t port, char *norm,
+		   np_verdict *v);
+/* Verdict on one resolved address of an allowed name (internal_ok from np_check_name). Returns true
+ * when it may be dialled; else fills code and reason. */
+bool np_check_addr(const np_addr *a, const char *host, bool internal_ok, np_verdict *v);
+
+/* JSON line for an audit event (for the log file). Caller frees. NULL on ENOMEM. */
+char *nono_audit_event_json(const nono_audit_event *ev);
+
+/* ================================ resolve.c ================================ */
+
+#define NP_MAX_ADDRS 8
+
+struct np_resolver;
+struct np_resolve_req {
+	struct np_resolve_req *next;
+	void *owner;      /* the connection; NULL once cancelled (loop thread only) */
+	char host[NP_HOST_MAX];
+	int error;        /* getaddrinfo EAI_* or 0 */
+	size_t naddrs;
+	np_addr addrs[NP_MAX_ADDRS];
+};
+/* Start `nthreads` detached resolver threads. *efd is an eventfd (CLOEXEC, nonblocking) that becomes
+ * readable when results are ready. */
+int np_resolver_new(unsigned nthreads, struct np_resolver **out, int *efd, nono_error *err);
+/* Queue a request (ownership moves to the resolver until it comes back from np_resolver_done). */
+void np_resolver_submit(struct np_resolver *r, struct np_resolve_req *req);
+/* Completed requests (a list, loop thread takes ownership). */
+struct np_resolve_req *np_resolver_done(struct np_resolver *r);
+/* Shut down: queued requests freed, threads exit after their current lookup (detached, so a slow
+ * DNS server never blocks nono_proxy_stop); the last one frees the shared state. */
+void np_resolver_free(struct np_resolver *r);
+
+/* ================================ proxy.c / request.c / relay.c ================================ */
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <pthread.h>
+
+/* Internal fixed limits (the configurable ones are in nono_proxy_limits). */
+#define NP_DIAL_TIMEOUT_MS 30000   /* DNS lookup + TCP connect, per request */
+#define NP_LINGER_MS 2000          /* after an error answer: drain the client before closing */
+#define NP_MAX_LINGER 64           /* over-cap connections lingering for their 503 */
+#define NP_AUDIT_RING 4096
+#define NP_PIPE_POOL 32
+#define NP_PIPE_SIZE (256 * 1024)
+#define NP_RESOLVER_THREADS 4
+
+enum conn_state {
+	C_HEAD,    /* reading a request head */
+	C_RESOLVE, /* name lookup in flight */
+	C_DIAL,    /* non-blocking connect in flight */
+	C_TUNNEL,  /* CONNECT: bytes relayed both ways (splice) */
+	C_HTTP,    /* one absolute-form request: body up, response down */
+	C_CLOSING, /* an answer is flushed, then the client drained until EOF or NP_LINGER_MS */
+};
+
+struct relay {
+	int pipe[2];       /* splice pipe, -1 when none (borrowed from the pool while data sits in it) */
+	size_t pipe_bytes; /* bytes sitting in the pipe */
+	bool eof;          /* source reached EOF */
+	bool shut;         /* destination shut down for writing */
+	bool want_read;    /* waiting for the source to become readable */
+	bool want_write;   /* waiting for the destination to become writable */
+	uint64_t bytes;
+};
+
+struct outq { /* bytes the proxy itself must write (answers, rewritten heads) */
+	char *buf;
+	size_t len, off;
+};
+
+struct conn {
+	struct conn *prev, *next;
+	struct nono_proxy *p;
+	enum conn_state st;
+	int cfd, ufd;
+	short cflags, uflags; /* events currently registered */
+	struct event cev, uev, tev;
+	int64_t deadline_ms;   /* C_HEAD / C_RESOLVE / C_DIAL / C_CLOSING: absolute */
+	int64_t activity_ms;   /* C_TUNNEL / C_HTTP: last bytes moved (idle timeout) */
+	/* client input: request heads, then request bodies (HTTP) or early tunnel data (CONNECT) */
+	char *in;
+	size_t in_len, in_cap, in_scan, in_body;
+	struct outq cq, uq;    /* to client, to upstream */
+	/* upstream input (HTTP responses) */
+	char *rb;
+	size_t rb_len, rb_cap, rb_scan, rb_body;
+	http_body req_body, resp_body;
+	bool req_done, resp_head_done, resp_started, close_after, allowed_event;
+	bool internal_ok, is_connect;
+	struct np_resolve_req *req;
+	np_addr addrs[NP_MAX_ADDRS];
+	size_t naddrs, next_addr;
+	int last_dial_errno;
+	struct relay up, down;
+	nono_audit_event ev; /* the request being handled: target, port, method, path */
+};
+
+struct nono_proxy {
+	struct nono_proxy_config *cfg;
+	struct event_base *base;
+	int lfd, stop_fd, res_fd, audit_fd;
+	struct event *lev, *stop_ev, *res_ev, *retry_ev;
+	struct np_resolver *res;
+	pthread_t thread;
+	bool thread_started;
+	nono_audit *audit;
+	uint16_t port;
+	char token[33];
+	char url[128];
+	unsigned nconn, nlinger;
+	struct conn *conns;
+	struct np_linger *lingers;
+	int pool[NP_PIPE_POOL][2];
+	unsigned npool;
+	uint64_t audit_write_errors;
+};
+
+/* proxy.c */
+int64_t np_now_ms(struct nono_proxy *p);
+void np_audit(struct conn *c, const char *decision, int status, const char *reason);
+/* Update registered events from c->st and the relays' wants, and the timer. */
+void conn_update(struct conn *c);
+/* Close both sockets and free the connection. */
+void conn_close(struct conn *c);
+/* Queue an answer to the client and go to C_CLOSING. `code` is the X-Nono-Denial value (or NULL). */
+void conn_answer(struct conn *c, int status, const char *phrase, const char *code, const char *reason);
+/* Start flushing c->cq (already holding an answer) and then close. */
+void conn_closing(struct conn *c);
+void conn_set_deadline(struct conn *c, int64_t at_ms);
+int np_pipe_get(struct nono_proxy *p, int fds[2]);
+void np_pipe_put(struct nono_proxy *p, struct relay *r);
+/* request.c */
+void conn_on_client_head(struct conn *c);       /* C_HEAD readable, or leftover bytes to parse */
+void conn_on_resolved(struct conn *c, struct np_resolve_req *req);
+void conn_on_dial(struct conn *c);              /* C_DIAL: upstream writable */
+void conn_on_timeout(struct conn *c);
+/* relay.c */
+void relay_start_tunnel(struct conn *c);
+void relay_start_http(struct conn *c);
+void relay_client_event(struct conn *c, short what);
+void relay_upstream_event(struct conn *c, short what);
+/* Write as much of q as possible (adding to *count when non-NULL); 1 done, 0 would block,
+ * -errno error. */
+int outq_flush(int fd, struct outq *q, uint64_t *count);
+void outq_reset(struct outq *q);
+
+#endif /* NONO_PROXY_INT_H */

@@ -1,0 +1,670 @@
+"""The nono CLI, for real: grants, network blocking, environment, exit codes, timeouts, fds,
+interactive use on a pty, --dry-run and setup --check against this kernel, the docs and --help."""
+import ctypes
+import errno
+import json
+import os
+import pathlib
+import pty
+import re
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from conftest import ROOT, run_nono
+
+PY = "/usr/bin/python3"
+
+# A python snippet run inside the sandbox: each op prints "ok" or the errno name.
+PROBE_PRELUDE = (
+    "import errno, socket, sys, os\n"
+    "def t(f):\n"
+    "    try:\n"
+    "        f(); print('ok')\n"
+    "    except OSError as e:\n"
+    "        print(errno.errorcode.get(e.errno, e.errno))\n"
+)
+
+
+def kernel_landlock_abi():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    r = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return max(int(r), 0)
+
+
+def pid_dead(pid, wait=10.0):
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# ---- filesystem ----
+
+def test_read_write_inside_and_outside(nono, tmp_path):
+    proj, secret = tmp_path / "proj", tmp_path / "secret"
+    proj.mkdir()
+    secret.mkdir()
+    (proj / "r").write_text("P")
+    (secret / "s").write_text("S")
+    code = PROBE_PRELUDE + (
+        f"t(lambda: open('{proj}/r').read())\n"
+        f"t(lambda: open('{proj}/w', 'w').write('x'))\n"
+        f"t(lambda: open('{secret}/s').read())\n"
+        f"t(lambda: open('{secret}/w', 'w').write('x'))\n"
+        f"t(lambda: os.listdir('{secret}'))\n"
+    )
+    r = run_nono("run", "--allow", proj, "--", PY, "-c", code)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["ok", "ok", "EACCES", "EACCES", "EACCES"]
+    assert (proj / "w").read_text() == "x" and not (secret / "w").exists()
+
+
+def test_read_only_and_write_only_dirs(nono, tmp_path):
+    ro, wo = tmp_path / "ro", tmp_path / "wo"
+    ro.mkdir()
+    wo.mkdir()
+    (ro / "f").write_text("R")
+    (wo / "f").write_text("W")
+    code = PROBE_PRELUDE + (
+        f"t(lambda: open('{ro}/f').read())\n"
+        f"t(lambda: open('{ro}/n', 'w'))\n"
+        f"t(lambda: open('{wo}/f').read())\n"
+        f"t(lambda: open('{wo}/n', 'w').write('x'))\n"
+    )
+    r = run_nono("run", "-r", ro, "-w", wo, "--", PY, "-c", code)
+    assert r.stdout.split() == ["ok", "EACCES", "EACCES", "ok"], r.stderr
+
+
+def test_single_file_grants(nono, tmp_path):
+    for n in ("rf", "wf", "af", "sibling"):
+        (tmp_path / n).write_text(n)
+    code = PROBE_PRELUDE + (
+        f"t(lambda: open('{tmp_path}/rf').read())\n"
+        f"t(lambda: open('{tmp_path}/rf', 'a'))\n"
+        f"t(lambda: open('{tmp_path}/wf', 'a').write('+'))\n"
+        f"t(lambda: open('{tmp_path}/af', 'r+').write('A'))\n"
+        f"t(lambda: open('{tmp_path}/sibling').read())\n"
+        f"t(lambda: open('{tmp_path}/new', 'w'))\n"
+    )
+    r = run_nono("run", "--read-file", tmp_path / "rf", "--write-file", tmp_path / "wf",
+                 "--allow-file", tmp_path / "af", "--", PY, "-c", code)
+    assert r.stdout.split() == ["ok", "EACCES", "ok", "ok", "EACCES", "EACCES"], r.stderr
+    assert (tmp_path / "wf").read_text() == "wf+" and (tmp_path / "af").read_text() == "Af"
+
+
+def test_missing_grant_path_is_usage_error(nono, tmp_path):
+    r = run_nono("run", "--read", tmp_path / "missing", "--", "/bin/true")
+    assert r.returncode == 125
+    assert "missing" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_no_system_paths(nono, tmp_path):
+    # Without the system set even /bin/true cannot be executed (nor its libraries read).
+    r = run_nono("run", "--no-system-paths", "--", "/bin/true")
+    assert r.returncode == 126, r.stderr
+    r = run_nono("run", "--", "/bin/true")
+    assert r.returncode == 0, r.stderr
+
+
+# ---- network ----
+
+@pytest.fixture
+def listener():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    yield s.getsockname()[1]
+    s.close()
+
+
+def net_code(port):
+    return PROBE_PRELUDE + (
+        "def tcp():\n"
+        "    s = socket.socket(); s.settimeout(5)\n"
+        f"    s.connect(('127.0.0.1', {port}))\n"
+        "def udp():\n"
+        "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "    s.sendto(b'x', ('127.0.0.1', 9))\n"
+        "def raw():\n"
+        "    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)\n"
+        "def tcp6():\n"
+        "    s = socket.socket(socket.AF_INET6); s.settimeout(5)\n"
+        f"    s.connect(('::1', {port}))\n"
+        "t(tcp); t(udp); t(raw); t(tcp6)\n"
+    )
+
+
+def test_network_allowed_by_default(nono, listener):
+    r = run_nono("run", "--", PY, "-c", net_code(listener))
+    out = r.stdout.split()
+    # TCP works, UDP sendto works, raw works for root; ::1 has no listener on this port.
+    assert out[:3] == ["ok", "ok", "ok"], r.stderr
+
+
+def test_net_block(nono, listener):
+    r = run_nono("run", "--net-block", "--", PY, "-c", net_code(listener))
+    assert r.returncode == 0, r.stderr
+    # The seccomp filter refuses IP sockets of every type with EACCES (seccomp.c).
+    assert r.stdout.split() == ["EACCES"] * 4, r.stderr
+
+
+# ---- environment ----
+
+def test_env_not_inherited_and_set(nono):
+    env = dict(os.environ, NONO_TEST_SECRET="hunter2")
+    r = run_nono("run", "--env", "A=1", "-e", "B=x=y", "--", "/usr/bin/env", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "A=1\nB=x=y\n"
+
+
+def test_inherit_env(nono):
+    env = dict(os.environ, NONO_TEST_SECRET="hunter2", LD_LIBRARY_PATH="/nonexistent-nono")
+    r = run_nono("run", "--inherit-env", "--env", "NONO_TEST_SECRET=override", "--",
+                 "/usr/bin/env", env=env)
+    lines = r.stdout.splitlines()
+    assert "NONO_TEST_SECRET=override" in lines
+    assert "PATH=" + os.environ["PATH"] in lines
+    assert not [line for line in lines if line.startswith("LD_")]
+
+
+@pytest.mark.parametrize("var", ["LD_PRELOAD=/tmp/evil.so", "LD_AUDIT=x", "GLIBC_TUNABLES=a=b"])
+def test_loader_variable_refused(nono, var, tmp_path):
+    marker = tmp_path / "ran"
+    r = run_nono("run", "--allow", tmp_path, "--env", var, "--", "/bin/sh", "-c", f"touch {marker}")
+    assert r.returncode == 125
+    assert var.split("=")[0] in r.stderr and "refused" in r.stderr
+    assert not marker.exists()
+
+
+def test_bad_env_syntax(nono):
+    r = run_nono("run", "--env", "NOEQUALS", "--", "/bin/true")
+    assert r.returncode == 125 and "NAME=VALUE" in r.stderr
+
+
+# ---- exit codes ----
+
+def test_exit_status_passed_through(nono):
+    assert run_nono("run", "--", "/bin/sh", "-c", "exit 3").returncode == 3
+    assert run_nono("run", "--", "/bin/sh", "-c", "exit 0").returncode == 0
+    assert run_nono("run", "--", "/bin/sh", "-c", "exit 255").returncode == 255
+
+
+def test_signal_is_128_plus_signo(nono):
+    assert run_nono("run", "--", "/bin/sh", "-c", "kill -TERM $$").returncode == 143
+    assert run_nono("run", "--", "/bin/sh", "-c", "kill -KILL $$").returncode == 137
+
+
+def test_not_found_127(nono):
+    r = run_nono("run", "--", "definitely-not-a-command-nono")
+    assert r.returncode == 127
+    assert "not found" in r.stderr and "definitely-not-a-command-nono" in r.stderr
+
+
+def test_not_executable_126(nono, tmp_path):
+    f = tmp_path / "noexec"
+    f.write_text("#!/bin/sh\n")
+    f.chmod(0o644)
+    r = run_nono("run", "--read", tmp_path, "--", f)
+    assert r.returncode == 126 and "not" in r.stderr
+    # Executable on disk but outside the policy: Landlock refuses execve.
+    f.chmod(0o755)
+    r = run_nono("run", "--", f)
+    assert r.returncode == 126 and "policy" in r.stderr
+    r = run_nono("run", "--read", tmp_path, "--", f)
+    assert r.returncode == 0, r.stderr
+
+
+def test_usage_errors_125(nono):
+    for args in (["run", "--bogus", "--", "/bin/true"],
+                 ["run"],
+                 ["run", "--timeout", "abc", "--", "/bin/true"],
+                 ["run", "--timeout", "-1", "--", "/bin/true"],
+                 ["run", "--json", "--", "/bin/true"],
+                 ["run", "--net-block", "--allow-domain", "example.com", "--", "/bin/true"],
+                 ["run", "--allow-bind", "8080", "--", "/bin/true"],
+                 ["run", "--allow-bind", "0", "--net-block", "--", "/bin/true"],
+                 ["run", "--audit-log", "/tmp/x", "--", "/bin/true"],
+                 ["run", "--path", "/tmp", "--", "/bin/true"],
+                 ["run", "--read"],
+                 ["frobnicate"],
+                 ["setup"],
+                 ["setup", "--check", "extra"]):
+        r = run_nono(*args)
+        assert r.returncode == 125, (args, r.stderr)
+        assert r.stderr.startswith("nono: "), (args, r.stderr)
+
+
+# ---- timeout, fds, workdir ----
+
+def test_timeout_kills_grandchild_124(nono, tmp_path):
+    pidfile = tmp_path / "pid"
+    t0 = time.monotonic()
+    r = run_nono("run", "--allow", tmp_path, "--timeout", "0.5", "--",
+                 "/bin/sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait")
+    assert r.returncode == 124, r.stderr
+    assert "timeout" in r.stderr
+    assert time.monotonic() - t0 < 30
+    pid = int(pidfile.read_text())
+    assert pid_dead(pid), "grandchild survived"
+
+
+def test_no_inherited_fds(nono, tmp_path):
+    marker = tmp_path / "marker"
+    marker.write_text("m")
+    fd = os.open(marker, os.O_RDONLY)
+    os.dup2(fd, 61, inheritable=True)
+    os.close(fd)
+    try:
+        r = run_nono("run", "--read", "/proc", "--", "/bin/ls", "-l", "/proc/self/fd/",
+                     pass_fds=(61,))
+    finally:
+        os.close(61)
+    assert r.returncode == 0, r.stderr
+    names = re.findall(r" (\d+) -> ", r.stdout)
+    assert str(marker) not in r.stdout
+    assert names == ["0", "1", "2", "3"], r.stdout  # 3 is ls's own directory fd
+
+
+def test_workdir(nono, tmp_path):
+    r = run_nono("run", "--read", tmp_path, "--workdir", tmp_path, "--", "/bin/pwd")
+    assert r.stdout.strip() == str(tmp_path)
+    r = run_nono("run", "--workdir", tmp_path / "nope", "--", "/bin/pwd")
+    assert r.returncode == 125
+
+
+def test_stdio_passthrough(nono):
+    r = run_nono("run", "--", "/bin/sh", "-c", "cat; echo to-err >&2", input="piped in\n")
+    assert r.stdout == "piped in\n" and r.stderr == "to-err\n"
+
+
+# ---- interactive: a real pty ----
+
+def pty_run(argv, send=b"", timeout=20):
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(99)
+    out = b""
+    sent = False
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if not r:
+            if not sent and send:
+                os.write(fd, send)
+                sent = True
+            continue
+        try:
+            d = os.read(fd, 4096)
+        except OSError:
+            break
+        if not d:
+            break
+        out += d
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return out.replace(b"\r\n", b"\n"), os.waitstatus_to_exitcode(status)
+
+
+def test_interactive_on_a_pty(nono):
+    check = "import os; print(os.tcgetpgrp(0) == os.getpgrp(), {})"
+    script = (f"{nono} run -- /bin/sh -c 'read x; echo got:$x; {PY} -c \"{check.format(1)}\"'; "
+              f"echo status:$?; {PY} -c \"{check.format(2)}\"")
+    out, status = pty_run(["/bin/sh", "-c", script], send=b"hello\n")
+    assert status == 0, out
+    assert b"got:hello\n" in out, out
+    assert b"True 1\n" in out, out   # the command owns the terminal
+    assert b"status:0\n" in out, out
+    assert b"True 2\n" in out, out  # and nono gave it back
+
+
+def test_interactive_ctrl_c_reaches_command(nono):
+    # ^C on the terminal goes to the command's foreground group: it dies by SIGINT -> 130.
+    script = f"{nono} run -- /bin/sh -c 'echo ready; sleep 30'; echo status:$?"
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv("/bin/sh", ["/bin/sh", "-c", script])
+    out = b""
+    end = time.monotonic() + 20
+    sent = False
+    while time.monotonic() < end:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                d = os.read(fd, 4096)
+            except OSError:
+                break
+            if not d:
+                break
+            out += d
+        if b"ready" in out and not sent:
+            time.sleep(0.2)
+            os.write(fd, b"\x03")
+            sent = True
+    os.waitpid(pid, 0)
+    os.close(fd)
+    assert b"status:130" in out, out
+
+
+def test_tiocsti_refused(nono):
+    code = ("import fcntl, termios, errno\n"
+            "try:\n"
+            "    fcntl.ioctl(0, termios.TIOCSTI, b'x'); print('injected')\n"
+            "except OSError as e:\n"
+            "    print(errno.errorcode[e.errno])\n")
+    out, status = pty_run([nono, "run", "--", PY, "-c", code])
+    assert b"EPERM" in out, out
+
+
+# ---- dry run and setup --check ----
+
+def test_dry_run_text(nono, tmp_path):
+    marker = tmp_path / "ran"
+    r = run_nono("run", "--dry-run", "--allow", tmp_path, "--net-block", "--", "/bin/sh", "-c",
+                 f"touch {marker}")
+    assert r.returncode == 0, r.stderr
+    assert not marker.exists()
+    abi = kernel_landlock_abi()
+    assert f"Landlock ABI {abi}" in r.stdout
+    assert f"landlock: ABI {abi}" in r.stdout
+    assert f"rw  dir   {tmp_path}" in r.stdout
+    assert "r   dir   /usr  [system]" in r.stdout
+    assert "network: blocked" in r.stdout
+    assert "seccomp: filter" in r.stdout
+
+
+def test_dry_run_json(nono, tmp_path):
+    (tmp_path / "f").write_text("x")
+    r = run_nono("run", "--dry-run", "--json", "--read", tmp_path, "--write-file", tmp_path / "f",
+                 "--net-block", "--allow-bind", "8080", "--allow-unix-socket", tmp_path,
+                 "--env", "A=1", "--timeout", "5", "--", "prog", "arg")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["command"] == ["prog", "arg"]
+    grants = {(g["resolved"], g["access"], g["kind"], g["system"]) for g in d["grants"]}
+    assert (str(tmp_path), "read", "dir", False) in grants
+    assert (str(tmp_path / "f"), "write", "file", False) in grants
+    assert ("/usr", "read", "dir", True) in grants
+    assert ("/dev/null", "read-write", "file", True) in grants
+    assert d["network"]["mode"] == "blocked"
+    assert d["bind_ports"] == [8080]
+    assert d["unix_sockets"] == [str(tmp_path)]
+    assert d["env"] == {"inherit": False, "set": ["A"]}
+    assert d["timeout"] == 5
+    enf = d["enforcement"]
+    assert enf["ok"] is True and enf["error"] is None
+    assert enf["landlock_abi"] == kernel_landlock_abi() == d["support"]["landlock_abi"]
+    assert enf["net_requested"] == enf["net_enforced"] == "blocked"
+    assert enf["seccomp"] is True and enf["no_new_privs"] is True
+
+
+def test_dry_run_no_system_paths(nono, tmp_path):
+    r = run_nono("run", "--dry-run", "--json", "--no-system-paths", "--read", tmp_path, "--", "x")
+    d = json.loads(r.stdout)
+    assert [g["resolved"] for g in d["grants"]] == [str(tmp_path)]
+    assert d["system_paths"] is False
+
+
+def test_dry_run_respects_abi_cap(nono):
+    env = dict(os.environ, NONO_MAX_LANDLOCK_ABI="3")
+    r = run_nono("run", "--dry-run", "--json", "--", "x", env=env)
+    d = json.loads(r.stdout)
+    assert d["enforcement"]["landlock_abi"] == min(3, kernel_landlock_abi())
+
+
+def test_dry_run_proxy_mode(nono):
+    r = run_nono("run", "--dry-run", "--allow-domain", "example.com", "--", "x")
+    assert r.returncode == 0, r.stderr
+    assert "network: proxy-only" in r.stdout and "example.com" in r.stdout
+    assert "65535" not in r.stdout
+    r = run_nono("run", "--dry-run", "--json", "--allow-domain", "example.com", "--proxy-port",
+                 "4321", "--", "x")
+    d = json.loads(r.stdout)
+    assert d["network"] == {"mode": "proxy-only", "proxy_port": 4321,
+                            "allowed_domains": ["example.com"], "in_process_proxy": True}
+
+
+def test_setup_check_tells_the_truth(nono):
+    r = run_nono("setup", "--check")
+    assert r.returncode == 0, r.stderr
+    abi = kernel_landlock_abi()
+    assert re.search(rf"^landlock: ABI {abi}\b", r.stdout, re.M), r.stdout
+    assert os.uname().release in r.stdout
+    j = json.loads(run_nono("setup", "--check", "--json").stdout)
+    assert j["landlock_abi_kernel"] == abi and j["landlock_abi"] == abi
+    assert j["landlock_tcp"] == (abi >= 4) and j["landlock_scopes"] == (abi >= 6)
+    assert j["seccomp_filter"] is True
+    with open("/proc/self/status") as f:
+        assert "Seccomp_filters" in f.read()
+
+
+def test_why(nono, tmp_path):
+    (tmp_path / "f").write_text("x")
+    r = run_nono("why", "--read", tmp_path, "--path", tmp_path / "f")
+    assert r.returncode == 0 and "allowed" in r.stdout and str(tmp_path) in r.stdout
+    r = run_nono("why", "--read", tmp_path, "--path", tmp_path / "f", "--write-access")
+    assert r.returncode == 1 and "denied" in r.stdout
+    r = run_nono("why", "--path", "/root/.ssh/id_rsa")
+    assert r.returncode == 1
+    r = run_nono("why", "--net-block", "--net")
+    assert r.returncode == 1 and "denied" in r.stdout
+    r = run_nono("why", "--net")
+    assert r.returncode == 0
+
+
+# ---- help, version, docs ----
+
+def test_version_and_help(nono):
+    r = run_nono("--version")
+    assert r.returncode == 0 and re.fullmatch(r"nono \d+\.\d+\.\d+\n", r.stdout)
+    r = run_nono("--help")
+    assert r.returncode == 0
+    for code in ("122", "123", "124", "125", "126", "127"):
+        assert f"  {code}  " in r.stdout
+    for sub in ("run", "proxy", "setup", "why"):
+        h = run_nono(sub, "--help")
+        assert h.returncode == 0 and h.stdout.startswith("Usage: nono " + sub), sub
+
+
+def test_help_and_docs_agree(nono):
+    """Every long option the CLI accepts appears in docs/cli.md and in the subcommand's --help."""
+    doc = (ROOT / "docs" / "cli.md").read_text()
+    src = (ROOT / "src" / "cli" / "run.c").read_text() + (ROOT / "src" / "cli" / "proxy_cmd.c").read_text()
+    opts = set(re.findall(r'\{"([a-z][a-z-]+)", (?:required|no)_argument', src))
+    assert len(opts) > 25
+    helps = "".join(run_nono(s, "--help").stdout for s in ("run", "proxy", "why"))
+    for o in sorted(opts):
+        assert f"--{o}" in doc, f"--{o} missing from docs/cli.md"
+        assert f"--{o}" in helps, f"--{o} missing from --help"
+    for code in ("122", "123", "124", "125", "126", "127"):
+        assert code in doc
+    # The man page covers every `nono run` option.
+    man = (ROOT / "docs" / "nono.1").read_text().replace("\\-", "-")
+    run_opts = set(re.findall(r'\{"([a-z][a-z-]+)", (?:required|no)_argument',
+                              (ROOT / "src" / "cli" / "run.c").read_text()))
+    for o in sorted(run_opts - {"path", "write-access", "read-write", "net", "help"}):
+        assert f"--{o}" in man, f"--{o} missing from docs/nono.1"
+
+
+# ---- nono proxy standalone (lifecycle only; the proxy's behaviour is tests/integration/test_proxy.py) ----
+
+def test_proxy_standalone_prints_url_and_stops_on_sigterm(nono):
+    p = subprocess.Popen([nono, "proxy", "--allow-domain", "example.com", "--listen",
+                          "127.0.0.1:0", "-q"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert select.select([p.stdout], [], [], 20)[0], "no URL printed"
+        url = p.stdout.readline().strip()
+        m = re.fullmatch(r"http://nono:([^@]+)@127\.0\.0\.1:(\d+)", url)
+        assert m, url
+        port = int(m.group(2))
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            c.sendall(b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n")
+            assert c.recv(100).startswith(b"HTTP/1.1 40")
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=20) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+# ---- --allow-domain: the in-process proxy, end to end (loopback upstream started here) ----
+
+class _Hello(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello from upstream " + self.path.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+@pytest.fixture
+def upstream():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv.server_address[1]
+    srv.shutdown()
+    srv.server_close()
+
+
+CURL = "/usr/bin/curl"
+
+
+@pytest.mark.skipif(not os.path.exists(CURL), reason="curl not installed (scripts/deps.sh installs it)")
+def test_allow_domain_through_proxy_only(nono, upstream, tmp_path):
+    hp = f"127.0.0.1:{upstream}"
+    log = tmp_path / "audit.jsonl"
+    base = ["run", "--allow-domain", hp, "--allow-internal", hp, "--audit-log", log, "--"]
+    # Through the proxy (NO_PROXY lists 127.0.0.1, so tell curl to use the proxy anyway).
+    r = run_nono(*base, CURL, "-sS", "--noproxy", "", f"http://{hp}/via-proxy")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hello from upstream /via-proxy"
+    # CONNECT tunnel too.
+    r = run_nono(*base, CURL, "-sS", "-p", "--noproxy", "", f"http://{hp}/tunnel")
+    assert r.stdout == "hello from upstream /tunnel", r.stderr
+    # Going around the proxy: the supervisor refuses the connect (curl exit 7).
+    r = run_nono(*base, CURL, "-sS", "--noproxy", "*", f"http://{hp}/direct")
+    assert r.returncode == 7, (r.stdout, r.stderr)
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(e["source"] == "proxy" and e["decision"] == "allow" and e["path"] == "/via-proxy"
+               for e in events), events
+    assert any(e["source"] == "supervisor" and e["decision"] == "deny" and e["port"] == upstream
+               and e["status"] == errno.EACCES for e in events), events
+
+
+@pytest.mark.skipif(not os.path.exists(CURL), reason="curl not installed")
+def test_allow_domain_denies_other_hosts(nono, upstream):
+    hp = f"127.0.0.1:{upstream}"
+    r = run_nono("run", "--allow-domain", "example.com", "--", CURL, "-sS", "--noproxy", "",
+                 "-o", "/dev/null", "-w", "%{http_code}", f"http://{hp}/")
+    assert r.stdout == "403", r.stderr
+
+
+def test_allow_domain_sets_proxy_env(nono):
+    r = run_nono("run", "--allow-domain", "example.com", "--env", "HTTP_PROXY=mine", "--env",
+                 "KEEP=1", "--", "/usr/bin/env")
+    env = dict(line.split("=", 1) for line in r.stdout.splitlines())
+    m = re.fullmatch(r"http://nono:[0-9a-f]+@127\.0\.0\.1:(\d+)", env["HTTPS_PROXY"])
+    assert m, env
+    assert env["HTTP_PROXY"] == env["HTTPS_PROXY"] == env["ALL_PROXY"] == env["https_proxy"]
+    assert env["NO_PROXY"] == "localhost,127.0.0.1,::1" and env["KEEP"] == "1"
+
+
+@pytest.mark.skipif(not os.path.exists(CURL), reason="curl not installed")
+def test_proxy_port_with_external_proxy(nono, upstream):
+    hp = f"127.0.0.1:{upstream}"
+    p = subprocess.Popen([nono, "proxy", "--allow-internal", hp, "--allow-domain", hp, "-q"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert select.select([p.stdout], [], [], 20)[0]
+        url = p.stdout.readline().strip()
+        port = url.rsplit(":", 1)[1]
+        r = run_nono("run", "--proxy-port", port, "--env", f"http_proxy={url}", "--", CURL, "-sS",
+                     f"http://{hp}/ext")
+        assert r.stdout == "hello from upstream /ext", r.stderr
+        r = run_nono("run", "--proxy-port", port, "--", CURL, "-sS", f"http://{hp}/direct")
+        assert r.returncode == 7, r.stderr
+    finally:
+        p.terminate()
+        p.wait(timeout=20)
+
+
+# ---- signals sent to nono reach the command; ^Z job control ----
+
+def test_sigterm_to_nono_is_forwarded_to_the_group(nono, tmp_path):
+    pidfile, ready = tmp_path / "pid", tmp_path / "ready"
+    script = (f"trap 'echo got-term; exit 7' TERM; sleep 60 & echo $! > {pidfile}; "
+              f"touch {ready}; wait")
+    p = subprocess.Popen([nono, "run", "--allow", tmp_path, "--", "/bin/sh", "-c", script],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 20
+        while not ready.exists() and time.monotonic() < end:
+            time.sleep(0.02)
+        assert ready.exists()
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 7 and out == "got-term\n"
+    assert pid_dead(int(pidfile.read_text()))  # the grandchild got SIGTERM too
+
+
+def test_ctrl_z_and_fg_under_job_control(nono):
+    """^Z stops the command; nono stops too, so the user's shell gets the terminal back ("Stopped");
+    `fg` resumes both and the command finishes normally."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve("/bin/bash", ["bash", "--norc", "--noprofile", "-i"],
+                  {"PS1": "PROMPT$ ", "PATH": "/usr/bin:/bin", "TERM": "dumb"})
+    buf = b""
+
+    def wait_for(pat, t=20):
+        nonlocal buf
+        end = time.monotonic() + t
+        while pat not in buf and time.monotonic() < end:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    buf += os.read(fd, 4096)
+                except OSError:
+                    break
+        return pat in buf
+
+    try:
+        assert wait_for(b"PROMPT$ ")
+        os.write(fd, f"{nono} run -- /bin/sh -c 'echo START; sleep 1; echo END'\n".encode())
+        assert wait_for(b"START\r\n"), buf
+        time.sleep(0.2)
+        os.write(fd, b"\x1a")
+        assert wait_for(b"Stopped"), buf
+        assert b"END\r\n" not in buf
+        os.write(fd, b"fg\n")
+        assert wait_for(b"END\r\n"), buf
+        os.write(fd, b"echo status=$?\n")
+        assert wait_for(b"status=0"), buf
+        os.write(fd, b"exit\n")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)

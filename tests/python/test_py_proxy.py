@@ -1,0 +1,261 @@
+"""ProxyConfig / RouteConfig / start_proxy, and proxy-only children reaching the proxy and nothing else."""
+import dataclasses
+import errno
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from nono_py_testlib import (HERE, PYTHON, check_proxy_only, child_env, make_base_caps,
+                             proxy_only_scenario, run_probe, run_py)
+
+DENIED = (errno.EACCES, errno.EPERM)
+PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+              "NO_PROXY", "no_proxy")
+
+
+def test_proxy_config_defaults_and_validation(nono_py):
+    P = nono_py.ProxyConfig
+    c = P()
+    assert (c.allowed_hosts, c.routes, c.bind_addr, c.bind_port, c.max_connections, c.allow_all_hosts) == (
+        (), (), "127.0.0.1", 0, 256, False)
+    c = P(allowed_hosts=["example.com", "*.example.org:443"], max_connections=8)
+    assert c.allowed_hosts == ("example.com", "*.example.org:443")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.bind_port = 1
+    with pytest.raises(ValueError, match="allow_all_hosts"):
+        P(allowed_hosts=["example.com"], allow_all_hosts=True)
+    assert P(allow_all_hosts=True).allow_all_hosts is True
+    with pytest.raises(TypeError):
+        P(allowed_hosts="example.com")  # a str is not a list of hosts
+    for bad in ("bad host!", "", "*.", "exa mple.com", "host:99999", "a\0b"):
+        with pytest.raises(ValueError):
+            P(allowed_hosts=[bad])
+    with pytest.raises(ValueError):
+        P(bind_port=70000)
+    with pytest.raises(ValueError):
+        P(bind_port=-1)
+    with pytest.raises(ValueError):
+        P(max_connections=0)
+    with pytest.raises(ValueError):
+        P(bind_addr="localhost")  # must be an IP literal
+    with pytest.raises(TypeError):
+        P(bind_port="8080")
+    with pytest.raises(ValueError):
+        P(allow_internal=["not a host"])
+    assert P(allow_internal=["127.0.0.1:8080"]).allow_internal == ("127.0.0.1:8080",)
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1) for a private netns")
+def test_metadata_endpoint_can_never_be_allowed():
+    # Names a non-loopback address, so it runs in a network namespace of its own (no traffic either way).
+    code = ("import nono_py\n"
+            "for hp in ['169.254.169.254:80', '100.100.100.200:80', 'metadata.google.internal:80']:\n"
+            "    try:\n"
+            "        nono_py.ProxyConfig(allow_internal=[hp])\n"
+            "    except PermissionError as e:\n"
+            "        assert 'metadata' in str(e), e\n"
+            "    else:\n"
+            "        raise SystemExit('allowed ' + hp)\n"
+            "print('refused all')\n")
+    r = subprocess.run(["unshare", "-rn", PYTHON, "-c", code], capture_output=True, text=True,
+                       env=child_env(), timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "refused all", r.stderr
+
+
+def test_route_config_validation(nono_py):
+    R = nono_py.RouteConfig
+    r = R("/openai", "https://api.openai.example", credential_key="OPENAI_API_KEY")
+    assert (r.upstream_host, r.upstream_port) == ("api.openai.example", 443)
+    assert R("svc", "http://svc.example:8080/v1").upstream_port == 8080
+    assert r == R("/openai", "https://api.openai.example", credential_key="OPENAI_API_KEY")
+    assert len({r, r}) == 1
+    for args, kw in [(("", "https://x.example"), {}),
+                     (("/a/../b", "https://x.example"), {}),
+                     (("a b", "https://x.example"), {}),
+                     (("/a", "ftp://x.example"), {}),
+                     (("/a", "https://user:pw@x.example"), {}),
+                     (("/a", "https://x.example/?q=1"), {}),
+                     (("/a", "https://"), {}),
+                     (("/a", "https://x.example:99999"), {}),
+                     (("/a", "https://[::1]:443"), {}),
+                     (("/a", "https://x.example"), {"credential_key": ""}),
+                     (("/a", "https://x.example"), {"inject_header": "Bad Header"}),
+                     (("/a", "https://x.example"), {"credential_format": "Bearer"}),
+                     (("/a", "https://x.example\r\nX: y"), {})]:
+        with pytest.raises(ValueError):
+            R(*args, **kw)
+    with pytest.raises(TypeError):
+        R(1, "https://x.example")
+    cfg = nono_py.ProxyConfig(routes=[r, R("/b", "https://b.example")])
+    assert cfg.routes == (r, R("/b", "https://b.example"))
+    with pytest.raises(ValueError, match="duplicate"):
+        nono_py.ProxyConfig(routes=[r, R("openai/", "https://other.example")])
+    with pytest.raises(TypeError):
+        nono_py.ProxyConfig(routes=["/openai"])
+
+
+def test_handle_env_and_lifecycle(nono_py):
+    with nono_py.start_proxy(nono_py.ProxyConfig(allowed_hosts=["example.com"])) as p:
+        assert isinstance(p, nono_py.ProxyHandle) and p.running
+        assert 0 < p.port < 65536
+        assert f"ProxyHandle(port={p.port}, running)" == repr(p)
+        ev = p.env_vars()
+        assert isinstance(ev, dict)
+        for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "NO_PROXY"):
+            assert k in ev, k
+        assert ev["HTTP_PROXY"] == p.url and f"127.0.0.1:{p.port}" in p.url
+        assert ev["NODE_USE_ENV_PROXY"] == "1"
+        se = p.sandbox_env()
+        assert isinstance(se, list) and all(isinstance(t, tuple) and len(t) == 2 for t in se)
+        assert dict(se) == ev
+        se = dict(p.sandbox_env(extra_env=[("FOO", "1"), ("HTTP_PROXY", "http://evil.example:1")]))
+        assert se["FOO"] == "1" and se["HTTP_PROXY"] == p.url  # the proxy's variables win
+        assert dict(p.sandbox_env({"BAR": "2"}))["BAR"] == "2"
+        with pytest.raises(ValueError, match="LD_PRELOAD"):
+            p.sandbox_env(extra_env=[("LD_PRELOAD", "/tmp/x.so")])
+        with pytest.raises(ValueError):
+            p.sandbox_env(extra_env=[("A=B", "1")])
+        assert p.drain_audit_events() == []
+        port = p.port
+    assert not p.running and p.port == port
+    assert repr(p) == f"ProxyHandle(port={port}, shut down)"
+    with pytest.raises(RuntimeError, match="shut down"):
+        p.env_vars()
+    with pytest.raises(RuntimeError, match="shut down"):
+        p.sandbox_env()
+    p.shutdown()  # idempotent
+    assert p.drain_audit_events() == []
+    with pytest.raises(TypeError):
+        nono_py.start_proxy({"allowed_hosts": []})
+
+
+def test_bind_port_in_use(nono_py):
+    with nono_py.start_proxy(nono_py.ProxyConfig()) as p:
+        with pytest.raises(RuntimeError) as e:
+            nono_py.start_proxy(nono_py.ProxyConfig(bind_port=p.port))
+        assert e.value.errno == errno.EADDRINUSE
+
+
+def test_proxy_only_child_reaches_proxy_and_nothing_else(nono_py):
+    check_proxy_only(proxy_only_scenario(nono_py))
+
+
+def test_proxy_only_with_timeout(nono_py):
+    check_proxy_only(proxy_only_scenario(nono_py, timeout_secs=120))
+
+
+def test_proxy_only_inherit_env_without_parent_proxy_vars(nono_py, monkeypatch):
+    """The proxy variables come from the handle, not from os.environ: the child gets them with the
+    parent's deleted (inherit_env or not), and a bogus inherited value is overridden."""
+    for k in PROXY_VARS:
+        monkeypatch.delenv(k, raising=False)
+    check_proxy_only(proxy_only_scenario(nono_py, inherit_env=True))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    check_proxy_only(proxy_only_scenario(nono_py, inherit_env=True))
+
+
+def _run_scenario_in_subprocess(env_extra):
+    code = ("import json, sys\n"
+            f"sys.path.insert(0, {str(HERE)!r})\n"
+            "import nono_py\n"
+            "from nono_py_testlib import proxy_only_scenario\n"
+            "print(json.dumps(proxy_only_scenario(nono_py)))\n")
+    r = run_py(code, env_extra=env_extra, timeout=180)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.splitlines()[-1])
+
+
+def test_proxy_only_capped_landlock_abi_3():
+    """NONO_MAX_LANDLOCK_ABI=3: no Landlock TCP rules (ABI 4), so the supervisor enforces proxy-only.
+    The library reads the variable at its first query, hence a fresh interpreter."""
+    res = _run_scenario_in_subprocess({"NONO_MAX_LANDLOCK_ABI": "3"})
+    assert res["landlock_abi"] == 3
+    assert "supervisor" in res["enforcement"].lower(), res["enforcement"]
+    check_proxy_only(res)
+
+
+def test_proxy_only_capped_landlock_abi_1():
+    res = _run_scenario_in_subprocess({"NONO_MAX_LANDLOCK_ABI": "1"})
+    assert res["landlock_abi"] == 1
+    check_proxy_only(res)
+
+
+def test_block_network_keeps_even_the_proxy_out(nono_py, loopback_server):
+    cfg = nono_py.ProxyConfig(allow_internal=[f"127.0.0.1:{loopback_server.port}"])
+    with nono_py.start_proxy(cfg) as proxy:
+        caps = make_base_caps(nono_py)
+        caps.proxy_only(proxy)
+        caps.block_network()  # the later call wins
+        assert caps.network_mode == "blocked"
+        env = proxy.sandbox_env()
+        r, out = run_probe(nono_py, caps, f"tcp:127.0.0.1:{proxy.port}",
+                           f"proxy_get:http://127.0.0.1:{loopback_server.port}/", env=env)
+        for k, v in out.items():
+            assert v["ok"] is False and v["errno"] in DENIED, (k, v)
+        assert proxy.drain_audit_events() == []
+        assert loopback_server.accepts == 0
+
+
+def test_exec_refuses_a_shut_down_proxy(nono_py):
+    caps = make_base_caps(nono_py)
+    with nono_py.start_proxy(nono_py.ProxyConfig()) as proxy:
+        caps.proxy_only(proxy)
+        assert nono_py.sandboxed_exec(caps, ["/bin/true"]).exit_code == 0
+    with pytest.raises(RuntimeError, match="shut down"):
+        nono_py.sandboxed_exec(caps, ["/bin/true"])
+    with pytest.raises(RuntimeError, match="shut down"):
+        nono_py.apply(caps)
+
+
+def test_proxy_only_timeout_never_hangs(nono_py):
+    with nono_py.start_proxy(nono_py.ProxyConfig()) as proxy:
+        caps = make_base_caps(nono_py)
+        caps.proxy_only(proxy)
+        r = nono_py.sandboxed_exec(caps, ["/bin/sh", "-c", "sleep 60 & sleep 60"], timeout_secs=1)
+        assert r.exit_code == 124 and r.timed_out
+
+
+def test_route_upstream_allowed_for_connect(nono_py):
+    """A route's upstream host is a CONNECT target; other hosts are not. Runs in its own network
+    namespace: the allowed CONNECT makes the proxy resolve a name, which must not leave the machine."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) for a private netns")
+    code = ("import json, sys\n"
+            f"sys.path.insert(0, {str(HERE)!r})\n"
+            "import nono_py\n"
+            "from nono_py_testlib import make_base_caps, run_probe\n"
+            "cfg = nono_py.ProxyConfig(routes=[nono_py.RouteConfig('/api', 'https://api.route.test')])\n"
+            "with nono_py.start_proxy(cfg) as p:\n"
+            "    caps = make_base_caps(nono_py); caps.proxy_only(p)\n"
+            "    r, out = run_probe(nono_py, caps, 'proxy_connect:api.route.test:443',\n"
+            "                       'proxy_connect:other.route.test:443')\n"
+            "    print(json.dumps({'out': out, 'events': p.drain_audit_events()}))\n")
+    env = child_env()
+    r = subprocess.run(["unshare", "-rn", "sh", "-c", f"ip link set lo up && exec {PYTHON} -c \"$0\"", code],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.splitlines()[-1])
+    assert res["out"]["proxy_connect:other.route.test:443"]["status"] == 403
+    # allowed by policy; the name does not resolve inside the namespace, so no 200 either
+    assert res["out"]["proxy_connect:api.route.test:443"]["status"] not in (403, 200, None), res
+    dec = {(e["target"], e["decision"]) for e in res["events"] if e["mode"] == "connect"}
+    assert ("other.route.test", "deny") in dec, res["events"]
+    assert ("api.route.test", "deny") not in dec or any(
+        e["target"] == "api.route.test" and "resol" in e["reason"] for e in res["events"]), res["events"]
+
+
+def test_drain_audit_events_keeps_events_across_shutdown(nono_py):
+    caps = make_base_caps(nono_py)
+    proxy = nono_py.start_proxy(nono_py.ProxyConfig())
+    caps.proxy_only(proxy)
+    r, out = run_probe(nono_py, caps, "proxy_connect:denied.invalid:443")
+    assert out["proxy_connect:denied.invalid:443"]["status"] == 403
+    proxy.shutdown()
+    ev = proxy.drain_audit_events()
+    assert [(e["decision"], e["target"], e["port"]) for e in ev if e["source"] == "proxy"] == [
+        ("deny", "denied.invalid", 443)]
+    assert proxy.drain_audit_events() == []
+    assert os.environ.get("NONO_PY_UNSET_CHECK") is None

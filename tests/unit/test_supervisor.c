@@ -1,0 +1,515 @@
+/* test_supervisor.c — the network supervisor with real seccomp filters in forked children.
+ * The parent plays the exec side (pidfd_getfd of the listener, nono_supervisor_start) and runs
+ * loopback listeners; each child reports errno values through its exit status or a pipe. */
+#include "unit.h"
+#include "internal.h"
+#include "uapi.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+bool nono_sup_is_proxy_addr(const struct sockaddr_storage *a, socklen_t len, uint16_t port);
+bool nono_sup_is_loopback(const struct sockaddr_storage *a, socklen_t len, uint16_t *port);
+bool nono_sup_path_in(const char *path, const char *grant, bool grant_is_dir);
+
+static struct sockaddr_storage v4(const char *ip, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	struct sockaddr_in *in = (void *)&ss;
+	in->sin_family = AF_INET;
+	in->sin_port = htons(port);
+	inet_pton(AF_INET, ip, &in->sin_addr);
+	return ss;
+}
+
+static struct sockaddr_storage v6(const char *ip, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof ss);
+	struct sockaddr_in6 *in6 = (void *)&ss;
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons(port);
+	inet_pton(AF_INET6, ip, &in6->sin6_addr);
+	return ss;
+}
+
+static void policy_tests(void)
+{
+	struct sockaddr_storage a;
+	a = v4("127.0.0.1", 3128);
+	CHECK(nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3129));
+	CHECK(!nono_sup_is_proxy_addr(&a, 8, 3128)); /* short: the kernel would say EINVAL */
+	a = v4("127.0.0.2", 3128);
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128));
+	a = v4("0.0.0.0", 3128); /* the kernel routes INADDR_ANY to the local host: still denied */
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128));
+	a = v4("169.254.169.254", 3128);
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128));
+	a = v6("::1", 3128);
+	CHECK(nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128));
+	a = v6("::ffff:127.0.0.1", 3128);
+	CHECK(nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128));
+	a = v6("::ffff:127.0.0.2", 3128);
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128));
+	a = v6("::", 3128); /* also the local host to the kernel */
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128));
+	a = v6("::127.0.0.1", 3128); /* v4-compatible, not mapped */
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128));
+	a = v6("64:ff9b::7f00:1", 3128); /* NAT64 of 127.0.0.1 */
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 0));
+	uint16_t port = 0;
+	a = v4("127.0.0.1", 8000);
+	CHECK(nono_sup_is_loopback(&a, sizeof(struct sockaddr_in), &port) && port == 8000);
+
+	CHECK(nono_sup_path_in("/run/x.sock", "/run/x.sock", false));
+	CHECK(!nono_sup_path_in("/run/x.sock2", "/run/x.sock", false));
+	CHECK(nono_sup_path_in("/run/d/x.sock", "/run/d", true));
+	CHECK(!nono_sup_path_in("/run/dd/x.sock", "/run/d", true));
+	CHECK(nono_sup_path_in("/anything", "/", true));
+}
+
+/* ---- a sandboxed child with the supervisor in the parent ---- */
+
+struct sandbox {
+	pid_t pid;
+	struct nono_supervisor *sup;
+	int res; /* read end: the child's int results */
+};
+
+typedef void (*child_fn)(int out, void *arg);
+
+static void put(int fd, int v) { (void)!write(fd, &v, sizeof v); }
+
+static int get(int fd)
+{
+	int v = -999;
+	struct pollfd p = {fd, POLLIN, 0};
+	if (poll(&p, 1, 20000) != 1 || read(fd, &v, sizeof v) != (ssize_t)sizeof v)
+		return -999;
+	return v;
+}
+
+/* Start `fn` in a child under the caps' filter; the parent supervises. */
+static int sandbox_start(const nono_caps *caps, nono_audit *audit, child_fn fn, void *arg,
+			 struct sandbox *sb)
+{
+	struct nono_plan p;
+	memset(&p, 0, sizeof p);
+	p.ruleset_fd = -1;
+	nono_error e;
+	if (nono_seccomp_prepare(caps, 0, &p, &e) < 0) {
+		fprintf(stderr, "prepare: %s\n", e.message);
+		return -1;
+	}
+	int hand[2], ack[2], res[2];
+	if (pipe2(hand, O_CLOEXEC) || pipe2(ack, O_CLOEXEC) || pipe2(res, O_CLOEXEC))
+		return -1;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		unsigned fl = p.seccomp_flags | (p.notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0);
+		long lfd = syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, fl, &p.prog);
+		int n = (int)lfd;
+		(void)!write(hand[1], &n, sizeof n);
+		char c;
+		if (read(ack[0], &c, 1) != 1)
+			_exit(3);
+		if (lfd >= 0)
+			close((int)lfd);
+		fn(res[1], arg);
+		_exit(0);
+	}
+	free(p.prog.filter);
+	close(hand[1]);
+	close(ack[0]);
+	close(res[1]);
+	int n = -1;
+	if (read(hand[0], &n, sizeof n) != (ssize_t)sizeof n || n < 0)
+		return -1;
+	int pidfd = (int)syscall(__NR_pidfd_open, pid, 0);
+	int lfd = (int)syscall(__NR_pidfd_getfd, pidfd, n, 0);
+	close(pidfd);
+	if (nono_supervisor_start(lfd, caps, audit, &sb->sup, &e) < 0) {
+		fprintf(stderr, "start: %s\n", e.message);
+		return -1;
+	}
+	(void)!write(ack[1], "k", 1);
+	close(ack[1]);
+	close(hand[0]);
+	sb->pid = pid;
+	sb->res = res[0];
+	return 0;
+}
+
+static int sandbox_finish(struct sandbox *sb)
+{
+	int st = 0;
+	waitpid(sb->pid, &st, 0);
+	nono_supervisor_stop(sb->sup);
+	close(sb->res);
+	return st;
+}
+
+static int listener_port(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t l = sizeof a;
+	getsockname(fd, (struct sockaddr *)&a, &l);
+	return ntohs(a.sin_port);
+}
+
+static int tcp_listener(void)
+{
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bind(s, (struct sockaddr *)&a, sizeof a);
+	listen(s, 4096);
+	return s;
+}
+
+static int err_of(int r) { return r < 0 ? errno : 0; }
+
+static int try_connect(int family, const char *ip, int port, int flags)
+{
+	int s = socket(family, SOCK_STREAM | flags, 0);
+	if (s < 0)
+		return errno;
+	struct sockaddr_storage a = family == AF_INET ? v4(ip, (uint16_t)port) : v6(ip, (uint16_t)port);
+	int r = err_of(connect(s, (struct sockaddr *)&a,
+			       family == AF_INET ? sizeof(struct sockaddr_in)
+						 : sizeof(struct sockaddr_in6)));
+	close(s);
+	return r;
+}
+
+static int ports[2]; /* [0] the proxy, [1] another loopback listener */
+
+static void proxy_child(int out, void *arg)
+{
+	(void)arg;
+	put(out, try_connect(AF_INET, "127.0.0.1", ports[0], 0));
+	put(out, try_connect(AF_INET6, "::1", ports[0], 0) == ECONNREFUSED ? 0 : -1);
+	put(out, try_connect(AF_INET6, "::ffff:127.0.0.1", ports[0], 0));
+	int r = try_connect(AF_INET, "127.0.0.1", ports[0], SOCK_NONBLOCK);
+	put(out, r == 0 || r == EINPROGRESS ? 0 : r);
+	put(out, try_connect(AF_INET, "127.0.0.1", ports[1], 0));
+	put(out, try_connect(AF_INET, "127.0.0.2", ports[0], 0));
+	put(out, try_connect(AF_INET, "0.0.0.0", ports[0], 0));
+	/* bind: no port granted; listen on an unbound socket would auto-bind INADDR_ANY. */
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_storage a = v4("127.0.0.1", 0);
+	put(out, err_of(bind(s, (struct sockaddr *)&a, sizeof(struct sockaddr_in))));
+	put(out, err_of(listen(s, 1)));
+	close(s);
+	/* connect on a bad fd and a non-socket: the kernel's own answers. */
+	a = v4("127.0.0.1", (uint16_t)ports[0]);
+	put(out, err_of(connect(9999, (struct sockaddr *)&a, sizeof(struct sockaddr_in))));
+	put(out, err_of(connect(0, (struct sockaddr *)&a, sizeof(struct sockaddr_in))));
+	/* a bad address pointer */
+	s = socket(AF_INET, SOCK_STREAM, 0);
+	put(out, err_of(connect(s, (struct sockaddr *)8, sizeof(struct sockaddr_in))));
+	close(s);
+	/* getaddrinfo/getifaddrs use netlink (bind + sendto to the kernel): must work. */
+	struct ifaddrs *ifa = NULL;
+	put(out, err_of(getifaddrs(&ifa)));
+	if (ifa)
+		freeifaddrs(ifa);
+}
+
+static void test_proxy_only(void)
+{
+	int l0 = tcp_listener(), l1 = tcp_listener();
+	ports[0] = listener_port(l0);
+	ports[1] = listener_port(l1);
+	nono_caps *c = nono_caps_new();
+	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, (uint16_t)ports[0], NULL), 0);
+	nono_audit *au = nono_audit_new(64);
+	struct sandbox sb;
+	CHECK_EQ_INT(sandbox_start(c, au, proxy_child, NULL, &sb), 0);
+	CHECK_EQ_INT(get(sb.res), 0);            /* 127.0.0.1:proxy */
+	CHECK_EQ_INT(get(sb.res), 0);            /* [::1]:proxy (nobody listens on v6: refused) */
+	CHECK_EQ_INT(get(sb.res), 0);            /* [::ffff:127.0.0.1]:proxy */
+	CHECK_EQ_INT(get(sb.res), 0);            /* nonblocking */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* another loopback port */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* 127.0.0.2 */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* 0.0.0.0 */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* bind */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* listen, unbound */
+	CHECK_EQ_INT(get(sb.res), EBADF);
+	CHECK_EQ_INT(get(sb.res), ENOTSOCK);
+	CHECK_EQ_INT(get(sb.res), EFAULT);
+	CHECK_EQ_INT(get(sb.res), 0);            /* getifaddrs */
+	int st = sandbox_finish(&sb);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* Audit: the first denial is the other port. */
+	nono_audit_event ev[64];
+	size_t n = nono_audit_drain(au, ev, 64);
+	CHECK(n >= 5);
+	bool saw = false;
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i].port == ports[1]) {
+			saw = true;
+			CHECK_STR(ev[i].source, "supervisor");
+			CHECK_STR(ev[i].mode, "connect");
+			CHECK_STR(ev[i].decision, "deny");
+			CHECK_STR(ev[i].family, "inet");
+			CHECK_STR(ev[i].target, "127.0.0.1");
+			CHECK_EQ_INT(ev[i].status, EACCES);
+			CHECK(ev[i].timestamp_unix_ms > 0);
+			CHECK(ev[i].reason[0] != '\0');
+		}
+	}
+	CHECK(saw);
+	nono_audit_free(au);
+	nono_caps_free(c);
+	close(l0);
+	close(l1);
+}
+
+/* ---- unix sockets and bind under blocked ---- */
+
+static char dir_granted[64], dir_other[64], dir_write[64];
+
+static int unix_listener(const char *path, bool abstract)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	socklen_t l;
+	if (abstract) {
+		a.sun_path[0] = '\0';
+		snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "%s", path);
+		l = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(path));
+	} else {
+		snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+		l = sizeof a;
+	}
+	if (bind(s, (struct sockaddr *)&a, l) < 0 || listen(s, 16) < 0)
+		return -1;
+	return s;
+}
+
+static int unix_connect(const char *path, bool abstract)
+{
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (s < 0)
+		return errno;
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	socklen_t l;
+	if (abstract) {
+		snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "%s", path);
+		l = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(path));
+	} else {
+		snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+		l = sizeof a;
+	}
+	int r = err_of(connect(s, (struct sockaddr *)&a, l));
+	close(s);
+	return r;
+}
+
+static void unix_child(int out, void *arg)
+{
+	(void)arg;
+	char p[128];
+	snprintf(p, sizeof p, "%s/ok.sock", dir_granted);
+	put(out, unix_connect(p, false));
+	snprintf(p, sizeof p, "%s/no.sock", dir_other);
+	put(out, unix_connect(p, false));
+	/* a symlink inside the granted dir pointing outside: resolved, so denied */
+	snprintf(p, sizeof p, "%s/link.sock", dir_granted);
+	put(out, unix_connect(p, false));
+	put(out, unix_connect("nono-test-abstract", true));
+	/* relative to the cwd */
+	put(out, chdir(dir_granted) == 0 ? unix_connect("ok.sock", false) : -1);
+	put(out, unix_connect("../nothing/there.sock", false));
+	/* bind a pathname socket in the writable grant, listen on it; abstract bind refused */
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s/mine.sock", dir_write);
+	put(out, err_of(bind(s, (struct sockaddr *)&a, sizeof a)));
+	put(out, err_of(listen(s, 4)));
+	close(s);
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(a.sun_path, sizeof a.sun_path, "%s/theirs.sock", dir_other);
+	put(out, err_of(bind(s, (struct sockaddr *)&a, sizeof a)));
+	close(s);
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	memset(a.sun_path, 0, sizeof a.sun_path);
+	snprintf(a.sun_path + 1, sizeof a.sun_path - 1, "nono-abs-bind");
+	put(out, err_of(bind(s, (struct sockaddr *)&a, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 14))));
+	/* listen on an unbound unix socket would autobind an abstract name */
+	put(out, err_of(listen(s, 1)));
+	close(s);
+	/* loopback TCP: no IP sockets at all under blocked */
+	put(out, try_connect(AF_INET, "127.0.0.1", 9, 0));
+}
+
+static void test_unix_blocked(void)
+{
+	snprintf(dir_granted, sizeof dir_granted, "/tmp/nono-ut-g-%d", getpid());
+	snprintf(dir_other, sizeof dir_other, "/tmp/nono-ut-o-%d", getpid());
+	snprintf(dir_write, sizeof dir_write, "/tmp/nono-ut-w-%d", getpid());
+	mkdir(dir_granted, 0700);
+	mkdir(dir_other, 0700);
+	mkdir(dir_write, 0700);
+	char p[128], q[128];
+	snprintf(p, sizeof p, "%s/ok.sock", dir_granted);
+	int l1 = unix_listener(p, false);
+	snprintf(q, sizeof q, "%s/no.sock", dir_other);
+	int l2 = unix_listener(q, false);
+	char lk[128];
+	snprintf(lk, sizeof lk, "%s/link.sock", dir_granted);
+	CHECK_EQ_INT(symlink(q, lk), 0);
+	int l3 = unix_listener("nono-test-abstract", true);
+	CHECK(l1 >= 0 && l2 >= 0 && l3 >= 0);
+	/* Unsandboxed, every one of these connects. */
+	CHECK_EQ_INT(unix_connect(q, false), 0);
+	CHECK_EQ_INT(unix_connect(lk, false), 0);
+	CHECK_EQ_INT(unix_connect("nono-test-abstract", true), 0);
+
+	nono_caps *c = nono_caps_new();
+	nono_error e;
+	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_BLOCKED, 0, NULL), 0);
+	CHECK_EQ_INT(nono_caps_allow_unix_socket(c, dir_granted, &e), 0);
+	CHECK_EQ_INT(nono_caps_allow_path(c, dir_write, NONO_ACCESS_READ_WRITE, &e), 0);
+	struct sandbox sb;
+	CHECK_EQ_INT(sandbox_start(c, NULL, unix_child, NULL, &sb), 0);
+	CHECK_EQ_INT(get(sb.res), 0);            /* granted dir */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* not granted */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* symlink out of the grant */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* abstract */
+	CHECK_EQ_INT(get(sb.res), 0);            /* relative, granted */
+	CHECK_EQ_INT(get(sb.res), ENOENT);       /* relative, missing */
+	CHECK_EQ_INT(get(sb.res), 0);            /* bind in writable grant */
+	CHECK_EQ_INT(get(sb.res), 0);            /* listen on it */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* bind outside */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* abstract bind */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* listen unbound */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* TCP socket() */
+	int st = sandbox_finish(&sb);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	struct stat sst;
+	snprintf(p, sizeof p, "%s/mine.sock", dir_write);
+	CHECK(stat(p, &sst) == 0 && S_ISSOCK(sst.st_mode));
+	unlink(p);
+	snprintf(p, sizeof p, "%s/ok.sock", dir_granted);
+	unlink(p);
+	unlink(q);
+	unlink(lk);
+	rmdir(dir_granted);
+	rmdir(dir_other);
+	rmdir(dir_write);
+	close(l1);
+	close(l2);
+	close(l3);
+	nono_caps_free(c);
+}
+
+/* ---- supervisor death: ENOSYS ---- */
+
+static int death_gate[2];
+
+static void death_child(int out, void *arg)
+{
+	(void)arg;
+	put(out, try_connect(AF_INET, "127.0.0.1", ports[0], 0));
+	char c;
+	(void)!read(death_gate[0], &c, 1); /* parent stops the supervisor */
+	put(out, try_connect(AF_INET, "127.0.0.1", ports[0], 0));
+}
+
+static void test_death(void)
+{
+	int l0 = tcp_listener();
+	ports[0] = listener_port(l0);
+	CHECK_EQ_INT(pipe(death_gate), 0);
+	nono_caps *c = nono_caps_new();
+	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, (uint16_t)ports[0], NULL), 0);
+	struct sandbox sb;
+	CHECK_EQ_INT(sandbox_start(c, NULL, death_child, NULL, &sb), 0);
+	CHECK_EQ_INT(get(sb.res), 0);
+	nono_supervisor_stop(sb.sup);
+	sb.sup = NULL;
+	(void)!write(death_gate[1], "g", 1);
+	CHECK_EQ_INT(get(sb.res), ENOSYS);
+	int st = sandbox_finish(&sb);
+	CHECK(WIFEXITED(st));
+	close(death_gate[0]);
+	close(death_gate[1]);
+	close(l0);
+	nono_caps_free(c);
+}
+
+/* ---- in-process apply path: helper process ---- */
+
+static void test_helper(void)
+{
+	int l0 = tcp_listener(), l1 = tcp_listener();
+	ports[0] = listener_port(l0);
+	ports[1] = listener_port(l1);
+	int res[2];
+	CHECK_EQ_INT(pipe(res), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		nono_caps *c = nono_caps_new();
+		nono_caps_set_network(c, NONO_NET_PROXY_ONLY, (uint16_t)ports[0], NULL);
+		struct nono_plan p;
+		memset(&p, 0, sizeof p);
+		nono_error e;
+		if (nono_seccomp_prepare(c, 0, &p, &e) < 0)
+			_exit(10);
+		int handle;
+		if (nono_supervisor_helper_fork(c, &handle, &e) < 0)
+			_exit(11);
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		long lfd = syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
+				   p.seccomp_flags | SECCOMP_FILTER_FLAG_NEW_LISTENER, &p.prog);
+		if (lfd < 0)
+			_exit(12);
+		if (nono_supervisor_helper_handoff(handle, (int)lfd, &e) < 0)
+			_exit(13);
+		/* Our copies are gone: only the helper holds the listener. */
+		put(res[1], fcntl((int)lfd, F_GETFD) < 0 ? 0 : -1);
+		put(res[1], try_connect(AF_INET, "127.0.0.1", ports[0], 0));
+		put(res[1], try_connect(AF_INET, "127.0.0.1", ports[1], 0));
+		_exit(0);
+	}
+	close(res[1]);
+	CHECK_EQ_INT(get(res[0]), 0);
+	CHECK_EQ_INT(get(res[0]), 0);
+	CHECK_EQ_INT(get(res[0]), EACCES);
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(res[0]);
+	close(l0);
+	close(l1);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	policy_tests();
+	test_proxy_only();
+	test_unix_blocked();
+	test_death();
+	test_helper();
+	UNIT_DONE();
+}
