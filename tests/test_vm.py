@@ -40,6 +40,7 @@ GUEST_SUITES = {
 }
 
 BEGIN, END = "@@NONO-BEGIN ", "@@NONO-END "
+Case = collections.namedtuple("Case", "file name outcome detail time")
 
 
 def _suites():
@@ -96,7 +97,7 @@ class Guest:
 
     @staticmethod
     def _parse_junit(text):
-        """[(file, name, outcome, detail)] from pytest's xunit1 XML."""
+        """[Case] from pytest's xunit1 XML; None when there is no parsable XML."""
         text = text[text.find("<?xml"):] if "<?xml" in text else text
         try:
             root = ET.fromstring(text.strip())
@@ -116,13 +117,13 @@ class Guest:
                         if e is not None and e.text and kind != "skipped":
                             detail += f"\n--- {extra} ---\n{e.text}"
                     break
-            cases.append((f, tc.get("name"), outcome, detail))
+            cases.append(Case(f, tc.get("name"), outcome, detail, float(tc.get("time") or 0)))
         return cases
 
     def suite_cases(self, suite):
         prefixes = self.suites[suite]
         return [c for c in self.cases or []
-                if any(c[0] == p or c[0].startswith(p.rstrip("/") + "/") for p in prefixes)]
+                if any(c.file == p or c.file.startswith(p.rstrip("/") + "/") for p in prefixes)]
 
     def pytest_summary(self):
         lines = [ln for ln in self.sections.get("pytest", "").splitlines() if ln.strip()]
@@ -209,6 +210,8 @@ def test_guest_pytest_completed(guest, capsys):
     if guest.missing:
         _show(capsys, f"guest suites not present in this tree: {' '.join(guest.missing)}")
     assert guest.cases is not None, "no junit XML from the guest pytest:\n" + guest.context("pytest")
+    slow = sorted(guest.cases, key=lambda c: -c.time)[:8]
+    _show(capsys, "slowest in guest: " + ", ".join(f"{c.name} {c.time:.0f}s" for c in slow))
     assert guest.status.get("pytest") in (0, 1), (
         "guest pytest did not run to completion (status %r):\n" % guest.status.get("pytest")
         + guest.context("pytest"))
@@ -224,23 +227,23 @@ def _check_suite(guest, capsys, suite):
         pytest.fail("no junit XML from the guest pytest:\n" + guest.context("pytest"))
     cases = guest.suite_cases(suite)
     absent = [p for p in guest.suites[suite] if p in guest.missing]
-    counts = collections.Counter(c[2] for c in cases)
+    counts = collections.Counter(c.outcome for c in cases)
     _show(capsys, f"guest {suite}: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
                                         or "no tests") + (f"  (absent: {absent})" if absent else ""))
-    for f, name, outcome, detail in cases:
-        if outcome == "skipped":
-            _show(capsys, f"  skipped in guest: {f}::{name}: {detail.strip().splitlines()[0]}")
+    for c in cases:
+        if c.outcome == "skipped":
+            _show(capsys, f"  skipped in guest: {c.file}::{c.name}: "
+                          f"{(c.detail.strip().splitlines() or [''])[0]}")
     if not cases:
         pytest.fail(f"no {suite} tests ran in the guest (paths {guest.suites[suite]}, "
                     f"absent {absent}); guest pytest: {guest.pytest_summary()}")
-    bad = [c for c in cases if c[2] in ("failed", "error")]
+    bad = [c for c in cases if c.outcome in ("failed", "error")]
     if bad:
         shown = 12  # in full; the rest by name (the guest's own summary is in the log above)
         msg = f"{len(bad)} {suite} test(s) failed on the 6.1 kernel:\n\n" + "\n\n".join(
-            f"=== {f}::{name} ({outcome})\n{detail[-2500:]}" for f, name, outcome, detail in
-            bad[:shown])
+            f"=== {c.file}::{c.name} ({c.outcome})\n{c.detail[-2500:]}" for c in bad[:shown])
         if len(bad) > shown:
-            msg += "\n\n=== also failed:\n" + "\n".join(f"{f}::{n}" for f, n, _, _ in bad[shown:])
+            msg += "\n\n=== also failed:\n" + "\n".join(f"{c.file}::{c.name}" for c in bad[shown:])
         pytest.fail(msg, pytrace=False)
 
 

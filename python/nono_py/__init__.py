@@ -18,7 +18,7 @@ PermissionError, anything else RuntimeError carrying the library's message (and 
 import ipaddress
 import re
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import _nono
 from ._nono import (
@@ -142,7 +142,6 @@ class ProxyConfig:
     max_connections: int = 256
     allow_all_hosts: bool = False
     allow_internal: tuple = None
-    _native: object = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         hosts = _str_tuple("allowed_hosts", self.allowed_hosts)
@@ -174,7 +173,7 @@ class ProxyConfig:
         object.__setattr__(self, "allowed_hosts", hosts)
         object.__setattr__(self, "allow_internal", internal)
         object.__setattr__(self, "routes", routes)
-        object.__setattr__(self, "_native", native)
+        object.__setattr__(self, "_native", native)  # not a field: asdict/replace/eq ignore it
 
 
 def start_proxy(config=None):

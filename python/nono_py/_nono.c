@@ -105,6 +105,8 @@ int nono_py_access_conv(PyObject *obj, void *out)
 
 PyObject *nono_py_access_obj(nono_py_state *st, nono_access a)
 {
+	if (a >= NONO_ACCESS_READ && a <= NONO_ACCESS_READ_WRITE)
+		return Py_NewRef(st->access_member[a]);
 	PyObject *v = PyLong_FromLong((long)a);
 	if (!v)
 		return NULL;
@@ -437,12 +439,20 @@ static bool supported(const nono_support *s)
 	return s->landlock_fs && s->seccomp_filter;
 }
 
+/* The probe forks short-lived children and waits for them: not under the GIL. */
+static void support_query(nono_support *s)
+{
+	Py_BEGIN_ALLOW_THREADS
+	nono_support_query(s);
+	Py_END_ALLOW_THREADS
+}
+
 static PyObject *py_is_supported(PyObject *module, PyObject *unused)
 {
 	(void)module;
 	(void)unused;
 	nono_support s;
-	nono_support_query(&s);
+	support_query(&s);
 	return PyBool_FromLong(supported(&s));
 }
 
@@ -451,7 +461,7 @@ static PyObject *py_support_info(PyObject *module, PyObject *unused)
 	(void)unused;
 	nono_py_state *st = PyModule_GetState(module);
 	nono_support s;
-	nono_support_query(&s);
+	support_query(&s);
 	char *details = nono_support_text(&s);
 	if (!details)
 		return PyErr_NoMemory();
@@ -562,7 +572,10 @@ static PyStructSequence_Desc support_desc = {
 static PyMethodDef module_methods[] = {
 	{"sandboxed_exec", (PyCFunction)(void (*)(void))py_sandboxed_exec, METH_VARARGS | METH_KEYWORDS,
 	 "sandboxed_exec(caps, command, cwd=None, timeout_secs=None, env=None, inherit_env=False)\n--\n\n"
-	 "Run command under caps and return ExecResult(exit_code, stdout, stderr)."},
+	 "Run command under caps and return ExecResult(exit_code, stdout, stderr).\n\n"
+	 "The environment is empty unless inherit_env (loader variables are never passed); env is a\n"
+	 "list of (name, value) pairs or a dict. When caps is proxy-only through a proxy handle, the\n"
+	 "proxy's variables are added and win. exit_code is 124 on timeout, -signo on a signal."},
 	{"apply", py_apply, METH_O, "apply(caps)\n--\n\nSandbox this process, irreversibly."},
 	{"is_supported", py_is_supported, METH_NOARGS, "is_supported()\n--\n\n"},
 	{"support_info", py_support_info, METH_NOARGS, "support_info()\n--\n\n"},
@@ -599,7 +612,16 @@ static int make_access_mode(PyObject *m, nono_py_state *st)
 	Py_XDECREF(args);
 	Py_XDECREF(kw);
 	Py_DECREF(intenum);
-	return st->access_mode ? PyModule_AddObjectRef(m, "AccessMode", st->access_mode) : -1;
+	if (!st->access_mode)
+		return -1;
+	for (long v = NONO_ACCESS_READ; v <= NONO_ACCESS_READ_WRITE; v++) {
+		PyObject *n = PyLong_FromLong(v);
+		st->access_member[v] = n ? PyObject_CallOneArg(st->access_mode, n) : NULL;
+		Py_XDECREF(n);
+		if (!st->access_member[v])
+			return -1;
+	}
+	return PyModule_AddObjectRef(m, "AccessMode", st->access_mode);
 }
 
 static int module_exec(PyObject *m)
@@ -631,6 +653,8 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
 	Py_VISIT(st->fs_cap_type);
 	Py_VISIT(st->support_type);
 	Py_VISIT(st->access_mode);
+	for (int i = 0; i < 4; i++)
+		Py_VISIT(st->access_member[i]);
 	return 0;
 }
 
@@ -648,6 +672,8 @@ static int module_clear(PyObject *m)
 	Py_CLEAR(st->fs_cap_type);
 	Py_CLEAR(st->support_type);
 	Py_CLEAR(st->access_mode);
+	for (int i = 0; i < 4; i++)
+		Py_CLEAR(st->access_member[i]);
 	return 0;
 }
 

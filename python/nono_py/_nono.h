@@ -23,6 +23,7 @@ typedef struct {
 	PyTypeObject *fs_cap_type;       /* FsCapability (struct sequence) */
 	PyTypeObject *support_type;      /* SupportInfo (struct sequence) */
 	PyObject *access_mode;           /* AccessMode, an enum.IntEnum class */
+	PyObject *access_member[4];      /* its members by value (1..3), cached: enum lookups are slow */
 } nono_py_state;
 
 extern PyModuleDef nono_py_module;

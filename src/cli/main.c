@@ -159,7 +159,7 @@ void help_run(FILE *f)
 		"                             (repeatable) allow connect() to this unix socket, or to any\n"
 		"                             socket in this directory (with --net-block or proxy-only)\n"
 		"      --allow-bind PORT      (repeatable) allow bind/listen on this TCP port, loopback only\n"
-		"                             (with --net-block or proxy-only)\n"
+		"                             (proxy-only; --net-block allows no IP socket at all)\n"
 		"      --audit-log FILE       append the proxy's and the network supervisor's decisions as\n"
 		"                             JSON lines (with --net-block or proxy-only)\n"
 		"\n"

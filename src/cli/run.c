@@ -236,7 +236,7 @@ static int parse(int argc, char **argv, enum mode mode, struct run_opts *o)
 				c == OPT_WORKDIR || c == 'e' || c == OPT_INHERIT || c == OPT_AUDIT;
 		if ((mode == MODE_RUN && why_only) || (mode == MODE_WHY && run_only))
 			return cli_usage_error(sub, "option '--%s' does not apply to '%s'",
-					       name ? name : "?", mode == MODE_RUN ? "run" : "why");
+					       name ? name : "env", mode == MODE_RUN ? "run" : "why");
 	}
 	o->cmd = argv + optind;
 	o->ncmd = argc - optind;
@@ -253,6 +253,9 @@ static int parse(int argc, char **argv, enum mode mode, struct run_opts *o)
 		return cli_usage_error(sub, "--allow-unix-socket/--allow-bind only mean something when "
 					    "the network is restricted (--net-block, --allow-domain, "
 					    "--proxy-port): without that, nothing is denied");
+	if (o->nbinds && o->net_block)
+		return cli_usage_error(sub, "--allow-bind needs proxy-only (--allow-domain or "
+					    "--proxy-port): --net-block allows no IP socket at all");
 	if (o->audit_log && !restricted)
 		return cli_usage_error(sub, "--audit-log needs --net-block, --allow-domain or "
 					    "--proxy-port (with the network unrestricted there are no "
@@ -587,8 +590,25 @@ struct audit_writer {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop, started;
-	uint64_t reported_dropped;
+	uint64_t lost; /* events that could not be written */
 };
+
+/* A JSON string from a fixed-size event field: bounded by the field, and never dropped for bad
+ * UTF-8 (a unix socket path may hold any bytes): such bytes become '?'. */
+static json_t *jfield(const char *buf, size_t cap)
+{
+	size_t len = strnlen(buf, cap);
+	json_t *j = json_stringn(buf, len);
+	if (j)
+		return j;
+	char tmp[NONO_PATH_MAX];
+	if (len >= sizeof tmp)
+		len = sizeof tmp - 1;
+	for (size_t i = 0; i < len; i++)
+		tmp[i] = (unsigned char)buf[i] < 0x80 && buf[i] ? buf[i] : '?';
+	return json_stringn(tmp, len);
+}
+#define JF(field) jfield(e->field, sizeof e->field)
 
 static void audit_write_events(struct audit_writer *w)
 {
@@ -598,21 +618,22 @@ static void audit_write_events(struct audit_writer *w)
 		for (size_t i = 0; i < n; i++) {
 			const nono_audit_event *e = &ev[i];
 			json_t *o = json_pack(
-				"{s:I, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:s, s:I, s:I}",
-				"ts_ms", (json_int_t)e->timestamp_unix_ms, "source", e->source, "mode",
-				e->mode, "decision", e->decision, "family", e->family, "target", e->target,
-				"port", (int)e->port, "method", e->method, "path", e->path, "status",
-				e->status, "reason", e->reason, "bytes_up", (json_int_t)e->bytes_up,
-				"bytes_down", (json_int_t)e->bytes_down);
+				"{s:I, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:i, s:o, s:I, s:I}",
+				"ts_ms", (json_int_t)e->timestamp_unix_ms, "source", JF(source), "mode",
+				JF(mode), "decision", JF(decision), "family", JF(family), "target",
+				JF(target), "port", (int)e->port, "method", JF(method), "path", JF(path),
+				"status", e->status, "reason", JF(reason), "bytes_up",
+				(json_int_t)e->bytes_up, "bytes_down", (json_int_t)e->bytes_down);
 			char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 			json_decref(o);
-			if (!s)
+			if (!s) {
+				w->lost++;
 				continue;
+			}
 			size_t len = strlen(s);
 			s[len] = '\n'; /* json_dumps' NUL becomes the newline; write len+1 bytes */
-			if (write(w->fd, s, len + 1) < 0) {
-				/* Reported once at the end through the dropped counter's message. */
-			}
+			if (write(w->fd, s, len + 1) != (ssize_t)(len + 1))
+				w->lost++;
 			free(s);
 		}
 	}
@@ -673,6 +694,9 @@ static void audit_finish(struct audit_writer *w)
 		uint64_t d = nono_audit_dropped(w->ring);
 		if (d)
 			cli_err("audit: %llu supervisor event(s) dropped (ring full)", (unsigned long long)d);
+		if (w->lost)
+			cli_err("audit: %llu supervisor event(s) could not be written to the log",
+				(unsigned long long)w->lost);
 	}
 	if (w->ring)
 		nono_audit_free(w->ring);

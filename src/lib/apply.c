@@ -16,12 +16,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 
-/* support.c — can this process get a seccomp listener now? 0, -EOPNOTSUPP or -EBUSY.
- * (Declared here until internal.h carries it.) */
-int nono_support_user_notif(void);
-/* support.c — "NONO_MAX_LANDLOCK_ABI=3" / "nono_set_max_landlock_abi(3)" / "" (no cap). */
-void nono_landlock_cap_describe(char *buf, size_t len);
-
 static const char *net_name(nono_net_mode m)
 {
 	switch (m) {

@@ -371,15 +371,20 @@ static int capbuf_read(struct capbuf *b)
 	}
 }
 
-/* Pick the terminal for a foreground run: one of our stdio fds that is a terminal whose
- * foreground group is ours (if nono itself runs in the background, the child must not steal the
- * terminal: it gets a new session instead). */
+/* Pick the terminal for a foreground run. Only an interactive command line qualifies: stdin and
+ * stdout are both terminals and our process group is the terminal's foreground group. Anything
+ * else gets a new session instead:
+ * - nono in the background: the child must not steal the terminal from the shell;
+ * - nono in a pipeline (`nono run -- git log | less`): the other members of our job share our
+ *   group, and moving the terminal to the child's group would stop them (SIGTTIN/SIGTTOU). */
 static int pick_tty(void)
 {
-	for (int fd = 0; fd <= 2; fd++)
-		if (isatty(fd) && tcgetpgrp(fd) == getpgrp())
-			return fd;
-	return -1;
+	if (!isatty(0) || !isatty(1))
+		return -1;
+	pid_t pg = getpgrp();
+	if (tcgetpgrp(0) != pg || tcgetpgrp(1) != pg)
+		return -1;
+	return 0;
 }
 
 /* Give the terminal back to our group. We are now in a background group: block SIGTTOU (per
@@ -577,8 +582,11 @@ static int supervise_run(struct exec_state *s, const nono_exec_opts *o, nono_exe
 {
 	int64_t deadline = -1, grace = -1;
 	if (o->timeout_secs > 0) {
-		double ms = ceil(o->timeout_secs * 1000.0);
-		deadline = mono_ms() + (ms > 1e15 ? (int64_t)1e15 : (int64_t)ms);
+		double msd = o->timeout_secs * 1000.0;
+		int64_t ms = msd > 1e15 ? (int64_t)1e15 : (int64_t)msd;
+		if ((double)ms < msd)
+			ms++; /* round up: never kill early (and no libm for ceil) */
+		deadline = mono_ms() + ms;
 	}
 	bool alive = true;
 	int status = 0;

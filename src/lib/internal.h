@@ -53,6 +53,9 @@ NONO_HIDDEN int nono_landlock_abi(void);
 /* Can this process get a seccomp listener? 0, -EOPNOTSUPP (kernel lacks it) or -EBUSY (another
  * filter in our chain already has one). */
 NONO_HIDDEN int nono_support_user_notif(void);
+/* Where the ABI cap came from, for reports: "NONO_MAX_LANDLOCK_ABI=3", "nono_set_max_landlock_abi(3)"
+ * or "" when uncapped. */
+NONO_HIDDEN void nono_landlock_cap_describe(char *buf, size_t len);
 
 /* ---- plan (apply.c, landlock.c, seccomp.c): prepared in the parent, entered after fork ---- */
 struct nono_plan {

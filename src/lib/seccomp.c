@@ -57,6 +57,7 @@
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
@@ -188,7 +189,11 @@ static int cond_alternatives(const struct sc_cond *c, struct scmp_arg_cmp *out, 
 					vals[i] = vals[j];
 					vals[j] = t;
 				}
-		for (unsigned i = 0; i <= nv; i++) {
+		/* For a full 32-bit mask the gap above the largest value is one 64-bit "greater
+		 * than" (it also catches any upper-half garbage: fail closed), not ~30 blocks —
+		 * libseccomp's build time grows fast with the rule count. */
+		bool tail_gt = c->mask == M32 && nv > 0;
+		for (unsigned i = 0; i < nv + (tail_gt ? 0u : 1u); i++) {
 			uint64_t hi = i < nv ? (uint64_t)vals[i] : top + 1; /* gap is [lo, hi) */
 			while (lo < hi) {
 				uint64_t size = 1;
@@ -203,6 +208,11 @@ static int cond_alternatives(const struct sc_cond *c, struct scmp_arg_cmp *out, 
 			}
 			if (i < nv)
 				lo = (uint64_t)vals[i] + 1;
+		}
+		if (tail_gt) {
+			if (n >= max)
+				return -EINVAL;
+			out[n++] = (struct scmp_arg_cmp){(unsigned)c->arg, SCMP_CMP_GT, vals[nv - 1], 0};
 		}
 		return n;
 	}
@@ -315,6 +325,63 @@ static int export_prog(scmp_filter_ctx ctx, struct sock_fprog *prog, nono_error 
 	return 0;
 }
 
+/* Build (libseccomp) and export the program for one environment. */
+static int build_prog(unsigned env, struct sock_fprog *prog, nono_error *err)
+{
+	__attribute__((cleanup(ctx_releasep))) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx)
+		return nono_fail(err, -ENOMEM, "seccomp_init failed");
+	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	if (rc == 0)
+		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); /* nono_plan_enter sets it */
+	if (rc < 0)
+		return nono_fail(err, rc, "libseccomp attribute: %s", strerror(-rc));
+	for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+		if (!(rules[i].when & env))
+			continue;
+		rc = add_rule(ctx, &rules[i], err);
+		if (rc < 0)
+			return rc;
+	}
+	return export_prog(ctx, prog, err);
+}
+
+/* The program depends on `env` only: keep one exported copy per variant (a process that runs many
+ * sandboxed commands pays libseccomp's build once). */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	struct sock_filter *f;
+	unsigned short len;
+} cache[64];
+
+static int build_cached(unsigned env, struct sock_fprog *prog, nono_error *err)
+{
+	if (env >= sizeof cache / sizeof cache[0])
+		return build_prog(env, prog, err);
+	pthread_mutex_lock(&cache_lock);
+	int rc = 0;
+	if (!cache[env].f) {
+		struct sock_fprog p = {0, NULL};
+		rc = build_prog(env, &p, err);
+		if (rc == 0) {
+			cache[env].f = p.filter;
+			cache[env].len = p.len;
+		}
+	}
+	if (rc == 0) {
+		size_t sz = cache[env].len * sizeof(struct sock_filter);
+		prog->filter = malloc(sz);
+		if (prog->filter) {
+			memcpy(prog->filter, cache[env].f, sz);
+			prog->len = cache[env].len;
+		} else {
+			rc = nono_fail(err, -ENOMEM, "out of memory");
+		}
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return rc;
+}
+
 int nono_seccomp_prepare(const nono_caps *caps, unsigned flags, struct nono_plan *plan,
 			 nono_error *err)
 {
@@ -338,29 +405,27 @@ int nono_seccomp_prepare(const nono_caps *caps, unsigned flags, struct nono_plan
 	if (abi < 3)
 		env |= W_OLD_LL;
 	if (net != NONO_NET_ALLOWED) {
-		bool sup = supervisor_possible();
-		/* apply.c tightens proxy-only to blocked (best effort) exactly when no supervisor can
-		 * be had (e.g. EBUSY under another one): that rebuild gets the unsupervised filter. */
-		bool tightened = net == NONO_NET_BLOCKED &&
-				 plan->report.net_requested == NONO_NET_PROXY_ONLY &&
-				 plan->report.downgraded;
-		if (tightened)
-			sup = false;
+		/* apply.c sets plan->no_listener when no listener can be had (EBUSY under another
+		 * supervisor, kernel < 5.0); we also need pidfd_getfd (5.6) to decide safely. */
+		bool sup = !plan->no_listener && supervisor_possible();
 		if (!sup && net == NONO_NET_PROXY_ONLY) {
 			if (!(flags & NONO_FLAG_BEST_EFFORT))
 				return nono_fail(err, -EOPNOTSUPP,
-						 "network proxy-only needs seccomp user notification "
-						 "(5.0) and pidfd_getfd (5.6): not available");
-			net = NONO_NET_BLOCKED;
+						 "network proxy-only needs a seccomp supervisor (user "
+						 "notification 5.0, pidfd_getfd 5.6) and none can be had");
+			net = NONO_NET_BLOCKED; /* never open: blocked */
 			plan->report.net_enforced = NONO_NET_BLOCKED;
 			plan->report.downgraded = true;
 		}
+		/* A tightened proxy-only request has its grants already counted as downgraded. */
+		bool tightened = plan->report.net_requested == NONO_NET_PROXY_ONLY &&
+				 plan->report.downgraded;
 		if (!sup && grants && !tightened) {
 			if (!(flags & NONO_FLAG_BEST_EFFORT))
 				return nono_fail(err, -EOPNOTSUPP,
-						 "unix-socket and bind grants need seccomp user "
-						 "notification (5.0) and pidfd_getfd (5.6): not "
-						 "available");
+						 "unix-socket and bind grants need a seccomp supervisor "
+						 "(user notification 5.0, pidfd_getfd 5.6) and none can be "
+						 "had");
 			plan->report.downgraded = true;
 		}
 		env |= net == NONO_NET_BLOCKED ? W_BLOCKED : W_PROXY;
@@ -368,22 +433,7 @@ int nono_seccomp_prepare(const nono_caps *caps, unsigned flags, struct nono_plan
 		plan->notify = sup;
 	}
 
-	__attribute__((cleanup(ctx_releasep))) scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-	if (!ctx)
-		return nono_fail(err, -ENOMEM, "seccomp_init failed");
-	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	if (rc == 0)
-		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); /* nono_plan_enter sets it */
-	if (rc < 0)
-		return nono_fail(err, rc, "libseccomp attribute: %s", strerror(-rc));
-	for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
-		if (!(rules[i].when & env))
-			continue;
-		rc = add_rule(ctx, &rules[i], err);
-		if (rc < 0)
-			return rc;
-	}
-	rc = export_prog(ctx, &plan->prog, err);
+	int rc = build_cached(env, &plan->prog, err);
 	if (rc < 0) {
 		plan->notify = false;
 		return rc;

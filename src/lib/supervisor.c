@@ -103,6 +103,13 @@ struct nono_supervisor {
 	size_t nwdirs;
 	bool private_fs; /* unshare(CLONE_FS) succeeded: fchdir is ours alone */
 	struct seccomp_notif_sizes sizes;
+	/* pidfds of recent requesters (main thread only). A pidfd names one task for good: a stale
+	 * entry fails with ESRCH and is reopened, it can never reach another process. */
+	struct {
+		uint32_t tid;
+		int pidfd;
+	} pidfds[16];
+	unsigned pidfd_next;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int workers;
@@ -272,31 +279,63 @@ static int fetch(struct rq *q, uint64_t remote, void *buf, size_t len)
 /* pidfd_getfd of the child's fd `cfd`: a pidfd for the thread itself (PIDFD_THREAD, 6.9) or, on
  * older kernels, for its thread group (read from /proc/TID/status). ID_VALID is checked by the
  * caller after this, which proves the pid was not recycled in between. */
+static int open_pidfd(struct rq *q, bool *cacheable)
+{
+	*cacheable = true;
+	int pidfd = (int)syscall(__NR_pidfd_open, q->tid, PIDFD_THREAD);
+	if (pidfd >= 0 || errno != EINVAL)
+		return pidfd < 0 ? -errno : pidfd;
+	pidfd = (int)syscall(__NR_pidfd_open, q->tid, 0); /* a leader, before 6.9 */
+	if (pidfd >= 0 || errno != EINVAL)
+		return pidfd < 0 ? -errno : pidfd;
+	/* A non-leader thread before 6.9: its thread group's pidfd (not cached: the tid may later
+	 * name a thread of another group). */
+	*cacheable = false;
+	char p[64], line[128];
+	snprintf(p, sizeof p, "/proc/%u/status", q->tid);
+	FILE *f = fopen(p, "re");
+	long tgid = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "Tgid:", 5) == 0)
+			tgid = strtol(line + 5, NULL, 10);
+	if (f)
+		fclose(f);
+	if (tgid <= 0)
+		return -ESRCH;
+	pidfd = (int)syscall(__NR_pidfd_open, (pid_t)tgid, 0);
+	return pidfd < 0 ? -errno : pidfd;
+}
+
+/* pidfd_getfd of the child's fd `cfd`. ID_VALID is checked by the caller after this, which
+ * proves the tid was not recycled in between. */
 static int take_fd(struct rq *q, int cfd)
 {
-	int pidfd = (int)syscall(__NR_pidfd_open, q->tid, PIDFD_THREAD);
-	if (pidfd < 0 && errno == EINVAL) {
-		pidfd = (int)syscall(__NR_pidfd_open, q->tid, 0); /* leader, or pre-6.9 */
-		if (pidfd < 0 && errno == EINVAL) {
-			char p[64], line[128];
-			snprintf(p, sizeof p, "/proc/%u/status", q->tid);
-			FILE *f = fopen(p, "re");
-			long tgid = -1;
-			while (f && fgets(line, sizeof line, f))
-				if (strncmp(line, "Tgid:", 5) == 0)
-					tgid = strtol(line + 5, NULL, 10);
-			if (f)
-				fclose(f);
-			if (tgid <= 0)
-				return -ESRCH;
-			pidfd = (int)syscall(__NR_pidfd_open, (pid_t)tgid, 0);
-		}
+	struct nono_supervisor *s = q->s;
+	const unsigned n = sizeof s->pidfds / sizeof s->pidfds[0];
+	for (unsigned i = 0; i < n; i++) {
+		if (s->pidfds[i].pidfd < 0 || s->pidfds[i].tid != q->tid)
+			continue;
+		int fd = (int)syscall(__NR_pidfd_getfd, s->pidfds[i].pidfd, cfd, 0);
+		if (fd >= 0 || errno != ESRCH)
+			return fd < 0 ? -errno : fd;
+		close(s->pidfds[i].pidfd); /* that task is gone: the tid is someone new */
+		s->pidfds[i].pidfd = -1;
 	}
+	bool cacheable;
+	int pidfd = open_pidfd(q, &cacheable);
 	if (pidfd < 0)
-		return -errno;
+		return pidfd;
 	int fd = (int)syscall(__NR_pidfd_getfd, pidfd, cfd, 0);
 	int e = errno;
-	close(pidfd);
+	if (cacheable) {
+		unsigned i = s->pidfd_next++ % n;
+		if (s->pidfds[i].pidfd >= 0)
+			close(s->pidfds[i].pidfd);
+		s->pidfds[i].tid = q->tid;
+		s->pidfds[i].pidfd = pidfd;
+	} else {
+		close(pidfd);
+	}
 	return fd < 0 ? -e : fd;
 }
 
@@ -420,8 +459,7 @@ static void perform_connect(struct rq *q, const struct sockaddr_storage *target,
 {
 	int fl = fcntl(q->fd, F_GETFL);
 	int r;
-	static int xt = -1; if (xt < 0) xt = getenv("XP_NOTIMEO") != NULL;
-	if (xt || (fl >= 0 && (fl & O_NONBLOCK))) {
+	if (fl >= 0 && (fl & O_NONBLOCK)) {
 		r = connect(q->fd, (const struct sockaddr *)target, tlen) < 0 ? -errno : 0;
 	} else {
 		struct timeval old = {0, 0};
@@ -470,11 +508,15 @@ static int open_unix_path(struct rq *q, const char *path, int flags, char *canon
 	return fd;
 }
 
+/* The sun_path bytes the kernel would use: at most sizeof sun_path (a longer addrlen is EINVAL
+ * in unix_validate_addr, and is refused by the callers). */
 static const char *unix_path(struct rq *q, size_t *n)
 {
 	const struct sockaddr_un *un = (const void *)&q->addr;
 	size_t off = offsetof(struct sockaddr_un, sun_path);
 	*n = q->alen > off ? q->alen - off : 0;
+	if (*n > sizeof un->sun_path)
+		*n = sizeof un->sun_path;
 	return un->sun_path;
 }
 
@@ -486,6 +528,8 @@ static void connect_unix(struct rq *q)
 	const char *p = unix_path(q, &n);
 	if (q->addr.ss_family != AF_UNIX)
 		return deny(q, EACCES, "unix socket: non-unix address");
+	if (q->alen > sizeof(struct sockaddr_un))
+		return deny(q, EINVAL, "unix address longer than struct sockaddr_un");
 	if (n == 0 || p[0] == '\0')
 		return deny(q, EACCES, n == 0 ? "unnamed unix address refused"
 					      : "abstract unix sockets are not granted");
@@ -566,6 +610,8 @@ static void h_bind(struct rq *q)
 		const char *p = unix_path(q, &n);
 		if (q->addr.ss_family != AF_UNIX || n == 0 || p[0] == '\0')
 			return deny(q, EACCES, "bind: abstract and autobind unix addresses refused");
+		if (q->alen > sizeof(struct sockaddr_un))
+			return deny(q, EINVAL, "unix address longer than struct sockaddr_un");
 		if (!s->private_fs)
 			return deny(q, EACCES, "bind: supervisor cannot bind pathname sockets here");
 		char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
@@ -757,9 +803,7 @@ static void *sup_main(void *arg)
 	cleanup_free struct seccomp_notif *req = malloc(rsz);
 	if (!req)
 		return NULL;
-	static int xp = -1; if (xp < 0) xp = getenv("XP_NOPOLL") != NULL;
 	for (;;) {
-		if (xp) { memset(req, 0, rsz); if (ioctl(s->listener, SECCOMP_IOCTL_NOTIF_RECV, req) < 0) { if (errno == EINTR || errno == ENOENT) continue; break;} handle(s, req); continue; }
 		struct pollfd p[2] = {{s->listener, POLLIN, 0}, {s->stop_fd, POLLIN, 0}};
 		int n = poll(p, 2, -1);
 		if (n < 0) {
@@ -793,6 +837,9 @@ static void sup_free(struct nono_supervisor *s)
 		close(s->listener);
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
+	for (size_t i = 0; i < sizeof s->pidfds / sizeof s->pidfds[0]; i++)
+		if (s->pidfds[i].pidfd >= 0)
+			close(s->pidfds[i].pidfd);
 	for (size_t i = 0; i < s->nsocks; i++)
 		free(s->socks[i].path);
 	for (size_t i = 0; i < s->nwdirs; i++)
@@ -815,6 +862,8 @@ static int sup_new(int listener, const nono_caps *caps, nono_audit *audit_ring,
 		return nono_fail(err, -ENOMEM, "out of memory");
 	s->listener = -1;
 	s->stop_fd = -1;
+	for (size_t i = 0; i < sizeof s->pidfds / sizeof s->pidfds[0]; i++)
+		s->pidfds[i].pidfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->audit = audit_ring;
@@ -933,6 +982,7 @@ static void helper_main(int sock, pid_t target, const nono_caps *caps)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	setsid();
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	(void)!chdir("/"); /* hold no directory of the caller's busy */
 	int keep = fcntl(sock, F_DUPFD_CLOEXEC, 3);
 	if (keep < 0)
 		_exit(1);

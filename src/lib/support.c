@@ -5,7 +5,6 @@
  * kernel version string.
  */
 #include "internal.h"
-#include <sys/ioctl.h> /* _IOW for uapi.h's SECCOMP_IOCTL_NOTIF_SET_FLAGS */
 #include "uapi.h"
 
 #include <jansson.h>
@@ -110,7 +109,6 @@ int nono_landlock_abi(void)
 
 /* Internal: where the cap comes from, e.g. "NONO_MAX_LANDLOCK_ABI=3" or
  * "nono_set_max_landlock_abi(3)"; "" when no cap is set. For the plan report (--dry-run). */
-void nono_landlock_cap_describe(char *buf, size_t len);
 void nono_landlock_cap_describe(char *buf, size_t len)
 {
 	int cap;
@@ -226,7 +224,6 @@ static bool under_seccomp_filter(void)
 /* Internal: can THIS process get a seccomp listener right now? Cheap when no filter is installed
  * (no ancestor listener can exist then); otherwise asks a forked child (EBUSY under another
  * supervisor). Returns 0, or -EOPNOTSUPP / -EBUSY. */
-int nono_support_user_notif(void);
 int nono_support_user_notif(void)
 {
 	if (!seccomp_action_avail(SECCOMP_RET_USER_NOTIF))

@@ -75,8 +75,15 @@ class Proxy:
                 return out
             out.append(line)
 
-    def audit(self):
-        return [json.loads(x) for x in self._command("audit")]
+    def audit(self, want=0, timeout=10):
+        """Drain the ring; with `want`, keep draining (bounded) until that many events arrived —
+        close events are recorded when the proxy sees the close, just after the client returns."""
+        events = [json.loads(x) for x in self._command("audit")]
+        deadline = time.monotonic() + timeout
+        while len(events) < want and time.monotonic() < deadline:
+            time.sleep(0.02)
+            events += [json.loads(x) for x in self._command("audit")]
+        return events
 
     def env(self):
         return self._command("env")
@@ -249,7 +256,7 @@ def test_connect_tunnel_with_curl(upstream, proxy_for):
     r = curl("-p", "-x", p.url, f"http://127.0.0.1:{upstream.port}/hello")
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"hello world"
-    ev = p.audit()
+    ev = p.audit(2)
     assert [e["decision"] for e in ev] == ["allow", "allow"]
     assert ev[0]["mode"] == "connect" and ev[0]["status"] == 200 and ev[0]["reason"] == "allowed"
     assert ev[0]["target"] == "127.0.0.1" and ev[0]["port"] == upstream.port
@@ -270,7 +277,7 @@ def test_plain_http_with_curl_and_urllib(upstream, proxy_for):
     assert seen["Host"] == f"127.0.0.1:{upstream.port}"
     assert seen["Connection"] == "close"
     assert upstream.seen[-1][1] == "/headers"
-    modes = [(e["mode"], e["method"], e["path"], e["status"]) for e in p.audit() if e["reason"] == "closed"]
+    modes = [(e["mode"], e["method"], e["path"], e["status"]) for e in p.audit(4) if e["reason"] == "closed"]
     assert modes == [("http", "GET", "/hello", 200), ("http", "GET", "/headers", 200)]
 
 
@@ -295,6 +302,19 @@ def test_keep_alive_two_requests_one_connection(upstream, proxy_for):
     s.close()
     assert got == [(b"HTTP/1.0 200 OK\r\n", b"hello world")] * 2 or \
         got == [(b"HTTP/1.1 200 OK\r\n", b"hello world")] * 2
+
+
+def test_pipelined_requests_and_http10(upstream, proxy_for):
+    p = proxy_for()
+    one = (f"GET http://127.0.0.1:{upstream.port}/hello HTTP/1.1\r\nHost: x\r\n"
+           f"Proxy-Authorization: {p.auth}\r\n\r\n").encode()
+    last = one.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+    r = raw(p.port, one + one + last)  # all three in one write: the proxy must frame them
+    assert r.count(b"hello world") == 3 and r.count(b"HTTP/1.1 200 OK") == 3
+    # HTTP/1.0 client: answered, then the connection closes (no keep-alive assumed)
+    r = raw(p.port, one.replace(b"HTTP/1.1", b"HTTP/1.0"))
+    assert r.endswith(b"hello world") and header(r, "Connection") == "close"
+    assert upstream.seen[-1][2].get("Connection") == "close"
 
 
 def test_git_clone_over_http(upstream, proxy_for, tmp_path):
@@ -330,7 +350,7 @@ def test_git_clone_over_http(upstream, proxy_for, tmp_path):
                            capture_output=True, text=True, env=env, timeout=60)
         assert r.returncode == 0, r.stderr
         assert (tmp_path / "out" / "f.txt").read_text() == "through the proxy\n"
-        assert any(e["mode"] == "http" and "/repo.git/info/refs" in e["path"] for e in p.audit())
+        assert any(e["mode"] == "http" and "/repo.git/info/refs" in e["path"] for e in p.audit(2))
         p.close()
     finally:
         srv.shutdown()
@@ -338,15 +358,18 @@ def test_git_clone_over_http(upstream, proxy_for, tmp_path):
 
 
 def test_name_off_the_list_403_and_policy_beats_missing_token(upstream, proxy_for):
+    # Outside a namespace, denied names are ones /etc/hosts resolves to loopback ("runsc" here), so
+    # even a broken proxy could not send a DNS query off this machine; the no-DNS-query property
+    # itself is tested in the namespace below.
     p = proxy_for("--allow", "good.invalid")
-    for req in (b"CONNECT evil.invalid:443 HTTP/1.1\r\n\r\n",
-                b"GET http://evil.invalid/x HTTP/1.1\r\n\r\n"):
+    for req in (b"CONNECT runsc:443 HTTP/1.1\r\n\r\n",
+                b"GET http://runsc/x HTTP/1.1\r\n\r\n"):
         r = raw(p.port, req)
-        assert status_line(r) == "HTTP/1.1 403 Forbidden: host evil.invalid is not in the allowlist"
+        assert status_line(r) == "HTTP/1.1 403 Forbidden: host runsc is not in the allowlist"
         assert header(r, "X-Nono-Denial") == "host-not-allowed"
     ev = p.audit()
     assert [(e["decision"], e["status"], e["mode"]) for e in ev] == [("deny", 403, "connect"), ("deny", 403, "http")]
-    assert ev[0]["reason"] == "host evil.invalid is not in the allowlist"
+    assert ev[0]["reason"] == "host runsc is not in the allowlist"
 
 
 def test_token_missing_or_wrong_407(upstream, proxy_for):
@@ -391,7 +414,7 @@ def test_chunked_and_length_uploads(upstream, proxy_for, tmp_path):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": p.url}))
     with opener.open(urllib.request.Request(f"http://127.0.0.1:{upstream.port}/echo", data=data), timeout=20) as resp:
         assert json.loads(resp.read()) == {"len": len(data), "sha256": want, "chunked": False}
-    closes = [e for e in p.audit() if e["reason"] == "closed"]
+    closes = [e for e in p.audit(6) if e["reason"] == "closed"]
     assert len(closes) == 3 and all(e["bytes_up"] > len(data) for e in closes)
 
 
@@ -486,7 +509,7 @@ def test_idle_tunnel_closed(upstream, proxy_for):
         got += chunk
     s.close()
     assert got == b"HTTP/1.1 200 Connection established\r\n\r\n"
-    assert [e["reason"] for e in p.audit()] == ["allowed", "closed: idle timeout"]
+    assert [e["reason"] for e in p.audit(2)] == ["allowed", "closed: idle timeout"]
 
 
 def test_503_past_the_connection_cap(upstream, proxy_for):
@@ -558,16 +581,16 @@ def test_audit_log_file_matches_ring(upstream, tmp_path):
     log = tmp_path / "audit.jsonl"
     p = Proxy("--internal", f"127.0.0.1:{upstream.port}", "--audit-log", log)
     try:
-        raw(p.port, b"CONNECT evil.invalid:443 HTTP/1.1\r\n\r\n")
+        raw(p.port, b"CONNECT runsc:443 HTTP/1.1\r\n\r\n")
         curl("-x", p.url, f"http://127.0.0.1:{upstream.port}/hello")
         raw(p.port, f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\n\r\n".encode())
-        ring = p.audit()
+        ring = p.audit(4)
     finally:
         p.close()
     lines = [json.loads(x) for x in log.read_text().splitlines()]
     assert lines == ring
     assert [(e["decision"], e["status"], e["reason"][:6]) for e in lines] == [
-        ("deny", 403, "host e"), ("allow", 0, "allowe"), ("allow", 200, "closed"), ("deny", 407, "proxy ")]
+        ("deny", 403, "host r"), ("allow", 0, "allowe"), ("allow", 200, "closed"), ("deny", 407, "proxy ")]
     assert set(lines[0]) == {"ts_ms", "source", "mode", "decision", "family", "target", "port", "method", "path",
                              "status", "reason", "bytes_up", "bytes_down"}
     assert oct(log.stat().st_mode & 0o777) == "0o600"
@@ -594,7 +617,7 @@ def test_tunnel_bulk_integrity(upstream, proxy_for):
     n = 8 * 1024 * 1024
     r = curl("-p", "-x", p.url, f"http://127.0.0.1:{upstream.port}/big?n={n}", "-o", "-")
     assert r.returncode == 0 and r.stdout == b"x" * n
-    closes = [e for e in p.audit() if e["reason"] == "closed"]
+    closes = [e for e in p.audit(2) if e["reason"] == "closed"]
     assert closes[0]["bytes_down"] > n
 
 
@@ -618,6 +641,8 @@ def _dns_server(sock, records, counts):
         qtype = struct.unpack(">H", data[i + 1:i + 3])[0]
         name = ".".join(labels).lower()
         counts[name] = counts.get(name, 0) + 1
+        if name in records and records[name] is None:
+            continue  # never answers: the resolver times out
         question = data[12:i + 5]
         ips = [ip for ip in records.get(name, []) if qtype == 1]
         rcode = 0 if name in records else 3
@@ -667,7 +692,7 @@ def netns_main():
     sh("mount", "--bind", str(hosts), "/etc/hosts")
     sh("mount", "--bind", str(resolv), "/etc/resolv.conf")
     counts = {}
-    records = {"allowed.test": [NETNS_PUBLIC], "evil.test": [NETNS_PUBLIC], "meta.test": ["169.254.169.254"],
+    records = {"slow.test": None, "allowed.test": [NETNS_PUBLIC], "evil.test": [NETNS_PUBLIC], "meta.test": ["169.254.169.254"],
                "loop.test": ["127.0.0.1"], "mixed.test": [NETNS_PUBLIC, "10.0.0.1"]}
     dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dns.bind(("127.0.0.1", 53))
@@ -689,7 +714,7 @@ def netns_main():
         out[key] = {"status": status_line(r), "denial": header(r, "X-Nono-Denial"),
                     "hello": r.endswith(b"hello world")}
     # allowlist-only proxy for the no-DNS check (allow-all would let evil.test through)
-    q = Proxy("--allow", "allowed.test")
+    q = Proxy("--allow", "allowed.test", "--allow", "slow.test")
     qa = f"Proxy-Authorization: {q.auth}\r\n"
     r = raw(q.port, f"CONNECT evil.test:{port} HTTP/1.1\r\n{qa}\r\n".encode())
     out["evil_connect"] = {"status": status_line(r), "denial": header(r, "X-Nono-Denial")}
@@ -702,8 +727,14 @@ def netns_main():
     r = raw(q.port, f"GET http://allowed.test:{port}/hello HTTP/1.1\r\n{qa}\r\n".encode(), until=b"hello world")
     out["allowed_http"] = {"status": status_line(r), "hello": r.endswith(b"hello world")}
     out["dns_allowed"] = counts.get("allowed.test", 0)
+    r = raw(q.port, f"GET http://slow.test:{port}/hello HTTP/1.1\r\n{qa}\r\n".encode(), timeout=60)
+    out["slow"] = {"status": status_line(r), "denial": header(r, "X-Nono-Denial")}
     out["audit_q"] = q.audit()
     q.close()
+    r = raw(p.port, f"CONNECT loop.test:{port} HTTP/1.1\r\n\r\n".encode())  # no credentials
+    out["loop_no_token"] = {"status": status_line(r), "denial": header(r, "X-Nono-Denial")}
+    r = raw(p.port, f"CONNECT allowed.test:{port} HTTP/1.1\r\n\r\n".encode())
+    out["allowed_no_token"] = {"status": status_line(r), "denial": header(r, "X-Nono-Denial")}
     for name in ("meta.test", "loop.test", "mixed.test", "meta-hosts.test"):
         ask("connect " + name, f"CONNECT {name}:{port} HTTP/1.1\r\n{auth}\r\n")
         ask("http " + name, f"GET http://{name}:{port}/hello HTTP/1.1\r\n{auth}\r\n")
@@ -740,6 +771,19 @@ def test_netns_denied_name_makes_no_dns_query(netns):
     assert netns["dns_evil"] == 0
     # the resolver really is observed: the allowed name was looked up through it
     assert netns["dns_allowed"] >= 1
+
+
+def test_netns_policy_denial_wins_over_missing_token(netns):
+    # resolves to loopback: the policy refuses it, even without credentials
+    assert netns["loop_no_token"]["status"].startswith("HTTP/1.1 403 Forbidden: host loop.test resolves to")
+    # allowed and public: only then do missing credentials matter
+    assert netns["allowed_no_token"]["status"].startswith("HTTP/1.1 407 ")
+    assert netns["allowed_no_token"]["denial"] == "auth-required"
+
+
+def test_netns_dns_failure_is_502(netns):
+    assert netns["slow"]["status"].startswith("HTTP/1.1 502 Bad Gateway: DNS lookup for slow.test failed: ")
+    assert netns["slow"]["denial"] == "dns-failure"
 
 
 def test_netns_allowed_name_resolves_and_works(netns):
@@ -782,9 +826,73 @@ def test_netns_internal_every_spelling_denied(netns, spelling):
 def test_netns_nothing_internal_was_dialled_and_all_audited(netns):
     assert netns["accepted"] == []
     denies = [e for e in netns["audit_p"] if e["decision"] == "deny"]
-    n_requests = 8 + 4 * (len(METADATA_SPELLINGS) + len(INTERNAL_SPELLINGS))
+    n_requests = 10 + 4 * (len(METADATA_SPELLINGS) + len(INTERNAL_SPELLINGS))
     assert len(denies) == n_requests
-    assert all(e["status"] == 403 and e["reason"] for e in denies)
+    assert sorted(e["status"] for e in denies) == [403] * (n_requests - 1) + [407]
+    assert all(e["reason"] for e in denies)
+
+
+# --------------------------------------------------------------------------- through the CLI
+
+NONO = BUILD / "src" / "cli" / "nono"
+
+
+def test_cli_run_allow_domain_end_to_end(upstream, tmp_path):
+    """`nono run --allow-domain`: the child gets the proxy env, reaches the allowed upstream through
+    the proxy, is refused a name off the list (403), and cannot bypass the proxy."""
+    if not NONO.exists():
+        pytest.skip("CLI not built")
+    log = tmp_path / "audit.jsonl"
+    script = (f'curl -sS --noproxy "" -w " %{{http_code}}\\n" http://127.0.0.1:{upstream.port}/hello; '
+              f'curl -sS --noproxy "" -o /dev/null -w "%{{http_code}}\\n" http://runsc/; '
+              f'curl -sS --noproxy "*" -m 5 -o /dev/null http://127.0.0.1:{upstream.port}/hello; echo "direct=$?"; '
+              f'test "$HTTPS_PROXY" = "$http_proxy" && echo "$NO_PROXY $NODE_USE_ENV_PROXY"')
+    r = subprocess.run([str(NONO), "run", "--allow-domain", "good.invalid", "--allow-internal",
+                        f"127.0.0.1:{upstream.port}", "--audit-log", str(log), "--", "sh", "-c", script],
+                       capture_output=True, text=True, timeout=60)
+    lines = r.stdout.splitlines()
+    assert lines[0] == "hello world 200", r.stderr
+    assert lines[1] == "403"
+    assert lines[2] == "direct=7"  # connect() refused: the proxy is the only way out
+    assert lines[3] == "localhost,127.0.0.1,::1 1"
+    ev = [json.loads(x) for x in log.read_text().splitlines()]
+    proxy_ev = [(e["decision"], e["status"], e["target"]) for e in ev if e["source"] == "proxy"]
+    assert ("allow", 200, "127.0.0.1") in proxy_ev and ("deny", 403, "runsc") in proxy_ev
+
+
+def test_cli_proxy_standalone(upstream):
+    if not NONO.exists():
+        pytest.skip("CLI not built")
+    p = subprocess.Popen([str(NONO), "proxy", "--allow-internal", f"127.0.0.1:{upstream.port}", "-q"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = p.stdout.readline().strip()
+        assert url.startswith("http://nono:") and len(url.split(":")[2].split("@")[0]) == 32
+        r = curl("-x", url, f"http://127.0.0.1:{upstream.port}/hello")
+        assert r.stdout == b"hello world", r.stderr
+        r = curl("-x", url, "-o", "/dev/null", "-w", "%{http_code}", "http://runsc/latest/")
+        assert r.stdout == b"403"
+    finally:
+        p.terminate()
+        assert p.wait(timeout=20) == 0
+        p.stdout.close()
+        p.stderr.close()
+
+
+# --------------------------------------------------------------------------- fuzz corpora
+
+FUZZERS = sorted(p for p in (BUILD / "fuzz").glob("fuzz_*") if p.is_file() and os.access(p, os.X_OK)) \
+    if (BUILD / "fuzz").exists() else []
+
+
+@pytest.mark.parametrize("exe", FUZZERS, ids=[p.name for p in FUZZERS])
+def test_fuzz_corpus_replay(exe):
+    """Every fuzz harness replays its checked-in corpus (fuzz/corpus/NAME) without a crash."""
+    corpus = ROOT / "fuzz" / "corpus" / exe.name[len("fuzz_"):]
+    assert corpus.is_dir() and any(corpus.iterdir()), f"no corpus for {exe.name}"
+    r = subprocess.run([str(exe), str(corpus)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr[-4000:]
+    assert int(r.stdout.split()[0]) == len([f for f in corpus.iterdir() if not f.name.startswith(".")])
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--netns"]:

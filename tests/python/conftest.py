@@ -6,7 +6,6 @@ libasan. When the build is ASan and this interpreter was started without it, eve
 skipped and test_py_asan.py re-runs this directory in a subprocess with LD_PRELOAD=libasan.
 """
 import importlib.util
-import os
 import pathlib
 import sys
 

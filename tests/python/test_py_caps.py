@@ -215,3 +215,30 @@ def test_module_shape(nono_py):
     assert nono_py.CapabilitySet.__module__ == "nono_py"
     with pytest.raises(TypeError):
         nono_py.ProxyHandle()
+
+
+def test_module_instances_are_isolated(nono_py):
+    """Multi-phase init with module state: a second instance of the extension has its own types, and
+    objects of one instance are refused by the other (no static globals shared between them)."""
+    import importlib.machinery
+    import importlib.util
+    path = nono_py._nono.__file__
+    spec = importlib.util.spec_from_file_location(
+        "nono_py._nono", path, loader=importlib.machinery.ExtensionFileLoader("nono_py._nono", path))
+    other = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(other)
+    assert other is not nono_py._nono
+    assert other.CapabilitySet is not nono_py.CapabilitySet
+    assert other.AccessMode is not nono_py.AccessMode
+    caps = other.CapabilitySet()
+    caps.allow_path("/usr", other.AccessMode.READ)
+    assert caps.fs_capabilities()[0].access is other.AccessMode.READ
+    with pytest.raises(TypeError):
+        caps.allow_path("/etc", nono_py.AccessMode.READ)  # the other instance's enum
+    with pytest.raises(TypeError):
+        nono_py.sandboxed_exec(caps, ["/bin/true"])
+    with pytest.raises(TypeError):
+        nono_py.QueryContext(caps)
+    r = other.sandboxed_exec(caps, ["/usr/bin/true"])
+    assert r.exit_code == 0 and type(r) is other.ExecResult
+    del other, caps, r

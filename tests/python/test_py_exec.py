@@ -201,7 +201,9 @@ def test_block_network_denies_tcp_udp_and_unix(nono_py, base_caps, loopback_serv
         assert out[acts[3]]["ok"] is False and out[acts[3]]["errno"] in DENIED, out[acts[3]]
         assert loopback_server.accepts == 0
         assert udp_sink.received() == []
-        assert isinstance(r.audit_events, list)
+        # the supervisor's decision on the unix connect is reported with the result
+        assert any(e["source"] == "supervisor" and e["decision"] == "deny" and e["family"] == "unix"
+                   and e["target"] == str(other_path) for e in r.audit_events), r.audit_events
         # The same probe without block_network reaches everything: the probe itself works.
         caps2 = base_caps()
         r2, out2 = run_probe(nono_py, caps2, *acts)

@@ -377,6 +377,9 @@ static int case_blocked(void)
 	}
 	CCHECK(rep.net_enforced == NONO_NET_BLOCKED && !rep.downgraded);
 	CCHECK(rep.seccomp);
+	CCHECK(rep.landlock_tcp == (rep.landlock_abi >= 4));
+	CCHECK(rep.landlock_scopes == (rep.landlock_abi >= 6));
+	CCHECK(strstr(rep.text, "network: requested blocked, enforced blocked") != NULL);
 	CCHECK(tcp_connect(port_a) == EACCES);
 	CCHECK(udp_socket() == EACCES);
 	CCHECK(try_open("outside/secret", O_RDONLY) == EACCES);
@@ -396,6 +399,12 @@ static int case_proxy_only(void)
 	}
 	CCHECK(rep.net_enforced == NONO_NET_PROXY_ONLY && !rep.downgraded);
 	CCHECK(rep.seccomp && rep.supervisor);
+	CCHECK(rep.landlock_tcp == (rep.landlock_abi >= 4));
+	if (rep.landlock_tcp) {
+		char want[64];
+		snprintf(want, sizeof want, "connect: port %u", (unsigned)port_a);
+		CCHECK(strstr(rep.text, want) != NULL);
+	}
 	for (int i = 0; i < 20; i++)
 		CCHECK(tcp_connect(port_a) == 0);
 	int other = tcp_connect(port_b);

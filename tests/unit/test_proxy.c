@@ -1,4 +1,5 @@
-/* test_proxy.c — the proxy API end to end over loopback sockets (config errors, env, token, CONNECT,
+/* test_proxy.c — the proxy API end to end over loopback sockets (names used resolve through
+ * /etc/hosts to loopback, so nothing could leave this machine even if the proxy were broken) (config errors, env, token, CONNECT,
  * plain HTTP, denials, audit ring, stop with live connections).
  *
  * Also the integration tests' driver: `test_proxy --serve [options]` starts a proxy from the library,
@@ -244,6 +245,35 @@ static void test_listen_in_use(void)
 	nono_proxy_config_free(cfg);
 }
 
+static void test_listen_v6(void)
+{
+	nono_error err = {0};
+	nono_proxy_config *cfg = nono_proxy_config_new();
+	nono_proxy *p = NULL;
+	CHECK_EQ_INT(nono_proxy_config_set_listen(cfg, "[::1]", 0, &err), 0);
+	int rc = nono_proxy_start(cfg, &p, &err);
+	if (rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT) { /* no IPv6 loopback here */
+		nono_proxy_config_free(cfg);
+		return;
+	}
+	CHECK_EQ_INT(rc, 0);
+	char want[128];
+	snprintf(want, sizeof want, "http://nono:%s@[::1]:%u", nono_proxy_token(p), nono_proxy_port(p));
+	CHECK_STR(nono_proxy_url(p), want);
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(nono_proxy_port(p)),
+				 .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
+	const char *req = "CONNECT runsc:443 HTTP/1.1\r\n\r\n";
+	CHECK(send(fd, req, strlen(req), 0) == (ssize_t)strlen(req));
+	char buf[256] = "";
+	CHECK(recv(fd, buf, sizeof buf - 1, 0) > 12);
+	CHECK(strncmp(buf, "HTTP/1.1 403 ", 13) == 0);
+	close(fd);
+	nono_proxy_stop(p);
+	nono_proxy_config_free(cfg);
+}
+
 static void test_end_to_end(void)
 {
 	nono_error err = {0};
@@ -262,7 +292,7 @@ static void test_end_to_end(void)
 	char internal[64];
 	snprintf(internal, sizeof internal, "127.0.0.1:%u", up_port);
 	CHECK_EQ_INT(nono_proxy_config_allow_internal(cfg, internal, &err), 0);
-	CHECK_EQ_INT(nono_proxy_config_allow_host(cfg, "allowed.invalid", &err), 0);
+	CHECK_EQ_INT(nono_proxy_config_allow_host(cfg, "localhost", &err), 0);
 	nono_proxy *p = NULL;
 	CHECK_EQ_INT(nono_proxy_start(cfg, &p, &err), 0);
 	nono_proxy_config_free(cfg); /* the proxy keeps its own copy */
@@ -320,17 +350,17 @@ static void test_end_to_end(void)
 	CHECK(strncmp(r, "HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 200 OK", 54) == 0);
 	free(r);
 	/* off the allowlist: 403 even without credentials (policy wins) */
-	r = exchange(port, "CONNECT evil.invalid:443 HTTP/1.1\r\n\r\n", NULL);
-	CHECK(strncmp(r, "HTTP/1.1 403 Forbidden: host evil.invalid is not in the allowlist\r\n", 67) == 0);
+	r = exchange(port, "CONNECT runsc:443 HTTP/1.1\r\n\r\n", NULL);
+	CHECK(strncmp(r, "HTTP/1.1 403 Forbidden: host runsc is not in the allowlist\r\n", 60) == 0);
 	CHECK(strstr(r, "X-Nono-Denial: host-not-allowed\r\n") != NULL);
 	free(r);
 	/* allowed name, no credentials: 407 */
-	r = exchange(port, "CONNECT allowed.invalid:443 HTTP/1.1\r\n\r\n", NULL);
+	r = exchange(port, "CONNECT localhost:443 HTTP/1.1\r\n\r\n", NULL);
 	CHECK(strncmp(r, "HTTP/1.1 407 ", 13) == 0);
 	CHECK(strstr(r, "Proxy-Authenticate: Basic") != NULL);
 	free(r);
 	/* wrong token */
-	r = exchange(port, "CONNECT allowed.invalid:443 HTTP/1.1\r\nProxy-Authorization: Basic bm9ubzp4\r\n\r\n", NULL);
+	r = exchange(port, "CONNECT localhost:443 HTTP/1.1\r\nProxy-Authorization: Basic bm9ubzp4\r\n\r\n", NULL);
 	CHECK(strncmp(r, "HTTP/1.1 407 ", 13) == 0);
 	free(r);
 	/* internal port not allowed explicitly */
@@ -339,9 +369,9 @@ static void test_end_to_end(void)
 	r = exchange(port, req, NULL);
 	CHECK(strncmp(r, "HTTP/1.1 403 Forbidden: host 127.0.0.1 is an internal address: loopback", 71) == 0);
 	free(r);
-	/* metadata in decimal */
-	r = exchange(port, "GET http://2852039166/latest/meta-data/ HTTP/1.1\r\n\r\n", NULL);
-	CHECK(strstr(r, "X-Nono-Denial: metadata\r\n") != NULL);
+	/* loopback in decimal, port not allowed (metadata spellings: tests/integration, in a netns) */
+	r = exchange(port, "GET http://2130706433:1/ HTTP/1.1\r\n\r\n", NULL);
+	CHECK(strstr(r, "X-Nono-Denial: internal-address\r\n") != NULL);
 	free(r);
 	/* malformed */
 	r = exchange(port, "GET /relative HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
@@ -382,6 +412,7 @@ int main(int argc, char **argv)
 		return serve(argc, argv);
 	test_config_errors();
 	test_listen_in_use();
+	test_listen_v6();
 	test_end_to_end();
 	UNIT_DONE();
 }

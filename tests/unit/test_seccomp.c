@@ -249,6 +249,64 @@ static void truncate_allowed(void)
 	CHECK_EQ_INT(err_of(truncate("/nonexistent/nono", 0)), ENOENT);
 }
 
+/* No listener (EBUSY under another supervisor, old kernel): blocked still holds, by the filter
+ * alone — address syscalls are refused in BPF instead of trapped. */
+static void nolistener_checks(void)
+{
+	always_checks();
+	CHECK_EQ_INT(sock_err(AF_INET, SOCK_STREAM, 0), EACCES);
+	CHECK_EQ_INT(sock_err(AF_INET, SOCK_DGRAM, 0), EACCES);
+	int u = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un { sa_family_t f; char p[108]; } sun = {AF_UNIX, "/tmp/nono-no-such"};
+	CHECK_EQ_INT(err_of(connect(u, (struct sockaddr *)&sun, sizeof sun)), EACCES);
+	CHECK_EQ_INT(err_of(bind(u, (struct sockaddr *)&sun, sizeof sun)), EACCES);
+	CHECK_EQ_INT(err_of(listen(u, 1)), EACCES);
+	int sv[2];
+	CHECK_EQ_INT(err_of(socketpair(AF_UNIX, SOCK_STREAM, 0, sv)), 0);
+	CHECK_EQ_INT(err_of(sendto(sv[0], "a", 1, 0, (struct sockaddr *)&sun, sizeof sun)), EACCES);
+	CHECK_EQ_INT(err_of(send(sv[0], "a", 1, 0)), 0);
+	close(u);
+}
+
+static void test_no_listener(void)
+{
+	nono_caps *c = nono_caps_new();
+	nono_error e;
+	struct nono_plan p;
+	memset(&p, 0, sizeof p);
+	p.no_listener = true;
+	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_BLOCKED, 0, &e), 0);
+	CHECK_EQ_INT(nono_seccomp_prepare(c, 0, &p, &e), 0);
+	CHECK(!p.notify && p.prog.len > 0 && !p.report.downgraded);
+	expect_clean_exit(run_child(&p, nolistener_checks));
+	free(p.prog.filter);
+	/* A unix-socket grant cannot be honoured without a supervisor: refused… */
+	memset(&p, 0, sizeof p);
+	p.no_listener = true;
+	CHECK_EQ_INT(nono_caps_allow_unix_socket(c, "/tmp", &e), 0);
+	CHECK_EQ_INT(nono_seccomp_prepare(c, 0, &p, &e), -EOPNOTSUPP);
+	CHECK(strstr(e.message, "supervisor") != NULL);
+	/* …or, best effort, dropped and reported. */
+	memset(&p, 0, sizeof p);
+	p.no_listener = true;
+	CHECK_EQ_INT(nono_seccomp_prepare(c, NONO_FLAG_BEST_EFFORT, &p, &e), 0);
+	CHECK(!p.notify && p.report.downgraded);
+	free(p.prog.filter);
+	/* proxy-only: refused, or best effort → blocked (never open). */
+	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, 3128, &e), 0);
+	memset(&p, 0, sizeof p);
+	p.no_listener = true;
+	CHECK_EQ_INT(nono_seccomp_prepare(c, 0, &p, &e), -EOPNOTSUPP);
+	memset(&p, 0, sizeof p);
+	p.no_listener = true;
+	CHECK_EQ_INT(nono_seccomp_prepare(c, NONO_FLAG_BEST_EFFORT, &p, &e), 0);
+	CHECK(!p.notify && p.report.downgraded);
+	CHECK_EQ_INT(p.report.net_enforced, NONO_NET_BLOCKED);
+	expect_clean_exit(run_child(&p, nolistener_checks));
+	free(p.prog.filter);
+	nono_caps_free(c);
+}
+
 int main(void)
 {
 	/* Baseline: the same probes without a filter. */
@@ -305,5 +363,6 @@ int main(void)
 	free(p.prog.filter);
 	nono_set_max_landlock_abi(0);
 
+	test_no_listener();
 	UNIT_DONE();
 }

@@ -5,6 +5,8 @@
 #include "internal.h"
 #include "uapi.h"
 
+#include <seccomp.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
@@ -358,6 +360,15 @@ static void unix_child(int out, void *arg)
 	close(s);
 	/* loopback TCP: no IP sockets at all under blocked */
 	put(out, try_connect(AF_INET, "127.0.0.1", 9, 0));
+	/* an over-long, unterminated unix address: EINVAL, like the kernel (and no overflow) */
+	struct sockaddr_storage big;
+	memset(&big, 'A', sizeof big);
+	big.ss_family = AF_UNIX;
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	put(out, err_of(connect(s, (struct sockaddr *)&big, sizeof big)));
+	put(out, err_of(bind(s, (struct sockaddr *)&big, sizeof big)));
+	put(out, err_of(connect(s, (struct sockaddr *)&big, sizeof(struct sockaddr_un))));
+	close(s);
 }
 
 static void test_unix_blocked(void)
@@ -402,6 +413,9 @@ static void test_unix_blocked(void)
 	CHECK_EQ_INT(get(sb.res), EACCES);       /* abstract bind */
 	CHECK_EQ_INT(get(sb.res), EACCES);       /* listen unbound */
 	CHECK_EQ_INT(get(sb.res), EACCES);       /* TCP socket() */
+	CHECK_EQ_INT(get(sb.res), EINVAL);       /* connect, addrlen 128 */
+	CHECK_EQ_INT(get(sb.res), EINVAL);       /* bind, addrlen 128 */
+	CHECK_EQ_INT(get(sb.res), ENOENT);       /* 108 'A's, unterminated: not granted, missing */
 	int st = sandbox_finish(&sb);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	struct stat sst;
@@ -503,6 +517,148 @@ static void test_helper(void)
 	close(l1);
 }
 
+/* ---- the slow path: a blocking connect that must wait (full backlog) goes to a worker ---- */
+
+static char slow_path[64];
+
+static void slow_child(int out, void *arg)
+{
+	(void)arg;
+	put(out, 1); /* about to connect */
+	put(out, unix_connect(slow_path, false));
+	/* a nonblocking connect to the same full backlog: EAGAIN at once, as the kernel says */
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", slow_path);
+	put(out, err_of(connect(s, (struct sockaddr *)&a, sizeof a)));
+	close(s);
+}
+
+static void test_slow_path(void)
+{
+	snprintf(slow_path, sizeof slow_path, "/tmp/nono-ut-slow-%d.sock", getpid());
+	unlink(slow_path);
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", slow_path);
+	CHECK_EQ_INT(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+	CHECK_EQ_INT(listen(l, 0), 0);
+	/* Fill the backlog: with backlog 0 the second pending connect blocks. */
+	int f1 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int f2 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	connect(f1, (struct sockaddr *)&a, sizeof a);
+	connect(f2, (struct sockaddr *)&a, sizeof a);
+	nono_caps *c = nono_caps_new();
+	nono_error e;
+	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_BLOCKED, 0, NULL), 0);
+	CHECK_EQ_INT(nono_caps_allow_unix_socket(c, slow_path, &e), 0);
+	struct sandbox sb;
+	CHECK_EQ_INT(sandbox_start(c, NULL, slow_child, NULL, &sb), 0);
+	CHECK_EQ_INT(get(sb.res), 1);
+	/* While the child waits, the supervisor still answers others: a second sandbox. */
+	usleep(300000);
+	/* Drain: the waiting connect completes. */
+	for (int i = 0; i < 3; i++) {
+		int x = accept(l, NULL, NULL);
+		if (x >= 0)
+			close(x);
+		usleep(100000);
+	}
+	CHECK_EQ_INT(get(sb.res), 0);
+	int r = get(sb.res);
+	CHECK(r == 0 || r == EAGAIN);
+	int st = sandbox_finish(&sb);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(f1);
+	close(f2);
+
+	/* A child killed while its connect waits in a worker: stop() still returns. */
+	connect((f1 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0)), (struct sockaddr *)&a, sizeof a);
+	connect((f2 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0)), (struct sockaddr *)&a, sizeof a);
+	CHECK_EQ_INT(sandbox_start(c, NULL, slow_child, NULL, &sb), 0);
+	CHECK_EQ_INT(get(sb.res), 1);
+	usleep(200000);
+	kill(sb.pid, SIGKILL);
+	st = sandbox_finish(&sb);
+	CHECK(WIFSIGNALED(st));
+	close(f1);
+	close(f2);
+	close(l);
+	unlink(slow_path);
+	nono_caps_free(c);
+}
+
+/* ---- a request outside the table is denied (EPERM), and allows are audited on request ---- */
+
+static void test_unknown_request(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(getppid), 0);
+	seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(connect), 0);
+	int fds[2], res[2], go[2];
+	CHECK_EQ_INT(pipe(fds), 0);
+	CHECK_EQ_INT(pipe(go), 0);
+	CHECK_EQ_INT(pipe(res), 0);
+	int l0 = tcp_listener();
+	ports[0] = listener_port(l0);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+		int lfd = seccomp_notify_fd(ctx);
+		(void)lfd;
+		if (seccomp_load(ctx) < 0)
+			_exit(3);
+		lfd = seccomp_notify_fd(ctx);
+		(void)!write(fds[1], &lfd, sizeof lfd);
+		char c;
+		(void)!read(go[0], &c, 1);
+		put(res[1], err_of((int)syscall(SYS_getppid)));
+		put(res[1], try_connect(AF_INET, "127.0.0.1", ports[0], 0));
+		_exit(0);
+	}
+	int n = -1;
+	CHECK_EQ_INT(read(fds[0], &n, sizeof n), (int)sizeof n);
+	int pidfd = (int)syscall(__NR_pidfd_open, pid, 0);
+	int lfd = (int)syscall(__NR_pidfd_getfd, pidfd, n, 0);
+	close(pidfd);
+	nono_caps *c = nono_caps_new();
+	nono_caps_set_network(c, NONO_NET_PROXY_ONLY, (uint16_t)ports[0], NULL);
+	nono_audit *au = nono_audit_new(16);
+	setenv("NONO_SUPERVISOR_AUDIT_ALLOW", "1", 1);
+	struct nono_supervisor *sup;
+	nono_error e;
+	CHECK_EQ_INT(nono_supervisor_start(lfd, c, au, &sup, &e), 0);
+	unsetenv("NONO_SUPERVISOR_AUDIT_ALLOW");
+	(void)!write(go[1], "g", 1);
+	CHECK_EQ_INT(get(res[0]), EPERM);
+	CHECK_EQ_INT(get(res[0]), 0);
+	int st;
+	waitpid(pid, &st, 0);
+	nono_supervisor_stop(sup);
+	nono_audit_event ev[16];
+	size_t k = nono_audit_drain(au, ev, 16);
+	CHECK_EQ_INT(k, 2);
+	if (k == 2) {
+		CHECK_STR(ev[0].decision, "deny");
+		CHECK_STR(ev[0].mode, "unknown");
+		CHECK_EQ_INT(ev[0].status, EPERM);
+		CHECK_STR(ev[1].decision, "allow");
+		CHECK_STR(ev[1].mode, "connect");
+		CHECK_EQ_INT(ev[1].port, ports[0]);
+	}
+	nono_audit_free(au);
+	nono_caps_free(c);
+	seccomp_release(ctx);
+	close(l0);
+	close(fds[0]);
+	close(fds[1]);
+	close(go[0]);
+	close(go[1]);
+	close(res[0]);
+	close(res[1]);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -511,5 +667,7 @@ int main(void)
 	test_unix_blocked();
 	test_death();
 	test_helper();
+	test_slow_path();
+	test_unknown_request();
 	UNIT_DONE();
 }

@@ -11,7 +11,6 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
-int nono_support_user_notif(void); /* support.c (internal) */
 
 static char self_exe[4096];
 

@@ -47,8 +47,11 @@ DEFAULT_ACCEL = os.environ.get("NONO_VM_ACCEL", "tcg")
 
 # Tools copied from the host (with their libraries) when present; busybox provides the rest.
 # /bin/sh is dash, as on the host: busybox sh runs its own applets before PATH (its `ip` lacks netns).
-HOST_TOOLS = ["/usr/bin/dash", "/usr/sbin/ip", "/usr/bin/unshare", "/usr/bin/nsenter", "/usr/bin/setpriv",
+HOST_TOOLS = ["/usr/bin/dash", "/usr/bin/bash", "/usr/sbin/ip", "/usr/bin/unshare", "/usr/bin/nsenter", "/usr/bin/setpriv",
               "/usr/bin/curl"]
+# Debian packages whose programs replace busybox's applets, so tests see the host's behaviour
+# (e.g. busybox ls prints /proc/self/fd entries differently from coreutils ls).
+HOST_PACKAGES = ["coreutils", "grep"]
 # What pytest 7.2 (Debian 12) imports from dist-packages, plus packaging (lazy import).
 PYTEST_PACKAGES = ["_pytest", "pytest", "pluggy", "iniconfig", "py", "py.py", "attr", "attrs",
                    "packaging"]
@@ -339,7 +342,7 @@ def add_base(ir, kernel, python=True):
     ir.data("etc/hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n")
     ir.data("etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n")
     ir.data("etc/resolv.conf", "")
-    for t in HOST_TOOLS:
+    for t in HOST_TOOLS + package_programs(HOST_PACKAGES):
         if os.path.exists(t):
             ir.host_path(t)
     busybox = shutil.which("busybox") or "/bin/busybox"
@@ -353,6 +356,15 @@ def add_base(ir, kernel, python=True):
     for a in applets:  # after the real tools: an existing entry wins
         g = "usr/" + a if not a.startswith("usr/") else a
         ir.symlink(g, "/usr/bin/busybox")
+
+
+def package_programs(pkgs):
+    """The programs (bin/ and sbin/ entries) an installed Debian package ships; [] without dpkg."""
+    try:
+        r = subprocess.run(["dpkg", "-L", *pkgs], capture_output=True, text=True)
+    except OSError:
+        return []
+    return [p for p in r.stdout.split("\n") if re.search(r"/s?bin/[^/]+$", p) and os.path.isfile(p)]
 
 
 def add_python(ir):
@@ -388,16 +400,16 @@ def _build_skip(rel, is_dir):
 
 
 def add_project(ir, build_dir):
-    """The project at its host paths: tests/, python/, docs/, pytest.ini; the build output."""
+    """The source tree at its host path (tests read sources and docs too) without .git, build
+    dirs and the VM cache; then the build output, also at its host path."""
     build_dir = pathlib.Path(build_dir).resolve()
-    ir.file(ROOT / "pytest.ini")
 
-    def skip_tests(rel, is_dir):
-        return rel in ("vm/cache",) or rel.startswith("vm/cache/")
-    ir.tree(ROOT / "tests", skip=skip_tests, libs=False)
-    for d in ("python", "docs"):  # the binding's package; the CLI tests compare help and docs
-        if (ROOT / d).is_dir():
-            ir.tree(ROOT / d, libs=False)
+    def skip_source(rel, is_dir):
+        top = rel.split("/")[0]
+        if top.startswith((".git", "build")) or rel == "tests/vm/cache" or "__pycache__" in rel:
+            return True
+        return (ROOT / rel).resolve() == build_dir
+    ir.tree(ROOT, skip=skip_source, libs=False)
 
     def skip_build(rel, is_dir):
         if _build_skip(rel, is_dir):

@@ -156,8 +156,7 @@ void conn_close(struct conn *c)
 	if (c->uflags)
 		event_del(&c->uev);
 	event_del(&c->tev);
-	if (c->req)
-		c->req->owner = NULL; /* the resolver hands it back later; freed then */
+	np_resolver_cancel(p->res, c->req);
 	if (c->cfd >= 0)
 		close(c->cfd);
 	if (c->ufd >= 0)

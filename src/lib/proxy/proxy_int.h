@@ -195,6 +195,8 @@ struct np_resolve_req {
 int np_resolver_new(unsigned nthreads, struct np_resolver **out, int *efd, nono_error *err);
 /* Queue a request (ownership moves to the resolver until it comes back from np_resolver_done). */
 void np_resolver_submit(struct np_resolver *r, struct np_resolve_req *req);
+/* The owner goes away: a queued request is freed at once, one in flight or done later. */
+void np_resolver_cancel(struct np_resolver *r, struct np_resolve_req *req);
 /* Completed requests (a list, loop thread takes ownership). */
 struct np_resolve_req *np_resolver_done(struct np_resolver *r);
 /* Shut down: queued requests freed, threads exit after their current lookup (detached, so a slow
@@ -258,7 +260,7 @@ struct conn {
 	size_t rb_len, rb_cap, rb_scan, rb_body;
 	http_body req_body, resp_body;
 	bool req_done, resp_head_done, resp_started, close_after, allowed_event;
-	bool internal_ok, is_connect;
+	bool internal_ok, is_connect, authorized;
 	struct np_resolve_req *req;
 	np_addr addrs[NP_MAX_ADDRS];
 	size_t naddrs, next_addr;

@@ -1,8 +1,10 @@
 /* request.c — one request's path through the proxy, in the order the policy demands:
  *   parse the head → allowlist on the NAME (no DNS for a name that is not allowed, so a denied
- *   name leaks nothing) → token (a policy denial wins over missing credentials) → resolve
- *   (resolve.c) → deny if ANY resolved address is internal or metadata → dial exactly the
- *   addresses that were checked (no second lookup: DNS rebinding cannot swap the target). */
+ *   name leaks nothing) → resolve (resolve.c) → deny if ANY resolved address is internal or
+ *   metadata → token (407; after the policy, so a policy denial wins over missing credentials) →
+ *   dial exactly the addresses that were checked (no second lookup: DNS rebinding cannot swap the
+ *   target). An unauthenticated client can thus make the proxy resolve an allowlisted name, never
+ *   dial it. */
 #include "proxy_int.h"
 
 #include <arpa/inet.h>
@@ -15,6 +17,12 @@ static void deny(struct conn *c, int status, const char *phrase, const char *cod
 {
 	np_audit(c, "deny", status, reason);
 	conn_answer(c, status, phrase, code, reason);
+}
+
+static void deny_auth(struct conn *c)
+{
+	deny(c, 407, "Proxy Authentication Required", "auth-required",
+	     "proxy credentials missing or wrong (use the URL with the session token)");
 }
 
 /* Copy a printable, bounded version of untrusted bytes into an audit field. */
@@ -64,9 +72,11 @@ static int build_upstream_head(struct conn *c, const http_head *h, const char *h
 	char portbuf[8] = "";
 	if (port != 80)
 		snprintf(portbuf, sizeof portbuf, ":%u", port);
-	int n = snprintf(b, cap, "%.*s %s%.*s HTTP/1.1\r\nHost: %s%s%s%s\r\n", (int)h->method_len,
+	/* The client's version goes upstream: an HTTP/1.0 client cannot read a chunked response, and
+	 * an origin must not send one to a 1.0 request. */
+	int n = snprintf(b, cap, "%.*s %s%.*s HTTP/1.%d\r\nHost: %s%s%s%s\r\n", (int)h->method_len,
 			 h->method, (!path || path[0] == '?') ? "/" : "", (int)path_len, path ? path : "",
-			 v6 ? "[" : "", host, v6 ? "]" : "", portbuf);
+			 h->version_minor, v6 ? "[" : "", host, v6 ? "]" : "", portbuf);
 	size_t len = (size_t)n;
 	for (size_t i = 0; i < h->nheaders; i++) {
 		const http_header *hd = &h->headers[i];
@@ -151,10 +161,10 @@ static void handle_request(struct conn *c, const http_head *h)
 	snprintf(ev->target, sizeof ev->target, "%s", host);
 	if (!v.allowed)
 		return deny(c, 403, "Forbidden", v.code, v.reason);
-	/* 2. Credentials (after policy, so a denied destination is reported as such). */
-	if (!(c->is_connect && p->cfg->connect_without_token) && !http_check_proxy_auth(h, p->token))
-		return deny(c, 407, "Proxy Authentication Required", "auth-required",
-			    "proxy credentials missing or wrong (use the URL with the session token)");
+	/* 2. Credentials are checked now but answered only once the whole policy (including the
+	 * resolved addresses) has passed: a policy denial wins over missing credentials. Nothing is
+	 * dialled without them. */
+	c->authorized = (c->is_connect && p->cfg->connect_without_token) || http_check_proxy_auth(h, p->token);
 
 	c->internal_ok = v.internal_ok;
 	c->close_after = h->version_minor == 0;
@@ -173,7 +183,9 @@ static void handle_request(struct conn *c, const http_head *h)
 	c->in_body = 0;
 
 	conn_set_deadline(c, np_now_ms(p) + NP_DIAL_TIMEOUT_MS);
-	if (v.literal) {
+	if (v.literal) { /* the address was classified with the name: nothing to resolve */
+		if (!c->authorized)
+			return deny_auth(c);
 		c->addrs[0] = v.addr;
 		c->naddrs = 1;
 		return start_dial(c);
@@ -253,6 +265,8 @@ void conn_on_resolved(struct conn *c, struct np_resolve_req *req)
 	for (size_t i = 0; i < req->naddrs; i++)
 		if (!np_check_addr(&req->addrs[i], req->host, c->internal_ok, &v))
 			return deny(c, 403, "Forbidden", v.code, v.reason);
+	if (!c->authorized)
+		return deny_auth(c);
 	memcpy(c->addrs, req->addrs, req->naddrs * sizeof req->addrs[0]);
 	c->naddrs = req->naddrs;
 	start_dial(c);
@@ -354,10 +368,8 @@ void conn_on_timeout(struct conn *c)
 		return deny(c, 408, "Request Timeout", "header-timeout", reason);
 	case C_RESOLVE:
 		snprintf(reason, sizeof reason, "DNS lookup for %.100s timed out", c->ev.target);
-		if (c->req) {
-			c->req->owner = NULL;
-			c->req = NULL;
-		}
+		np_resolver_cancel(c->p->res, c->req);
+		c->req = NULL;
 		return fail_502(c, "dns-failure", reason);
 	case C_DIAL:
 		snprintf(reason, sizeof reason, "connecting to %.100s port %u timed out", c->ev.target,

@@ -153,6 +153,26 @@ void np_resolver_submit(struct np_resolver *r, struct np_resolve_req *req)
 	pthread_mutex_unlock(&r->lock);
 }
 
+void np_resolver_cancel(struct np_resolver *r, struct np_resolve_req *req)
+{
+	if (!req)
+		return;
+	req->owner = NULL;
+	/* Still queued: unlink and free now, so connections that come and go while DNS is slow
+	 * cannot grow the queue. In flight or done: freed when it comes back. */
+	pthread_mutex_lock(&r->lock);
+	for (struct np_resolve_req **pp = &r->queue; *pp; pp = &(*pp)->next) {
+		if (*pp == req) {
+			*pp = req->next;
+			if (!*pp)
+				r->queue_tail = pp;
+			free(req);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
 struct np_resolve_req *np_resolver_done(struct np_resolver *r)
 {
 	uint64_t v;

@@ -1,0 +1,508 @@
+/* bench_proxy.c — the filtering proxy against direct connections (and optionally tinyproxy) on
+ * loopback, in one run: bulk tunnel throughput, new tunnels per second, added latency of a plain
+ * HTTP request on a new connection (p50/p99), and RSS holding N idle tunnels.
+ *
+ *   bench_proxy [--rounds N] [--idle N] [--bulk-mib N] [--secs S]
+ *               [--tinyproxy PORT --tinyproxy-pid PID]
+ *
+ * Processes: an epoll upstream server (forked), the nono proxy started from the library in its own
+ * forked process (so its RSS is its own), and this process as the load generator. Everything
+ * shares the machine's CPUs: read the ratios, not the absolute numbers (bench/README.md). */
+#include "nono.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(1);
+}
+
+/* ------------------------------------------------------------------ upstream server (child) */
+
+#define BULK_CHUNK (1 << 20)
+static char bulk_buf[BULK_CHUNK];
+
+struct uconn {
+	char in[2048];
+	size_t inlen;
+	char out[256];
+	size_t outlen, outoff;
+	unsigned long long bulk_left;
+};
+
+static void upstream_serve(int lfd)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
+	epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	struct uconn **conns = calloc(rl.rlim_cur, sizeof *conns);
+	memset(bulk_buf, 'x', sizeof bulk_buf);
+	struct epoll_event evs[256];
+	for (;;) {
+		int n = epoll_wait(ep, evs, 256, -1);
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == lfd) {
+				for (;;) {
+					int c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+					if (c < 0)
+						break;
+					int one = 1;
+					setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+					conns[c] = calloc(1, sizeof **conns);
+					struct epoll_event e = {.events = EPOLLIN, .data.fd = c};
+					epoll_ctl(ep, EPOLL_CTL_ADD, c, &e);
+				}
+				continue;
+			}
+			struct uconn *u = conns[fd];
+			bool dead = false;
+			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+				ssize_t r = recv(fd, u->in + u->inlen, sizeof u->in - u->inlen, 0);
+				if (r == 0 || (r < 0 && errno != EAGAIN))
+					dead = true;
+				else if (r > 0)
+					u->inlen += (size_t)r;
+				char *end;
+				while (!dead && u->outlen == 0 && u->bulk_left == 0 &&
+				       (end = memmem(u->in, u->inlen, "\r\n\r\n", 4))) {
+					char *q = strstr(u->in, "/bulk?n=");
+					if (q && q < end) {
+						u->bulk_left = strtoull(q + 8, NULL, 10);
+						u->outlen = (size_t)snprintf(u->out, sizeof u->out,
+							"HTTP/1.1 200 OK\r\nContent-Length: %llu\r\n\r\n", u->bulk_left);
+					} else {
+						u->outlen = (size_t)snprintf(u->out, sizeof u->out,
+							"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+					}
+					u->outoff = 0;
+					size_t used = (size_t)(end + 4 - u->in);
+					memmove(u->in, end + 4, u->inlen - used);
+					u->inlen -= used;
+				}
+				if (u->inlen == sizeof u->in)
+					dead = true;
+			}
+			while (!dead && (u->outoff < u->outlen || u->bulk_left)) {
+				ssize_t w;
+				if (u->outoff < u->outlen) {
+					w = send(fd, u->out + u->outoff, u->outlen - u->outoff, MSG_NOSIGNAL);
+					if (w > 0 && (u->outoff += (size_t)w) == u->outlen)
+						u->outoff = u->outlen = 0;
+				} else {
+					size_t k = u->bulk_left < BULK_CHUNK ? u->bulk_left : BULK_CHUNK;
+					w = send(fd, bulk_buf, k, MSG_NOSIGNAL);
+					if (w > 0)
+						u->bulk_left -= (unsigned long long)w;
+				}
+				if (w < 0) {
+					if (errno != EAGAIN)
+						dead = true;
+					break;
+				}
+			}
+			if (dead) {
+				close(fd);
+				free(u);
+				conns[fd] = NULL;
+				continue;
+			}
+			struct epoll_event e = {.events = EPOLLIN | ((u->outlen || u->bulk_left) ? EPOLLOUT : 0),
+						.data.fd = fd};
+			epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ nono proxy (child) */
+
+static void proxy_serve(uint16_t up_port, int out_fd, int ctl_fd)
+{
+	nono_error err = {0};
+	nono_proxy_config *cfg = nono_proxy_config_new();
+	char hp[64];
+	snprintf(hp, sizeof hp, "127.0.0.1:%u", up_port);
+	if (nono_proxy_config_allow_internal(cfg, hp, &err) < 0)
+		fprintf(stderr, "allow: %s\n", err.message), exit(1);
+	nono_proxy_limits lim = {.max_connections = 30000, .idle_timeout_ms = 600000,
+				 .header_timeout_ms = 60000};
+	nono_proxy_config_set_limits(cfg, &lim);
+	nono_proxy *p;
+	if (nono_proxy_start(cfg, &p, &err) < 0)
+		fprintf(stderr, "proxy: %s\n", err.message), exit(1);
+	dprintf(out_fd, "%u %s\n", nono_proxy_port(p), nono_proxy_token(p));
+	close(out_fd);
+	char c;
+	while (read(ctl_fd, &c, 1) > 0) /* until the bench exits */
+		;
+	nono_proxy_stop(p);
+	nono_proxy_config_free(cfg);
+	exit(0);
+}
+
+/* ------------------------------------------------------------------ load generator */
+
+enum kind { DIRECT, TUNNEL, PLAIN };
+struct target {
+	const char *name;
+	enum kind kind;
+	uint16_t port; /* proxy port (or upstream port for DIRECT) */
+	char auth[192];
+	pid_t pid;     /* process whose RSS we report, 0 none */
+};
+static uint16_t up_port;
+
+static int dial(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Read one HTTP response (head + Content-Length body, body discarded). Returns body length or -1. */
+static long long read_response(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	char *end = NULL;
+	while (!end) {
+		ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n <= 0)
+			return -1;
+		len += (size_t)n;
+		buf[len] = '\0';
+		end = strstr(buf, "\r\n\r\n");
+		if (!end && len >= cap - 1)
+			return -1;
+	}
+	char *cl = strcasestr(buf, "Content-Length:");
+	long long want = cl && cl < end ? atoll(cl + 15) : 0;
+	long long have = (long long)(len - (size_t)(end + 4 - buf));
+	while (have < want) {
+		ssize_t n = recv(fd, buf, cap, 0);
+		if (n <= 0)
+			return -1;
+		have += n;
+	}
+	return want;
+}
+
+/* A connection ready for an origin-form request (TUNNEL: CONNECT done), or -1. */
+static int open_to_upstream(const struct target *t, char *buf, size_t cap)
+{
+	if (t->kind == DIRECT || t->kind == PLAIN)
+		return dial(t->kind == DIRECT ? up_port : t->port);
+	int fd = dial(t->port);
+	if (fd < 0)
+		return -1;
+	int n = snprintf(buf, cap, "CONNECT 127.0.0.1:%u HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s\r\n", up_port,
+			 up_port, t->auth);
+	if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n || read_response(fd, buf, cap) < 0 ||
+	    strncmp(buf, "HTTP/1.", 7) || strncmp(buf + 9, "200", 3)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int send_get(const struct target *t, int fd, const char *path, char *buf, size_t cap)
+{
+	int n;
+	if (t->kind == PLAIN)
+		n = snprintf(buf, cap, "GET http://127.0.0.1:%u%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s\r\n", up_port,
+			     path, up_port, t->auth);
+	else
+		n = snprintf(buf, cap, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n", path, up_port);
+	return send(fd, buf, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -1;
+}
+
+static double bench_bulk(const struct target *t, unsigned long long bytes)
+{
+	static char buf[BULK_CHUNK];
+	int fd = open_to_upstream(t, buf, sizeof buf);
+	if (fd < 0)
+		return 0;
+	char path[64];
+	snprintf(path, sizeof path, "/bulk?n=%llu", bytes);
+	double t0 = now_s();
+	if (send_get(t, fd, path, buf, sizeof buf) < 0 || read_response(fd, buf, sizeof buf) != (long long)bytes) {
+		close(fd);
+		return 0;
+	}
+	double dt = now_s() - t0;
+	close(fd);
+	return bytes / dt / 1e6;
+}
+
+struct rate_arg {
+	const struct target *t;
+	double until;
+	unsigned long ops, errors;
+};
+
+static void *rate_worker(void *arg)
+{
+	struct rate_arg *a = arg;
+	char buf[4096];
+	while (now_s() < a->until) {
+		int fd = open_to_upstream(a->t, buf, sizeof buf);
+		if (fd < 0 || send_get(a->t, fd, "/small", buf, sizeof buf) < 0 ||
+		    read_response(fd, buf, sizeof buf) != 2)
+			a->errors++;
+		else
+			a->ops++;
+		if (fd >= 0)
+			close(fd);
+	}
+	return NULL;
+}
+
+static double bench_rate(const struct target *t, double secs, unsigned conc, unsigned long *errors)
+{
+	pthread_t th[64];
+	struct rate_arg args[64];
+	double until = now_s() + secs, t0 = now_s();
+	for (unsigned i = 0; i < conc; i++) {
+		args[i] = (struct rate_arg){.t = t, .until = until};
+		pthread_create(&th[i], NULL, rate_worker, &args[i]);
+	}
+	unsigned long ops = 0;
+	for (unsigned i = 0; i < conc; i++) {
+		pthread_join(th[i], NULL);
+		ops += args[i].ops;
+		*errors += args[i].errors;
+	}
+	return ops / (now_s() - t0);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Plain HTTP request on a new connection each time, sequential: p50/p99 in µs. */
+static void bench_latency(const struct target *t, unsigned n, double *p50, double *p99)
+{
+	double *lat = calloc(n, sizeof *lat);
+	char buf[4096];
+	unsigned got = 0;
+	for (unsigned i = 0; i < n; i++) {
+		double t0 = now_s();
+		int fd = open_to_upstream(t, buf, sizeof buf);
+		if (fd < 0)
+			continue;
+		if (send_get(t, fd, "/small", buf, sizeof buf) == 0 && read_response(fd, buf, sizeof buf) == 2)
+			lat[got++] = (now_s() - t0) * 1e6;
+		close(fd);
+	}
+	qsort(lat, got, sizeof *lat, cmp_d);
+	*p50 = got ? lat[got / 2] : 0;
+	*p99 = got ? lat[got * 99 / 100] : 0;
+	free(lat);
+}
+
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	FILE *f = fopen(path, "r");
+	long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "VmRSS:", 6))
+			kb = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static void bench_idle(const struct target *t, unsigned count)
+{
+	int *fds = malloc(count * sizeof *fds);
+	char buf[4096];
+	long before = rss_kib(t->pid);
+	unsigned open_n = 0;
+	double t0 = now_s();
+	for (unsigned i = 0; i < count; i++) {
+		int fd = open_to_upstream(t, buf, sizeof buf);
+		if (fd < 0)
+			break;
+		fds[open_n++] = fd;
+	}
+	double dt = now_s() - t0;
+	usleep(200000);
+	long after = rss_kib(t->pid);
+	printf("  %-10s idle tunnels held: %u of %u (opened in %.1f s); RSS %.1f MiB (before %.1f MiB, "
+	       "%.2f KiB/tunnel)\n", t->name, open_n, count, dt, after / 1024.0, before / 1024.0,
+	       open_n ? (after - before) / (double)open_n : 0.0);
+	for (unsigned i = 0; i < open_n; i++)
+		close(fds[i]);
+	free(fds);
+	usleep(500000);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_d);
+	return v[n / 2];
+}
+
+int main(int argc, char **argv)
+{
+	int rounds = 5;
+	unsigned idle = 9900, conc = 8;
+	unsigned long long bulk = 1024ull << 20;
+	double secs = 2;
+	uint16_t tiny_port = 0;
+	pid_t tiny_pid = 0;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--rounds"))
+			rounds = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--idle"))
+			idle = (unsigned)atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--bulk-mib"))
+			bulk = strtoull(argv[i + 1], NULL, 10) << 20;
+		else if (!strcmp(argv[i], "--secs"))
+			secs = atof(argv[i + 1]);
+		else if (!strcmp(argv[i], "--tinyproxy"))
+			tiny_port = (uint16_t)atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--tinyproxy-pid"))
+			tiny_pid = atoi(argv[i + 1]);
+	}
+	if (rounds < 1 || rounds > 50)
+		rounds = 5;
+	signal(SIGPIPE, SIG_IGN);
+	/* Two fds per tunnel: raise the soft fd limit to the hard one (no CAP_SYS_RESOURCE here). */
+	struct rlimit rl;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t al = sizeof a;
+	if (bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 4096) < 0)
+		die("upstream listen");
+	getsockname(lfd, (struct sockaddr *)&a, &al);
+	up_port = ntohs(a.sin_port);
+	pid_t up_pid = fork();
+	if (up_pid == 0)
+		upstream_serve(lfd);
+	close(lfd);
+
+	int outp[2], ctl[2];
+	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(ctl, O_CLOEXEC) < 0)
+		die("pipe");
+	pid_t px_pid = fork();
+	if (px_pid == 0) {
+		close(outp[0]);
+		close(ctl[1]);
+		proxy_serve(up_port, outp[1], ctl[0]);
+	}
+	close(outp[1]);
+	close(ctl[0]);
+	char line[128] = "";
+	ssize_t ln = read(outp[0], line, sizeof line - 1);
+	if (ln <= 0)
+		die("proxy start");
+	line[ln] = '\0';
+	unsigned pport;
+	char token[64];
+	if (sscanf(line, "%u %63s", &pport, token) != 2)
+		die("proxy start output");
+
+	struct target nono_t = {.name = "nono", .kind = TUNNEL, .port = (uint16_t)pport, .pid = px_pid};
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char plain[80], enc[128];
+	int pl = snprintf(plain, sizeof plain, "nono:%s", token), o = 0;
+	for (int i = 0; i < pl; i += 3) {
+		unsigned v = (unsigned char)plain[i] << 16 | (i + 1 < pl ? (unsigned char)plain[i + 1] << 8 : 0) |
+			     (i + 2 < pl ? (unsigned char)plain[i + 2] : 0);
+		enc[o++] = b64[v >> 18 & 63];
+		enc[o++] = b64[v >> 12 & 63];
+		enc[o++] = i + 1 < pl ? b64[v >> 6 & 63] : '=';
+		enc[o++] = i + 2 < pl ? b64[v & 63] : '=';
+	}
+	enc[o] = '\0';
+	snprintf(nono_t.auth, sizeof nono_t.auth, "Proxy-Authorization: Basic %s\r\n", enc);
+	struct target direct = {.name = "direct", .kind = DIRECT};
+	struct target tiny_t = {.name = "tinyproxy", .kind = TUNNEL, .port = tiny_port, .pid = tiny_pid};
+	struct target *ts[3] = {&direct, &nono_t, tiny_port ? &tiny_t : NULL};
+	int nt = tiny_port ? 3 : 2;
+
+	printf("bench_proxy: loopback, %d rounds (medians), %d CPUs shared by load, proxy and upstream\n",
+	       rounds, (int)sysconf(_SC_NPROCESSORS_ONLN));
+
+	double mb[3][50], rate[3][50], p50[3][50], p99[3][50];
+	unsigned long errors[3] = {0};
+	for (int r = 0; r < rounds; r++) {
+		for (int k = 0; k < nt; k++)
+			mb[k][r] = bench_bulk(ts[k], bulk);
+		for (int k = 0; k < nt; k++)
+			rate[k][r] = bench_rate(ts[k], secs, conc, &errors[k]);
+		for (int k = 0; k < nt; k++) {
+			struct target lt = *ts[k];
+			if (lt.kind == TUNNEL)
+				lt.kind = PLAIN; /* latency: absolute-form HTTP, new connection each */
+			bench_latency(&lt, 2000, &p50[k][r], &p99[k][r]);
+		}
+	}
+	double dmb = median(mb[0], rounds), drate = median(rate[0], rounds), dp50 = median(p50[0], rounds),
+	       dp99 = median(p99[0], rounds);
+	printf("\n%-10s %12s %8s %14s %8s %10s %10s %12s\n", "", "bulk MB/s", "ratio", "new conn/s", "ratio",
+	       "p50 us", "p99 us", "added p50");
+	for (int k = 0; k < nt; k++) {
+		double m = median(mb[k], rounds), rt = median(rate[k], rounds), a50 = median(p50[k], rounds),
+		       a99 = median(p99[k], rounds);
+		printf("%-10s %12.0f %8.2f %14.0f %8.2f %10.0f %10.0f %12.0f%s\n", ts[k]->name, m, m / dmb, rt,
+		       rt / drate, a50, a99, a50 - dp50, errors[k] ? "  (errors!)" : "");
+	}
+	(void)dp99;
+	printf("(bulk: one tunnel, %llu MiB a round; new conn/s: %u clients, connect+CONNECT+GET+close for "
+	       "proxies, connect+GET+close direct; latency: absolute-form GET on a new connection vs direct "
+	       "GET)\n\n", bulk >> 20, conc);
+	if (idle) {
+		printf("memory with idle tunnels (proxy process RSS):\n");
+		for (int k = 1; k < nt; k++)
+			bench_idle(ts[k], idle);
+	}
+	close(ctl[1]);
+	waitpid(px_pid, NULL, 0);
+	kill(up_pid, SIGKILL);
+	waitpid(up_pid, NULL, 0);
+	return 0;
+}
