@@ -146,7 +146,8 @@ NONO_API nono_caps *nono_caps_from_json(const char *json, size_t len, nono_error
 typedef struct nono_support {
 	char kernel_release[65];
 	int landlock_abi_kernel;  /* what the kernel offers; 0 = no Landlock */
-	int landlock_abi_cap;     /* the configured cap (0 = none) */
+	int landlock_abi_cap;     /* the configured cap (0 = none; -1 = NONO_MAX_LANDLOCK_ABI holds an
+	                             invalid value, and every plan/apply/exec is refused) */
 	int landlock_abi;         /* what the library will use: min(kernel, cap) */
 	bool landlock_fs;         /* abi >= 1 */
 	bool landlock_refer;      /* abi >= 2 */
@@ -172,7 +173,10 @@ NONO_API char *nono_support_json(const nono_support *s);
 
 /* Cap the Landlock ABI this process will use (a test knob: it makes the pre-6.7 enforcement path run
  * on a new kernel). 0 removes the cap. The environment variable NONO_MAX_LANDLOCK_ABI=N is read once
- * at the first query if no cap was set through this call. Errors: -EINVAL (abi < 0 or > 64). */
+ * at the first query if no cap was set through this call: unset, empty or "0" means no cap, "1".."64"
+ * caps; anything else fails closed (every plan, apply and exec is refused with -EINVAL naming the
+ * variable), so a typo cannot silently move a test onto another enforcement path.
+ * Errors: -EINVAL (abi < 0 or > 64). */
 NONO_API int nono_set_max_landlock_abi(int abi);
 
 /* ------------------------------------------------------------------------------------------------
@@ -197,7 +201,12 @@ typedef struct nono_report {
 	char text[1024];              /* one line a layer, human readable */
 } nono_report;
 
-/* Sandbox the calling process, irreversibly. Refuses with -EBUSY if the process has more than one
+/* The capability set is an allow-list and Landlock is always applied: an empty set means no
+ * filesystem access at all. Best effort never opens the network: proxy-only without a seccomp
+ * listener becomes blocked; without Landlock the filesystem stays unrestricted, and fs_unenforced
+ * says so.
+ *
+ * Sandbox the calling process, irreversibly. Refuses with -EBUSY if the process has more than one
  * thread, and with -EOPNOTSUPP (message names the missing layer) if the policy needs something this
  * kernel cannot enforce and NONO_FLAG_BEST_EFFORT is not set. `report` (optional) receives what was
  * enforced. For proxy-only, a supervisor helper process is forked first; it exits with this process.
@@ -205,7 +214,8 @@ typedef struct nono_report {
 NONO_API int nono_apply(const nono_caps *caps, unsigned flags, nono_report *report, nono_error *err);
 
 /* Describe, without applying, what nono_apply / nono_exec would enforce on this kernel. Fills
- * `report` the same way. Returns -EOPNOTSUPP (with a message) when it would refuse. */
+ * `report` the same way, also when it refuses. Returns -EOPNOTSUPP (with a message) when it would
+ * refuse. */
 NONO_API int nono_plan_report(const nono_caps *caps, unsigned flags, nono_report *report,
 			      nono_error *err);
 
