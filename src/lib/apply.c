@@ -98,6 +98,12 @@ static void report_text(nono_report *rep, const nono_caps *caps, const char *not
 	if (rep->landlock_scopes)
 		append(t, len, "landlock scopes: signal%s\n",
 		       rep->net_enforced != NONO_NET_ALLOWED ? ", abstract unix sockets" : "");
+	else
+		/* Scopes arrived with ABI 6 (6.12). Below it the command may signal any process of
+		 * the same user, and abstract unix sockets are left to the supervisor (blocked and
+		 * proxy-only only): say so rather than imply it is enforced. */
+		append(t, len, "landlock scopes: NOT ENFORCED (ABI < 6): signals to processes "
+			       "outside the sandbox are not scoped\n");
 	append(t, len, "seccomp: %s\n",
 	       rep->seccomp ? (rep->supervisor ? "filter + user-notification supervisor" : "filter")
 			    : "NOT APPLIED");
