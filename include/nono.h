@@ -265,7 +265,11 @@ typedef struct nono_exec_opts {
 	bool pass_stdin;              /* child reads our stdin; else /dev/null */
 	unsigned flags;               /* NONO_FLAG_BEST_EFFORT */
 	nono_audit *audit;            /* optional: receives supervisor events (borrowed) */
-	bool foreground;              /* CLI: give the child the terminal (interactive commands) */
+	bool foreground;              /* CLI: give the child the terminal (interactive commands). Takes
+	                                 effect only when the child's stdin/stdout are ours and our fds 0
+	                                 and 1 are the terminal in the foreground; then the child gets
+	                                 its own process group as the terminal's foreground group, ^Z is
+	                                 followed, and the terminal is given back afterwards. */
 } nono_exec_opts;
 
 typedef struct nono_exec_result {
@@ -284,10 +288,15 @@ NONO_API void nono_exec_opts_init(nono_exec_opts *opts);
 
 /* Run argv[0] (searched in PATH of the child's environment, else the default path) under `caps`.
  * Environment variables that control the loader (LD_*, DYLD_*, …) are rejected in `env` (-EINVAL);
- * with inherit_env they are dropped from the inherited set. Returns 0 when the program ran (whatever
- * its exit status). Errors: -ENOENT program not found, -EACCES program not executable (or not
- * executable under this policy), -EINVAL bad arguments, -EOPNOTSUPP the kernel cannot enforce the
- * policy, -ENOMEM, other errno from fork/pipe. `result` must be freed with nono_exec_result_free. */
+ * with inherit_env they are dropped from the inherited set. The command runs in a new session (or,
+ * with `foreground`, its own process group); when it exits, what it left in that group is killed.
+ * Returns 0 when the program ran (whatever its exit status). Errors: -ENOENT program not found,
+ * -EACCES program not executable (or not executable under this policy), -EINVAL bad arguments or a
+ * bad cwd or a grant path that vanished, -EOPNOTSUPP the kernel cannot enforce the policy (or
+ * entering it failed in the child, e.g. EBUSY under another supervisor: the command never runs
+ * unsupervised), -EFBIG a captured stream passed 64 MiB (the child was killed; nothing is silently
+ * truncated), -ENOMEM, other errno from fork/pipe. `result` must be freed with
+ * nono_exec_result_free. */
 NONO_API int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_opts *opts,
 		       nono_exec_result *result, nono_error *err);
 NONO_API void nono_exec_result_free(nono_exec_result *result);

@@ -759,7 +759,8 @@ int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_op
 		rc = nono_fail(err, -errno, "pipe2: %s", strerror(errno));
 		goto out;
 	}
-	if (opts->foreground)
+	/* The terminal goes to the child only if the child's stdin and stdout are ours (the terminal). */
+	if (opts->foreground && opts->pass_stdin && !opts->capture)
 		s.tty_fd = pick_tty();
 
 	struct rlimit rl;

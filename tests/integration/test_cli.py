@@ -750,3 +750,46 @@ def test_proxy_usage_errors(nono):
         r = run_nono(*args)
         assert r.returncode == 125, (args, r.stderr)
         assert r.stderr.startswith("nono: "), (args, r.stderr)
+
+
+@pytest.mark.skipif(not os.path.exists("/bin/bash"), reason="bash not installed")
+def test_interactive_shell_inside_nono(nono):
+    """A job-control shell inside the sandbox: prompt, commands, ^C of its foreground job, exit
+    status back to the outer shell."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve("/bin/bash", ["bash", "--norc", "--noprofile", "-i"],
+                  {"PS1": "OUTER$ ", "PATH": "/usr/bin:/bin", "TERM": "dumb"})
+    buf = b""
+
+    def wait_for(pat, t=60):
+        nonlocal buf
+        end = time.monotonic() + t
+        while pat not in buf and time.monotonic() < end:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    buf += os.read(fd, 4096)
+                except OSError:
+                    break
+        return pat in buf
+
+    try:
+        assert wait_for(b"OUTER$ ")
+        os.write(fd, f"{nono} run --env 'PS1=INNER$ ' -- /bin/bash --norc --noprofile -i\n".encode())
+        assert wait_for(b"INNER$ "), buf
+        os.write(fd, b"echo in-$((40+2))\n")
+        assert wait_for(b"in-42\r\nINNER$ "), buf
+        buf = b""
+        os.write(fd, b"sleep 30\n")
+        time.sleep(0.5)
+        os.write(fd, b"\x03")  # interrupts the inner shell's job, not the shell, not nono
+        assert wait_for(b"INNER$ ", 20), buf
+        os.write(fd, b"exit 5\n")
+        assert wait_for(b"OUTER$ "), buf
+        os.write(fd, b"echo st=$?\n")
+        assert wait_for(b"st=5\r\n"), buf
+        os.write(fd, b"exit\n")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)

@@ -242,9 +242,17 @@ def test_cwd(probe, tmp_path):
 
 
 def test_large_output_on_both_streams(probe):
-    r = probe(SYS, ["/bin/sh", "-c", "head -c 3000000 /dev/zero; head -c 2000000 /dev/zero >&2"])
-    assert r["rc"] == 0
-    assert len(r["out"]) == 3000000 and len(r["err"]) == 2000000
+    # Interleaved 100 KB writes: a reader that drained one stream before the other would deadlock
+    # with the child blocked on the other pipe (64 KiB buffer).
+    code = ("import os\n"
+            "for i in range(12):\n"
+            "    for fd, ch in ((1, b'o'), (2, b'e')):\n"
+            "        buf = ch * 100000\n"
+            "        while buf:\n"
+            "            buf = buf[os.write(fd, buf):]\n")
+    r = probe(SYS, [PY, "-c", code], timeout=120)
+    assert r["rc"] == 0 and r["exit_code"] == 0, r["error"]
+    assert r["out"] == b"o" * 1200000 and r["err"] == b"e" * 1200000
 
 
 def test_capture_limit_fails_clearly(probe):
