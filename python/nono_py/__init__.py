@@ -36,6 +36,8 @@ from ._nono import (
     support_info,
 )
 
+__version__ = "@VERSION@"  # filled in by meson (configure_file)
+
 __all__ = [
     "AccessMode", "CapabilitySet", "ExecResult", "FsCapability", "ProxyConfig", "ProxyHandle",
     "QueryContext", "RouteConfig", "SandboxState", "SupportInfo", "apply", "is_supported",
@@ -60,7 +62,8 @@ class RouteConfig:
     """A reverse-proxy route: requests under ``prefix`` go to ``upstream`` with a credential.
 
     Routes are validated now and served by a later release; until then the route's upstream
-    host:port is allowed for CONNECT tunnels only (see ProxyConfig).
+    host:port is an allowed proxy destination. Meant for CONNECT only, but libnono has no
+    CONNECT-only rule yet, so plain HTTP to that host:port passes too.
     """
 
     prefix: str
@@ -166,7 +169,7 @@ class ProxyConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise TypeError(f"{name} must be an int, not {type(v).__name__}")
-        # Until routes are served, a route's upstream is reachable as a CONNECT target.
+        # Until routes are served, a route's upstream host:port is an allowed destination.
         targets = tuple(f"{r.upstream_host}:{r.upstream_port}" for r in routes)
         native = _nono._ProxyConfig(hosts + targets, internal, self.bind_addr, self.bind_port,
                                     self.max_connections, self.allow_all_hosts)

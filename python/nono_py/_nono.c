@@ -298,6 +298,9 @@ static int check_proxy(nono_py_caps *c, nono_py_proxy **out)
 	return 0;
 }
 
+/* Supervisor decisions kept per sandboxed_exec (the oldest are dropped and counted beyond this). */
+#define EXEC_AUDIT_CAP 256
+
 static PyObject *build_exec_result(nono_py_state *st, const nono_exec_result *r, nono_audit *audit)
 {
 	PyObject *res = PyStructSequence_New(st->exec_result_type);
@@ -312,6 +315,7 @@ static PyObject *build_exec_result(nono_py_state *st, const nono_exec_result *r,
 		PyLong_FromLong(r->term_signal),
 		text(r->report.text),
 		events,
+		PyLong_FromUnsignedLongLong(audit ? nono_audit_dropped(audit) : 0),
 	};
 	int bad = 0;
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
@@ -370,7 +374,7 @@ static PyObject *py_sandboxed_exec(PyObject *module, PyObject *args, PyObject *k
 		PyErr_NoMemory();
 		goto out;
 	}
-	if (nono_caps_network(clone, NULL) != NONO_NET_ALLOWED && !(audit = nono_audit_new(256))) {
+	if (nono_caps_network(clone, NULL) != NONO_NET_ALLOWED && !(audit = nono_audit_new(EXEC_AUDIT_CAP))) {
 		PyErr_NoMemory();
 		goto out;
 	}
@@ -520,6 +524,7 @@ static PyStructSequence_Field exec_result_fields[] = {
 	{"term_signal", "signal that ended the command, 0 if it exited"},
 	{"enforcement", "what the kernel enforced, one line a layer"},
 	{"audit_events", "network supervisor decisions during the run (list of dicts)"},
+	{"audit_dropped", "supervisor decisions dropped because more than 256 were recorded"},
 	{NULL, NULL},
 };
 static PyStructSequence_Desc exec_result_desc = {

@@ -118,7 +118,7 @@ class UdpSink:
         self.sock.close()
 
 
-PROBE_SRC = (HERE / "probe.py").read_text()
+PROBE_SRC = (HERE / "nono_py_probe.py").read_text()
 
 
 def run_probe(nono_py, caps, *actions, **kw):

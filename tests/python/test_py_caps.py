@@ -242,3 +242,9 @@ def test_module_instances_are_isolated(nono_py):
     r = other.sandboxed_exec(caps, ["/usr/bin/true"])
     assert r.exit_code == 0 and type(r) is other.ExecResult
     del other, caps, r
+
+
+def test_version_is_the_project_version(nono_py):
+    from nono_py_testlib import BUILD
+    info = json.loads((BUILD / "meson-info" / "intro-projectinfo.json").read_text())
+    assert nono_py.__version__ == info["version"]

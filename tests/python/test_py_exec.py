@@ -59,6 +59,7 @@ def test_result_shape_exit_code_and_output(nono_py, base_caps):
     exit_code, stdout, stderr = r  # tuple-like
     assert exit_code == 7 and isinstance(stdout, bytes) and isinstance(stderr, bytes)
     assert r.timed_out is False and r.term_signal == 0
+    assert r.audit_events == [] and r.audit_dropped == 0  # network allowed: no supervisor
     assert "landlock" in r.enforcement.lower()
     big = nono_py.sandboxed_exec(base_caps(), [PYTHON, "-c", "import sys; sys.stdout.write('x' * 1000000)"])
     assert big.exit_code == 0 and big.stdout == b"x" * 1000000
@@ -204,6 +205,7 @@ def test_block_network_denies_tcp_udp_and_unix(nono_py, base_caps, loopback_serv
         # the supervisor's decision on the unix connect is reported with the result
         assert any(e["source"] == "supervisor" and e["decision"] == "deny" and e["family"] == "unix"
                    and e["target"] == str(other_path) for e in r.audit_events), r.audit_events
+        assert r.audit_dropped == 0
         # The same probe without block_network reaches everything: the probe itself works.
         caps2 = base_caps()
         r2, out2 = run_probe(nono_py, caps2, *acts)
@@ -212,3 +214,23 @@ def test_block_network_denies_tcp_udp_and_unix(nono_py, base_caps, loopback_serv
     finally:
         for s in socks:
             s.close()
+
+
+def test_supervisor_events_beyond_the_cap_are_counted(nono_py, base_caps, tmp_path):
+    """300 denied unix connects: the result keeps the newest 256 decisions and counts the rest."""
+    caps = base_caps()
+    caps.block_network()
+    code = ("import socket\n"
+            "for i in range(300):\n"
+            "    s = socket.socket(socket.AF_UNIX)\n"
+            "    try:\n"
+            f"        s.connect('{tmp_path}/nope%d.sock' % i)\n"
+            "    except OSError:\n"
+            "        pass\n"
+            "    s.close()\n")
+    r = nono_py.sandboxed_exec(caps, [PYTHON, "-c", code])
+    assert r.exit_code == 0, r.stderr
+    unix = [e for e in r.audit_events if e["family"] == "unix" and e["target"].startswith(str(tmp_path))]
+    assert len(r.audit_events) == 256
+    assert r.audit_dropped >= 300 - 256  # (the interpreter's own startup connects add a few)
+    assert unix[-1]["target"] == f"{tmp_path}/nope299.sock"

@@ -160,6 +160,8 @@ def test_proxy_only_inherit_env_without_parent_proxy_vars(nono_py, monkeypatch):
     check_proxy_only(proxy_only_scenario(nono_py, inherit_env=True))
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     check_proxy_only(proxy_only_scenario(nono_py, inherit_env=True))
+    # and a caller-supplied value loses too
+    check_proxy_only(proxy_only_scenario(nono_py, env=[("HTTP_PROXY", "http://127.0.0.1:9")]))
 
 
 def _run_scenario_in_subprocess(env_extra):
@@ -173,11 +175,11 @@ def _run_scenario_in_subprocess(env_extra):
     return json.loads(r.stdout.splitlines()[-1])
 
 
-def test_proxy_only_capped_landlock_abi_3():
+def test_proxy_only_capped_landlock_abi_3(nono_py):
     """NONO_MAX_LANDLOCK_ABI=3: no Landlock TCP rules (ABI 4), so the supervisor enforces proxy-only.
     The library reads the variable at its first query, hence a fresh interpreter."""
     res = _run_scenario_in_subprocess({"NONO_MAX_LANDLOCK_ABI": "3"})
-    assert res["landlock_abi"] == 3
+    assert res["landlock_abi"] == min(3, nono_py.support_info().landlock_abi_kernel)
     assert "supervisor" in res["enforcement"].lower(), res["enforcement"]
     check_proxy_only(res)
 
@@ -223,16 +225,16 @@ def test_proxy_only_timeout_never_hangs(nono_py):
         assert r.exit_code == 124 and r.timed_out
 
 
-def _route_probe(*actions):
-    """proxy-only child of a proxy with one route, in a network namespace of its own: an allowed
-    destination makes the proxy resolve a name, and that query must not leave the machine."""
+def _route_probe(*actions, cfg="nono_py.ProxyConfig(routes=[nono_py.RouteConfig('/api', 'https://api.route.test')])"):
+    """proxy-only child of a proxy (`cfg`: a Python expression), in a network namespace of its own: an
+    allowed destination makes the proxy resolve a name, and that query must not leave the machine."""
     if shutil.which("unshare") is None:
         pytest.skip("needs unshare(1) for a private netns")
     code = ("import json, sys\n"
             f"sys.path.insert(0, {str(HERE)!r})\n"
             "import nono_py\n"
             "from nono_py_testlib import make_base_caps, run_probe\n"
-            "cfg = nono_py.ProxyConfig(routes=[nono_py.RouteConfig('/api', 'https://api.route.test')])\n"
+            f"cfg = {cfg}\n"
             "with nono_py.start_proxy(cfg) as p:\n"
             "    caps = make_base_caps(nono_py); caps.proxy_only(p)\n"
             f"    r, out = run_probe(nono_py, caps, *{list(actions)!r})\n"
@@ -358,3 +360,22 @@ def test_capability_set_keeps_its_proxy_alive(nono_py):
     gc.collect()
     with pytest.raises(ConnectionRefusedError):  # the last reference stopped it
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_allow_all_hosts_still_denies_internal(nono_py, loopback_server):
+    cfg = nono_py.ProxyConfig(allow_all_hosts=True)
+    with nono_py.start_proxy(cfg) as proxy:
+        caps = make_base_caps(nono_py)
+        caps.proxy_only(proxy)
+        act = f"proxy_connect:127.0.0.1:{loopback_server.port}"
+        _, out = run_probe(nono_py, caps, act)
+        ev = proxy.drain_audit_events()
+    assert out[act]["status"] == 403 and loopback_server.accepts == 0
+    assert [e["decision"] for e in ev] == ["deny"] and ev[0]["reason"]
+
+
+def test_allow_all_hosts_allows_public_names():
+    out, ev = _route_probe("proxy_connect:any.public.test:443",
+                           cfg="nono_py.ProxyConfig(allow_all_hosts=True)")
+    assert out["proxy_connect:any.public.test:443"]["status"] == 502  # allowed; nothing resolves here
+    assert ev[("connect", "any.public.test", 443)]["decision"] == "allow"

@@ -1,8 +1,10 @@
-"""Reference counting and memory: 10,000 calls of each representative method must not grow the
-Python heap (tracemalloc), the C heap (glibc mallinfo2, all arenas), or the reference counts of the
-objects passed in. A release build has no sys.gettotalrefcount, hence these three measurements."""
+"""Reference counting and memory: 10,000 calls of each representative method (fewer for the ones that
+fork) must not grow the Python heap (tracemalloc), the C heap (glibc mallinfo2, all arenas), the
+reference counts of the objects passed in, or the open file descriptors. A release build has no
+sys.gettotalrefcount, hence these measurements."""
 import ctypes
 import gc
+import os
 import sys
 import tracemalloc
 
@@ -48,11 +50,26 @@ def measure(fn, n=N):
     return p1 - p0, c1 - c0
 
 
+def open_fds(expect=None):
+    """Open descriptors; with `expect`, waits (bounded, 5 s) for the count to come back down to it:
+    the proxy's detached resolver threads close their eventfd shortly after nono_proxy_stop returns."""
+    import time
+    for _ in range(50):
+        n = len(os.listdir("/proc/self/fd"))
+        if expect is None or n <= expect:
+            return n
+        time.sleep(0.1)
+    return n
+
+
 def check(fn, n=N, watch=()):
     before = [sys.getrefcount(o) for o in watch]
+    fn()
+    fds = open_fds()
     py_growth, c_growth = measure(fn, n)
     after = [sys.getrefcount(o) for o in watch]
     assert after == before, f"reference counts changed: {before} -> {after}"
+    assert open_fds(expect=fds) <= fds, "file descriptors leaked"
     assert py_growth < PY_BOUND, f"Python heap grew {py_growth} bytes over {n} calls"
     if not ASAN_BUILD:  # ASan replaces malloc: mallinfo2 is meaningless there (ASan checks instead)
         assert c_growth < C_BOUND, f"C heap grew {c_growth} bytes over {n} calls"

@@ -24,16 +24,18 @@ def test_support_info_fields(nono_py):
 
 
 def test_this_machine_is_supported(nono_py):
-    # The team machine runs 6.18 (Landlock ABI 7): everything the library uses is there.
+    # The team machine (6.18) and the VM tier (Debian's 6.1) both have what the library needs.
     info = nono_py.support_info()
     assert nono_py.is_supported() is True
-    assert info.landlock_abi_kernel >= 4 and info.seccomp_user_notif and info.pidfd_getfd
+    assert info.landlock_abi_kernel >= 1 and info.seccomp_user_notif and info.pidfd_getfd
 
 
-def test_capped_abi_is_reported():
+def test_capped_abi_is_reported(nono_py):
+    kernel = nono_py.support_info().landlock_abi_kernel
     code = (f"import sys, json; sys.path.insert(0, {str(HERE)!r}); import nono_py\n"
             "i = nono_py.support_info()\n"
             "print(json.dumps([i.landlock_abi, i.landlock_abi_cap, i.landlock_tcp, i.landlock_truncate]))\n")
     r = run_py(code, env_extra={"NONO_MAX_LANDLOCK_ABI": "3"})
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout) == [3, 3, False, True]
+    abi = min(kernel, 3)
+    assert json.loads(r.stdout) == [abi, 3, False, abi >= 3]
