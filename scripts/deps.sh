@@ -2,7 +2,7 @@
 # Install what building, the demo and the tests need on Debian 12 (idempotent; needs root or sudo).
 set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config libseccomp-dev libjansson-dev libevent-dev
-      python3 python3-dev python3-pytest curl iproute2 gcc-multilib)
+      python3 python3-dev python3-pytest curl git iproute2 gcc-multilib)
 if [ "${NONO_VM_TESTS:-1}" != 0 ]; then
 	pkgs+=(qemu-system-x86 busybox-static cpio)
 fi

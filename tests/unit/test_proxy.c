@@ -1,6 +1,6 @@
-/* test_proxy.c — the proxy API end to end over loopback sockets (names used resolve through
- * /etc/hosts to loopback, so nothing could leave this machine even if the proxy were broken) (config errors, env, token, CONNECT,
- * plain HTTP, denials, audit ring, stop with live connections).
+/* test_proxy.c — the proxy API end to end over loopback sockets (config errors, env, token, CONNECT,
+ * plain HTTP, denials, audit ring, stop with live connections). The only name used is "localhost"
+ * (/etc/hosts → loopback), so nothing could leave the machine even with a broken proxy.
  *
  * Also the integration tests' driver: `test_proxy --serve [options]` starts a proxy from the library,
  * prints "PORT TOKEN URL" on one line, then serves until stdin reaches EOF. A line "audit" on stdin
@@ -264,7 +264,7 @@ static void test_listen_v6(void)
 	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(nono_proxy_port(p)),
 				 .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 	CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0);
-	const char *req = "CONNECT runsc:443 HTTP/1.1\r\n\r\n";
+	const char *req = "CONNECT localhost:443 HTTP/1.1\r\n\r\n";
 	CHECK(send(fd, req, strlen(req), 0) == (ssize_t)strlen(req));
 	char buf[256] = "";
 	CHECK(recv(fd, buf, sizeof buf - 1, 0) > 12);
@@ -292,7 +292,7 @@ static void test_end_to_end(void)
 	char internal[64];
 	snprintf(internal, sizeof internal, "127.0.0.1:%u", up_port);
 	CHECK_EQ_INT(nono_proxy_config_allow_internal(cfg, internal, &err), 0);
-	CHECK_EQ_INT(nono_proxy_config_allow_host(cfg, "localhost", &err), 0);
+	CHECK_EQ_INT(nono_proxy_config_allow_host(cfg, "localhost:443", &err), 0);
 	nono_proxy *p = NULL;
 	CHECK_EQ_INT(nono_proxy_start(cfg, &p, &err), 0);
 	nono_proxy_config_free(cfg); /* the proxy keeps its own copy */
@@ -350,17 +350,24 @@ static void test_end_to_end(void)
 	CHECK(strncmp(r, "HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 200 OK", 54) == 0);
 	free(r);
 	/* off the allowlist: 403 even without credentials (policy wins) */
-	r = exchange(port, "CONNECT runsc:443 HTTP/1.1\r\n\r\n", NULL);
-	CHECK(strncmp(r, "HTTP/1.1 403 Forbidden: host runsc is not in the allowlist\r\n", 60) == 0);
+	r = exchange(port, "CONNECT localhost:444 HTTP/1.1\r\n\r\n", NULL);
+	CHECK(strncmp(r, "HTTP/1.1 403 Forbidden: host localhost is not in the allowlist\r\n", 64) == 0);
 	CHECK(strstr(r, "X-Nono-Denial: host-not-allowed\r\n") != NULL);
 	free(r);
-	/* allowed name, no credentials: 407 */
+	/* allowed name resolving to loopback, no credentials: the policy answers first (403) */
 	r = exchange(port, "CONNECT localhost:443 HTTP/1.1\r\n\r\n", NULL);
+	CHECK(strncmp(r, "HTTP/1.1 403 Forbidden: host localhost resolves to 127.0.0.1", 60) == 0);
+	free(r);
+	/* allowed destination, no credentials: 407 */
+	snprintf(req, sizeof req, "CONNECT 127.0.0.1:%u HTTP/1.1\r\n\r\n", up_port);
+	r = exchange(port, req, NULL);
 	CHECK(strncmp(r, "HTTP/1.1 407 ", 13) == 0);
 	CHECK(strstr(r, "Proxy-Authenticate: Basic") != NULL);
 	free(r);
 	/* wrong token */
-	r = exchange(port, "CONNECT localhost:443 HTTP/1.1\r\nProxy-Authorization: Basic bm9ubzp4\r\n\r\n", NULL);
+	snprintf(req, sizeof req, "CONNECT 127.0.0.1:%u HTTP/1.1\r\nProxy-Authorization: Basic bm9ubzp4\r\n\r\n",
+		 up_port);
+	r = exchange(port, req, NULL);
 	CHECK(strncmp(r, "HTTP/1.1 407 ", 13) == 0);
 	free(r);
 	/* internal port not allowed explicitly */
@@ -390,7 +397,7 @@ static void test_end_to_end(void)
 		else
 			allows++;
 	}
-	CHECK_EQ_INT(denies, 6);
+	CHECK_EQ_INT(denies, 7);
 	CHECK_EQ_INT(allows, 2);
 	CHECK_EQ_INT(closes, 2);
 	/* stop with a connection still open (a half-sent head) */

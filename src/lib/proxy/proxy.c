@@ -11,7 +11,13 @@
  * status we answered, the reason). An allowed request is two events: the decision when the upstream
  * connection is up (or failed: status 502 with the reason) and a close event (reason starting with
  * "closed", the final status and bytes_up/bytes_down). A connection refused at accept time over the
- * cap is one event with mode "" (no request was read) and status 503. */
+ * cap is one event with mode "" (no request was read) and status 503.
+ *
+ * Answers the proxy writes itself carry the reason in the status line ("403 Forbidden: host x is
+ * not in the allowlist") and a machine-readable X-Nono-Denial code:
+ *   403 host-not-allowed | internal-address | metadata | bad-host    (policy)
+ *   407 auth-required          400/431/501 bad-request          408 header-timeout
+ *   503 connection-limit       502 dns-failure | upstream-failure   504 upstream-timeout */
 #include "proxy_int.h"
 
 #include <arpa/inet.h>
@@ -23,13 +29,16 @@
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/time.h>
+#include <time.h>
 
+/* Deadlines and idle times use the monotonic clock (vDSO, cheap): a wall-clock jump must not
+ * stretch a header timeout. */
 int64_t np_now_ms(struct nono_proxy *p)
 {
-	struct timeval tv;
-	if (event_base_gettimeofday_cached(p->base, &tv) < 0)
-		gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	(void)p;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void audit_write(struct nono_proxy *p, const nono_audit_event *ev)
@@ -329,15 +338,7 @@ static void linger_cb(evutil_socket_t fd, short what, void *arg)
 
 static void reject_over_cap(struct nono_proxy *p, int fd)
 {
-	char msg[256];
-	int n = snprintf(msg, sizeof msg,
-			 "HTTP/1.1 503 Service Unavailable: connection limit (%u) reached\r\n"
-			 "X-Nono-Denial: connection-limit\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-			 p->cfg->lim.max_connections);
-	if (send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-		/* the peer is gone or its buffer full: the event below still records the refusal */
-	}
-	shutdown(fd, SHUT_WR);
+	/* Audit first: once the client has the answer, the event must already be in the ring. */
 	nono_audit_event ev = {0};
 	ev.timestamp_unix_ms = nono_now_unix_ms();
 	snprintf(ev.source, sizeof ev.source, "proxy");
@@ -345,6 +346,15 @@ static void reject_over_cap(struct nono_proxy *p, int fd)
 	ev.status = 503;
 	snprintf(ev.reason, sizeof ev.reason, "connection limit (%u) reached", p->cfg->lim.max_connections);
 	audit_write(p, &ev);
+	char msg[256];
+	int n = snprintf(msg, sizeof msg,
+			 "HTTP/1.1 503 Service Unavailable: connection limit (%u) reached\r\n"
+			 "X-Nono-Denial: connection-limit\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+			 p->cfg->lim.max_connections);
+	if (send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* the peer is gone or its buffer full: the event above still records the refusal */
+	}
+	shutdown(fd, SHUT_WR);
 	struct np_linger *l = p->nlinger < NP_MAX_LINGER ? calloc(1, sizeof *l) : NULL;
 	if (!l) {
 		close(fd);
