@@ -324,6 +324,10 @@ NONO_API void nono_proxy_config_free(nono_proxy_config *cfg);
 /* "host", "host:port", "*.suffix", "*.suffix:port". Copies. Errors: -EINVAL (message says why). */
 NONO_API int nono_proxy_config_allow_host(nono_proxy_config *cfg, const char *pattern,
 					  nono_error *err);
+/* Like nono_proxy_config_allow_host, but the host may be reached only through CONNECT tunnels,
+ * never with plain (absolute-form) HTTP. Copies. Errors: -EINVAL. */
+NONO_API int nono_proxy_config_allow_host_connect_only(nono_proxy_config *cfg, const char *pattern,
+						       nono_error *err);
 /* Allow one internal (loopback/private) "host:port" explicitly. Metadata endpoints are refused
  * (-EPERM). Errors: -EINVAL, -EPERM. */
 NONO_API int nono_proxy_config_allow_internal(nono_proxy_config *cfg, const char *host_port,
@@ -344,7 +348,9 @@ NONO_API void nono_proxy_config_set_connect_without_token(nono_proxy_config *cfg
 /* Start the proxy on its own thread. The config is copied. *out freed by nono_proxy_stop.
  * Errors: -EADDRINUSE, -EINVAL, -ENOMEM, errno from socket/bind/thread creation. */
 NONO_API int nono_proxy_start(const nono_proxy_config *cfg, nono_proxy **out, nono_error *err);
-/* Stop the thread, close every connection and free. NULL is a no-op. */
+/* Stop the thread, close every connection and free. Returns after the proxy's threads have exited;
+ * a DNS lookup in flight finishes in the background (glibc's getaddrinfo cannot be cancelled
+ * safely). NULL is a no-op. */
 NONO_API void nono_proxy_stop(nono_proxy *p);
 NONO_API uint16_t nono_proxy_port(const nono_proxy *p);
 /* The session token (borrowed) and the URL "http://nono:TOKEN@127.0.0.1:PORT" (borrowed). */

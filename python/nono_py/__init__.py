@@ -62,8 +62,9 @@ class RouteConfig:
     """A reverse-proxy route: requests under ``prefix`` go to ``upstream`` with a credential.
 
     Routes are validated now and served by a later release; until then the route's upstream
-    host:port is an allowed proxy destination. Meant for CONNECT only, but libnono has no
-    CONNECT-only rule yet, so plain HTTP to that host:port passes too.
+    host:port is an allowed proxy destination for CONNECT tunnels only: plain (absolute-form) HTTP
+    to it is refused with 403 (X-Nono-Denial: connect-only), unless ``allowed_hosts`` also allows
+    it (the wider grant wins).
     """
 
     prefix: str
@@ -169,10 +170,11 @@ class ProxyConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise TypeError(f"{name} must be an int, not {type(v).__name__}")
-        # Until routes are served, a route's upstream host:port is an allowed destination.
+        # Until routes are served, a route's upstream host:port is a CONNECT-only destination
+        # (nono_proxy_config_allow_host_connect_only).
         targets = tuple(f"{r.upstream_host}:{r.upstream_port}" for r in routes)
-        native = _nono._ProxyConfig(hosts + targets, internal, self.bind_addr, self.bind_port,
-                                    self.max_connections, self.allow_all_hosts)
+        native = _nono._ProxyConfig(hosts, internal, self.bind_addr, self.bind_port,
+                                    self.max_connections, self.allow_all_hosts, targets)
         object.__setattr__(self, "allowed_hosts", hosts)
         object.__setattr__(self, "allow_internal", internal)
         object.__setattr__(self, "routes", routes)

@@ -11,7 +11,8 @@
 	Py_DECREF(tp)
 
 /* ------------------------------------------------------------------------------------------------
- * _ProxyConfig(allowed_hosts, allow_internal, bind_addr, bind_port, max_connections, allow_all_hosts)
+ * _ProxyConfig(allowed_hosts, allow_internal, bind_addr, bind_port, max_connections, allow_all_hosts,
+ *              connect_only_hosts=())
  * Argument shapes and combinations are checked by nono_py.ProxyConfig; every pattern and address is
  * validated here by the library, so a bad one fails when the config is built, not when started.
  * ---------------------------------------------------------------------------------------------- */
@@ -59,14 +60,14 @@ fail:
 static PyObject *cfg_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = {"allowed_hosts", "allow_internal", "bind_addr", "bind_port",
-				 "max_connections", "allow_all_hosts", NULL};
-	PyObject *hosts, *internal;
+				 "max_connections", "allow_all_hosts", "connect_only_hosts", NULL};
+	PyObject *hosts, *internal, *connect_only = NULL;
 	const char *addr;
 	Py_ssize_t addr_len;
 	long port, maxconn;
 	int all;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "OOs#llp:_ProxyConfig", kwlist, &hosts, &internal,
-					 &addr, &addr_len, &port, &maxconn, &all))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OOs#llp|O:_ProxyConfig", kwlist, &hosts, &internal,
+					 &addr, &addr_len, &port, &maxconn, &all, &connect_only))
 		return NULL;
 	if (port < 0 || port > 65535) {
 		PyErr_Format(PyExc_ValueError, "bind_port must be in 0..65535 (0 = ephemeral), not %ld", port);
@@ -93,7 +94,9 @@ static PyObject *cfg_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	if (rc < 0)
 		goto fail_rc;
 	if (cfg_add_all(o->cfg, hosts, nono_proxy_config_allow_host, "allowed_hosts") < 0 ||
-	    cfg_add_all(o->cfg, internal, nono_proxy_config_allow_internal, "allow_internal") < 0) {
+	    cfg_add_all(o->cfg, internal, nono_proxy_config_allow_internal, "allow_internal") < 0 ||
+	    (connect_only && cfg_add_all(o->cfg, connect_only, nono_proxy_config_allow_host_connect_only,
+					 "connect_only_hosts") < 0)) {
 		Py_DECREF(o);
 		return NULL;
 	}

@@ -39,11 +39,12 @@ DRIVER = BUILD / "tests" / "unit" / "test_proxy"
 class Proxy:
     """A proxy started from the library through the driver."""
 
-    def __init__(self, *args):
+    def __init__(self, *args, env=None):
         if not DRIVER.exists():
             pytest.fail(f"{DRIVER} missing: build first")
         self.p = subprocess.Popen([str(DRIVER), "--serve", *map(str, args)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=None if env is None else dict(os.environ, **env))
         self.buf = b""
         line = self._readline(20)
         port, self.token, self.url = line.split()
@@ -798,7 +799,9 @@ def netns_main():
     sh("mount", "--bind", str(resolv), "/etc/resolv.conf")
     counts = {}
     records = {"slow.test": None, "allowed.test": [NETNS_PUBLIC], "evil.test": [NETNS_PUBLIC], "meta.test": ["169.254.169.254"],
-               "loop.test": ["127.0.0.1"], "mixed.test": [NETNS_PUBLIC, "10.0.0.1"]}
+               "loop.test": ["127.0.0.1"], "mixed.test": [NETNS_PUBLIC, "10.0.0.1"],
+               "cx.test": [NETNS_PUBLIC], "cxhttp.test": [NETNS_PUBLIC], "wide.test": [NETNS_PUBLIC],
+               "cxloop.test": ["127.0.0.1"], "stuck.test": None}
     dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dns.bind(("127.0.0.1", 53))
     threading.Thread(target=_dns_server, args=(dns, records, counts), daemon=True).start()
@@ -836,6 +839,42 @@ def netns_main():
     out["slow"] = {"status": status_line(r), "denial": header(r, "X-Nono-Denial")}
     out["audit_q"] = q.audit()
     q.close()
+    # connect-only grants (nono_proxy_config_allow_host_connect_only); wide.test is granted both ways
+    c = Proxy(*sum((["--allow-connect-only", h] for h in ("cx.test", "cxhttp.test", "wide.test", "cxloop.test")), []),
+              "--allow", "wide.test")
+    ca = f"Proxy-Authorization: {c.auth}\r\n"
+    for key, req in (("cx_connect", f"CONNECT cx.test:{port} HTTP/1.1\r\n{ca}\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n"),
+                     ("cx_http", f"GET http://cxhttp.test:{port}/hello HTTP/1.1\r\n{ca}\r\n"),
+                     ("cx_http_literal_port", f"GET http://cxhttp.test:443/ HTTP/1.1\r\n{ca}\r\n"),
+                     ("cx_wide_http", f"GET http://wide.test:{port}/hello HTTP/1.1\r\n{ca}\r\n"),
+                     ("cx_wide_connect", f"CONNECT wide.test:{port} HTTP/1.1\r\n{ca}\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n"),
+                     ("cx_loop_connect", f"CONNECT cxloop.test:{port} HTTP/1.1\r\n{ca}\r\n")):
+        r = raw(c.port, req.encode(), until=b"hello world")
+        out[key] = {"status": status_line(r), "denial": header(r, "X-Nono-Denial"), "hello": r.endswith(b"hello world")}
+    out["dns_cxhttp"] = counts.get("cxhttp.test", 0)
+    out["audit_c"] = c.audit()
+    c.close()
+    # stop while a lookup hangs: RES_OPTIONS makes glibc wait 30 s for the never-answering server;
+    # nono_proxy_stop must not wait for it (the worker finishes in the background).
+    s_ = Proxy("--allow", "stuck.test", env={"RES_OPTIONS": "timeout:30 attempts:1"})
+    cl = socket.create_connection(("127.0.0.1", s_.port), timeout=10)
+    cl.sendall(f"GET http://stuck.test/ HTTP/1.1\r\nProxy-Authorization: {s_.auth}\r\n\r\n".encode())
+    deadline = time.monotonic() + 10
+    while not counts.get("stuck.test") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    out["stuck_queried"] = counts.get("stuck.test", 0)
+    s_.p.stdin.close()
+    try:
+        s_.p.wait(timeout=20)  # a hang-bound (the lookup alone takes 30 s), not a speed threshold
+        out["stuck_stop"] = {"exited": True, "rc": s_.p.returncode, "err": s_.p.stderr.read().decode()[-2000:]}
+    except subprocess.TimeoutExpired:
+        s_.p.kill()
+        s_.p.wait()
+        out["stuck_stop"] = {"exited": False}
+    out["stuck_client_closed"] = cl.recv(100) == b""
+    cl.close()
+    for f in (s_.p.stdout, s_.p.stderr):
+        f.close()
     r = raw(p.port, f"CONNECT loop.test:{port} HTTP/1.1\r\n\r\n".encode())  # no credentials
     out["loop_no_token"] = {"status": status_line(r), "denial": header(r, "X-Nono-Denial")}
     r = raw(p.port, f"CONNECT allowed.test:{port} HTTP/1.1\r\n\r\n".encode())
@@ -899,6 +938,36 @@ def test_netns_allowed_name_resolves_and_works(netns):
     ev = [e for e in netns["audit_q"] if e["decision"] == "allow" and e["reason"] == "allowed"]
     assert {e["family"] for e in ev} == {"inet"}
     assert [e["target"] for e in ev] == ["allowed.test", "allowed.test"]
+
+
+def test_netns_connect_only_host(netns):
+    """nono_proxy_config_allow_host_connect_only: CONNECT tunnels work, plain HTTP is refused (403,
+    X-Nono-Denial: connect-only, audited) before any DNS query; allow_host for the same host wins."""
+    assert netns["cx_connect"] == {"status": "HTTP/1.1 200 Connection established", "denial": None, "hello": True}
+    for key in ("cx_http", "cx_http_literal_port"):
+        assert netns[key]["status"].startswith(
+            "HTTP/1.1 403 Forbidden: host cxhttp.test is allowed for CONNECT tunnels only (connect-only)"), netns[key]
+        assert netns[key]["denial"] == "connect-only" and not netns[key]["hello"]
+    assert netns["dns_cxhttp"] == 0
+    # the wider grant wins: plain HTTP and CONNECT both work
+    assert netns["cx_wide_http"]["status"] == "HTTP/1.1 200 OK" and netns["cx_wide_http"]["hello"]
+    assert netns["cx_wide_connect"]["hello"]
+    # connect-only never opens internal addresses
+    assert netns["cx_loop_connect"]["status"].startswith("HTTP/1.1 403 Forbidden: host cxloop.test resolves to 127.0.0.1")
+    ev = {(e["mode"], e["target"], e["decision"], e["status"]): e for e in netns["audit_c"]}
+    deny = ev[("http", "cxhttp.test", "deny", 403)]
+    assert "connect-only" in deny["reason"]
+    assert ("connect", "cx.test", "allow", 200) in ev
+
+
+def test_netns_stop_does_not_wait_for_a_hanging_lookup(netns):
+    """The driver stops (nono_proxy_stop returns, the process exits 0 — ASan-clean in that build)
+    while its only lookup is still waiting on a DNS server that never answers (30 s resolver
+    timeout): a worker inside getaddrinfo is detached, not joined."""
+    assert netns["stuck_queried"] >= 1
+    assert netns["stuck_stop"]["exited"], "nono_proxy_stop waited for a hanging getaddrinfo"
+    assert netns["stuck_stop"]["rc"] == 0, netns["stuck_stop"]["err"]
+    assert netns["stuck_client_closed"]
 
 
 @pytest.mark.parametrize("name,code,fragment", [

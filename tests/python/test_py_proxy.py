@@ -256,11 +256,65 @@ def test_route_upstream_allowed_for_connect():
     assert e["decision"] == "allow" and "api.route.test" in e["reason"], e
 
 
-@pytest.mark.xfail(strict=True, reason="libnono has no CONNECT-only allow rule yet: a route's upstream "
-                   "is added with nono_proxy_config_allow_host, which also admits plain HTTP")
 def test_route_upstream_not_allowed_for_plain_http():
-    out, ev = _route_probe("proxy_get:http://api.route.test:443/")
+    """A route's upstream is added with nono_proxy_config_allow_host_connect_only: plain HTTP to it
+    is refused by policy (403 connect-only, audited), while CONNECT to it passes the policy."""
+    out, ev = _route_probe("proxy_get:http://api.route.test:443/", "proxy_connect:api.route.test:443")
     assert out["proxy_get:http://api.route.test:443/"]["status"] == 403
+    e = ev[("http", "api.route.test", 443)]
+    assert e["decision"] == "deny" and "connect-only" in e["reason"], e
+    # CONNECT is allowed by policy (nothing resolves in the namespace: 502 after the lookup)
+    assert out["proxy_connect:api.route.test:443"]["status"] == 502
+    assert ev[("connect", "api.route.test", 443)]["decision"] == "allow"
+
+
+def test_route_upstream_also_in_allowed_hosts_allows_plain_http():
+    """The same host both as a route upstream (CONNECT-only) and in allowed_hosts: the wider grant
+    wins, plain HTTP passes the policy (then fails the lookup: 502, not 403)."""
+    out, ev = _route_probe("proxy_get:http://api.route.test:443/", cfg=(
+        "nono_py.ProxyConfig(allowed_hosts=['api.route.test'], "
+        "routes=[nono_py.RouteConfig('/api', 'https://api.route.test')])"))
+    assert out["proxy_get:http://api.route.test:443/"]["status"] == 502
+    assert ev[("http", "api.route.test", 443)]["decision"] == "allow"
+
+
+def test_shutdown_leaves_no_threads_then_apply_works(nono_py):
+    """shutdown() returns only when the proxy's threads are gone (the loop thread and every resolver
+    worker not inside a lookup): right after it the interpreter is single-threaded again, so apply()
+    is not refused with EBUSY. A lookup (localhost) runs first in each round, so workers were busy."""
+    code = ("import sys, json, socket\n"
+            f"sys.path.insert(0, {str(HERE)!r})\n"
+            "import nono_py\n"
+            "from nono_py_testlib import make_base_caps, run_probe\n"
+            "def threads():\n"
+            "    return int([l for l in open('/proc/self/status') if l.startswith('Threads:')][0].split()[1])\n"
+            "ls = socket.socket(); ls.bind(('127.0.0.1', 0)); ls.listen(64)\n"
+            "port = ls.getsockname()[1]\n"
+            "before, during, after = threads(), [], []\n"
+            "for _ in range(10):\n"
+            "    with nono_py.start_proxy(nono_py.ProxyConfig(allow_internal=[f'localhost:{port}'])) as p:\n"
+            "        during.append(threads())\n"
+            "        c = socket.create_connection(('127.0.0.1', p.port), timeout=10)\n"
+            "        tok = p.env_vars()['HTTP_PROXY'].split('@')[0].split(':')[-1]\n"
+            "        import base64; a = base64.b64encode(f'nono:{tok}'.encode()).decode()\n"
+            "        c.sendall(f'CONNECT localhost:{port} HTTP/1.1\\r\\nProxy-Authorization: Basic {a}\\r\\n\\r\\n'.encode())\n"
+            "        status = c.recv(100).split(b'\\r\\n')[0].decode(); c.close()\n"
+            "        ls.accept()[0].close()\n"
+            "    after.append(threads())\n"
+            "ls.close()\n"
+            "try:\n"
+            "    nono_py.apply(make_base_caps(nono_py)); applied = 'ok'\n"
+            "except RuntimeError as e:\n"
+            "    applied = str(e)\n"
+            "print(json.dumps({'before': before, 'during': during, 'after': after, 'status': status,\n"
+            "                  'applied': applied}))\n")
+    r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, env=child_env(), timeout=120)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.splitlines()[-1])
+    assert res["before"] == 1 and res["status"] == "HTTP/1.1 200 Connection established", res
+    assert res["during"] == [1 + 1 + 4] * 10, res  # the loop thread + NP_RESOLVER_THREADS workers
+    assert res["after"] == [1] * 10, res
+    assert res["applied"] == "ok", res
 
 
 def test_drain_audit_events_keeps_events_across_shutdown(nono_py):

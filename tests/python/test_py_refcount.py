@@ -50,16 +50,9 @@ def measure(fn, n=N):
     return p1 - p0, c1 - c0
 
 
-def open_fds(expect=None):
-    """Open descriptors; with `expect`, waits (bounded, 5 s) for the count to come back down to it:
-    the proxy's detached resolver threads close their eventfd shortly after nono_proxy_stop returns."""
-    import time
-    for _ in range(50):
-        n = len(os.listdir("/proc/self/fd"))
-        if expect is None or n <= expect:
-            return n
-        time.sleep(0.1)
-    return n
+def open_fds():
+    """Open descriptors. No grace period: nono_proxy_stop closes the resolver's eventfd itself."""
+    return len(os.listdir("/proc/self/fd"))
 
 
 def check(fn, n=N, watch=()):
@@ -69,7 +62,7 @@ def check(fn, n=N, watch=()):
     py_growth, c_growth = measure(fn, n)
     after = [sys.getrefcount(o) for o in watch]
     assert after == before, f"reference counts changed: {before} -> {after}"
-    assert open_fds(expect=fds) <= fds, "file descriptors leaked"
+    assert open_fds() <= fds, "file descriptors leaked"
     assert py_growth < PY_BOUND, f"Python heap grew {py_growth} bytes over {n} calls"
     if not ASAN_BUILD:  # ASan replaces malloc: mallinfo2 is meaningless there (ASan checks instead)
         assert c_growth < C_BOUND, f"C heap grew {c_growth} bytes over {n} calls"

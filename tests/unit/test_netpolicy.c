@@ -254,6 +254,69 @@ static void test_verdicts(void)
 	nono_proxy_config_free(c);
 }
 
+/* nono_proxy_config_allow_host_connect_only: the name is allowed but flagged connect_only, so
+ * request.c refuses plain HTTP; a wider grant for the same host:port wins in either call order. */
+static void test_connect_only_verdicts(void)
+{
+	nono_error err = {0};
+	nono_proxy_config *c = nono_proxy_config_new();
+	char norm[NP_HOST_MAX];
+	np_verdict v;
+	CHECK_EQ_INT(nono_proxy_config_allow_host_connect_only(c, "", &err), -EINVAL);
+	CHECK_EQ_INT(nono_proxy_config_allow_host_connect_only(c, "a.*.com", &err), -EINVAL);
+	CHECK_EQ_INT(nono_proxy_config_allow_host_connect_only(c, "x.test:0", &err), -EINVAL);
+	CHECK_EQ_INT(nono_proxy_config_allow_host_connect_only(c, NULL, &err), -EINVAL);
+	CHECK(strstr(err.message, "connect-only") != NULL);
+	CHECK_EQ_INT(nono_proxy_config_allow_host_connect_only(NULL, "x.test", &err), -EINVAL);
+	CHECK_EQ_INT(nono_proxy_config_allow_host_connect_only(c, "*.cx.test", &err), 0);
+	CHECK_EQ_INT(nono_proxy_config_allow_host_connect_only(c, "api.cx2.test:443", &err), 0);
+	/* both ways, connect-only first / allow_host first: the wider grant wins */
+	CHECK_EQ_INT(nono_proxy_config_allow_host_connect_only(c, "wide1.test", &err), 0);
+	CHECK_EQ_INT(nono_proxy_config_allow_host(c, "wide1.test", &err), 0);
+	CHECK_EQ_INT(nono_proxy_config_allow_host(c, "wide2.test:80", &err), 0);
+	CHECK_EQ_INT(nono_proxy_config_allow_host_connect_only(c, "wide2.test", &err), 0);
+	CHECK_EQ_INT(nono_proxy_config_allow_host_connect_only(c, "10.0.0.1", &err), 0);
+	CHECK_EQ_INT(nono_proxy_config_allow_host_connect_only(c, "metadata.google.internal", &err), 0);
+
+	np_check_name(c, "A.CX.test.", 443, norm, &v);
+	CHECK(v.allowed && v.connect_only && !v.internal_ok);
+	CHECK_STR(norm, "a.cx.test");
+	np_check_name(c, "cx.test", 443, norm, &v); /* the wildcard does not cover the bare suffix */
+	CHECK(!v.allowed && !v.connect_only);
+	CHECK_STR(v.code, "host-not-allowed");
+	np_check_name(c, "api.cx2.test", 443, norm, &v);
+	CHECK(v.allowed && v.connect_only);
+	np_check_name(c, "api.cx2.test", 80, norm, &v); /* the port is part of the pattern */
+	CHECK(!v.allowed && !v.connect_only);
+	np_check_name(c, "wide1.test", 80, norm, &v);
+	CHECK(v.allowed && !v.connect_only);
+	np_check_name(c, "wide2.test", 80, norm, &v);
+	CHECK(v.allowed && !v.connect_only);
+	np_check_name(c, "wide2.test", 443, norm, &v); /* allow_host only covers :80 */
+	CHECK(v.allowed && v.connect_only);
+	/* a connect-only pattern never opens internal or metadata targets */
+	np_check_name(c, "10.0.0.1", 443, norm, &v);
+	CHECK(!v.allowed);
+	CHECK_STR(v.code, "internal-address");
+	np_check_name(c, "metadata.google.internal", 443, norm, &v);
+	CHECK(!v.allowed);
+	CHECK_STR(v.code, "metadata");
+	/* the running proxy works on a clone: the list must be copied */
+	struct nono_proxy_config *k = nono_proxy_config_clone(c);
+	CHECK(k != NULL);
+	if (k) {
+		CHECK(k->allow_connect != c->allow_connect && k->nallow_connect == c->nallow_connect);
+		np_check_name(k, "b.cx.test", 8443, norm, &v);
+		CHECK(v.allowed && v.connect_only);
+		nono_proxy_config_free(k);
+	}
+	/* allow_all is wider than connect-only */
+	nono_proxy_config_allow_all_hosts(c, true);
+	np_check_name(c, "a.cx.test", 443, norm, &v);
+	CHECK(v.allowed && !v.connect_only);
+	nono_proxy_config_free(c);
+}
+
 int main(void)
 {
 	test_table();
@@ -261,5 +324,6 @@ int main(void)
 	test_normalize();
 	test_patterns();
 	test_verdicts();
+	test_connect_only_verdicts();
 	UNIT_DONE();
 }

@@ -5,6 +5,7 @@
  * Also the integration tests' driver: `test_proxy --serve [options]` starts a proxy from the library,
  * prints "PORT TOKEN URL" on one line, then serves until stdin reaches EOF. A line "audit" on stdin
  * prints the drained audit events as JSON lines followed by "END". Options: --allow PATTERN,
+ * --allow-connect-only PATTERN,
  * --internal HOST:PORT, --allow-all, --connect-without-token, --max-conn N, --header-timeout MS,
  * --idle-timeout MS, --max-header N, --audit-log FILE, --listen ADDR. */
 #include "../../src/lib/proxy/proxy_int.h"
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -45,6 +47,8 @@ static int serve(int argc, char **argv)
 		i++;
 		if (!strcmp(a, "--allow"))
 			rc = nono_proxy_config_allow_host(cfg, v, &err);
+		else if (!strcmp(a, "--allow-connect-only"))
+			rc = nono_proxy_config_allow_host_connect_only(cfg, v, &err);
 		else if (!strcmp(a, "--internal"))
 			rc = nono_proxy_config_allow_internal(cfg, v, &err);
 		else if (!strcmp(a, "--max-conn"))
@@ -413,6 +417,114 @@ static void test_end_to_end(void)
 	pthread_join(t, NULL);
 }
 
+/* A connect-only host over plain HTTP: 403 with X-Nono-Denial: connect-only, refused before any
+ * lookup or credential check, and audited. (CONNECT to such a host needs a public address: the
+ * network-namespace integration test covers the tunnel.) */
+static void test_connect_only_plain_http(void)
+{
+	nono_error err = {0};
+	nono_proxy_config *cfg = nono_proxy_config_new();
+	CHECK_EQ_INT(nono_proxy_config_allow_host_connect_only(cfg, "localhost", &err), 0);
+	nono_proxy *p = NULL;
+	CHECK_EQ_INT(nono_proxy_start(cfg, &p, &err), 0);
+	nono_proxy_config_free(cfg);
+	if (!p)
+		return;
+	make_basic(nono_proxy_token(p));
+	char req[512];
+	snprintf(req, sizeof req,
+		 "GET http://localhost:8080/x HTTP/1.1\r\nProxy-Authorization: Basic %s\r\n\r\n", basic);
+	char *r = exchange(nono_proxy_port(p), req, NULL);
+	CHECK(strncmp(r, "HTTP/1.1 403 Forbidden: host localhost is allowed for CONNECT tunnels only "
+			 "(connect-only)", 89) == 0);
+	CHECK(strstr(r, "X-Nono-Denial: connect-only\r\n") != NULL);
+	free(r);
+	/* without credentials too: the policy answers first */
+	r = exchange(nono_proxy_port(p), "GET http://localhost/ HTTP/1.1\r\n\r\n", NULL);
+	CHECK(strstr(r, "X-Nono-Denial: connect-only\r\n") != NULL);
+	free(r);
+	nono_audit_event ev[8];
+	size_t n = nono_audit_drain(nono_proxy_audit(p), ev, 8);
+	CHECK_EQ_INT(n, 2);
+	for (size_t i = 0; i < n && i < 8; i++) {
+		CHECK_STR(ev[i].decision, "deny");
+		CHECK_STR(ev[i].mode, "http");
+		CHECK_STR(ev[i].target, "localhost");
+		CHECK_EQ_INT(ev[i].status, 403);
+		CHECK(strstr(ev[i].reason, "connect-only") != NULL);
+	}
+	nono_proxy_stop(p);
+}
+
+static int count_threads(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	int n = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "Threads:", 8))
+			n = atoi(line + 8);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* nono_proxy_stop returns only when the loop thread and every resolver worker not inside getaddrinfo
+ * are gone, and their fds closed: right after it the process is back to its pre-start thread count
+ * (what nono_apply requires). Each round does a real lookup (localhost, from /etc/hosts) first, so
+ * the workers have been busy; 20 rounds so a late-exiting worker would be caught. */
+static void test_stop_joins_threads(void)
+{
+	nono_error err = {0};
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t al = sizeof a;
+	CHECK(bind(lfd, (struct sockaddr *)&a, sizeof a) == 0);
+	CHECK(listen(lfd, 64) == 0);
+	getsockname(lfd, (struct sockaddr *)&a, &al);
+	char internal[64];
+	snprintf(internal, sizeof internal, "localhost:%u", ntohs(a.sin_port));
+	nono_proxy_config *cfg = nono_proxy_config_new();
+	CHECK_EQ_INT(nono_proxy_config_allow_internal(cfg, internal, &err), 0);
+	int threads0 = count_threads(), fds0 = count_fds();
+	CHECK(threads0 >= 1 && fds0 > 0);
+	for (int round = 0; round < 20; round++) {
+		nono_proxy *p = NULL;
+		CHECK_EQ_INT(nono_proxy_start(cfg, &p, &err), 0);
+		if (!p)
+			break;
+		CHECK_EQ_INT(count_threads(), threads0 + 1 + NP_RESOLVER_THREADS);
+		make_basic(nono_proxy_token(p));
+		char req[512];
+		snprintf(req, sizeof req, "CONNECT %s HTTP/1.1\r\nProxy-Authorization: Basic %s\r\n\r\n",
+			 internal, basic);
+		char *r = exchange(nono_proxy_port(p), req, "\r\n\r\n");
+		CHECK(strncmp(r, "HTTP/1.1 200 Connection established", 35) == 0);
+		free(r);
+		int acc = accept(lfd, NULL, NULL); /* the dialled connection, queued on our listener */
+		if (acc >= 0)
+			close(acc);
+		nono_proxy_stop(p);
+		CHECK_EQ_INT(count_threads(), threads0);
+		CHECK_EQ_INT(count_fds(), fds0);
+	}
+	nono_proxy_config_free(cfg);
+	close(lfd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "--serve"))
@@ -421,5 +533,7 @@ int main(int argc, char **argv)
 	test_listen_in_use();
 	test_listen_v6();
 	test_end_to_end();
+	test_connect_only_plain_http();
+	test_stop_joins_threads();
 	UNIT_DONE();
 }

@@ -35,6 +35,7 @@ void nono_proxy_config_free(nono_proxy_config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->allow);
+	free(cfg->allow_connect);
 	free(cfg->internal);
 	free(cfg->audit_log);
 	free(cfg);
@@ -47,9 +48,11 @@ struct nono_proxy_config *nono_proxy_config_clone(const struct nono_proxy_config
 		return NULL;
 	*n = *c;
 	n->allow = NULL;
+	n->allow_connect = NULL;
 	n->internal = NULL;
 	n->audit_log = NULL;
 	if ((c->nallow && !(n->allow = malloc(c->nallow * sizeof *c->allow))) ||
+	    (c->nallow_connect && !(n->allow_connect = malloc(c->nallow_connect * sizeof *c->allow_connect))) ||
 	    (c->ninternal && !(n->internal = malloc(c->ninternal * sizeof *c->internal))) ||
 	    (c->audit_log && !(n->audit_log = strdup(c->audit_log)))) {
 		nono_proxy_config_free(n);
@@ -57,6 +60,8 @@ struct nono_proxy_config *nono_proxy_config_clone(const struct nono_proxy_config
 	}
 	if (c->nallow)
 		memcpy(n->allow, c->allow, c->nallow * sizeof *c->allow);
+	if (c->nallow_connect)
+		memcpy(n->allow_connect, c->allow_connect, c->nallow_connect * sizeof *c->allow_connect);
 	if (c->ninternal)
 		memcpy(n->internal, c->internal, c->ninternal * sizeof *c->internal);
 	return n;
@@ -83,6 +88,22 @@ int nono_proxy_config_allow_host(nono_proxy_config *cfg, const char *pattern, no
 	if (np_pattern_parse(pattern, true, false, &p, &why) < 0)
 		return nono_fail(err, -EINVAL, "allow host \"%s\": %s", pattern ? pattern : "(null)", why);
 	return push_pattern(&cfg->allow, &cfg->nallow, &p, err);
+}
+
+/* Same syntax and checks as allow_host; kept in a separate list so np_check_name can tell the two
+ * apart. It grants the NAME only: internal and metadata addresses stay refused exactly as for
+ * allow_host (a connect-only pattern never implies allow_internal). */
+int nono_proxy_config_allow_host_connect_only(nono_proxy_config *cfg, const char *pattern,
+					      nono_error *err)
+{
+	np_pattern p;
+	const char *why = "";
+	if (!cfg)
+		return nono_fail(err, -EINVAL, "no config");
+	if (np_pattern_parse(pattern, true, false, &p, &why) < 0)
+		return nono_fail(err, -EINVAL, "allow host (connect-only) \"%s\": %s",
+				 pattern ? pattern : "(null)", why);
+	return push_pattern(&cfg->allow_connect, &cfg->nallow_connect, &p, err);
 }
 
 int nono_proxy_config_allow_internal(nono_proxy_config *cfg, const char *host_port, nono_error *err)
@@ -222,6 +243,12 @@ void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t
 	bool listed = v->internal_ok || c->allow_all;
 	for (size_t i = 0; i < c->nallow && !listed; i++)
 		listed = np_pattern_match(&c->allow[i], norm, port);
+	/* Connect-only patterns are consulted only when nothing wider matched: if the same host:port
+	 * is allowed both ways (allow_host, allow_all_hosts or allow_internal, and
+	 * allow_host_connect_only), the wider grant wins and plain HTTP is allowed. Grants only add;
+	 * a narrower rule never revokes a wider one, so the outcome does not depend on call order. */
+	for (size_t i = 0; i < c->nallow_connect && !listed; i++)
+		listed = v->connect_only = np_pattern_match(&c->allow_connect[i], norm, port);
 	if (!listed)
 		return deny(v, "host-not-allowed", "host %s is not in the allowlist", norm);
 	v->allowed = true;

@@ -28,8 +28,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Deadlines and idle times use the monotonic clock (vDSO, cheap): a wall-clock jump must not
  * stretch a header timeout. */
@@ -483,6 +485,7 @@ void np_pipe_put(struct nono_proxy *p, struct relay *r)
 static void *loop_main(void *arg)
 {
 	struct nono_proxy *p = arg;
+	p->thread_tid = (pid_t)syscall(SYS_gettid); /* read by nono_proxy_stop after the join */
 	event_base_dispatch(p->base);
 	return NULL;
 }
@@ -501,7 +504,7 @@ static void proxy_free(struct nono_proxy *p)
 		event_free(p->stop_ev);
 	if (p->res_ev)
 		event_free(p->res_ev);
-	np_resolver_free(p->res); /* closes res_fd */
+	np_resolver_free(p->res); /* closes res_fd, joins idle workers */
 	for (unsigned i = 0; i < p->npool; i++) {
 		close(p->pool[i][0]);
 		close(p->pool[i][1]);
@@ -653,7 +656,10 @@ void nono_proxy_stop(nono_proxy *p)
 		while (write(p->stop_fd, &one, sizeof one) < 0 && errno == EINTR)
 			;
 		pthread_join(p->thread, NULL);
+		np_wait_task_gone(p->thread_tid);
 	}
+	/* proxy_free joins the idle resolver workers: when stop returns, only a worker stuck in a
+	 * getaddrinfo call may remain (resolve.c explains why it is not waited for). */
 	proxy_free(p);
 }
 

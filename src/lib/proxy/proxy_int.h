@@ -145,6 +145,8 @@ bool http_check_proxy_auth(const http_head *h, const char *token);
 struct nono_proxy_config {
 	np_pattern *allow;
 	size_t nallow;
+	np_pattern *allow_connect; /* nono_proxy_config_allow_host_connect_only: CONNECT tunnels only */
+	size_t nallow_connect;
 	np_pattern *internal;
 	size_t ninternal;
 	bool allow_all;
@@ -163,6 +165,7 @@ typedef struct np_verdict {
 	bool allowed;
 	bool internal_ok; /* an explicit allow_internal host:port matched */
 	bool literal;     /* the host is an IP literal: addr is set, no lookup needed */
+	bool connect_only; /* allowed only by a connect-only pattern: plain HTTP must be refused */
 	np_addr addr;
 	const char *code; /* X-Nono-Denial code when denied */
 	char reason[NONO_REASON_MAX];
@@ -199,9 +202,13 @@ void np_resolver_submit(struct np_resolver *r, struct np_resolve_req *req);
 void np_resolver_cancel(struct np_resolver *r, struct np_resolve_req *req);
 /* Completed requests (a list, loop thread takes ownership). */
 struct np_resolve_req *np_resolver_done(struct np_resolver *r);
-/* Shut down: queued requests freed, threads exit after their current lookup (detached, so a slow
- * DNS server never blocks nono_proxy_stop); the last one frees the shared state. */
+/* Shut down: queued requests freed, the eventfd closed, idle workers joined (and their tasks gone);
+ * a worker inside getaddrinfo is detached and exits when its lookup returns (a slow DNS server never
+ * blocks nono_proxy_stop); the last one out frees the shared state. */
 void np_resolver_free(struct np_resolver *r);
+/* After pthread_join: wait (bounded, ~200 ms) until the kernel released task `tid`, so the
+ * process's thread count no longer includes it. */
+void np_wait_task_gone(pid_t tid);
 
 /* ================================ proxy.c / request.c / relay.c ================================ */
 
@@ -276,6 +283,7 @@ struct nono_proxy {
 	struct event *lev, *stop_ev, *res_ev, *retry_ev;
 	struct np_resolver *res;
 	pthread_t thread;
+	pid_t thread_tid; /* the loop thread's tid, set by the thread itself */
 	bool thread_started;
 	nono_audit *audit;
 	uint16_t port;

@@ -161,6 +161,13 @@ static void handle_request(struct conn *c, const http_head *h)
 	snprintf(ev->target, sizeof ev->target, "%s", host);
 	if (!v.allowed)
 		return deny(c, 403, "Forbidden", v.code, v.reason);
+	/* Refused before any lookup, like a name off the list: the name gives nothing away. */
+	if (v.connect_only && !c->is_connect) {
+		snprintf(reason, sizeof reason,
+			 "host %.100s is allowed for CONNECT tunnels only (connect-only): plain HTTP is refused",
+			 host);
+		return deny(c, 403, "Forbidden", "connect-only", reason);
+	}
 	/* 2. Credentials are checked now but answered only once the whole policy (including the
 	 * resolved addresses) has passed: a policy denial wins over missing credentials. Nothing is
 	 * dialled without them. */

@@ -1,4 +1,4 @@
-/* resolve.c — asynchronous name resolution for the proxy: a few detached worker threads running
+/* resolve.c — asynchronous name resolution for the proxy: a few worker threads running
  * getaddrinfo(3), results handed back to the event loop through an eventfd.
  *
  * Why not evdns (libevent_extra)? It reads resolv.conf and /etc/hosts itself and ignores
@@ -6,14 +6,40 @@
  * (systemd-resolved, LDAP/mDNS modules, container DNS shims). getaddrinfo_a(3) would also run
  * getaddrinfo on glibc-internal threads, but cannot cancel a lookup in progress either and signals
  * completion through a sigevent. Our own workers keep the queue bounded by the proxy's connection cap
- * (a connection has at most one lookup in flight), and because they are detached and share a
- * refcounted state, nono_proxy_stop never waits on a slow DNS server. */
+ * (a connection has at most one lookup in flight).
+ *
+ * Shutdown (np_resolver_free, called by nono_proxy_stop) JOINS every worker that is not inside
+ * getaddrinfo and waits until the kernel has released its task, so when stop returns the process has
+ * its pre-start thread count again and nono_apply (which refuses a multi-threaded process with EBUSY:
+ * Landlock and seccomp bind only the calling thread) works right away. A worker that IS inside
+ * getaddrinfo is detached instead and exits as soon as the lookup returns; it holds no fd of ours (the
+ * eventfd is closed by np_resolver_free) and frees the shared state if it is the last one. Why not wait
+ * for it or cancel it: with the default resolv.conf a lookup against a dead server takes up to
+ * timeout(5 s) x attempts(2) x nameservers(3) = 30 s, and stop must not hang that long; and
+ * pthread_cancel inside getaddrinfo is not safe — glibc documents it AC-Unsafe (lock, fd, mem) and
+ * NSS modules (nscd, sssd, systemd-resolved's nss module, dlopen'd at run time) can be left holding
+ * locks or sockets. So the documented limit: a lookup in flight at stop finishes in the background,
+ * bounded by the resolver's own timeouts. */
 #include "proxy_int.h"
 
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+struct np_worker {
+	struct np_resolver *r;
+	pthread_t thread;
+	pid_t tid;     /* set by the worker when it starts */
+	bool started;  /* pthread_create succeeded */
+	bool busy;     /* inside getaddrinfo (lock held to change it) */
+	bool join;     /* np_resolver_free: idle at shutdown, so joined rather than detached */
+};
 
 struct np_resolver {
 	pthread_mutex_t lock;
@@ -22,7 +48,9 @@ struct np_resolver {
 	struct np_resolve_req *done;
 	unsigned refs;  /* the proxy + each live worker */
 	bool shutdown;
-	int efd;
+	int efd;        /* -1 once np_resolver_free closed it */
+	unsigned nworkers;
+	struct np_worker *workers;
 };
 
 static void resolver_unref_locked(struct np_resolver *r)
@@ -37,7 +65,9 @@ static void resolver_unref_locked(struct np_resolver *r)
 		free(r->done);
 		r->done = n;
 	}
-	close(r->efd);
+	if (r->efd >= 0)
+		close(r->efd);
+	free(r->workers);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -69,8 +99,10 @@ static void do_lookup(struct np_resolve_req *q)
 
 static void *worker(void *arg)
 {
-	struct np_resolver *r = arg;
+	struct np_worker *w = arg;
+	struct np_resolver *r = w->r;
 	pthread_mutex_lock(&r->lock);
+	w->tid = (pid_t)syscall(SYS_gettid);
 	for (;;) {
 		while (!r->queue && !r->shutdown)
 			pthread_cond_wait(&r->cond, &r->lock);
@@ -80,9 +112,11 @@ static void *worker(void *arg)
 		r->queue = q->next;
 		if (!r->queue)
 			r->queue_tail = &r->queue;
+		w->busy = true;
 		pthread_mutex_unlock(&r->lock);
 		do_lookup(q);
 		pthread_mutex_lock(&r->lock);
+		w->busy = false;
 		if (r->shutdown) {
 			free(q);
 			break;
@@ -103,9 +137,15 @@ int np_resolver_new(unsigned nthreads, struct np_resolver **out, int *efd, nono_
 	struct np_resolver *r = calloc(1, sizeof *r);
 	if (!r)
 		return nono_fail(err, -ENOMEM, "out of memory");
+	r->workers = calloc(nthreads ? nthreads : 1, sizeof *r->workers);
+	if (!r->workers) {
+		free(r);
+		return nono_fail(err, -ENOMEM, "out of memory");
+	}
 	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->efd < 0) {
 		int e = -errno;
+		free(r->workers);
 		free(r);
 		return nono_fail(err, e, "eventfd: %s", strerror(-e));
 	}
@@ -113,26 +153,34 @@ int np_resolver_new(unsigned nthreads, struct np_resolver **out, int *efd, nono_
 	pthread_cond_init(&r->cond, NULL);
 	r->queue_tail = &r->queue;
 	r->refs = 1;
+	r->nworkers = nthreads;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
+	/* Workers never take the embedding program's signals (e.g. Python's handlers run on its main
+	 * thread only). */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	unsigned started = 0;
 	int rc = 0;
 	for (unsigned i = 0; i < nthreads; i++) {
-		pthread_t t;
+		struct np_worker *w = &r->workers[i];
+		w->r = r;
 		pthread_mutex_lock(&r->lock);
 		r->refs++;
 		pthread_mutex_unlock(&r->lock);
-		rc = pthread_create(&t, &attr, worker, r);
+		rc = pthread_create(&w->thread, &attr, worker, w);
 		if (rc) {
 			pthread_mutex_lock(&r->lock);
 			r->refs--;
 			pthread_mutex_unlock(&r->lock);
 			break;
 		}
+		w->started = true;
 		started++;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (!started) {
 		np_resolver_free(r);
@@ -186,6 +234,20 @@ struct np_resolve_req *np_resolver_done(struct np_resolver *r)
 	return d;
 }
 
+void np_wait_task_gone(pid_t tid)
+{
+	/* pthread_join returns once the kernel clears the thread's tid (exit_mm → mm_release), which
+	 * is just BEFORE the task is released from the thread group (exit_notify → release_task), so
+	 * /proc/self/status may still count it for a moment. Wait for /proc/self/task/TID to go away,
+	 * bounded (200 x 1 ms): it is microseconds in practice. No /proc: nothing to wait for. */
+	char path[64];
+	if (tid <= 0)
+		return;
+	snprintf(path, sizeof path, "/proc/self/task/%d", (int)tid);
+	for (int i = 0; i < 200 && access(path, F_OK) == 0; i++)
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+}
+
 void np_resolver_free(struct np_resolver *r)
 {
 	if (!r)
@@ -198,6 +260,26 @@ void np_resolver_free(struct np_resolver *r)
 		r->queue = n;
 	}
 	r->queue_tail = &r->queue;
+	/* Workers write the eventfd only under the lock and never after shutdown: close it now. */
+	if (r->efd >= 0)
+		close(r->efd);
+	r->efd = -1;
+	/* Decided under the lock: an idle worker can no longer start a lookup (shutdown is set and the
+	 * queue is empty), so joining it is quick; a busy one is detached (see the top of the file). */
+	for (unsigned i = 0; i < r->nworkers; i++) {
+		struct np_worker *w = &r->workers[i];
+		w->join = w->started && !w->busy;
+		if (w->started && w->busy)
+			pthread_detach(w->thread);
+	}
 	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	for (unsigned i = 0; i < r->nworkers; i++) {
+		if (!r->workers[i].join)
+			continue;
+		pthread_join(r->workers[i].thread, NULL);
+		np_wait_task_gone(r->workers[i].tid);
+	}
+	pthread_mutex_lock(&r->lock);
 	resolver_unref_locked(r);
 }
