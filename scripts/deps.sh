@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(build-essential meson ninja-build pkg-config libseccomp-dev libjansson-dev libevent-dev
       python3 python3-dev python3-pytest curl git iproute2 gcc-multilib)
 if [ "${NONO_VM_TESTS:-1}" != 0 ]; then
-	pkgs+=(qemu-system-x86 busybox-static cpio)
+	pkgs+=(qemu-system-x86 busybox-static)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -10,8 +10,8 @@ so the CI log shows the guest's kernel, ABI and pytest results.
 
 Skips (never silent passes): ASan builds (the tier runs for the normal build only), NONO_VM_TESTS=0,
 qemu not installed, no Debian 6.1 kernel package reachable. Inside the guest (NONO_IN_VM=1) this file
-skips itself. Environment: NONO_VM_TIMEOUT (s, default 1500), NONO_VM_SUITES (space-separated paths
-relative to the source root, replacing GUEST_SUITES), NONO_VM_PYTEST_ARGS (extra guest pytest args).
+skips itself. Environment: NONO_VM_TIMEOUT (s, default 1200), NONO_VM_SUITES (space-separated GUEST_SUITES
+group names to run instead of all), NONO_VM_PYTEST_ARGS (extra guest pytest args).
 """
 import collections
 import json
@@ -37,41 +37,50 @@ GUEST_SUITES = {
     "enforcement": ["tests/integration/test_apply.py", "tests/integration/test_exec.py",
                     "tests/integration/test_cli.py"],
     "escape": ["tests/escape"],
+    "python": ["tests/python/test_py_apply.py", "tests/python/test_py_exec.py",
+               "tests/python/test_py_support.py"],
 }
 
 BEGIN, END = "@@NONO-BEGIN ", "@@NONO-END "
-Case = collections.namedtuple("Case", "file name outcome detail time")
+Case = collections.namedtuple("Case", "file name outcome detail time out")
 
 
 def _suites():
-    env = os.environ.get("NONO_VM_SUITES")
-    if env:
-        return {"selected": env.split()}
-    return GUEST_SUITES
+    """GUEST_SUITES, or the groups NONO_VM_SUITES names (e.g. "escape c-units")."""
+    names = os.environ.get("NONO_VM_SUITES", "").split()
+    unknown = [n for n in names if n not in GUEST_SUITES]
+    if unknown:
+        pytest.fail(f"NONO_VM_SUITES names unknown groups {unknown}; known: {list(GUEST_SUITES)}")
+    return {n: GUEST_SUITES[n] for n in names} if names else GUEST_SUITES
+
+
+def _section(name, body):
+    """A shell snippet whose output the host finds between markers, with its exit status. The END
+    marker goes on a line of its own even when the output lacks a final newline."""
+    return f'echo "{BEGIN}{name}"\n{body}\nst=$?; echo; echo "{END}{name} $st"\n'
 
 
 def _guest_script(paths):
-    build = shlex.quote(str(BUILD.resolve()))
-    nono = f"{build}/src/cli/nono"
+    build = BUILD.resolve()
+    nono = shlex.quote(str(build / "src" / "cli" / "nono"))
     extra = os.environ.get("NONO_VM_PYTEST_ARGS", "")
-    # The END marker goes on a line of its own even when the output lacks a final newline.
-    sec = lambda name, body: (f'echo "{BEGIN}{name}"\n{body}\n'
-                              f'st=$?; echo; echo "{END}{name} $st"\n')
     probe = ("import ctypes; libc = ctypes.CDLL(None, use_errno=True); "
              "r = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1)); "  # x86_64
              "print('landlock_abi', r if r >= 0 else -ctypes.get_errno())")
+    pytest_cmd = ("python3 -m pytest -q -p no:cacheprovider -rfEs -o junit_family=xunit1 "
+                  "-o junit_logging=system-out --junitxml=/tmp/junit.xml "
+                  f"{extra} {' '.join(map(shlex.quote, paths))}")
     return "\n".join([
         f"cd {shlex.quote(str(ROOT))}",
         "export NONO_IN_VM=1 PYTHONDONTWRITEBYTECODE=1",
-        f"export NONO_BUILD_DIR={build}",
-        sec("uname", "uname -r"),
-        sec("abi-probe", f"python3 -c {shlex.quote(probe)}"),
-        sec("seccomp-actions", "cat /proc/sys/kernel/seccomp/actions_avail"),
-        sec("setup-check", f"{nono} setup --check"),
-        sec("setup-check-json", f"{nono} setup --check --json"),
-        sec("pytest", "python3 -m pytest -q -p no:cacheprovider -rfEs --durations=8 -o junit_family=xunit1 "
-                      f"--junitxml=/tmp/junit.xml {extra} {' '.join(map(shlex.quote, paths))}"),
-        sec("junit", "cat /tmp/junit.xml"),
+        f"export NONO_BUILD_DIR={shlex.quote(str(build))}",
+        _section("uname", "uname -r"),
+        _section("abi-probe", f"python3 -c {shlex.quote(probe)}"),
+        _section("seccomp-actions", "cat /proc/sys/kernel/seccomp/actions_avail"),
+        _section("setup-check", f"{nono} setup --check"),
+        _section("setup-check-json", f"{nono} setup --check --json"),
+        _section("pytest", pytest_cmd),
+        _section("junit", "cat /tmp/junit.xml"),
         "",
     ])
 
@@ -117,7 +126,9 @@ class Guest:
                         if e is not None and e.text and kind != "skipped":
                             detail += f"\n--- {extra} ---\n{e.text}"
                     break
-            cases.append(Case(f, tc.get("name"), outcome, detail, float(tc.get("time") or 0)))
+            so = tc.find("system-out")
+            out = so.text if so is not None and so.text else ""
+            cases.append(Case(f, tc.get("name"), outcome, detail, float(tc.get("time") or 0), out))
         return cases
 
     def suite_cases(self, suite):
@@ -153,7 +164,7 @@ def guest(build_dir):
             (paths if (ROOT / p).exists() else missing).append(p)
     if not paths:
         pytest.fail(f"none of the guest suites exist: {missing}")
-    timeout = float(os.environ.get("NONO_VM_TIMEOUT", "1500"))
+    timeout = float(os.environ.get("NONO_VM_TIMEOUT", "1200"))
     try:
         res = vm.run(_guest_script(paths), build_dir=build_dir, timeout=timeout)
     except vm.VMUnavailable as e:
@@ -164,9 +175,9 @@ def guest(build_dir):
     return g
 
 
-def _show(capsys, text):
+def _show(capsys, text, gap=True):
     with capsys.disabled():
-        print(f"\n[vm] {text}", flush=True)
+        print(("\n" if gap else "") + f"[vm] {text}", flush=True)
 
 
 def test_guest_runs_debian_6_1(guest, capsys):
@@ -195,6 +206,8 @@ def test_guest_support_report(guest, capsys):
     assert re.search(r"^\s*TCP bind/connect port rules.*: no$", text, re.M), text
     assert re.search(r"^\s*scopes.*: no$", text, re.M), text
     assert re.search(r"^seccomp user notification.*: yes$", text, re.M), text
+    assert "user_notif" in guest.sections.get("seccomp-actions", "").split(), guest.context(
+        "seccomp-actions")  # the kernel's own list agrees
     assert re.search(r"^pidfd_getfd.*: yes$", text, re.M), text
     assert re.search(r"^seccomp sync wake-up.*: no$", text, re.M), text
     js = json.loads(guest.sections.get("setup-check-json", "") or "null")
@@ -209,31 +222,36 @@ def test_guest_pytest_completed(guest, capsys):
     _show(capsys, f"guest pytest: {guest.pytest_summary()}")
     if guest.missing:
         _show(capsys, f"guest suites not present in this tree: {' '.join(guest.missing)}")
-    assert guest.cases is not None, "no junit XML from the guest pytest:\n" + guest.context("pytest")
+    assert guest.cases is not None, ("no junit XML from the guest pytest:\n"
+                                     + guest.context("pytest"))
     slow = sorted(guest.cases, key=lambda c: -c.time)[:8]
     _show(capsys, "slowest in guest: " + ", ".join(f"{c.name} {c.time:.0f}s" for c in slow))
     assert guest.status.get("pytest") in (0, 1), (
         "guest pytest did not run to completion (status %r):\n" % guest.status.get("pytest")
         + guest.context("pytest"))
-    if "selected" in guest.suites:  # NONO_VM_SUITES: its tests are judged here
-        _check_suite(guest, capsys, "selected")
 
 
 def _check_suite(guest, capsys, suite):
     __tracebackhide__ = True
     if suite not in guest.suites:
-        pytest.skip(f"NONO_VM_SUITES replaces the default suites; {suite} not selected")
+        pytest.skip(f"NONO_VM_SUITES={os.environ.get('NONO_VM_SUITES')!r} leaves out {suite}")
     if guest.cases is None:
         pytest.fail("no junit XML from the guest pytest:\n" + guest.context("pytest"))
     cases = guest.suite_cases(suite)
     absent = [p for p in guest.suites[suite] if p in guest.missing]
     counts = collections.Counter(c.outcome for c in cases)
-    _show(capsys, f"guest {suite}: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-                                        or "no tests") + (f"  (absent: {absent})" if absent else ""))
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no tests"
+    _show(capsys, f"guest {suite}: {summary}" + (f"  (absent: {absent})" if absent else ""))
+    if suite == "escape":  # every attempt, with what the test printed (the probe's verdict)
+        for c in cases:
+            said = [ln.strip() for ln in c.out.splitlines()
+                    if ln.strip() and not ln.startswith("-----")]
+            _show(capsys, f"  {c.outcome.upper():7} {c.name}" + (f"  | {said[-1]}" if said else ""),
+                  gap=False)
     for c in cases:
         if c.outcome == "skipped":
             _show(capsys, f"  skipped in guest: {c.file}::{c.name}: "
-                          f"{(c.detail.strip().splitlines() or [''])[0]}")
+                          f"{(c.detail.strip().splitlines() or [''])[0]}", gap=False)
     if not cases:
         pytest.fail(f"no {suite} tests ran in the guest (paths {guest.suites[suite]}, "
                     f"absent {absent}); guest pytest: {guest.pytest_summary()}")
@@ -257,3 +275,7 @@ def test_guest_enforcement_integration(guest, capsys):
 
 def test_guest_escape_battery(guest, capsys):
     _check_suite(guest, capsys, "escape")
+
+
+def test_guest_python_binding_enforcement(guest, capsys):
+    _check_suite(guest, capsys, "python")

@@ -55,13 +55,19 @@ else
 	pkg="${sel%% *}"; ver="${sel#* }"
 fi
 
-if [ -z "${pkg:-}" ] || [ -z "${ver:-}" ]; then
-	# Offline: fall back to the newest complete cache entry, if any.
-	for d in $(ls -1d "$cache"/linux-image-6.1.0-*-amd64_* 2>/dev/null | sort -V -r); do
-		if complete "$d"; then log "archive unreachable; using cached $d"; echo "$d"; exit 0; fi
+# Offline or stale lists: the newest complete cache entry, if any, else give up (exit 3: skip).
+cached_or_fail() {
+	local d
+	for d in $(ls -1d "$cache/${NONO_VM_KERNEL_PKG:-linux-image-6.1.0-*-amd64}"_* 2>/dev/null |
+		   sort -V -r); do
+		if complete "$d"; then log "$1; using cached $d"; echo "$d"; exit 0; fi
 	done
-	log "no Debian 6.1 kernel package found in apt's lists and none cached"
+	log "$1; no kernel cached in $cache"
 	exit 3
+}
+
+if [ -z "${pkg:-}" ] || [ -z "${ver:-}" ]; then
+	cached_or_fail "no ${NONO_VM_KERNEL_PKG:-linux-image-6.1.0-*-amd64} package in apt's lists"
 fi
 
 dir="$cache/${pkg}_${ver}"
@@ -71,9 +77,20 @@ log "fetching $pkg $ver"
 tmp="$(mktemp -d "$cache/.fetch.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 # apt drops privileges to _apt for downloads; a root-owned cache dir makes it warn and fall back to root.
-if ! (cd "$tmp" && apt-get download "$pkg=$ver" >&2 2> >(grep -v 'Download is performed unsandboxed' >&2)); then
-	log "apt-get download $pkg=$ver failed"
-	exit 3
+download() {
+	(cd "$tmp" && apt-get download "$pkg=$ver" >&2 2> >(grep -v 'Download is performed unsandboxed' >&2))
+}
+if ! download; then
+	# Stale lists name a version the security archive has already replaced: refresh once.
+	if [ -z "${NONO_VM_KERNEL_PKG:-}" ] && [ "$(id -u)" -eq 0 ] && apt-get update -qq >&2; then
+		sel="$(pick_newest || true)"; pkg="${sel%% *}"; ver="${sel#* }"
+		dir="$cache/${pkg}_${ver}"
+		if [ -n "$sel" ] && complete "$dir"; then echo "$dir"; exit 0; fi
+		[ -n "$sel" ] && log "retrying with $pkg $ver" && download ||
+			cached_or_fail "apt-get download $pkg=$ver failed"
+	else
+		cached_or_fail "apt-get download $pkg=$ver failed"
+	fi
 fi
 deb="$(ls "$tmp"/*.deb)"
 dpkg-deb -x "$deb" "$tmp/x"
@@ -89,7 +106,8 @@ for m in "${keep_modules[@]}"; do
 done
 rm -rf "$tmp/x"
 
-if python3 "$here/vm.py" extract-vmlinux "$out/vmlinuz" "$out/vmlinux" >&2; then
+py=/usr/bin/python3; [ -x "$py" ] || py=python3
+if "$py" "$here/vm.py" extract-vmlinux "$out/vmlinuz" "$out/vmlinux" >&2; then
 	log "vmlinux extracted; PVH entry note present"
 else
 	log "no bootable PVH vmlinux (see above); the bzImage will be booted instead"

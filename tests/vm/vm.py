@@ -46,9 +46,10 @@ DEFAULT_SMP = 2
 DEFAULT_ACCEL = os.environ.get("NONO_VM_ACCEL", "tcg")
 
 # Tools copied from the host (with their libraries) when present; busybox provides the rest.
-# /bin/sh is dash, as on the host: busybox sh runs its own applets before PATH (its `ip` lacks netns).
-HOST_TOOLS = ["/usr/bin/dash", "/usr/bin/bash", "/usr/sbin/ip", "/usr/bin/unshare", "/usr/bin/nsenter", "/usr/bin/setpriv",
-              "/usr/bin/curl"]
+# /bin/sh is dash, as on the host: busybox sh runs its own applets before PATH (its `ip` lacks
+# netns).
+HOST_TOOLS = ["/usr/bin/dash", "/usr/bin/bash", "/usr/sbin/ip", "/usr/bin/unshare",
+              "/usr/bin/nsenter", "/usr/bin/setpriv", "/usr/bin/curl"]
 # Debian packages whose programs replace busybox's applets, so tests see the host's behaviour
 # (e.g. busybox ls prints /proc/self/fd entries differently from coreutils ls).
 HOST_PACKAGES = ["coreutils", "grep"]
@@ -337,7 +338,8 @@ def add_base(ir, kernel, python=True):
     ir.file(HERE / "init.sh", "init")
     for m in kernel.modules:
         ir.file(m, "nono/modules/" + m.name, with_libs=False)
-    ir.data("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+    ir.data("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"
+                          "nobody:x:65534:65534:nobody:/:/bin/false\n")
     ir.data("etc/group", "root:x:0:\nnogroup:x:65534:\n")
     ir.data("etc/hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n")
     ir.data("etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n")
@@ -392,7 +394,7 @@ def add_python(ir):
 
 def _build_skip(rel, is_dir):
     """What of a meson build dir the guest needs: every ELF (executables, libnono.so, the python
-    extension) and meson-info (conftest's asan_build() reads it); not objects or logs."""
+    extension), *.py and meson-info (conftest's asan_build() reads it); not objects or logs."""
     top = rel.split("/")[0]
     if is_dir:
         return rel.endswith(".p") or top in ("meson-private", "meson-logs")
@@ -414,8 +416,8 @@ def add_project(ir, build_dir):
     def skip_build(rel, is_dir):
         if _build_skip(rel, is_dir):
             return True
-        if is_dir or rel.startswith("meson-info/"):
-            return False
+        if is_dir or rel.startswith("meson-info/") or rel.endswith(".py"):
+            return False  # .py: the binding's package files meson copies next to the extension
         return not _is_elf(build_dir / rel)
     ir.tree(build_dir, skip=skip_build, libs=True)
 
