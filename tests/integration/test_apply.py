@@ -1,5 +1,6 @@
 """nono_apply on real programs: the C helper (tests/unit/test_apply in "exec" mode) applies a policy
 to itself with nono_apply and then execs a real command, which inherits the sandbox."""
+import ctypes
 import os
 import re
 import socket
@@ -92,23 +93,62 @@ def test_report_native(tree):
     assert "capped" not in r.stderr
 
 
-@pytest.mark.parametrize("cap", ["3", "2", "1"])
+def kernel_abi():
+    """The Landlock ABI this kernel offers (landlock_create_ruleset VERSION), 0 without Landlock."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    # 444 = landlock_create_ruleset on every architecture (the unified syscall table); 1 = VERSION
+    r = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return r if r > 0 else 0
+
+
+@pytest.mark.parametrize("cap", ["7", "3", "2", "1"])
 def test_capped_abi_env(tree, cap):
+    """The effective ABI is min(cap, kernel's); the report names the cap only where it lowered it,
+    and the truncation behaviour follows the effective ABI (and the report)."""
     env = {"NONO_MAX_LANDLOCK_ABI": cap}
+    kabi, c = kernel_abi(), int(cap)
+    abi = min(c, kabi)
     r = run(policy(tree), ["cat", str(tree / "outside" / "secret")], env)
     assert r.returncode == 1 and "Permission denied" in r.stderr
-    assert f"landlock: ABI {cap} (kernel offers" in r.stderr and "capped" in r.stderr
-    # truncate(2) on a read-only grant: Landlock handles it from ABI 3. Below, the report must say
-    # it is not enforceable unless another layer closes it — the report and reality must agree.
-    # (coreutils truncate opens the file for writing; os.truncate is the path-based truncate(2))
-    r = run(policy(tree), ["python3", "-c", f"import os; os.truncate('{tree}/ro/r.txt', 0)"], env)
     line = next(l for l in r.stderr.splitlines() if l.startswith("landlock: ABI"))
-    if "truncate" in line.split("not enforceable:")[1]:
-        assert r.returncode == 0
+    if kabi > c:
+        assert line.startswith(f"landlock: ABI {c} (kernel offers {kabi}, capped by "
+                               f"NONO_MAX_LANDLOCK_ABI={c}),"), line
+    else:
+        assert line.startswith(f"landlock: ABI {abi},"), line
+        assert "capped by" not in r.stderr and "kernel offers" not in line
+    unenforced = line.split("not enforceable:")[1]
+    assert ("ioctl_dev" in unenforced) == (abi < 5), line
+    assert ("truncate" in unenforced) == (abi < 3), line
+    # truncate(2) by path (os.truncate): Landlock refuses it on a read-only grant from ABI 3; below,
+    # the seccomp filter refuses truncate(2) everywhere, read-write grants included.
+    # (coreutils truncate opens the file for writing, so it is not used here.)
+    for rel, ok in (("ro/r.txt", False), ("rw/w.txt", abi >= 3)):
+        before = (tree / rel).read_text()
+        r = run(policy(tree), ["python3", "-c", f"import os; os.truncate('{tree}/{rel}', 0)"], env)
+        assert (r.returncode == 0) == ok, (rel, r.stderr)
+        if not ok:
+            assert "PermissionError" in r.stderr, r.stderr
+            assert (tree / rel).read_text() == before
+        (tree / rel).write_text(before)
+    # open(O_RDONLY|O_TRUNC) on a read-only grant: refused exactly when the report says truncation
+    # is enforced (below ABI 3 Landlock checks it as a plain read: review F2).
+    r = run(policy(tree), ["python3", "-c",
+                           f"import os; os.close(os.open('{tree}/ro/r.txt', os.O_RDONLY | os.O_TRUNC))"],
+            env)
+    if "truncate" in unenforced:
+        assert r.returncode == 0, r.stderr
+        assert (tree / "ro" / "r.txt").read_text() == ""
         (tree / "ro" / "r.txt").write_text("readable\n")
     else:
-        assert r.returncode != 0
+        assert r.returncode != 0 and "PermissionError" in r.stderr, r.stderr
         assert (tree / "ro" / "r.txt").read_text() == "readable\n"
+    # a read-write grant: ftruncate on a write fd works at every ABI
+    r = run(policy(tree), ["python3", "-c",
+                           f"import os; fd = os.open('{tree}/rw/w.txt', os.O_WRONLY); "
+                           "os.ftruncate(fd, 0); print(os.fstat(fd).st_size)"], env)
+    assert r.returncode == 0 and r.stdout == "0\n", r.stderr
+    assert (tree / "rw" / "w.txt").read_text() == ""
 
 
 def test_invalid_cap_refuses(tree):
