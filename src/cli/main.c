@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -92,7 +93,7 @@ static const char exit_codes_text[] =
 	"  the command's own exit status (0..255); 128+N when it was killed by signal N\n"
 	"  122  nono failed at run time (fork, proxy start, I/O, captured output limit)\n"
 	"  123  this kernel cannot enforce the policy (use --best-effort to downgrade)\n"
-	"  124  --timeout expired: the command's whole process group was killed\n"
+	"  124  --timeout expired: the command and every process it started were killed\n"
 	"  125  usage or policy error (unknown option, missing grant path, loader variable, ...)\n"
 	"  126  the command is not executable (or not executable under this policy)\n"
 	"  127  the command was not found\n";
@@ -165,7 +166,8 @@ void help_run(FILE *f)
 		"\n"
 		"Process:\n"
 		"      --workdir DIR          run in DIR (not a grant: grant it too if needed)\n"
-		"      --timeout SECS         kill the command's whole process group after SECS; exit 124\n"
+		"      --timeout SECS         after SECS kill the command and every process it started;\n"
+		"                             exit 124\n"
 		"  -e, --env NAME=VALUE       (repeatable) set a variable; the environment is otherwise\n"
 		"                             empty. Loader variables (LD_*, DYLD_*, GLIBC_TUNABLES, ...)\n"
 		"                             are refused (exit 125)\n"
@@ -182,8 +184,10 @@ void help_run(FILE *f)
 		"The command gets stdin, stdout, stderr and the terminal (its own foreground process\n"
 		"group: ^C reaches it, ^Z stops it and nono); no other file descriptor. SIGTERM,\n"
 		"SIGHUP, SIGINT and SIGQUIT sent to nono are forwarded to the command's process group.\n"
-		"When the command exits, whatever it left running in its process group is killed; if\n"
-		"nono dies, the command is killed.\n"
+		"When the command exits, every process it started that is still running is killed, also\n"
+		"one that left the process group or session (setsid); if nono dies (even by SIGKILL),\n"
+		"all of them are killed. Below Landlock ABI 6 (kernels before 6.12) the command can\n"
+		"defeat this by killing nono's helper process (same user); see docs/cli.md.\n"
 		"\n"
 		"%s",
 		exit_codes_text);
@@ -283,6 +287,18 @@ int main(int argc, char **argv)
 	/* The proxy thread writes to sockets that peers may close: a write error, not a signal.
 	 * (The sandboxed command gets default dispositions back before execve.) */
 	signal(SIGPIPE, SIG_IGN);
+	/* Started with fd 0, 1 or 2 closed, the next file we open (an audit log, the proxy's listening
+	 * socket) would take that number and be handed to the command as its stdio: park /dev/null
+	 * there first. */
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		int n = open("/dev/null", O_RDWR);
+		if (n != fd) {
+			fprintf(stderr, "nono: cannot reopen closed fd %d on /dev/null\n", fd);
+			return EXIT_INTERNAL;
+		}
+	}
 	if (argc < 2) {
 		help_main(stderr);
 		return EXIT_USAGE;

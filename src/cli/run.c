@@ -730,11 +730,11 @@ static int exec_status(int rc, const nono_error *err)
 /* ---- signal forwarding: SIGTERM/SIGHUP/SIGINT/SIGQUIT sent to nono go to the command ----
  *
  * The stop signals are blocked in every thread (before any is created) and taken here with
- * sigwait. The command is the only child of the main thread (the thread that called nono_exec);
- * its pid is its process group (new session / group), so the whole group gets the signal and can
- * clean up; nono then exits with the command's status (e.g. 143). With no command running (before
- * fork, after exit) nono dies of the signal itself. Terminal ^C in foreground mode reaches the
- * command's group directly, never nono. */
+ * sigwait. nono_exec's only child is its reaper (exec.c), alone in its own process group; it
+ * passes these four signals on to the command's process group, so the whole group gets the
+ * signal and can clean up; nono then exits with the command's status (e.g. 143). With no command
+ * running (before fork, after exit) nono dies of the signal itself. Terminal ^C in foreground
+ * mode reaches the command's group directly, never nono. */
 
 struct forwarder {
 	pthread_t thread;

@@ -4,19 +4,45 @@
  *   parent, before fork: environment (nono_env_build), program resolution in the child's PATH,
  *     the enforcement plan (Landlock ruleset fd + seccomp program), pipes, /dev/null, cwd fd,
  *     the terminal decision, and an fd-closing upper bound;
- *   child, between fork and execve: only async-signal-safe syscalls on memory prepared above;
- *     errors go to a CLOEXEC pipe as {stage, errno} and the child _exits(127);
- *   parent, after fork: pidfd_open (5.3), the seccomp listener handoff (pidfd_getfd, 5.6) when the
- *     plan is supervised, then one ppoll loop over the capture pipes and the pidfd (timeout, capture
- *     limit), reap, kill what is left of the process group, stop the supervisor.
+ *   reaper (the forked child, never sandboxed, async-signal-safe code only): becomes a child
+ *     subreaper, forks the command, and owns every descendant of it (below);
+ *   command (the reaper's child), between fork and execve: only async-signal-safe syscalls on
+ *     memory prepared above; errors go to a CLOEXEC pipe as {stage, errno} and it _exits(127);
+ *   parent, after fork: pidfd_open (5.3) of the reaper, the command's pidfd taken from the reaper
+ *     (pidfd_getfd, 5.6), the seccomp listener handoff when the plan is supervised, then one ppoll
+ *     loop over the capture pipes and the reaper's pidfd (timeout, capture limit), reap, stop the
+ *     supervisor.
  *
- * Lifetime guarantees: the child gets a new session (or, for an interactive `foreground` run, a new
- * process group that owns the terminal); on timeout the whole group is SIGKILLed; when the command
- * exits, whatever it left running in its group is SIGKILLed too (the sandbox lives as long as the
- * command); PR_SET_PDEATHSIG(SIGKILL) kills the child if its parent thread dies.
- * A process that leaves the group itself (setsid) escapes the group kill — the seccomp filter and
- * Landlock domain still hold for it, and trapped network calls fail with ENOSYS once the supervisor
- * stops. */
+ * Lifetime guarantees (design.md §2: sandboxed code must not survive a timeout or nono's death).
+ * Why a reaper and not the process group: a process group is left with one setsid()/setpgid()
+ * call, and PR_SET_PDEATHSIG is cleared on fork, so group kills and the death signal only ever
+ * reached part of the tree. A PID namespace would need CAP_SYS_ADMIN or a user namespace (often
+ * disabled, and it changes the uids the command sees); a cgroup needs a delegated hierarchy. A
+ * child subreaper (PR_SET_CHILD_SUBREAPER, 3.4) needs neither: every process the command creates
+ * is its descendant, and when an intermediate parent dies its children are reparented to the
+ * reaper, not to init. Nothing changes for the caller (it is not made a subreaper; it only ever
+ * has the one child). The reaper:
+ *   - sits in its own process group (group signals meant for the caller, e.g. a terminal ^C in a
+ *     pipeline, do not reach it) and waits with sigwaitinfo (all signals blocked since the fork);
+ *   - passes SIGTERM, SIGHUP, SIGINT and SIGQUIT sent to it on to the command's group, as they
+ *     reached the command before there was a reaper (the CLI forwards its own signals that way);
+ *   - when the command exits, SIGKILLs the command's group (while the command is unreaped, its pid
+ *     still names the group), then SIGKILLs every child listed in /proc/thread-self/children
+ *     (3.5, CONFIG_PROC_CHILDREN) and reaps, in a loop until waitpid reports ECHILD: killed
+ *     processes' children are reparented to the reaper and killed in the next round;
+ *   - on REAPER_KILL_SIG (SIGUSR1) does the same: it is both its PR_SET_PDEATHSIG signal (the
+ *     caller's thread died, e.g. nono was SIGKILLed) and the parent's kill request (timeout,
+ *     capture cap, abort);
+ *   - then exits with the command's own status (same exit code, or dies by the same signal with
+ *     RLIMIT_CORE 0), so the caller still reports exit code / -signo / 124 as before.
+ * So when nono_exec returns, no process of the command's tree is left, even one that called setsid.
+ * The command also has PR_SET_PDEATHSIG(SIGKILL) for the reaper.
+ * The reaper is not in the sandbox. With Landlock ABI 6 (6.12) signal scoping the sandboxed code
+ * cannot signal it (ptrace is scoped at every ABI). Below ABI 6 the command can SIGKILL the reaper
+ * (same uid): the command itself then dies by its PR_SET_PDEATHSIG, but its other descendants are
+ * reparented to init and survive — the documented limit of old kernels.
+ * The command gets a new session (or, for an interactive `foreground` run, a new process group
+ * that owns the terminal); the reaper stays in the caller's process group. */
 #include "internal.h"
 #include "uapi.h"
 
@@ -38,12 +64,16 @@
 /* Captured stdout and stderr are each capped: a child that writes more is killed and nono_exec
  * fails with -EFBIG (never silently truncated: nono_exec_result has no "truncated" flag). */
 #define NONO_CAPTURE_MAX (64u << 20)
-/* After the command exited and its group was killed, wait at most this long for the capture pipes
- * to reach EOF (a process that left the group with setsid may still hold them). */
+/* After the reaper exited, wait at most this long for the capture pipes to reach EOF. Normally
+ * immediate: the reaper exits only when the command's whole tree is gone. Only a process that
+ * survived a killed reaper (Landlock ABI < 6, see below) may still hold them. */
 #define NONO_DRAIN_GRACE_MS 1000
 #define NONO_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 /* Foreground mode: how often to look for a stopped (^Z) command. */
 #define NONO_STOP_POLL_MS 100
+/* The reaper's "kill the whole tree and exit" signal: its PR_SET_PDEATHSIG and our kill request.
+ * Catchable (unlike SIGKILL) and not one of the signals it forwards to the command. */
+#define REAPER_KILL_SIG SIGUSR1
 
 /* Stages reported by the child through the error pipe. */
 enum child_stage {
@@ -57,7 +87,10 @@ enum child_stage {
 	ST_HANDOFF,
 	ST_SIGNALS,
 	ST_EXEC,
-	ST_LISTENER = 100, /* not an error: value is the listener fd number in the child */
+	ST_REAPER,
+	ST_LISTENER = 100, /* not an error: value is the listener fd number in the command */
+	ST_CMD_PID,        /* not an error, from the reaper: value is the command's pid */
+	ST_CMD_PIDFD,      /* not an error, from the reaper: its fd number of the command's pidfd */
 };
 
 struct child_msg {
@@ -78,6 +111,7 @@ static const char *stage_name(int stage)
 	case ST_HANDOFF: return "handing the seccomp listener to the supervisor";
 	case ST_SIGNALS: return "resetting signal dispositions";
 	case ST_EXEC: return "execve";
+	case ST_REAPER: return "starting the reaper (child subreaper, /proc/thread-self/children, fork)";
 	default: return "unknown stage";
 	}
 }
@@ -92,7 +126,7 @@ struct child_ctx {
 	int tty_fd;                /* >= 0: foreground mode on this terminal; else setsid */
 	int msg_w;                 /* CLOEXEC error / handoff pipe, write end */
 	int ack_r;                 /* handoff ack pipe, read end (-1 unless plan->notify) */
-	pid_t parent;
+	pid_t parent;              /* the caller (the reaper's parent) */
 	unsigned close_max;        /* close_range fallback bound */
 	const struct nono_plan *plan;
 };
@@ -124,7 +158,7 @@ static int child_place(int src, int dst, bool cloexec)
 	return dup3(src, dst, cloexec ? O_CLOEXEC : 0) < 0 ? -1 : 0;
 }
 
-__attribute__((noreturn)) static void child_main(const struct child_ctx *c)
+__attribute__((noreturn)) static void child_main(const struct child_ctx *c, pid_t reaper)
 {
 	int msg = c->msg_w;
 
@@ -141,12 +175,11 @@ __attribute__((noreturn)) static void child_main(const struct child_ctx *c)
 		child_fail(msg, ST_SESSION, errno);
 	}
 
-	/* 2. Die with the parent. The signal fires when the forking *thread* exits; nono_exec blocks
-	 * that thread until the child is reaped. If the parent already died between fork and prctl,
-	 * we were reparented: getppid() no longer matches. */
+	/* 2. Die with the reaper (single-threaded, so its one thread is the forking thread). If it
+	 * already died between fork and prctl, we were reparented: getppid() no longer matches. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		child_fail(msg, ST_PDEATHSIG, errno);
-	if (getppid() != c->parent)
+	if (getppid() != reaper)
 		child_fail(msg, ST_PARENT_DIED, ESRCH);
 
 	/* 3. Working directory, by fd opened in the parent (no path lookup race, and the cwd was
@@ -225,6 +258,225 @@ __attribute__((noreturn)) static void child_main(const struct child_ctx *c)
 
 	execve(c->path, c->argv, c->envp);
 	child_fail(msg, ST_EXEC, errno);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * The reaper (the forked child; not sandboxed; async-signal-safe only, like the command's setup:
+ * raw syscalls and stack memory). See the file comment for why it exists.
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Close every fd except `a` and `b` (a < b, both >= 0). close_range is 5.9; below that close one by
+ * one up to the bound the parent computed. */
+static void reaper_close_except(int a, int b, unsigned close_max)
+{
+	unsigned lo[3] = {0, (unsigned)a + 1, (unsigned)b + 1};
+	unsigned hi[3] = {(unsigned)a, (unsigned)b, ~0u}; /* exclusive, except the last */
+	for (int i = 0; i < 3; i++) {
+		if (i < 2 && lo[i] >= hi[i])
+			continue;
+		unsigned last = i < 2 ? hi[i] - 1 : ~0u;
+		if (syscall(__NR_close_range, lo[i], last, 0u) < 0) {
+			for (unsigned fd = lo[i]; fd <= last && fd < close_max; fd++)
+				close((int)fd);
+		}
+	}
+}
+
+/* SIGKILL every child listed in /proc/thread-self/children (`kids`, opened before the fork).
+ * A full buffer may end in a cut number: that one is left for the next round. */
+static void reaper_kill_children(int kids)
+{
+	char buf[4096];
+	ssize_t n = pread(kids, buf, sizeof buf, 0);
+	if (n <= 0)
+		return;
+	ssize_t end = n;
+	if ((size_t)n == sizeof buf)
+		while (end > 0 && buf[end - 1] != ' ')
+			end--;
+	pid_t pid = 0;
+	for (ssize_t i = 0; i < end; i++) {
+		if (buf[i] >= '0' && buf[i] <= '9') {
+			pid = pid * 10 + (buf[i] - '0');
+		} else {
+			if (pid > 0)
+				kill(pid, SIGKILL);
+			pid = 0;
+		}
+	}
+	if (pid > 0 && end == n)
+		kill(pid, SIGKILL);
+}
+
+/* Look at what SIGCHLD announced. Returns true once the command (`cmd`) has exited: its group has
+ * been killed and it is reaped, status in *cmd_status. Reaps other (reparented) children on the
+ * way. In foreground mode a stopped command (^Z) stops the reaper too, so the caller, which waits
+ * for its own child, sees the stop and does the job control (follow_stop). */
+static bool reaper_on_sigchld(pid_t cmd, bool foreground, int *cmd_status)
+{
+	for (;;) {
+		siginfo_t w;
+		memset(&w, 0, sizeof w);
+		int opts = WEXITED | WNOHANG | WNOWAIT | __WALL | (foreground ? WSTOPPED : 0);
+		if (waitid(P_ALL, 0, &w, opts) < 0 || w.si_pid == 0)
+			return false;
+		if (w.si_code == CLD_STOPPED || w.si_code == CLD_TRAPPED) {
+			siginfo_t x;
+			waitid(P_PID, (id_t)w.si_pid, &x, WSTOPPED | WNOHANG | __WALL); /* consume */
+			if (w.si_pid == cmd && w.si_code == CLD_STOPPED)
+				kill(getpid(), SIGSTOP); /* until the caller continues us */
+			continue;
+		}
+		if (w.si_pid == cmd) {
+			/* Unreaped: its pid still names its group, nobody else's. */
+			kill(-cmd, SIGKILL);
+			while (waitpid(cmd, cmd_status, __WALL) < 0 && errno == EINTR)
+				;
+			return true;
+		}
+		int st;
+		waitpid(w.si_pid, &st, WNOHANG | __WALL);
+	}
+}
+
+__attribute__((noreturn)) static void reaper_main(const struct child_ctx *c)
+{
+	int msg = c->msg_w;
+
+	/* Signals stay blocked (since the fork) for the reaper's whole life: it takes the ones in
+	 * `waitset` with sigwaitinfo, nothing is ever delivered. Dispositions: a caller that ignores
+	 * SIGCHLD (or uses SA_NOCLDWAIT) would make children auto-reap and hide the command's status. */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &dfl, NULL);
+	sigaction(REAPER_KILL_SIG, &dfl, NULL);
+	/* Own process group: see the file comment. */
+	if (setpgid(0, 0) < 0)
+		child_fail(msg, ST_REAPER, errno);
+
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+		child_fail(msg, ST_REAPER, errno);
+	/* Catchable, so the reaper can kill the tree before it goes. Fires when the caller's forking
+	 * thread exits; nono_exec blocks that thread until the reaper is reaped. */
+	if (prctl(PR_SET_PDEATHSIG, REAPER_KILL_SIG, 0, 0, 0) < 0)
+		child_fail(msg, ST_PDEATHSIG, errno);
+	if (getppid() != c->parent)
+		child_fail(msg, ST_PARENT_DIED, ESRCH);
+	/* Opened before the command exists: without it we could not find reparented descendants,
+	 * so fail closed now rather than run a command we cannot clean up after. */
+	int kids = open("/proc/thread-self/children", O_RDONLY | O_CLOEXEC);
+	if (kids < 0)
+		child_fail(msg, ST_REAPER, errno);
+
+	sigset_t waitset, pending;
+	sigemptyset(&waitset);
+	sigaddset(&waitset, SIGCHLD);
+	sigaddset(&waitset, REAPER_KILL_SIG);
+	static const int forwarded[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT};
+	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+		sigaddset(&waitset, forwarded[i]);
+	/* Told to stop (the parent gave up, or died) before the command started: do not start it. */
+	if (sigpending(&pending) == 0 && sigismember(&pending, REAPER_KILL_SIG))
+		_exit(127);
+
+	pid_t self = getpid();
+	pid_t cmd = fork();
+	if (cmd < 0)
+		child_fail(msg, ST_REAPER, errno);
+	if (cmd == 0) {
+		close(kids);
+		child_main(c, self);
+	}
+
+	/* Tell the parent the command's pid (it continues the command's group after ^Z) and, for a
+	 * supervised plan, hand it a pidfd for the command (our unreaped child, so the pid is its own):
+	 * the parent takes the seccomp listener from the command with pidfd_getfd on it. Kept open. */
+	child_report(msg, ST_CMD_PID, cmd);
+	int cmdfd = -1;
+	if (c->plan->notify) {
+		cmdfd = (int)syscall(__NR_pidfd_open, cmd, 0);
+		if (cmdfd < 0)
+			child_report(msg, ST_REAPER, errno); /* the parent aborts: REAPER_KILL_SIG */
+		else
+			child_report(msg, ST_CMD_PIDFD, cmdfd);
+	}
+	/* Drop everything else: the capture pipes' write ends (their EOF is the command's business),
+	 * the setup pipe (EOF there means the command exec'd), the caller's fds. */
+	if (cmdfd < 0)
+		cmdfd = kids + 1; /* any other number: nothing to keep */
+	reaper_close_except(kids < cmdfd ? kids : cmdfd, kids < cmdfd ? cmdfd : kids, c->close_max);
+
+	bool foreground = c->tty_fd >= 0;
+	int cmd_status = 0;
+	bool cmd_reaped = false;
+	for (;;) {
+		siginfo_t si;
+		int sig = sigwaitinfo(&waitset, &si);
+		if (sig == REAPER_KILL_SIG)
+			break;
+		if (sig > 0 && sig != SIGCHLD) { /* forwarded; the command is unreaped */
+			if (kill(-cmd, sig) < 0)
+				kill(cmd, sig);
+			continue;
+		}
+		if (sig == SIGCHLD && reaper_on_sigchld(cmd, foreground, &cmd_status)) {
+			cmd_reaped = true;
+			break;
+		}
+	}
+
+	/* Kill everything left, reap, until no child remains. Each round kills the current children;
+	 * the children of killed processes are reparented to us and die in the next round. The
+	 * children file may miss entries under concurrent fork/exit, so never block for long on one
+	 * list: wake every 20 ms to read it again. */
+	struct timespec tick = {.tv_sec = 0, .tv_nsec = 20 * 1000000};
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (;;) {
+		if (!cmd_reaped)
+			kill(-cmd, SIGKILL);
+		reaper_kill_children(kids);
+		bool reaped = false, none = false;
+		for (;;) {
+			int st;
+			pid_t p = waitpid(-1, &st, WNOHANG | __WALL);
+			if (p < 0 && errno == EINTR)
+				continue;
+			if (p < 0) {
+				none = true; /* ECHILD: nothing left */
+				break;
+			}
+			if (p == 0)
+				break;
+			reaped = true;
+			if (p == cmd) {
+				cmd_status = st;
+				cmd_reaped = true;
+			}
+		}
+		if (none)
+			break;
+		if (!reaped)
+			sigtimedwait(&chld, NULL, &tick);
+	}
+
+	/* Mirror the command's end: same exit code, or death by the same signal. No core dump of the
+	 * reaper for SIGSEGV & co: RLIMIT_CORE 0 for file patterns, not dumpable for pipe helpers. */
+	if (!cmd_reaped || WIFEXITED(cmd_status))
+		_exit(cmd_reaped ? WEXITSTATUS(cmd_status) : 127);
+	int tsig = WTERMSIG(cmd_status);
+	struct rlimit nocore = {0, 0};
+	setrlimit(RLIMIT_CORE, &nocore);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	sigaction(tsig, &dfl, NULL);
+	kill(self, tsig);
+	sigset_t one;
+	sigemptyset(&one);
+	sigaddset(&one, tsig);
+	sigprocmask(SIG_UNBLOCK, &one, NULL);
+	_exit(128 + tsig); /* not reached for a terminating signal */
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -401,12 +653,12 @@ static void tty_restore(int tty_fd)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Kill the child's whole group, then the child itself (in case it is not the group leader yet).
- * Only called while the child is unreaped, so its pid (= pgid) cannot have been reused. */
-static void kill_tree(pid_t pid)
+/* Ask the reaper to kill the command's whole tree and exit (SIGCONT: it may be stopped). Only
+ * called while the reaper is unreaped, so its pid cannot have been reused. */
+static void reaper_stop(pid_t pid)
 {
-	kill(-pid, SIGKILL);
-	kill(pid, SIGKILL);
+	kill(pid, REAPER_KILL_SIG);
+	kill(pid, SIGCONT);
 }
 
 static int reap(pid_t pid, int *status)
@@ -444,8 +696,12 @@ struct exec_state {
 	char *path;
 	int devnull, cwd_fd, tty_fd;
 	int msg[2], ack[2], outp[2], errp[2];
-	int pidfd;
-	pid_t pid;
+	int pidfd;       /* the reaper's */
+	pid_t pid;       /* the reaper (our child) */
+	pid_t cmd_pid;   /* the command (the reaper's child), from the reaper */
+	int cmd_pidfd;   /* the command's pidfd, taken from the reaper (supervised plans) */
+	int cmd_pidfd_n; /* its fd number in the reaper, else -1 */
+	int listener_n;  /* listener fd number reported before cmd_pidfd arrived, else -1 */
 	struct nono_supervisor *sup;
 	struct capbuf out, errb;
 };
@@ -468,9 +724,11 @@ static void follow_stop(struct exec_state *s)
 	sigemptyset(&ttou);
 	sigaddset(&ttou, SIGTTOU);
 	pthread_sigmask(SIG_BLOCK, &ttou, &old);
-	(void)!tcsetpgrp(s->tty_fd, s->pid);
+	/* The reaper is stopped, so the command is unreaped and its pid still names its group. */
+	(void)!tcsetpgrp(s->tty_fd, s->cmd_pid);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	kill(-s->pid, SIGCONT);
+	kill(-s->cmd_pid, SIGCONT);
+	kill(s->pid, SIGCONT);
 }
 
 static void close_pair(int p[2])
@@ -490,7 +748,7 @@ static void state_cleanup(struct exec_state *s)
 		nono_plan_release(&s->plan);
 	nono_strv_free(s->envp);
 	free(s->path);
-	int *fds[] = {&s->devnull, &s->cwd_fd, &s->pidfd, &s->out.fd, &s->errb.fd};
+	int *fds[] = {&s->devnull, &s->cwd_fd, &s->pidfd, &s->cmd_pidfd, &s->out.fd, &s->errb.fd};
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (*fds[i] >= 0) {
 			close(*fds[i]);
@@ -504,19 +762,69 @@ static void state_cleanup(struct exec_state *s)
 	free(s->errb.data);
 }
 
-/* Kill and reap a child that will not run (pre-exec failure on our side). */
+/* Kill the command's tree and reap the reaper (a failure on our side). */
 static void abort_child(struct exec_state *s)
 {
 	if (s->pid > 0) {
 		int st;
-		kill_tree(s->pid);
+		reaper_stop(s->pid);
 		reap(s->pid, &st);
 		s->pid = -1;
 	}
 }
 
-/* Phase 1: until execve succeeded (EOF on the CLOEXEC pipe) or the child reported a failure.
- * Handles the listener handoff on the way. */
+/* Take the seccomp listener (fd number `n` in the command) and start the supervisor on it. */
+static int take_listener(struct exec_state *s, int n, const nono_caps *caps, const nono_exec_opts *o,
+			 nono_error *err)
+{
+	/* pidfd_getfd (5.6) needs ptrace access: our own descendant, same uid. */
+	int lfd = (int)syscall(__NR_pidfd_getfd, s->cmd_pidfd, n, 0);
+	if (lfd < 0) {
+		int e = errno;
+		return nono_fail(err, e == ENOSYS ? -EOPNOTSUPP : -e,
+				 "taking the seccomp listener from the child with pidfd_getfd "
+				 "(kernel 5.6+): %s", strerror(e));
+	}
+	int rc = nono_supervisor_start(lfd, caps, o->audit, &s->sup, err);
+	if (rc < 0) {
+		s->sup = NULL;
+		return rc;
+	}
+	char ack = 1;
+	ssize_t w;
+	do
+		w = write(s->ack[1], &ack, 1);
+	while (w < 0 && errno == EINTR);
+	if (w != 1)
+		return nono_fail(err, -errno, "acknowledging the listener handoff: %s", strerror(errno));
+	close(s->ack[1]);
+	s->ack[1] = -1;
+	return 0;
+}
+
+/* The listener handoff, once both its messages are in: the command's pidfd from the reaper (fd
+ * number s->cmd_pidfd_n there), then the listener (fd number s->listener_n in the command). Done
+ * only now because only now are both alive for sure: the command blocks for our ack, and the
+ * reaper outlives it. (Taken earlier, a command that failed or exited at once could have taken the
+ * reaper with it, and pidfd_getfd would report ESRCH instead of the real error.) */
+static int handoff(struct exec_state *s, const nono_caps *caps, const nono_exec_opts *o,
+		   nono_error *err)
+{
+	s->cmd_pidfd = (int)syscall(__NR_pidfd_getfd, s->pidfd, s->cmd_pidfd_n, 0);
+	if (s->cmd_pidfd < 0) {
+		int e = errno;
+		return nono_fail(err, e == ENOSYS ? -EOPNOTSUPP : -e,
+				 "taking the command's pidfd from the reaper with pidfd_getfd "
+				 "(kernel 5.6+): %s", strerror(e));
+	}
+	int n = s->listener_n;
+	s->listener_n = -1;
+	return take_listener(s, n, caps, o, err);
+}
+
+/* Phase 1: until execve succeeded (EOF on the CLOEXEC pipe: the reaper closed its end after its
+ * two messages, the command's end closed on exec) or a failure was reported. Handles the listener
+ * handoff on the way (the reaper's and the command's messages are not ordered). */
 static int await_exec(struct exec_state *s, const nono_caps *caps, const nono_exec_opts *o,
 		      nono_error *err)
 {
@@ -525,34 +833,32 @@ static int await_exec(struct exec_state *s, const nono_caps *caps, const nono_ex
 		int r = read_msg(s->msg[0], &m);
 		if (r < 0)
 			return nono_fail(err, r, "reading from the child's setup pipe: %s", strerror(-r));
-		if (r == 0)
+		if (r == 0) {
+			if (s->cmd_pid <= 0 || s->listener_n >= 0)
+				return nono_fail(err, -EPROTO, "the reaper exited before the command started");
 			return 0; /* exec happened */
+		}
+		if (m.stage == ST_CMD_PID || m.stage == ST_CMD_PIDFD) {
+			int *slot = m.stage == ST_CMD_PID ? &s->cmd_pid : &s->cmd_pidfd_n;
+			if (*slot >= 0 || m.value < 0)
+				return nono_fail(err, -EPROTO, "unexpected message from the reaper");
+			*slot = m.value;
+			if (m.stage == ST_CMD_PIDFD && s->listener_n >= 0) {
+				int rc = handoff(s, caps, o, err);
+				if (rc < 0)
+					return rc;
+			}
+			continue;
+		}
 		if (m.stage == ST_LISTENER) {
-			if (!s->plan.notify || s->sup)
+			if (!s->plan.notify || s->sup || s->listener_n >= 0 || m.value < 0)
 				return nono_fail(err, -EPROTO, "unexpected listener handoff from the child");
-			/* pidfd_getfd (5.6) needs ptrace-read access: our own child, same uid. */
-			int lfd = (int)syscall(__NR_pidfd_getfd, s->pidfd, m.value, 0);
-			if (lfd < 0) {
-				int e = errno;
-				return nono_fail(err, e == ENOSYS ? -EOPNOTSUPP : -e,
-						 "taking the seccomp listener from the child with pidfd_getfd "
-						 "(kernel 5.6+): %s", strerror(e));
+			s->listener_n = m.value;
+			if (s->cmd_pidfd_n >= 0) {
+				int rc = handoff(s, caps, o, err);
+				if (rc < 0)
+					return rc;
 			}
-			int rc = nono_supervisor_start(lfd, caps, o->audit, &s->sup, err);
-			if (rc < 0) {
-				s->sup = NULL;
-				return rc;
-			}
-			char ack = 1;
-			ssize_t w;
-			do
-				w = write(s->ack[1], &ack, 1);
-			while (w < 0 && errno == EINTR);
-			if (w != 1)
-				return nono_fail(err, -errno, "acknowledging the listener handoff: %s",
-						 strerror(errno));
-			close(s->ack[1]);
-			s->ack[1] = -1;
 			continue;
 		}
 		int e = m.value > 0 ? m.value : EIO;
@@ -634,13 +940,13 @@ static int supervise_run(struct exec_state *s, const nono_exec_opts *o, nono_exe
 		if (pr == 0) {
 			if (tick)
 				continue;
-			if (alive) { /* the timeout: kill the whole tree; the pidfd reports the exit */
+			if (alive) { /* the timeout: the reaper kills the whole tree, then exits */
 				res->timed_out = true;
-				kill_tree(s->pid);
+				reaper_stop(s->pid);
 				deadline = -1;
 				continue;
 			}
-			break; /* drain grace over: someone outside the group holds the pipe */
+			break; /* drain grace over: a survivor of a killed reaper holds the pipe */
 		}
 		struct capbuf *bufs[2] = {&s->out, &s->errb};
 		int idx[2] = {iout, ierr};
@@ -664,9 +970,8 @@ static int supervise_run(struct exec_state *s, const nono_exec_opts *o, nono_exe
 		if (fail)
 			break;
 		if (ipid >= 0 && pfd[ipid].revents) {
-			/* Exited, not yet reaped: its pid still names the group. Kill what it left
-			 * behind, then reap. */
-			kill(-s->pid, SIGKILL);
+			/* The reaper exits only after the command and everything it left behind
+			 * are gone; its status is the command's. */
 			int rc = reap(s->pid, &status);
 			if (rc < 0) {
 				fail = nono_fail(err, rc, "waitpid: %s", strerror(-rc));
@@ -694,16 +999,21 @@ static int supervise_run(struct exec_state *s, const nono_exec_opts *o, nono_exe
 	return 0;
 }
 
-/* Stdio source for the child: our fd if it is open, else /dev/null. */
-static int stdio_src(int fd, int devnull)
+/* Stdio source for the child: the caller's fd if it was open when nono_exec was called, else
+ * /dev/null. Checked at entry, before we open anything: with fd 0-2 closed, our own fds (ruleset,
+ * pipes, pidfds) would take those numbers and be handed to the command as its stdio. */
+static int stdio_src(int fd, bool open_at_entry, int devnull)
 {
-	return fcntl(fd, F_GETFD) >= 0 ? fd : devnull;
+	return open_at_entry ? fd : devnull;
 }
 
 int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_opts *opts,
 	      nono_exec_result *result, nono_error *err)
 {
 	nono_error_clear(err);
+	bool stdio_open[3];
+	for (int i = 0; i < 3; i++)
+		stdio_open[i] = fcntl(i, F_GETFD) >= 0;
 	if (result)
 		memset(result, 0, sizeof *result);
 	if (!caps || !argv || !argv[0] || !argv[0][0] || !result)
@@ -720,6 +1030,7 @@ int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_op
 
 	struct exec_state s = {
 		.devnull = -1, .cwd_fd = -1, .tty_fd = -1, .pidfd = -1, .pid = -1,
+		.cmd_pid = -1, .cmd_pidfd = -1, .cmd_pidfd_n = -1, .listener_n = -1,
 		.msg = {-1, -1}, .ack = {-1, -1}, .outp = {-1, -1}, .errp = {-1, -1},
 		.out = {.fd = -1, .name = "stdout"}, .errb = {.fd = -1, .name = "stderr"},
 	};
@@ -772,9 +1083,9 @@ int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_op
 		.path = s.path,
 		.argv = (char *const *)argv,
 		.envp = s.envp,
-		.in_fd = opts->pass_stdin ? stdio_src(0, s.devnull) : s.devnull,
-		.out_fd = opts->capture ? s.outp[1] : stdio_src(1, s.devnull),
-		.err_fd = opts->capture ? s.errp[1] : stdio_src(2, s.devnull),
+		.in_fd = opts->pass_stdin ? stdio_src(0, stdio_open[0], s.devnull) : s.devnull,
+		.out_fd = opts->capture ? s.outp[1] : stdio_src(1, stdio_open[1], s.devnull),
+		.err_fd = opts->capture ? s.errp[1] : stdio_src(2, stdio_open[2], s.devnull),
 		.cwd_fd = s.cwd_fd,
 		.tty_fd = s.tty_fd,
 		.msg_w = s.msg[1],
@@ -791,7 +1102,7 @@ int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_op
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	s.pid = fork();
 	if (s.pid == 0)
-		child_main(&c);
+		reaper_main(&c);
 	int fork_errno = errno;
 	forked = s.pid > 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -817,7 +1128,7 @@ int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_op
 			goto out;
 		}
 	}
-	/* pidfd_open (5.3): the child is ours and unreaped, so the pid is still its own. */
+	/* pidfd_open (5.3): the reaper is ours and unreaped, so the pid is still its own. */
 	s.pidfd = (int)syscall(__NR_pidfd_open, s.pid, 0);
 	if (s.pidfd < 0) {
 		int e = errno;

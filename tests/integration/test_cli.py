@@ -793,3 +793,73 @@ def test_interactive_shell_inside_nono(nono):
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         os.close(fd)
+
+
+# ---- lifetime: nothing the command starts outlives it (design.md §2) ----
+
+ESCAPER = str(ROOT / "tests" / "integration" / "helpers" / "escaper.py")
+
+
+def survivor(path, wait=20.0):
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        try:
+            pid, start = path.read_text().split()
+            return int(pid), start
+        except FileNotFoundError:
+            time.sleep(0.02)
+    raise AssertionError(f"{path} never written")
+
+
+def survivor_gone(pid, start, wait=10.0):
+    """No process with this pid and start time — not even a zombie."""
+    end = time.monotonic() + wait
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[19] != start:
+                    return True
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.05)
+
+
+def test_timeout_kills_setsid_orphan_124(nono, tmp_path):
+    pidfile = tmp_path / "pid"
+    r = run_nono("run", "--read", "/proc", "--read-file", ESCAPER, "--allow", tmp_path,
+                 "--timeout", "1", "--", PY, ESCAPER, "setsid", str(pidfile), "wait")
+    assert r.returncode == 124, r.stderr
+    pid, start = survivor(pidfile)
+    assert survivor_gone(pid, start, wait=0), "setsid orphan survived --timeout"
+
+
+@pytest.mark.parametrize("mode", ["setsid", "plain"])
+def test_sigkilled_nono_takes_the_tree_with_it(nono, tmp_path, mode):
+    pidfile = tmp_path / "pid"
+    p = subprocess.Popen([nono, "run", "--read", "/proc", "--read-file", ESCAPER, "--allow",
+                          str(tmp_path), "--", PY, ESCAPER, mode, str(pidfile), "wait"],
+                         stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        pid, start = survivor(pidfile)
+        p.kill()
+        p.wait(timeout=10)
+        assert survivor_gone(pid, start), f"{mode} orphan survived nono's SIGKILL"
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def test_closed_stdio_never_hands_nono_fds_to_the_command(nono, tmp_path):
+    """Started with fds 0 and 2 closed, nono must not let its own files (the audit log here) take
+    those numbers and reach the command as stdio: the command sees /dev/null there."""
+    audit = tmp_path / "audit.jsonl"
+    script = "for i in 0 1 2; do echo $i=$(readlink /proc/self/fd/$i); done"
+    r = subprocess.run(f"exec {nono} run --read /proc --audit-log {audit} --net-block -- "
+                       f"/bin/sh -c '{script}' 0<&- 2>&-",
+                       shell=True, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r
+    lines = dict(l.split("=", 1) for l in r.stdout.split())
+    assert lines["0"] == "/dev/null" and lines["2"] == "/dev/null", r.stdout
+    assert str(audit) not in r.stdout
