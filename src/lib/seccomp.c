@@ -38,7 +38,10 @@
  *   (sendmsg's msghdr, which BPF cannot read), so it could reach host daemons (journald, abstract
  *   sockets) without a connect. With no per-message-destination socket creatable (UDP, raw,
  *   packet, unix dgram), sendmsg/sendmmsg need no supervision; MSG_FASTOPEN — the one way TCP takes
- *   its destination from a send — is refused here on sendto/sendmsg/sendmmsg.
+ *   its destination from a send — is refused here on sendto/sendmsg/sendmmsg. The one way to hold
+ *   such a socket anyway is to inherit it: a datagram/raw socket on stdin/stdout/stderr is refused
+ *   (-EINVAL) under blocked and proxy-only. (nono_apply does not revoke sockets the process
+ *   already holds — like Landlock, it restricts what is opened from now on.)
  * - connect, bind, listen, and sendto with a non-NULL address go to the supervisor (user
  *   notification) under blocked and proxy-only: it decides on its own copy of the address and
  *   performs the call itself on the child's socket (supervisor.c). listen is supervised because
@@ -278,6 +281,35 @@ static bool has_x32_guard(const struct sock_filter *f, size_t n)
 	return false;
 }
 
+/* stdin/stdout/stderr go to the sandboxed command as they are. A datagram, raw or packet socket
+ * there would let it send anywhere with sendmsg(msg_name), which no BPF rule can inspect (see the
+ * header comment): refuse rather than run with a hole. Stream sockets are fine (connected: the
+ * address of a send is ignored; unconnected: connect is supervised). Netlink route is kernel
+ * IPC. */
+static int check_stdio(nono_error *err)
+{
+	static const char *const names[] = {"stdin", "stdout", "stderr"};
+	for (int fd = 0; fd < 3; fd++) {
+		int type = 0, domain = 0, proto = 0;
+		socklen_t l = sizeof type;
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
+			continue; /* not a socket (ENOTSOCK) or closed (EBADF) */
+		l = sizeof domain;
+		getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l);
+		l = sizeof proto;
+		getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
+		if (type == SOCK_STREAM || type == SOCK_SEQPACKET ||
+		    (domain == AF_NETLINK && proto == NETLINK_ROUTE))
+			continue;
+		return nono_fail(err, -EINVAL,
+				 "%s is a datagram/raw socket (family %d, type %d): a sandboxed "
+				 "command could send anywhere through it, which a blocked or "
+				 "proxy-only network cannot allow",
+				 names[fd], domain, type);
+	}
+	return 0;
+}
+
 static void ctx_releasep(scmp_filter_ctx *c)
 {
 	if (*c)
@@ -405,6 +437,9 @@ int nono_seccomp_prepare(const nono_caps *caps, unsigned flags, struct nono_plan
 	if (abi < 3)
 		env |= W_OLD_LL;
 	if (net != NONO_NET_ALLOWED) {
+		int rc = check_stdio(err);
+		if (rc < 0)
+			return rc;
 		/* apply.c sets plan->no_listener when no listener can be had (EBUSY under another
 		 * supervisor, kernel < 5.0); we also need pidfd_getfd (5.6) to decide safely. */
 		bool sup = !plan->no_listener && supervisor_possible();

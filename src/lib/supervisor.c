@@ -108,6 +108,9 @@ struct nono_supervisor {
 	struct {
 		uint32_t tid;
 		int pidfd;
+		int memfd; /* /proc/TID/mem, opened on first use: pread is ~3x cheaper than
+			    * process_vm_readv here. It names one mm for good: after an exec
+			    * or a reuse of the tid it reads nothing (EIO) and is reopened. */
 	} pidfds[16];
 	unsigned pidfd_next;
 	pthread_mutex_t lock;
@@ -122,6 +125,7 @@ struct rq {
 	uint64_t id;
 	uint32_t tid;
 	const char *sys;
+	int slot; /* pidfd cache slot of this task, -1 if none */
 	uint64_t args[6];
 	int fd; /* our copy of the child's socket, -1 if none */
 	int domain, type;
@@ -266,9 +270,25 @@ static bool id_valid(struct nono_supervisor *s, uint64_t id)
 	return ioctl(s->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
 }
 
-/* Copy `len` bytes at `remote` in the task. 0 or -errno. */
+/* Copy `len` bytes at `remote` in the task. 0 or -errno. The caller checks ID_VALID after. */
 static int fetch(struct rq *q, uint64_t remote, void *buf, size_t len)
 {
+	if (q->slot >= 0 && remote <= (uint64_t)INT64_MAX - len) {
+		__typeof__(q->s->pidfds[0]) *e = &q->s->pidfds[q->slot];
+		for (int attempt = 0; attempt < 2; attempt++) {
+			if (e->memfd < 0) {
+				char p[64];
+				snprintf(p, sizeof p, "/proc/%u/mem", q->tid);
+				e->memfd = open(p, O_RDONLY | O_CLOEXEC);
+				if (e->memfd < 0)
+					break;
+			}
+			if (pread(e->memfd, buf, len, (off_t)remote) == (ssize_t)len)
+				return 0;
+			close(e->memfd); /* stale mm, or a bad address: retry fresh, then ask */
+			e->memfd = -1;
+		}
+	}
 	struct iovec l = {buf, len}, r = {(void *)(uintptr_t)remote, len};
 	ssize_t n = process_vm_readv((pid_t)q->tid, &l, 1, &r, 1, 0);
 	if (n < 0)
@@ -316,10 +336,15 @@ static int take_fd(struct rq *q, int cfd)
 		if (s->pidfds[i].pidfd < 0 || s->pidfds[i].tid != q->tid)
 			continue;
 		int fd = (int)syscall(__NR_pidfd_getfd, s->pidfds[i].pidfd, cfd, 0);
-		if (fd >= 0 || errno != ESRCH)
+		if (fd >= 0 || errno != ESRCH) {
+			q->slot = (int)i;
 			return fd < 0 ? -errno : fd;
+		}
 		close(s->pidfds[i].pidfd); /* that task is gone: the tid is someone new */
 		s->pidfds[i].pidfd = -1;
+		if (s->pidfds[i].memfd >= 0)
+			close(s->pidfds[i].memfd);
+		s->pidfds[i].memfd = -1;
 	}
 	bool cacheable;
 	int pidfd = open_pidfd(q, &cacheable);
@@ -331,8 +356,12 @@ static int take_fd(struct rq *q, int cfd)
 		unsigned i = s->pidfd_next++ % n;
 		if (s->pidfds[i].pidfd >= 0)
 			close(s->pidfds[i].pidfd);
+		if (s->pidfds[i].memfd >= 0)
+			close(s->pidfds[i].memfd);
 		s->pidfds[i].tid = q->tid;
 		s->pidfds[i].pidfd = pidfd;
+		s->pidfds[i].memfd = -1;
+		q->slot = (int)i;
 	} else {
 		close(pidfd);
 	}
@@ -586,6 +615,22 @@ static void h_connect(struct rq *q)
 	deny(q, EACCES, "socket family not allowed");
 }
 
+/* The task's umask, from /proc/TID/status (4.7+). */
+static int child_umask(struct rq *q)
+{
+	char p[64], line[128];
+	snprintf(p, sizeof p, "/proc/%u/status", q->tid);
+	FILE *f = fopen(p, "re");
+	if (!f)
+		return -errno;
+	long um = -1;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, "Umask:", 6) == 0)
+			um = strtol(line + 6, NULL, 8);
+	fclose(f);
+	return um >= 0 && um <= 0777 ? (int)um : -ENOSYS;
+}
+
 static void h_bind(struct rq *q)
 {
 	struct nono_supervisor *s = q->s;
@@ -643,14 +688,21 @@ static void h_bind(struct rq *q)
 		memset(&b, 0, sizeof b);
 		b.sun_family = AF_UNIX;
 		memcpy(b.sun_path, base, strlen(base)); /* shorter than sun_path: it came from one */
-		/* This thread has its own cwd (unshare(CLONE_FS) at start). */
+		/* This thread has its own cwd and umask (unshare(CLONE_FS) at start): bind where
+		 * we checked, with the child's umask (ssh-agent & co. set 0177 to keep their socket
+		 * private; ours could be wider). */
+		int um = child_umask(q);
+		if (um < 0)
+			return deny(q, -um, "bind: cannot read the process's umask");
 		if (fchdir(dfd) < 0)
 			return deny(q, errno, "bind: fchdir");
+		mode_t old = umask((mode_t)um);
 		r = bind(q->fd, (struct sockaddr *)&b,
 			 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(base) + 1)) < 0
 			    ? -errno
 			    : 0;
-		(void)chdir("/");
+		umask(old);
+		(void)!chdir("/");
 	} else {
 		return deny(q, EACCES, "bind: socket family not allowed");
 	}
@@ -738,6 +790,7 @@ static void handle(struct nono_supervisor *s, const struct seccomp_notif *req)
 	q.id = req->id;
 	q.tid = req->pid;
 	q.fd = -1;
+	q.slot = -1;
 	q.sys = "unknown";
 	memcpy(q.args, req->data.args, sizeof q.args);
 	const struct handler *h = NULL;
@@ -750,19 +803,7 @@ static void handle(struct nono_supervisor *s, const struct seccomp_notif *req)
 		return deny(&q, EPERM, "request not in the supervisor's table");
 	}
 	q.sys = h->name;
-	if (h->addr_arg >= 0) {
-		uint32_t alen = (uint32_t)q.args[h->len_arg];
-		if ((int32_t)alen < 0 || alen > sizeof q.addr)
-			return deny(&q, EINVAL, "address length out of range");
-		q.alen = alen;
-		if (alen) {
-			int r = fetch(&q, q.args[h->addr_arg], &q.addr, alen);
-			if (r < 0)
-				return deny(&q, r == -EFAULT ? EFAULT : EPERM,
-					    "cannot read the address from the process");
-		}
-		describe(&q);
-	}
+	/* The socket first: it also finds (or opens) this task's cache slot for the memory read. */
 	q.fd = take_fd(&q, (int)(uint32_t)q.args[0]);
 	if (q.fd < 0) {
 		int e = -q.fd;
@@ -770,6 +811,25 @@ static void handle(struct nono_supervisor *s, const struct seccomp_notif *req)
 		if (!id_valid(s, q.id))
 			return;
 		return deny(&q, e == EBADF ? EBADF : EPERM, "cannot take the socket (pidfd_getfd)");
+	}
+	if (h->addr_arg >= 0) {
+		uint32_t alen = (uint32_t)q.args[h->len_arg];
+		if ((int32_t)alen < 0 || alen > sizeof q.addr) {
+			close(q.fd);
+			q.fd = -1;
+			return deny(&q, EINVAL, "address length out of range");
+		}
+		q.alen = alen;
+		if (alen) {
+			int r = fetch(&q, q.args[h->addr_arg], &q.addr, alen);
+			if (r < 0) {
+				close(q.fd);
+				q.fd = -1;
+				return deny(&q, r == -EFAULT ? EFAULT : EPERM,
+					    "cannot read the address from the process");
+			}
+		}
+		describe(&q);
 	}
 	/* Everything above was read from the task: it is ours only if the task still waits. */
 	if (!id_valid(s, q.id)) {
@@ -837,9 +897,12 @@ static void sup_free(struct nono_supervisor *s)
 		close(s->listener);
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
-	for (size_t i = 0; i < sizeof s->pidfds / sizeof s->pidfds[0]; i++)
+	for (size_t i = 0; i < sizeof s->pidfds / sizeof s->pidfds[0]; i++) {
 		if (s->pidfds[i].pidfd >= 0)
 			close(s->pidfds[i].pidfd);
+		if (s->pidfds[i].memfd >= 0)
+			close(s->pidfds[i].memfd);
+	}
 	for (size_t i = 0; i < s->nsocks; i++)
 		free(s->socks[i].path);
 	for (size_t i = 0; i < s->nwdirs; i++)
@@ -863,7 +926,7 @@ static int sup_new(int listener, const nono_caps *caps, nono_audit *audit_ring,
 	s->listener = -1;
 	s->stop_fd = -1;
 	for (size_t i = 0; i < sizeof s->pidfds / sizeof s->pidfds[0]; i++)
-		s->pidfds[i].pidfd = -1;
+		s->pidfds[i].pidfd = s->pidfds[i].memfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	s->audit = audit_ring;
@@ -986,8 +1049,14 @@ static void helper_main(int sock, pid_t target, const nono_caps *caps)
 	int keep = fcntl(sock, F_DUPFD_CLOEXEC, 3);
 	if (keep < 0)
 		_exit(1);
-	syscall(__NR_close_range, 0, (unsigned)keep - 1, 0);
-	syscall(__NR_close_range, (unsigned)keep + 1, ~0U, 0);
+	if (syscall(__NR_close_range, 0, (unsigned)keep - 1, 0) < 0 ||
+	    syscall(__NR_close_range, (unsigned)keep + 1, ~0U, 0) < 0) {
+		/* close_range is 5.9; pidfd_getfd (5.6) may come without it. */
+		long max = sysconf(_SC_OPEN_MAX);
+		for (int fd = 0; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+			if (fd != keep)
+				close(fd);
+	}
 	int n = -1;
 	size_t got = 0;
 	while (got < sizeof n) {

@@ -10,6 +10,7 @@
  *   unix PATH              connect to a pathname unix socket
  *   abstract NAME          connect to an abstract unix socket
  *   udp6_sendto IP6 PORT   UDP over IPv6
+ *   stdin_sendmsg IP PORT  sendmsg(msg_name) on an inherited socket (fd 0)
  */
 #include "probe.h"
 
@@ -148,6 +149,17 @@ static int unix_connect(const char *name, int abstract)
 	return probe_escaped("unix connected");
 }
 
+static int stdin_sendmsg(const char *ip, int port)
+{
+	struct sockaddr_in a = probe_v4(ip, port);
+	char msg[] = "nono-escape-stdin";
+	struct iovec iov = {msg, sizeof msg - 1};
+	struct msghdr mh = {.msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &iov, .msg_iovlen = 1};
+	if (sendmsg(0, &mh, 0) < 0)
+		return probe_denied("sendmsg(stdin)", errno);
+	return probe_escaped("datagram sent through the inherited socket");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -169,6 +181,8 @@ int main(int argc, char **argv)
 		return icmp(SOCK_DGRAM, a1);
 	if (strcmp(m, "packet") == 0)
 		return packet();
+	if (strcmp(m, "stdin_sendmsg") == 0)
+		return stdin_sendmsg(a1, port);
 	if (strcmp(m, "unix") == 0)
 		return unix_connect(a1, 0);
 	if (strcmp(m, "abstract") == 0)

@@ -206,9 +206,32 @@ def test_x32_killed(srv, mode, abi):
     assert r.returncode in SIGSYS_CODES, (r.returncode, r.stdout, r.stderr)
 
 
+# ---- an inherited datagram socket (sendmsg's msghdr is beyond BPF): nono refuses to run ----
+
+def test_inherited_udp_stdin(srv):
+    argv = [probe("probe_net"), "stdin_sendmsg", "127.0.0.1", str(srv.udp)]
+    srv.udp_received()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        r = subprocess.run(argv, stdin=u.fileno(), capture_output=True, text=True, timeout=60)
+        assert result_line(r.stdout).startswith("ESCAPED"), (r.stdout, r.stderr)
+        assert srv.udp_received()
+        for mode, abi in CONFIGS:
+            cmd = [str(NONO), "run", "-r", str(PROBES)]
+            cmd += ["--proxy-port", str(srv.proxy)] if mode == "proxy" else ["--net-block"]
+            env = {k: v for k, v in os.environ.items() if k != "NONO_MAX_LANDLOCK_ABI"}
+            if abi:
+                env["NONO_MAX_LANDLOCK_ABI"] = abi
+            r = subprocess.run(cmd + ["--", *argv], stdin=u.fileno(), capture_output=True,
+                               text=True, timeout=60, env=env)
+            assert r.returncode != 0 and not result_line(r.stdout), (mode, abi, r.stdout)
+            assert "stdin is a datagram" in r.stderr, r.stderr
+            assert not srv.udp_received()
+
+
 # ---- the sockaddr race ----
 
-RACE_N = "20000"
+# 20,000 connects on the host; the 6.1 guest under qemu TCG is 10-50x slower: fewer there.
+RACE_N = os.environ.get("NONO_ESCAPE_RACE_N", "4000" if os.environ.get("NONO_IN_VM") else "20000")
 
 
 def test_race_escapes_unsandboxed(srv):
@@ -290,7 +313,17 @@ def _gone(pid):
         return True
 
 
-def _run_apply(mode, abi, port, unix_path, kill_helper):
+def _helper_fds(pid):
+    fds = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            fds[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            pass
+    return fds
+
+
+def _run_apply(mode, abi, port, unix_path, kill_helper, check_fds=False):
     exe = probe("probe_apply")
     argv = [exe, mode, str(port)] + ([unix_path] if unix_path else [])
     env = {k: v for k, v in os.environ.items() if k != "NONO_MAX_LANDLOCK_ABI"}
@@ -304,6 +337,12 @@ def _run_apply(mode, abi, port, unix_path, kill_helper):
         helpers = _helper_pids(p.pid, exe)
         if mode != "none":
             assert len(helpers) == 1, helpers
+        if check_fds:
+            # The helper keeps nothing of the caller's (stdio, pipes, files): only its own
+            # kernel objects — the seccomp listener, its stop eventfd, pidfds.
+            fds = _helper_fds(helpers[0])
+            assert fds and all(v.startswith("anon_inode:") for v in fds.values()), fds
+            assert any("seccomp notify" in v for v in fds.values()), fds
         if kill_helper:
             os.kill(helpers[0], signal.SIGKILL)
             deadline = time.time() + 10
@@ -321,7 +360,7 @@ def _run_apply(mode, abi, port, unix_path, kill_helper):
 def test_apply_proxy_only_helper(srv, abi):
     assert _run_apply("none", None, srv.proxy, None, False).startswith("ESCAPED")
     # Helper alive: the proxy port is reachable; helper killed: trapped calls fail with ENOSYS.
-    assert _run_apply("proxy", abi, srv.proxy, None, False).startswith("ESCAPED")
+    assert _run_apply("proxy", abi, srv.proxy, None, False, check_fds=True).startswith("ESCAPED")
     assert _run_apply("proxy", abi, srv.proxy, None, True).startswith("DENIED ENOSYS connect")
 
 

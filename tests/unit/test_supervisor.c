@@ -344,6 +344,7 @@ static void unix_child(int out, void *arg)
 	int s = socket(AF_UNIX, SOCK_STREAM, 0);
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	snprintf(a.sun_path, sizeof a.sun_path, "%s/mine.sock", dir_write);
+	umask(0177);
 	put(out, err_of(bind(s, (struct sockaddr *)&a, sizeof a)));
 	put(out, err_of(listen(s, 4)));
 	close(s);
@@ -421,6 +422,7 @@ static void test_unix_blocked(void)
 	struct stat sst;
 	snprintf(p, sizeof p, "%s/mine.sock", dir_write);
 	CHECK(stat(p, &sst) == 0 && S_ISSOCK(sst.st_mode));
+	CHECK_EQ_INT(sst.st_mode & 0777, 0600); /* the child's umask 0177, not ours */
 	unlink(p);
 	snprintf(p, sizeof p, "%s/ok.sock", dir_granted);
 	unlink(p);
@@ -588,6 +590,55 @@ static void test_slow_path(void)
 	nono_caps_free(c);
 }
 
+/* ---- the TCP slow path: a SYN dropped by a full accept queue (retransmitted after ~1 s) ---- */
+
+static void tcp_slow_child(int out, void *arg)
+{
+	(void)arg;
+	put(out, 1);
+	put(out, try_connect(AF_INET, "127.0.0.1", ports[0], 0));
+	/* With the child's own send timeout, a blocking connect gives up like the kernel's:
+	 * EINPROGRESS after the timeout. */
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct timeval tv = {0, 150000};
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	struct sockaddr_storage a = v4("127.0.0.1", (uint16_t)ports[0]);
+	put(out, err_of(connect(s, (struct sockaddr *)&a, sizeof(struct sockaddr_in))));
+	close(s);
+}
+
+static void test_tcp_slow_path(void)
+{
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bind(l, (struct sockaddr *)&a, sizeof a);
+	listen(l, 0);
+	ports[0] = listener_port(l);
+	struct sockaddr_storage t = v4("127.0.0.1", (uint16_t)ports[0]);
+	int f1 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	connect(f1, (struct sockaddr *)&t, sizeof(struct sockaddr_in)); /* fills the queue */
+	usleep(50000);
+	nono_caps *c = nono_caps_new();
+	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, (uint16_t)ports[0], NULL), 0);
+	struct sandbox sb;
+	CHECK_EQ_INT(sandbox_start(c, NULL, tcp_slow_child, NULL, &sb), 0);
+	CHECK_EQ_INT(get(sb.res), 1);
+	usleep(300000); /* the child's SYN was dropped; the supervisor has handed it to a worker */
+	int x = accept(l, NULL, NULL); /* room again: the retransmitted SYN completes */
+	CHECK(x >= 0);
+	CHECK_EQ_INT(get(sb.res), 0);
+	/* queue full again (the child's own connection sits in it) */
+	CHECK_EQ_INT(get(sb.res), EINPROGRESS);
+	int st = sandbox_finish(&sb);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	if (x >= 0)
+		close(x);
+	close(f1);
+	close(l);
+	nono_caps_free(c);
+}
+
 /* ---- a request outside the table is denied (EPERM), and allows are audited on request ---- */
 
 static void test_unknown_request(void)
@@ -668,6 +719,7 @@ int main(void)
 	test_death();
 	test_helper();
 	test_slow_path();
+	test_tcp_slow_path();
 	test_unknown_request();
 	UNIT_DONE();
 }
