@@ -26,3 +26,21 @@ run "$nono" run --allow "$work/project" --net-block -- cat "$work/secrets/creden
 run "$nono" run --allow "$work/project" --net-block -- sh -c "echo x >$work/secrets/planted"
 run "$nono" run --allow "$work/project" --net-block -- /usr/bin/python3 -c \
 	"import socket; s=socket.socket(); s.settimeout(2); s.connect(('127.0.0.1', 9))"
+
+echo
+echo "== proxy-only: a local web server stands in for an allowed API (loopback only) =="
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory "$work/project" "$port" >/dev/null 2>&1 &
+srv=$!
+trap 'kill $srv 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+proxied=(--allow "$work/project" --allow-domain 127.0.0.1 --allow-internal "127.0.0.1:$port")
+# NO_PROXY lists 127.0.0.1 for tools that talk to local services; --noproxy '' sends this request
+# through the proxy anyway (a direct connection would be refused, as the last command shows).
+run "$nono" run "${proxied[@]}" -- curl -sS --noproxy '' "http://127.0.0.1:$port/README"
+run "$nono" run "${proxied[@]}" -- sh -c \
+	"curl -s -i http://metadata.google.internal/computeMetadata/v1/ | grep -i -e '^HTTP' -e '^x-nono'"
+run "$nono" run "${proxied[@]}" -- sh -c \
+	"curl -s -i http://example.com/ | grep -i -e '^HTTP' -e '^x-nono'"
+run "$nono" run "${proxied[@]}" -- /usr/bin/python3 -c \
+	"import socket; s=socket.socket(); s.settimeout(2); s.connect(('127.0.0.1', $port))"
