@@ -241,7 +241,10 @@ typedef struct nono_audit_event {
 	uint64_t bytes_down;   /* upstream -> client, on close */
 } nono_audit_event;
 
-/* A bounded, thread-safe ring of events. When full, the oldest event is dropped and counted.
+/* The supervisor records every denial; with NONO_SUPERVISOR_AUDIT_ALLOW=1 in the environment it
+ * records allowed calls too. The proxy records every decision and a close event with the bytes.
+ *
+ * A bounded, thread-safe ring of events. When full, the oldest event is dropped and counted.
  * Returns NULL when out of memory or capacity == 0. */
 NONO_API nono_audit *nono_audit_new(size_t capacity);
 NONO_API void nono_audit_free(nono_audit *a);
