@@ -51,8 +51,26 @@
  *   enforced: connect/bind/listen/sendto-with-address are denied outright in BPF (granted unix
  *   sockets and bind ports cannot be honoured: refused unless best effort). proxy-only then needs
  *   best effort and becomes blocked.
- * - truncate(2) → EACCES when the Landlock ABI in use is < 3: Landlock mediates truncate only from
- *   ABI 3 (6.2). ftruncate needs an fd opened for writing, which Landlock already mediated.
+ * - Below Landlock ABI 3 (kernels 5.13–6.1) Landlock has no truncate hook, so every truncation
+ *   path that does not need a write fd is closed here (review F2):
+ *   truncate(2) → EACCES; open/openat/open_by_handle_at with O_TRUNC and access mode O_RDONLY (0)
+ *   or 3 → EACCES — file_open asks Landlock only for what f_mode says (READ_FILE for O_RDONLY,
+ *   nothing at all for mode 3), yet the kernel truncates whenever DAC allows writing;
+ *   openat2 → ENOSYS (its flags sit in a struct BPF cannot read; glibc and runtimes fall back to
+ *   openat on ENOSYS, as on kernels < 5.6). O_WRONLY/O_RDWR|O_TRUNC and creat need WRITE_FILE,
+ *   which Landlock checks; ftruncate needs an fd opened for writing, which Landlock already
+ *   mediated. With this, apply.c reports TRUNCATE as enforced below ABI 3 whenever the filter is on.
+ * - setsockopt: a short deny list (EPERM) under blocked and proxy-only (review F10/F11), for the
+ *   options that change WHERE a TCP connection's packets go after the supervisor approved its
+ *   address: IPv6 routing/hop-by-hop/destination-option headers (an unprivileged IPV6_RTHDR
+ *   segment-routing header sends a connection "to [::1]:P" to any IPv6 address, also when set
+ *   after connect), IPv4 IP_OPTIONS (source routing; CAP_NET_RAW, i.e. root), and SO_BINDTODEVICE
+ *   / SO_BINDTOIFINDEX (unprivileged since 5.7: a connect to 127.0.0.1 leaves on another
+ *   interface). See setsockopt_deny[] below. A socket created BEFORE the sandbox (nono_apply's
+ *   caller, an inherited stdio socket) may already carry such an option: the supervisor reads
+ *   them back on its copy before performing a proxy connect and refuses (EACCES) a socket that
+ *   has any (supervisor.c rerouting_option). An already connected socket keeps what it has
+ *   (nono_apply, like Landlock, does not revoke what the process holds).
  */
 #include "internal.h"
 #include "uapi.h"
@@ -85,7 +103,7 @@ enum {
 	W_PROXY = 1u << 2,    /* network proxy-only (always supervised) */
 	W_NOTIFY = 1u << 3,   /* a supervisor decides addresses */
 	W_NONOTIFY = 1u << 4, /* network restricted but no supervisor: deny address syscalls */
-	W_OLD_LL = 1u << 5,   /* Landlock ABI < 3: truncate(2) unmediated */
+	W_OLD_LL = 1u << 5,   /* Landlock ABI < 3: truncation unmediated */
 };
 #define W_NET (W_BLOCKED | W_PROXY)
 
@@ -132,8 +150,19 @@ static const struct sc_rule rules[] = {
 	{"io_uring_setup", W_ALWAYS, DENY(ENOSYS), ANY, ANY},
 	{"io_uring_enter", W_ALWAYS, DENY(ENOSYS), ANY, ANY},
 	{"io_uring_register", W_ALWAYS, DENY(ENOSYS), ANY, ANY},
-	/* Landlock < ABI 3 does not mediate truncate(2). */
+	/* Landlock < ABI 3 does not mediate truncation (header comment): truncate(2), and opens
+	 * with O_TRUNC whose access mode Landlock checks as a read (O_RDONLY) or as nothing (3).
+	 * Flags: open arg 1, openat arg 2, open_by_handle_at arg 2 (int: masked compare). */
 	{"truncate", W_OLD_LL, DENY(EACCES), ANY, ANY},
+	{"open", W_OLD_LL, DENY(EACCES), EQ(1, O_TRUNC | O_ACCMODE, O_TRUNC | O_RDONLY), ANY},
+	{"open", W_OLD_LL, DENY(EACCES), EQ(1, O_TRUNC | O_ACCMODE, O_TRUNC | O_ACCMODE), ANY},
+	{"openat", W_OLD_LL, DENY(EACCES), EQ(2, O_TRUNC | O_ACCMODE, O_TRUNC | O_RDONLY), ANY},
+	{"openat", W_OLD_LL, DENY(EACCES), EQ(2, O_TRUNC | O_ACCMODE, O_TRUNC | O_ACCMODE), ANY},
+	{"open_by_handle_at", W_OLD_LL, DENY(EACCES), EQ(2, O_TRUNC | O_ACCMODE, O_TRUNC | O_RDONLY),
+	 ANY},
+	{"open_by_handle_at", W_OLD_LL, DENY(EACCES),
+	 EQ(2, O_TRUNC | O_ACCMODE, O_TRUNC | O_ACCMODE), ANY},
+	{"openat2", W_OLD_LL, DENY(ENOSYS), ANY, ANY},
 
 	/* Socket families. */
 	{"socket", W_BLOCKED, DENY(EACCES), NOTIN(0, M32, AF_UNIX, AF_NETLINK), ANY},
@@ -147,6 +176,9 @@ static const struct sc_rule rules[] = {
 	{"socket", W_PROXY, DENY(EACCES), EQ(0, M32, AF_INET6), NOTIN(2, M32, 0, IPPROTO_TCP)},
 	{"socketpair", W_NET, DENY(EACCES), NOTIN(0, M32, AF_UNIX), ANY},
 	{"socketpair", W_NET, DENY(EACCES), ANY, NOTIN(1, SOCKTYPE_MASK, SOCK_STREAM, SOCK_SEQPACKET)},
+
+	/* setsockopt(level, optname) pairs that re-route a connection: setsockopt_deny[] (added by
+	 * build_prog for W_NET). */
 
 	/* TCP Fast Open: a send that connects, to the address in the send. */
 	{"sendto", W_NET, DENY(EACCES), EQ(3, MSG_FASTOPEN, MSG_FASTOPEN), ANY},
@@ -163,6 +195,29 @@ static const struct sc_rule rules[] = {
 	{"bind", W_NONOTIFY, DENY(EACCES), ANY, ANY},
 	{"listen", W_NONOTIFY, DENY(EACCES), ANY, ANY},
 	{"sendto", W_NONOTIFY, DENY(EACCES), EQ(3, MSG_FASTOPEN, 0), NONZERO(4)},
+};
+
+/* setsockopt(fd, level=1, optname=2, …) → EPERM under blocked and proxy-only: options that change
+ * where an approved TCP connection's packets go (review F10, F11). level and optname are ints:
+ * compared on their low 32 bits (EQ with M32). Harmless options (TCP_NODELAY, SO_REUSEADDR,
+ * IPV6_V6ONLY, SO_KEEPALIVE…) stay untouched. Numbers from include/uapi/linux/in6.h, in.h and
+ * asm-generic/socket.h (stable ABI). */
+static const struct {
+	uint32_t level, optname;
+	const char *why;
+} setsockopt_deny[] = {
+	{41 /* SOL_IPV6 */, 3, "IPV6_2292HOPOPTS"},
+	{41, 4, "IPV6_2292DSTOPTS"},
+	{41, 5, "IPV6_2292RTHDR: RFC 2292 routing header"},
+	{41, 6, "IPV6_2292PKTOPTIONS: sticky options incl. a routing header / next hop"},
+	{41, 9, "IPV6_NEXTHOP"},
+	{41, 54, "IPV6_HOPOPTS"},
+	{41, 55, "IPV6_RTHDRDSTOPTS"},
+	{41, 57, "IPV6_RTHDR: segment routing sends [::1]:P anywhere (F10, unprivileged)"},
+	{41, 59, "IPV6_DSTOPTS"},
+	{0 /* SOL_IP */, 4, "IP_OPTIONS: loose/strict source routing (CAP_NET_RAW)"},
+	{1 /* SOL_SOCKET */, 25, "SO_BINDTODEVICE: 127.0.0.1 sent out of another interface (F11)"},
+	{1, 62, "SO_BINDTOIFINDEX: same, by index (5.1)"},
 };
 
 /* Expand one condition into alternative comparisons (OR). Returns the count, or -EINVAL. */
@@ -372,6 +427,15 @@ static int build_prog(unsigned env, struct sock_fprog *prog, nono_error *err)
 		if (!(rules[i].when & env))
 			continue;
 		rc = add_rule(ctx, &rules[i], err);
+		if (rc < 0)
+			return rc;
+	}
+	for (size_t i = 0; (env & W_NET) && i < sizeof setsockopt_deny / sizeof setsockopt_deny[0];
+	     i++) {
+		const struct sc_rule r = {"setsockopt", W_NET, DENY(EPERM),
+					  EQ(1, M32, setsockopt_deny[i].level),
+					  EQ(2, M32, setsockopt_deny[i].optname)};
+		rc = add_rule(ctx, &r, err);
 		if (rc < 0)
 			return rc;
 	}

@@ -46,6 +46,7 @@
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/netlink.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -63,9 +64,6 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL /* 6.9: a pidfd for a thread, not only a thread-group leader */
-#endif
 #ifndef PR_SET_PTRACER
 #define PR_SET_PTRACER 0x59616d61
 #endif
@@ -588,6 +586,41 @@ static void connect_unix(struct rq *q)
 			true, &pfd);
 }
 
+/* Why the child's TCP socket would not go where its checked address says, or NULL. The filter
+ * refuses setting these options under blocked and proxy-only (seccomp.c setsockopt_deny[]), but a
+ * socket created before the sandbox (nono_apply's caller, an inherited fd) may already carry them:
+ * an IPv6 routing/hop-by-hop/destination-options header (review F10: an SRH sends "[::1]:P" to its
+ * first hop), IPv4 options (source routing) or a bound device (F11: "127.0.0.1" sent out of
+ * another interface). Read back on our copy of the socket; anything unreadable is refused (fail
+ * closed). An already connected socket is not our business (connect says EISCONN). */
+static const char *rerouting_option(int fd, int domain)
+{
+	unsigned char buf[256];
+	socklen_t l = sizeof buf;
+	char dev[IFNAMSIZ + 1];
+	socklen_t dl = sizeof dev;
+	if (getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dl) < 0)
+		return "cannot read SO_BINDTODEVICE";
+	if (dl > 0 && dev[0] != '\0')
+		return "socket is bound to a device (SO_BINDTODEVICE)";
+	if (getsockopt(fd, IPPROTO_IP, IP_OPTIONS, buf, &l) < 0)
+		return "cannot read IP_OPTIONS";
+	if (l > 0)
+		return "socket carries IP options (IP_OPTIONS)";
+	if (domain != AF_INET6)
+		return NULL;
+	static const int v6opts[] = {54 /* IPV6_HOPOPTS */, 55 /* IPV6_RTHDRDSTOPTS */,
+				     57 /* IPV6_RTHDR */, 59 /* IPV6_DSTOPTS */};
+	for (size_t i = 0; i < sizeof v6opts / sizeof v6opts[0]; i++) {
+		l = sizeof buf;
+		if (getsockopt(fd, IPPROTO_IPV6, v6opts[i], buf, &l) < 0)
+			return "cannot read the IPv6 extension headers";
+		if (l > 0)
+			return "socket carries an IPv6 routing/options header";
+	}
+	return NULL;
+}
+
 static void h_connect(struct rq *q)
 {
 	struct nono_supervisor *s = q->s;
@@ -610,6 +643,9 @@ static void h_connect(struct rq *q)
 		if (q->addr.ss_family != q->domain ||
 		    !nono_sup_is_proxy_addr(&q->addr, q->alen, s->proxy_port))
 			return deny(q, EACCES, "proxy-only: only the proxy on loopback is reachable");
+		const char *why = rerouting_option(q->fd, q->domain);
+		if (why)
+			return deny(q, EACCES, why);
 		return perform_connect(q, &q->addr, q->alen, false, &(int){-1});
 	}
 	deny(q, EACCES, "socket family not allowed");

@@ -92,6 +92,10 @@ struct nono_landlock_ruleset_attr {
 #ifndef __NR_close_range
 #define __NR_close_range 436
 #endif
+#ifndef PIDFD_THREAD
+#include <fcntl.h>
+#define PIDFD_THREAD O_EXCL /* 6.9: a pidfd for a thread, not only a thread-group leader */
+#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif

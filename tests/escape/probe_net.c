@@ -11,6 +11,13 @@
  *   abstract NAME          connect to an abstract unix socket
  *   udp6_sendto IP6 PORT   UDP over IPv6
  *   stdin_sendmsg IP PORT  sendmsg(msg_name) on an inherited socket (fd 0)
+ *   rthdr                  IPv6 TCP socket + setsockopt(IPV6_RTHDR, segment routing header whose
+ *                          first hop is 2001:db8::9): the kernel would send a connection "to
+ *                          [::1]" to that hop (review F10). Nothing is connected or sent.
+ *   bindtodevice           TCP socket + SO_BINDTODEVICE "lo" (review F11: an approved loopback
+ *                          connect leaving through another interface). Nothing is sent.
+ *   ipoptions              TCP socket + IP_OPTIONS loose source route (needs CAP_NET_RAW).
+ * For the setsockopt probes, ESCAPED means the kernel accepted the option.
  */
 #include "probe.h"
 
@@ -160,6 +167,38 @@ static int stdin_sendmsg(const char *ip, int port)
 	return probe_escaped("datagram sent through the inherited socket");
 }
 
+/* One setsockopt on a fresh TCP socket of `family`. */
+static int sockopt(int family, int level, int opt, const void *v, socklen_t len, const char *what)
+{
+	int s = socket(family, SOCK_STREAM, 0);
+	if (s < 0)
+		return probe_denied("socket", errno);
+	if (setsockopt(s, level, opt, v, len) < 0)
+		return probe_denied(what, errno);
+	close(s);
+	return probe_escaped(what);
+}
+
+static int rthdr(void)
+{
+	/* type 4 (SRH), 2 segments: segments[1] = 2001:db8::9 is the first hop, segments[0] = ::1 the
+	 * "destination" a supervisor would check. */
+	static const unsigned char srh[8 + 32] = {
+		0, 4, 4, 1, 1, 0, 0, 0,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+		0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9,
+	};
+	return sockopt(AF_INET6, IPPROTO_IPV6, 57 /* IPV6_RTHDR */, srh, sizeof srh,
+		       "setsockopt-IPV6_RTHDR");
+}
+
+static int ipoptions(void)
+{
+	/* NOP, LSRR len 7 ptr 4 via 192.0.2.9, EOL */
+	static const unsigned char opt[8] = {1, 131, 7, 4, 192, 0, 2, 9};
+	return sockopt(AF_INET, IPPROTO_IP, IP_OPTIONS, opt, sizeof opt, "setsockopt-IP_OPTIONS");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -187,6 +226,13 @@ int main(int argc, char **argv)
 		return unix_connect(a1, 0);
 	if (strcmp(m, "abstract") == 0)
 		return unix_connect(a1, 1);
+	if (strcmp(m, "rthdr") == 0)
+		return rthdr();
+	if (strcmp(m, "bindtodevice") == 0)
+		return sockopt(AF_INET, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3,
+			       "setsockopt-SO_BINDTODEVICE");
+	if (strcmp(m, "ipoptions") == 0)
+		return ipoptions();
 	fprintf(stderr, "unknown probe %s\n", m);
 	return 2;
 }

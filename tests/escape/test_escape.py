@@ -108,9 +108,13 @@ def srv():
 
 
 def result_line(out):
+    """The probe's verdict line — also printed, so every attempt's outcome (with its errno) is in
+    the log: tests/test_vm.py shows the last line each guest test printed."""
     for line in out.splitlines():
         if line.startswith(("ESCAPED", "DENIED", "COUNT", "READY", "APPLY-FAILED")):
+            print(line)
             return line
+    print("(no verdict line)")
     return ""
 
 
@@ -152,12 +156,18 @@ def _probes(srv):
         "py-connect": ([*py, "connect", lo, other], "EACCES", "EACCES"),
         "py-urllib": ([*py, "urllib", lo, other], "EACCES", "EACCES"),
         "py-udp": ([*py, "udp", lo, udp], "EACCES", "EACCES"),
+        # setsockopt deny list (review F10/F11): the option itself is refused under proxy-only;
+        # blocked refuses the TCP socket first.
+        "sockopt-rthdr": ([net, "rthdr"], "EPERM", "EACCES"),
+        "sockopt-bindtodevice": ([net, "bindtodevice"], "EPERM", "EACCES"),
+        "sockopt-ipoptions": ([net, "ipoptions"], "EPERM", "EACCES"),
     }
 
 
 PROBE_IDS = ["tcp-other-port", "udp-sendto", "udp-sendmsg", "udp-sendmmsg", "tcp-fastopen",
              "raw-icmp", "packet", "iouring-connect", "i386-socketcall", "i386-connect",
-             "unix-abstract", "unix-not-granted", "py-connect", "py-urllib", "py-udp"]
+             "unix-abstract", "unix-not-granted", "py-connect", "py-urllib", "py-udp",
+             "sockopt-rthdr", "sockopt-bindtodevice", "sockopt-ipoptions"]
 
 
 @pytest.mark.parametrize("pid", PROBE_IDS)
@@ -170,6 +180,8 @@ def test_probe_escapes_unsandboxed(srv, pid):
         pytest.skip("raw sockets need CAP_NET_RAW: run as root")
     if pid == "packet" and line.startswith("DENIED"):
         pytest.skip("packet sockets need CAP_NET_RAW: run as root")
+    if pid == "sockopt-ipoptions" and line.startswith("DENIED EPERM"):
+        pytest.skip("IP_OPTIONS needs CAP_NET_RAW: run as root")
     if pid.startswith("i386") and r.returncode != 0:
         pytest.skip("no ia32 emulation in this kernel")
     assert line.startswith("ESCAPED"), (pid, r.returncode, r.stdout, r.stderr)
@@ -186,6 +198,7 @@ def test_probe_denied(srv, pid, mode, abi):
     r = run_sandboxed(mode, abi, argv, srv)
     line = result_line(r.stdout)
     if expected == "SIGSYS":
+        print(f"KILLED rc={r.returncode} (SIGSYS is {128 + signal.SIGSYS})")
         assert r.returncode in SIGSYS_CODES and not line, (r.returncode, r.stdout, r.stderr)
     else:
         assert line.startswith(f"DENIED {expected} "), (r.returncode, r.stdout, r.stderr)
@@ -203,6 +216,7 @@ def test_x32_reaches_kernel_unsandboxed():
 def test_x32_killed(srv, mode, abi):
     # Under the filter an x32 number never reaches the kernel: the process is killed (SIGSYS).
     r = run_sandboxed(mode, abi, [probe("probe_abi"), "x32", "127.0.0.1", str(srv.other)], srv)
+    print(f"KILLED rc={r.returncode} (SIGSYS is {128 + signal.SIGSYS})")
     assert r.returncode in SIGSYS_CODES, (r.returncode, r.stdout, r.stderr)
 
 
@@ -223,6 +237,8 @@ def test_inherited_udp_stdin(srv):
                 env["NONO_MAX_LANDLOCK_ABI"] = abi
             r = subprocess.run(cmd + ["--", *argv], stdin=u.fileno(), capture_output=True,
                                text=True, timeout=60, env=env)
+            print(f"{mode}/abi={abi or 'native'}: REFUSED rc={r.returncode} "
+                  + (r.stderr.strip().splitlines() or [""])[-1])
             assert r.returncode != 0 and not result_line(r.stdout), (mode, abi, r.stdout)
             assert "stdin is a datagram" in r.stderr, r.stderr
             assert not srv.udp_received()
@@ -419,6 +435,7 @@ def test_metadata_in_netns():
     res = {}
     for line in r.stdout.splitlines():
         if line.startswith("RESULT "):
+            print(line)
             _, key, rest = line.split(" ", 2)
             res[key] = rest
     assert res, (r.stdout, r.stderr)

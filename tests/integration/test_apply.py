@@ -119,7 +119,9 @@ def test_capped_abi_env(tree, cap):
         assert "capped by" not in r.stderr and "kernel offers" not in line
     unenforced = line.split("not enforceable:")[1]
     assert ("ioctl_dev" in unenforced) == (abi < 5), line
-    assert ("truncate" in unenforced) == (abi < 3), line
+    # below ABI 3 the seccomp filter closes truncation (seccomp.c, review F2): enforced at every ABI
+    assert "truncate" not in unenforced, line
+    assert ("closes truncation" in line) == (abi < 3), line
     # truncate(2) by path (os.truncate): Landlock refuses it on a read-only grant from ABI 3; below,
     # the seccomp filter refuses truncate(2) everywhere, read-write grants included.
     # (coreutils truncate opens the file for writing, so it is not used here.)

@@ -215,11 +215,11 @@ static int apply_and_check_common(nono_report *rep)
  * - ABI >= 3: Landlock handles TRUNCATE: a read-only grant refuses truncate(2); a read-write
  *   grant allows it.
  * - ABI < 3 with the filter: seccomp.c refuses truncate(2) everywhere, read-write grants included
- *   (EACCES before any lookup); without the filter nothing can close it: TRUNCATE is unenforced.
+ *   (EACCES before any lookup), and open(O_RDONLY|O_TRUNC), which Landlock checks as a plain
+ *   read (review F2): TRUNCATE is enforced; without the filter nothing can close it: unenforced.
  * - every ABI: a read-write grant allows ftruncate on a write fd and open(O_WRONLY|O_TRUNC).
  * - the report tells the truth both ways: TRUNCATE absent from fs_unenforced means no
- *   truncation path is open on a read-only grant; present means one is (below ABI 3:
- *   open(O_RDONLY|O_TRUNC), which Landlock checks as a plain read — review F2). */
+ *   truncation path is open on a read-only grant; present means one is. */
 static void check_truncation(const nono_report *rep, int abi)
 {
 	const long long ro_size = (long long)strlen("read-only data\n");
@@ -230,6 +230,7 @@ static void check_truncation(const nono_report *rep, int abi)
 		CCHECK(try_truncate("ro/r.txt") == EACCES);
 		CCHECK(try_truncate("rw/w.txt") == 0);
 	} else if (rep->seccomp) {
+		CCHECK(!unenforced);
 		CCHECK(try_truncate("ro/r.txt") == EACCES);
 		CCHECK(try_truncate("rw/w.txt") == EACCES);
 		CCHECK(file_size("rw/w.txt") > 0);

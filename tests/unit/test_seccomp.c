@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -109,8 +111,53 @@ static void always_checks(void)
 	CHECK_EQ_INT(err_of(syscall(__NR_io_uring_register, -1, 0, NULL, 0)), ENOSYS);
 }
 
+/* A 2-segment IPv6 segment routing header (type 4), as setsockopt(IPV6_RTHDR) takes it: the kernel
+ * would route to the first hop (2001:db8::9), whatever address the socket was connected to. */
+static const unsigned char srh[8 + 32] = {
+	0, 4 /* hdrlen: 2 segments */, 4 /* type: SRH */, 1 /* segments_left */, 1 /* first_segment */,
+	0, 0, 0,
+	0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, /* 2001:db8::9 */
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,            /* ::1 */
+};
+
+/* errno of setsockopt via the raw syscall (so the upper halves of level/optname are ours). */
+static int sso(int fd, long level, long opt, const void *v, socklen_t len)
+{
+	return err_of(syscall(SYS_setsockopt, fd, level, opt, v, len));
+}
+
+/* The setsockopt deny list (review F10/F11): every pair EPERM, on any socket (the filter answers
+ * before the kernel looks at the fd), also with garbage in the upper 32 bits. */
+static void setsockopt_denied(int fd)
+{
+	static const long pairs[][2] = {{41, 3},  {41, 4},  {41, 5},  {41, 6}, {41, 9}, {41, 54},
+					{41, 55}, {41, 57}, {41, 59}, {0, 4},  {1, 25}, {1, 62}};
+	char buf[64] = {0};
+	for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+		int e = sso(fd, pairs[i][0], pairs[i][1], buf, sizeof buf);
+		if (e != EPERM)
+			fprintf(stderr, "setsockopt(%ld, %ld): errno %d, want EPERM\n", pairs[i][0],
+				pairs[i][1], e);
+		CHECK_EQ_INT(e, EPERM);
+		CHECK_EQ_INT(sso(fd, 0x100000000L | pairs[i][0], 0x700000000L | pairs[i][1], buf,
+				 sizeof buf),
+			     EPERM);
+	}
+	CHECK_EQ_INT(sso(fd, 41, 57, srh, sizeof srh), EPERM);
+	CHECK_EQ_INT(sso(fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3), EPERM);
+	int one = 1;
+	CHECK_EQ_INT(sso(fd, SOL_SOCKET, SO_BINDTOIFINDEX, &one, sizeof one), EPERM);
+}
+
 static void unfiltered_baseline(void)
 {
+	/* The options the filter refuses do work without it (root or not: IPV6_RTHDR with a
+	 * segment routing header and SO_BINDTODEVICE are unprivileged). */
+	int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+	CHECK_EQ_INT(sso(s6, 41, 57, srh, sizeof srh), 0);
+	CHECK_EQ_INT(sso(s6, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3), 0);
+	close(s6);
+
 	char c = 'x';
 	CHECK(err_of(syscall(SYS_ioctl, 0, (long)(0xdeadbeef00000000ULL | TIOCSTI), &c)) != EPERM);
 	CHECK_EQ_INT(err_of(syscall(__NR_io_uring_setup, 1, NULL)), EFAULT);
@@ -168,6 +215,12 @@ static void restricted_common(void)
 	CHECK_EQ_INT(err_of(connect(u, (struct sockaddr *)&sun, sizeof sun)), ENOSYS);
 	CHECK_EQ_INT(err_of(bind(u, (struct sockaddr *)&sun, sizeof sun)), ENOSYS);
 	CHECK_EQ_INT(err_of(listen(u, 1)), ENOSYS);
+	/* setsockopt: the deny list on any socket; ordinary options untouched. */
+	setsockopt_denied(sv[0]);
+	int one = 1;
+	CHECK_EQ_INT(sso(sv[0], SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+	CHECK_EQ_INT(sso(sv[0], SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one), 0);
+	CHECK_EQ_INT(sso(sv[0], SOL_SOCKET, SO_SNDBUF, &(int){65536}, sizeof(int)), 0);
 	close(u);
 	close(sv[0]);
 	close(sv[1]);
@@ -196,7 +249,21 @@ static void proxy_checks(void)
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(1)};
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	CHECK_EQ_INT(err_of(connect(s, (struct sockaddr *)&sin, sizeof sin)), ENOSYS);
+	/* The sockets proxy-only lets exist: the deny list holds on them (IP_OPTIONS would work
+	 * here as root), harmless TCP/IP options keep working. */
+	int one = 1;
+	setsockopt_denied(s);
+	CHECK_EQ_INT(sso(s, IPPROTO_IP, IP_OPTIONS, "\x01\x01\x01\x01", 4), EPERM);
+	CHECK_EQ_INT(sso(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+	CHECK_EQ_INT(sso(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), 0);
+	CHECK_EQ_INT(sso(s, IPPROTO_IP, IP_TOS, &(int){0x10}, sizeof(int)), 0);
 	close(s);
+	int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+	setsockopt_denied(s6);
+	CHECK_EQ_INT(sso(s6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one), 0);
+	CHECK_EQ_INT(sso(s6, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+	CHECK_EQ_INT(sso(s6, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one), 0);
+	close(s6);
 }
 
 static void allowed_checks(void)
@@ -210,6 +277,11 @@ static void allowed_checks(void)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	CHECK_EQ_INT(err_of(connect(s, (struct sockaddr *)&sin, sizeof sin)), ECONNREFUSED);
 	close(s);
+	/* The setsockopt deny list is for restricted networks only. */
+	int s6 = socket(AF_INET6, SOCK_STREAM, 0);
+	CHECK_EQ_INT(sso(s6, 41, 57, srh, sizeof srh), 0);
+	CHECK_EQ_INT(sso(s6, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3), 0);
+	close(s6);
 }
 
 static void x32_getpid(void)
@@ -238,15 +310,67 @@ static void i386_socketcall(void)
 	_exit(0);
 }
 
-static void truncate_check(void)
+static char trunc_file[64]; /* a file with content, made by main before the child runs */
+
+static long long fsize(const char *p)
 {
-	/* Below Landlock ABI 3 truncate(2) is denied by the filter: EACCES before any lookup. */
-	CHECK_EQ_INT(err_of(truncate("/nonexistent/nono", 0)), EACCES);
+	struct stat st;
+	return stat(p, &st) == 0 ? (long long)st.st_size : -1;
 }
 
+/* Below Landlock ABI 3 the filter closes truncation without a write fd (review F2): truncate(2),
+ * and O_TRUNC opens with access mode O_RDONLY or 3 (upper-half garbage in the int flags does not
+ * help), EACCES before any lookup; openat2 ENOSYS. Opens for writing with O_TRUNC stay (Landlock
+ * checks WRITE_FILE for them), and so do plain reads. */
+static void truncate_check(void)
+{
+	long long size = fsize(trunc_file);
+	CHECK(size > 0);
+	CHECK_EQ_INT(err_of(truncate("/nonexistent/nono", 0)), EACCES);
+	CHECK_EQ_INT(err_of(syscall(SYS_open, trunc_file, O_RDONLY | O_TRUNC)), EACCES);
+	CHECK_EQ_INT(err_of(syscall(SYS_open, trunc_file, O_ACCMODE | O_TRUNC)), EACCES);
+	CHECK_EQ_INT(err_of(syscall(SYS_openat, AT_FDCWD, trunc_file, O_RDONLY | O_TRUNC)), EACCES);
+	CHECK_EQ_INT(err_of(syscall(SYS_openat, AT_FDCWD, trunc_file,
+				    0xffffffff00000000L | O_RDONLY | O_TRUNC | O_CLOEXEC)),
+		     EACCES);
+	CHECK_EQ_INT(err_of(syscall(SYS_openat, AT_FDCWD, trunc_file, O_ACCMODE | O_TRUNC | O_CREAT,
+				    0600)),
+		     EACCES);
+	CHECK_EQ_INT(err_of(syscall(SYS_open_by_handle_at, -1, NULL, O_RDONLY | O_TRUNC)), EACCES);
+	CHECK_EQ_INT(err_of(syscall(SYS_openat2, AT_FDCWD, trunc_file, NULL, 0)), ENOSYS);
+	CHECK_EQ_INT(fsize(trunc_file), size);
+	int fd = open(trunc_file, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	close(fd);
+	fd = openat(AT_FDCWD, trunc_file, O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ_INT(fsize(trunc_file), size);
+	fd = open(trunc_file, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ_INT(fsize(trunc_file), 0);
+}
+
+/* ABI >= 3: Landlock's business; the same calls reach the kernel (no Landlock domain here). */
 static void truncate_allowed(void)
 {
 	CHECK_EQ_INT(err_of(truncate("/nonexistent/nono", 0)), ENOENT);
+	CHECK(fsize(trunc_file) > 0);
+	int fd = open(trunc_file, O_RDONLY | O_TRUNC | O_CLOEXEC);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ_INT(fsize(trunc_file), 0);
+	/* openat2(AT_FDCWD, path, NULL how) reaches the kernel: EFAULT, not ENOSYS. */
+	CHECK_EQ_INT(err_of(syscall(SYS_openat2, AT_FDCWD, trunc_file, NULL, 24)), EFAULT);
+}
+
+static void make_trunc_file(void)
+{
+	int fd = open(trunc_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK_EQ_INT((int)write(fd, "data\n", 5), 5);
+	close(fd);
 }
 
 /* No listener (EBUSY under another supervisor, old kernel): blocked still holds, by the filter
@@ -396,15 +520,22 @@ int main(void)
 	st = run_child(&p, i386_getpid);
 	CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS);
 	/* ABI 7 here: truncate is Landlock's business. */
+	snprintf(trunc_file, sizeof trunc_file, "/tmp/nono-test-seccomp-%d", (int)getpid());
+	make_trunc_file();
 	if (nono_landlock_abi() >= 3)
 		expect_clean_exit(run_child(&p, truncate_allowed));
 	free(p.prog.filter);
 
 	CHECK_EQ_INT(nono_set_max_landlock_abi(2), 0);
-	p = make_plan(NONO_NET_ALLOWED, 0);
-	expect_clean_exit(run_child(&p, truncate_check));
-	free(p.prog.filter);
+	nono_net_mode modes[] = {NONO_NET_ALLOWED, NONO_NET_BLOCKED, NONO_NET_PROXY_ONLY};
+	for (size_t i = 0; i < 3; i++) {
+		p = make_plan(modes[i], modes[i] == NONO_NET_PROXY_ONLY ? 3128 : 0);
+		make_trunc_file();
+		expect_clean_exit(run_child(&p, truncate_check));
+		free(p.prog.filter);
+	}
 	nono_set_max_landlock_abi(0);
+	unlink(trunc_file);
 
 	test_no_listener();
 	test_stdio_sockets();

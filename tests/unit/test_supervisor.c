@@ -234,6 +234,54 @@ static void proxy_child(int out, void *arg)
 		freeifaddrs(ifa);
 }
 
+/* Sockets made BEFORE the filter (as under nono_apply) carrying options the filter would now
+ * refuse: the supervisor reads them back and refuses the proxy connect (review F10/F11). */
+static void inherited_child(int out, void *arg)
+{
+	const int *fds = arg;
+	struct sockaddr_storage a4 = v4("127.0.0.1", (uint16_t)ports[0]);
+	struct sockaddr_storage a6 = v6("::ffff:127.0.0.1", (uint16_t)ports[0]);
+	put(out, err_of(connect(fds[0], (struct sockaddr *)&a4, sizeof(struct sockaddr_in))));
+	put(out, err_of(connect(fds[1], (struct sockaddr *)&a6, sizeof(struct sockaddr_in6))));
+	put(out, err_of(connect(fds[2], (struct sockaddr *)&a6, sizeof(struct sockaddr_in6))));
+	/* …and the filter refuses setting the option now: EPERM, then the connect goes through. */
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	put(out, err_of(setsockopt(s, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3)));
+	put(out, err_of(connect(s, (struct sockaddr *)&a4, sizeof(struct sockaddr_in))));
+	close(s);
+}
+
+static void test_inherited_options(void)
+{
+	static const unsigned char srh[8 + 32] = {
+		0, 4, 4, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+		0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9,
+	};
+	int l0 = tcp_listener();
+	ports[0] = listener_port(l0);
+	int fds[3];
+	fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK_EQ_INT(setsockopt(fds[0], SOL_SOCKET, SO_BINDTODEVICE, "lo", 3), 0);
+	fds[1] = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK_EQ_INT(setsockopt(fds[1], IPPROTO_IPV6, 57 /* IPV6_RTHDR */, srh, sizeof srh), 0);
+	fds[2] = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0); /* control: no options */
+	nono_caps *c = nono_caps_new();
+	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, (uint16_t)ports[0], NULL), 0);
+	struct sandbox sb;
+	CHECK_EQ_INT(sandbox_start(c, NULL, inherited_child, fds, &sb), 0);
+	CHECK_EQ_INT(get(sb.res), EACCES); /* bound to a device */
+	CHECK_EQ_INT(get(sb.res), EACCES); /* routing header */
+	CHECK_EQ_INT(get(sb.res), 0);      /* plain socket, same address */
+	CHECK_EQ_INT(get(sb.res), EPERM);  /* setsockopt under the filter */
+	CHECK_EQ_INT(get(sb.res), 0);
+	int st = sandbox_finish(&sb);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	nono_caps_free(c);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	close(l0);
+}
+
 static void test_proxy_only(void)
 {
 	int l0 = tcp_listener(), l1 = tcp_listener();
@@ -715,6 +763,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	policy_tests();
 	test_proxy_only();
+	test_inherited_options();
 	test_unix_blocked();
 	test_death();
 	test_helper();
