@@ -356,8 +356,16 @@ def _run_apply(mode, abi, port, unix_path, kill_helper, check_fds=False):
         if check_fds:
             # The helper keeps nothing of the caller's (stdio, pipes, files): only its own
             # kernel objects — the seccomp listener, its stop eventfd, pidfds.
-            fds = _helper_fds(helpers[0])
-            assert fds and all(v.startswith("anon_inode:") for v in fds.values()), fds
+            # The helper closes its end of the handoff socketpair right after writing the ack the
+            # applying process waits for: allow it a moment (bounded) to get there.
+            deadline = time.time() + 5
+            while True:
+                fds = _helper_fds(helpers[0])
+                clean = fds and all(v.startswith("anon_inode:") for v in fds.values())
+                if clean or time.time() > deadline:
+                    break
+                time.sleep(0.01)
+            assert clean, fds
             assert any("seccomp notify" in v for v in fds.values()), fds
         if kill_helper:
             os.kill(helpers[0], signal.SIGKILL)
