@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <linux/filter.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -110,6 +111,13 @@ NONO_HIDDEN int nono_supervisor_helper_handoff(int handle, int listener_fd, nono
  * free with nono_strv_free. */
 NONO_HIDDEN int nono_env_build(bool inherit, const char *const *extra, const char *const *overrides,
 			       char ***out, nono_error *err);
+
+/* ---- error.c: threads ----
+ * Start a library thread that takes no signals (all blocked while it is created, so it inherits
+ * that mask): the embedding program's handlers stay on its own threads (Python runs its handlers on
+ * the main thread only). Returns 0 or a positive errno, as pthread_create. */
+NONO_HIDDEN int nono_thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),
+				  void *arg);
 
 /* ---- time ---- */
 NONO_HIDDEN int64_t nono_now_unix_ms(void);

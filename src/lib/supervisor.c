@@ -1027,11 +1027,7 @@ int nono_supervisor_start(int listener_fd, const nono_caps *caps, nono_audit *au
 	if (r < 0)
 		return r;
 	/* The thread takes no signals: the caller's handlers stay the caller's business. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&s->thread, NULL, sup_main, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	r = nono_thread_start(&s->thread, NULL, sup_main, s);
 	if (r != 0) {
 		sup_free(s);
 		return nono_fail(err, -r, "cannot start the supervisor thread: %s", strerror(r));

@@ -630,11 +630,7 @@ int nono_proxy_start(const nono_proxy_config *cfg, nono_proxy **out, nono_error 
 		rc = nono_fail(err, -ENOMEM, "libevent setup failed");
 		goto fail;
 	}
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&p->thread, NULL, loop_main, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = nono_thread_start(&p->thread, NULL, loop_main, p);
 	if (rc) {
 		rc = nono_fail(err, -rc, "proxy thread: %s", strerror(rc));
 		goto fail;

@@ -157,11 +157,6 @@ int np_resolver_new(unsigned nthreads, struct np_resolver **out, int *efd, nono_
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	/* Workers never take the embedding program's signals (e.g. Python's handlers run on its main
-	 * thread only). */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
 	unsigned started = 0;
 	int rc = 0;
 	for (unsigned i = 0; i < nthreads; i++) {
@@ -170,7 +165,7 @@ int np_resolver_new(unsigned nthreads, struct np_resolver **out, int *efd, nono_
 		pthread_mutex_lock(&r->lock);
 		r->refs++;
 		pthread_mutex_unlock(&r->lock);
-		rc = pthread_create(&w->thread, &attr, worker, w);
+		rc = nono_thread_start(&w->thread, &attr, worker, w); /* takes no signals */
 		if (rc) {
 			pthread_mutex_lock(&r->lock);
 			r->refs--;
@@ -180,7 +175,6 @@ int np_resolver_new(unsigned nthreads, struct np_resolver **out, int *efd, nono_
 		w->started = true;
 		started++;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (!started) {
 		np_resolver_free(r);
