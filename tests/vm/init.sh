@@ -14,7 +14,9 @@ mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 mkdir -p /dev/pts /dev/shm /tmp /run
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts && ln -sf pts/ptmx /dev/ptmx
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp stays on the initramfs root (itself a tmpfs): the project tree is laid in at its host path,
+# which may be under /tmp (CI clones anywhere), and a tmpfs mounted here would hide it.
+chmod 1777 /tmp
 mount -t tmpfs -o mode=0755 tmpfs /run
 hostname nono-vm
 ip link set lo up
