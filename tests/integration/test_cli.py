@@ -54,6 +54,28 @@ def pid_dead(pid, wait=10.0):
 
 # ---- filesystem ----
 
+
+def pty_bash(prompt):
+    """An interactive bash on a new pty. Returns (pid, fd, wait_for(pattern, t=60) -> bool, buf):
+    buf is the bytearray of what was read so far (clear() it to wait for fresh output)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve("/bin/bash", ["bash", "--norc", "--noprofile", "-i"],
+                  {"PS1": prompt, "PATH": "/usr/bin:/bin", "TERM": "dumb"})
+    buf = bytearray()
+
+    def wait_for(pat, t=60):
+        end = time.monotonic() + t
+        while pat not in buf and time.monotonic() < end:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    buf.extend(os.read(fd, 4096))
+                except OSError:
+                    break
+        return pat in buf
+
+    return pid, fd, wait_for, buf
+
 def test_read_write_inside_and_outside(nono, tmp_path):
     proj, secret = tmp_path / "proj", tmp_path / "secret"
     proj.mkdir()
@@ -636,22 +658,7 @@ def test_sigterm_to_nono_is_forwarded_to_the_group(nono, tmp_path):
 def test_ctrl_z_and_fg_under_job_control(nono):
     """^Z stops the command; nono stops too, so the user's shell gets the terminal back ("Stopped");
     `fg` resumes both and the command finishes normally."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve("/bin/bash", ["bash", "--norc", "--noprofile", "-i"],
-                  {"PS1": "PROMPT$ ", "PATH": "/usr/bin:/bin", "TERM": "dumb"})
-    buf = b""
-
-    def wait_for(pat, t=60):
-        nonlocal buf
-        end = time.monotonic() + t
-        while pat not in buf and time.monotonic() < end:
-            if select.select([fd], [], [], 0.1)[0]:
-                try:
-                    buf += os.read(fd, 4096)
-                except OSError:
-                    break
-        return pat in buf
+    pid, fd, wait_for, buf = pty_bash("PROMPT$ ")
 
     try:
         assert wait_for(b"PROMPT$ ")
@@ -756,22 +763,7 @@ def test_proxy_usage_errors(nono):
 def test_interactive_shell_inside_nono(nono):
     """A job-control shell inside the sandbox: prompt, commands, ^C of its foreground job, exit
     status back to the outer shell."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execve("/bin/bash", ["bash", "--norc", "--noprofile", "-i"],
-                  {"PS1": "OUTER$ ", "PATH": "/usr/bin:/bin", "TERM": "dumb"})
-    buf = b""
-
-    def wait_for(pat, t=60):
-        nonlocal buf
-        end = time.monotonic() + t
-        while pat not in buf and time.monotonic() < end:
-            if select.select([fd], [], [], 0.1)[0]:
-                try:
-                    buf += os.read(fd, 4096)
-                except OSError:
-                    break
-        return pat in buf
+    pid, fd, wait_for, buf = pty_bash("OUTER$ ")
 
     try:
         assert wait_for(b"OUTER$ ")
@@ -779,7 +771,7 @@ def test_interactive_shell_inside_nono(nono):
         assert wait_for(b"INNER$ "), buf
         os.write(fd, b"echo in-$((40+2))\n")
         assert wait_for(b"in-42\r\nINNER$ "), buf
-        buf = b""
+        buf.clear()
         os.write(fd, b"sleep 30\n")
         time.sleep(0.5)
         os.write(fd, b"\x03")  # interrupts the inner shell's job, not the shell, not nono
