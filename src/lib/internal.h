@@ -95,6 +95,11 @@ NONO_HIDDEN int nono_supervisor_start(int listener_fd, const nono_caps *caps, no
 				      struct nono_supervisor **out, nono_error *err);
 /* Stop the thread, close the listener (trapped calls then fail with ENOSYS) and free. */
 NONO_HIDDEN void nono_supervisor_stop(struct nono_supervisor *s);
+/* The supervisor's state and loop, shared by the thread (supervisor.c) and the in-process apply
+ * helper process (supervisor_helper.c). nono_sup_new takes ownership of `listener`. */
+NONO_HIDDEN int nono_sup_new(int listener, const nono_caps *caps, nono_audit *audit_ring,
+			     struct nono_supervisor **out, nono_error *err);
+NONO_HIDDEN void *nono_sup_main(void *arg);
 
 /* ---- supervisor.c: in-process nono_apply with proxy-only / supervised modes ----
  * Called by nono_apply before the filter is installed: forks a helper process that will supervise
