@@ -76,6 +76,7 @@ def pty_bash(prompt):
 
     return pid, fd, wait_for, buf
 
+
 def test_read_write_inside_and_outside(nono, tmp_path):
     proj, secret = tmp_path / "proj", tmp_path / "secret"
     proj.mkdir()

@@ -443,28 +443,27 @@ void relay_start_http(struct conn *c)
 	conn_update(c);
 }
 
-void relay_client_event(struct conn *c, short what)
+/* One step for either side: `up` = client->upstream can move (client readable or upstream
+ * writable), `down` = upstream->client can move. */
+static void relay_step(struct conn *c, bool up, bool down)
 {
 	if (c->st == C_TUNNEL) {
-		tunnel_step(c, what & EV_READ, what & EV_WRITE);
+		tunnel_step(c, up, down);
 		return;
 	}
-	if ((what & EV_READ) && (http_up(c) == GONE || c->st != C_HTTP))
+	if (up && (http_up(c) == GONE || c->st != C_HTTP))
 		return;
-	if ((what & EV_WRITE) && (http_down(c) == GONE || c->st != C_HTTP))
+	if (down && (http_down(c) == GONE || c->st != C_HTTP))
 		return;
 	conn_update(c);
 }
 
+void relay_client_event(struct conn *c, short what)
+{
+	relay_step(c, what & EV_READ, what & EV_WRITE);
+}
+
 void relay_upstream_event(struct conn *c, short what)
 {
-	if (c->st == C_TUNNEL) {
-		tunnel_step(c, what & EV_WRITE, what & EV_READ);
-		return;
-	}
-	if ((what & EV_WRITE) && (http_up(c) == GONE || c->st != C_HTTP))
-		return;
-	if ((what & EV_READ) && (http_down(c) == GONE || c->st != C_HTTP))
-		return;
-	conn_update(c);
+	relay_step(c, what & EV_WRITE, what & EV_READ);
 }
