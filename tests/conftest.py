@@ -3,6 +3,7 @@ import json
 import os
 import pathlib
 import subprocess
+import time
 
 import pytest
 
@@ -42,3 +43,20 @@ def run_nono(*args, timeout=60, **kw):
 @pytest.fixture
 def nono_run():
     return run_nono
+
+
+def pid_dead(pid, wait=10.0):
+    """True once `pid` is gone or a zombie (killed, waiting for its new parent to reap it), polling
+    for at most `wait` seconds. A process that vanishes between open() and read() of its stat file
+    (ENOENT or ESRCH) is gone too."""
+    end = time.monotonic() + wait
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False

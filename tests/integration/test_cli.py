@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import ROOT, run_nono
+from conftest import ROOT, run_nono, pid_dead
 
 PY = "/usr/bin/python3"
 
@@ -37,19 +37,6 @@ def kernel_landlock_abi():
     libc.syscall.restype = ctypes.c_long
     r = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
     return max(int(r), 0)
-
-
-def pid_dead(pid, wait=10.0):
-    end = time.monotonic() + wait
-    while time.monotonic() < end:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # ---- filesystem ----

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, pid_dead
 
 PROBE = BUILD / "tests" / "integration" / "helpers" / "exec_probe"
 PY = "/usr/bin/python3"
@@ -44,21 +44,6 @@ def probe(probe_exe):
 
 
 SYS = ["--system", "--capture"]
-
-
-def pid_dead(pid, wait=10.0):
-    """True once `pid` is gone or a zombie (killed, waiting for its new parent to reap it)."""
-    end = time.monotonic() + wait
-    while time.monotonic() < end:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return True
-        if state in ("Z", "X"):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def read_pid(path, wait=10.0):
