@@ -64,6 +64,11 @@ typedef struct nono_grant {
 	bool is_file; /* true: a single file; false: a directory and everything under it */
 } nono_grant;
 
+/* Names used everywhere (CLI, JSON, reports, bindings): "read", "write", "read-write" and
+ * "allowed", "blocked", "proxy-only". Static strings; NULL for a value outside the enum. */
+NONO_API const char *nono_access_name(nono_access access);
+NONO_API const char *nono_net_mode_name(nono_net_mode mode);
+
 /* New empty set: no paths, network allowed. Returns NULL only when out of memory.
  * Free with nono_caps_free(). */
 NONO_API nono_caps *nono_caps_new(void);
@@ -88,7 +93,9 @@ NONO_API void nono_caps_deduplicate(nono_caps *caps);
 /* True when `path` (canonicalised if it exists, else made absolute lexically) lies inside a grant. */
 NONO_API bool nono_caps_path_covered(const nono_caps *caps, const char *path);
 
-/* Network mode. `proxy_port` is required (1..65535) for NONO_NET_PROXY_ONLY and must be 0 otherwise.
+/* Network mode. For NONO_NET_PROXY_ONLY `proxy_port` is the proxy's port (1..65535), or 0 for "chosen
+ * when the proxy starts": a plan (nono_plan_report) accepts 0 and reports the port as not yet known,
+ * while nono_apply and nono_exec refuse it (-EINVAL). For the other modes it must be 0.
  * The last call wins. Errors: -EINVAL. */
 NONO_API int nono_caps_set_network(nono_caps *caps, nono_net_mode mode, uint16_t proxy_port,
 				   nono_error *err);
@@ -241,8 +248,8 @@ typedef struct nono_audit_event {
 	uint64_t bytes_down;   /* upstream -> client, on close */
 } nono_audit_event;
 
-/* The supervisor records every denial; with NONO_SUPERVISOR_AUDIT_ALLOW=1 in the environment it
- * records allowed calls too. The proxy records every decision and a close event with the bytes.
+/* The supervisor records every denial, and allowed calls too when asked (nono_exec_opts
+ * audit_allowed). The proxy records every decision and a close event with the bytes.
  *
  * A bounded, thread-safe ring of events. When full, the oldest event is dropped and counted.
  * Returns NULL when out of memory or capacity == 0. */
@@ -254,6 +261,16 @@ NONO_API size_t nono_audit_drain(nono_audit *a, nono_audit_event *out, size_t ma
 NONO_API uint64_t nono_audit_dropped(const nono_audit *a);
 /* Record one event (the library uses this; harnesses may too). Thread-safe. */
 NONO_API void nono_audit_push(nono_audit *a, const nono_audit_event *ev);
+
+/* The one JSON form of an event, used by the proxy's and the supervisor's audit logs and the CLI:
+ * a single line ending in '\n', keys in this order: ts_ms, source, mode, decision, family, target,
+ * port, method, path, status, reason, bytes_up, bytes_down. Each string field is read up to its
+ * size (no NUL needed); bytes that are not valid UTF-8 become '?', so no event is ever dropped for
+ * its bytes. Writes into `buf` (NUL-terminated) and returns the line's length without the NUL;
+ * NONO_AUDIT_LINE_MAX always suffices. Errors: -EINVAL (NULL argument), -ENOSPC (`len` too small:
+ * nothing usable is written). */
+#define NONO_AUDIT_LINE_MAX 8192
+NONO_API int nono_audit_event_format(const nono_audit_event *ev, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------------------------------
  * Sandboxed exec
@@ -268,6 +285,12 @@ typedef struct nono_exec_opts {
 	bool pass_stdin;              /* child reads our stdin; else /dev/null */
 	unsigned flags;               /* NONO_FLAG_BEST_EFFORT */
 	nono_audit *audit;            /* optional: receives supervisor events (borrowed) */
+	int audit_fd;                 /* optional: the supervisor appends each event to this fd as a
+	                                 JSON line (nono_audit_event_format), from its own thread;
+	                                 borrowed, the caller opens it (O_APPEND) and closes it after
+	                                 nono_exec returns. nono_exec_opts_init sets -1; 0 and
+	                                 negative values mean none (stdin is never an audit log) */
+	bool audit_allowed;           /* record allowed supervised calls too (default: denials) */
 	bool foreground;              /* CLI: give the child the terminal (interactive commands). Takes
 	                                 effect only when the child's stdin/stdout are ours and our fds 0
 	                                 and 1 are the terminal in the foreground; then the child gets

@@ -299,6 +299,9 @@ static int plan_prepare(const nono_caps *caps, unsigned flags, struct nono_plan 
 	 * filter is on; without it, it stays unenforced (the tests check report vs kernel). */
 	if (rep->seccomp && rep->landlock_abi > 0 && rep->landlock_abi < 3)
 		rep->fs_unenforced &= ~(uint64_t)LANDLOCK_ACCESS_FS_TRUNCATE;
+	plan->net = rep->net_enforced;
+	if (plan->net == NONO_NET_PROXY_ONLY)
+		nono_caps_network(caps, &plan->proxy_port);
 	report_text(rep, caps, notes);
 	return 0;
 fail:
@@ -400,10 +403,12 @@ int nono_apply(const nono_caps *caps, unsigned flags, nono_report *report, nono_
 	if (r < 0)
 		return r;
 
-	int handle = -1;
+	struct nono_sup_helper helper = {.fd = -1, .pid = -1};
 	if (plan.notify) {
 		/* The helper must be forked before the filter exists, so it stays unfiltered. */
-		r = nono_supervisor_helper_fork(caps, &handle, err);
+		struct nono_sup_config sc = {.net = plan.net, .proxy_port = plan.proxy_port,
+					     .audit_fd = -1};
+		r = nono_supervisor_helper_fork(caps, &sc, &helper, err);
 		if (r < 0) {
 			nono_plan_release(&plan);
 			return r;
@@ -413,17 +418,17 @@ int nono_apply(const nono_caps *caps, unsigned flags, nono_report *report, nono_
 	r = nono_plan_enter(&plan, &listener);
 	nono_plan_release(&plan);
 	if (r < 0) {
-		if (handle >= 0)
-			close(handle); /* the helper exits when its handle closes */
+		if (helper.fd >= 0)
+			close(helper.fd); /* the helper exits when its handle closes */
 		return nono_fail(err, r,
 				 "entering the sandbox failed (the process may be partly restricted "
 				 "now): %s",
 				 strerror(-r));
 	}
-	if (handle >= 0) {
+	if (helper.fd >= 0) {
 		/* Takes both fds. If the helper never gets the listener, every supervised syscall
 		 * fails with ENOSYS once our copy is closed: closed, not open. */
-		r = nono_supervisor_helper_handoff(handle, listener, err);
+		r = nono_supervisor_helper_handoff(&helper, listener, err);
 		if (r < 0)
 			return r;
 	} else if (listener >= 0) {

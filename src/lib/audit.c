@@ -2,6 +2,7 @@
  * Bounded by construction: when full the oldest event is overwritten and counted as dropped. */
 #include "internal.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -70,4 +71,45 @@ uint64_t nono_audit_dropped(const nono_audit *a)
 	uint64_t d = a->dropped;
 	pthread_mutex_unlock((pthread_mutex_t *)&a->lock);
 	return d;
+}
+
+/* ---- the one JSON line of an event ---- */
+
+/* A JSON string from a fixed-size field: bounded by the field, never dropped for its bytes
+ * (a unix socket path or an attacker's Host header may hold any): invalid UTF-8 becomes '?'. */
+static json_t *field(const char *buf, size_t cap)
+{
+	size_t len = strnlen(buf, cap);
+	json_t *j = json_stringn(buf, len);
+	if (j)
+		return j;
+	char tmp[NONO_PATH_MAX];
+	if (len >= sizeof tmp)
+		len = sizeof tmp - 1;
+	for (size_t i = 0; i < len; i++)
+		tmp[i] = (unsigned char)buf[i] < 0x80 && buf[i] ? buf[i] : '?';
+	return json_stringn(tmp, len);
+}
+#define F(name) field(ev->name, sizeof ev->name)
+
+int nono_audit_event_format(const nono_audit_event *ev, char *buf, size_t len)
+{
+	if (!ev || !buf)
+		return -EINVAL;
+	json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:i, s:o, s:I, s:I}",
+			      "ts_ms", (json_int_t)ev->timestamp_unix_ms, "source", F(source),
+			      "mode", F(mode), "decision", F(decision), "family", F(family),
+			      "target", F(target), "port", (int)ev->port, "method", F(method),
+			      "path", F(path), "status", ev->status, "reason", F(reason),
+			      "bytes_up", (json_int_t)ev->bytes_up, "bytes_down",
+			      (json_int_t)ev->bytes_down);
+	if (!o)
+		return -ENOMEM;
+	size_t n = json_dumpb(o, buf, len, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (n == 0 || n + 2 > len)
+		return n == 0 ? -ENOMEM : -ENOSPC;
+	buf[n] = '\n';
+	buf[n + 1] = '\0';
+	return (int)(n + 1);
 }

@@ -109,14 +109,31 @@ static bool access_valid(nono_access a)
 	return a == NONO_ACCESS_READ || a == NONO_ACCESS_WRITE || a == NONO_ACCESS_READ_WRITE;
 }
 
-static const char *access_name(nono_access a)
+const char *nono_access_name(nono_access a)
 {
 	switch (a) {
 	case NONO_ACCESS_READ: return "read";
 	case NONO_ACCESS_WRITE: return "write";
 	case NONO_ACCESS_READ_WRITE: return "read-write";
 	}
-	return "?";
+	return NULL;
+}
+
+const char *nono_net_mode_name(nono_net_mode m)
+{
+	switch (m) {
+	case NONO_NET_ALLOWED: return "allowed";
+	case NONO_NET_BLOCKED: return "blocked";
+	case NONO_NET_PROXY_ONLY: return "proxy-only";
+	}
+	return NULL;
+}
+
+/* For messages about values already validated. */
+static const char *access_name(nono_access a)
+{
+	const char *n = nono_access_name(a);
+	return n ? n : "?";
 }
 
 /* realpath() with errors turned into -errno + a message naming `path`. *out is malloc'd. */
@@ -323,16 +340,21 @@ static char *decision_path(const char *path)
 
 /* Does grant `g` cover the canonical path `p`? A directory covers itself and everything below it
  * ("/a/bc" is not below "/a/b"); a file grant covers only itself. */
+bool nono_path_within(const char *path, const char *grant, bool grant_is_dir)
+{
+	size_t n = strlen(grant);
+	if (strncmp(grant, path, n) != 0)
+		return false;
+	if (path[n] == '\0')
+		return true;
+	if (!grant_is_dir)
+		return false;
+	return path[n] == '/' || (n == 1 && grant[0] == '/');
+}
+
 static bool grant_covers(const struct grant *g, const char *p)
 {
-	size_t n = strlen(g->resolved);
-	if (strncmp(g->resolved, p, n) != 0)
-		return false;
-	if (p[n] == '\0')
-		return true;
-	if (g->is_file)
-		return false;
-	return p[n] == '/' || (n == 1 && g->resolved[0] == '/');
+	return nono_path_within(p, g->resolved, !g->is_file);
 }
 
 bool nono_caps_path_covered(const nono_caps *caps, const char *path)
@@ -355,9 +377,7 @@ int nono_caps_set_network(nono_caps *caps, nono_net_mode mode, uint16_t proxy_po
 		return nono_fail(err, -EINVAL, "capability set is NULL");
 	switch (mode) {
 	case NONO_NET_PROXY_ONLY:
-		if (proxy_port == 0)
-			return nono_fail(err, -EINVAL, "proxy-only needs a proxy port (1..65535)");
-		break;
+		break; /* 0: chosen when the proxy starts (plans only; apply and exec refuse it) */
 	case NONO_NET_ALLOWED:
 	case NONO_NET_BLOCKED:
 		if (proxy_port != 0)

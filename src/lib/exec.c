@@ -85,8 +85,10 @@ static const char *stage_name(int stage)
 
 void nono_exec_opts_init(nono_exec_opts *opts)
 {
-	if (opts)
+	if (opts) {
 		memset(opts, 0, sizeof *opts);
+		opts->audit_fd = -1;
+	}
 }
 
 void nono_exec_result_free(nono_exec_result *result)
@@ -385,7 +387,14 @@ static int take_listener(struct exec_state *s, int n, const nono_caps *caps, con
 				 "taking the seccomp listener from the child with pidfd_getfd "
 				 "(kernel 5.6+): %s", strerror(e));
 	}
-	int rc = nono_supervisor_start(lfd, caps, o->audit, &s->sup, err);
+	struct nono_sup_config sc = {
+		.net = s->plan.net,
+		.proxy_port = s->plan.proxy_port,
+		.ring = o->audit,
+		.audit_fd = o->audit_fd,
+		.audit_allowed = o->audit_allowed,
+	};
+	int rc = nono_supervisor_start(lfd, caps, &sc, &s->sup, err);
 	if (rc < 0) {
 		s->sup = NULL;
 		return rc;

@@ -13,6 +13,8 @@
 
 #define NONO_HIDDEN __attribute__((visibility("hidden")))
 
+#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
 /* ---- error.c ---- */
 /* Fill `err` (may be NULL) and return `code` (a negative errno). printf-style message. */
 NONO_HIDDEN int nono_fail(nono_error *err, int code, const char *fmt, ...)
@@ -46,7 +48,28 @@ static inline int nono_steal_fd(int *fd)
 }
 
 /* ---- caps.c: read-only views for the enforcement modules ---- */
-/* Resolved path of grant i via nono_caps_grant (public). */
+/* Resolved path of grant i via nono_caps_grant (public).
+ * The one "path inside a grant" test: `path` and `grant` are canonical absolute paths. A directory
+ * grant covers itself and everything below it ("/a" covers "/a/b", not "/ab"); a file grant covers
+ * exactly itself. */
+NONO_HIDDEN bool nono_path_within(const char *path, const char *grant, bool grant_is_dir);
+
+/* ---- proc.c ---- */
+/* One field of /proc/TID/status ("Threads", "Umask", "Tgid", … without the colon), parsed as a
+ * number in `base` (Umask is octal). tid 0 = the calling process (/proc/self/status).
+ * Returns 0, or -errno (-ENOENT: no such field; -EINVAL: not a number). */
+NONO_HIDDEN int nono_proc_status_field(pid_t tid, const char *key, int base, long *out);
+
+/* ---- sockopt.c: the socket options that re-route an approved connection (review F10, F11) ----
+ * seccomp.c refuses setting each of them under blocked and proxy-only; the supervisor reads back
+ * those marked `readable` on a socket it is about to connect, and refuses one that carries any. */
+struct nono_sockopt {
+	int level, optname;
+	bool readable; /* getsockopt returns what was set (length 0 when unset) */
+	const char *why;
+};
+NONO_HIDDEN extern const struct nono_sockopt nono_rerouting_sockopts[];
+NONO_HIDDEN extern const size_t nono_rerouting_sockopts_n;
 
 /* ---- support.c ---- */
 /* Effective Landlock ABI (kernel ABI, capped by nono_set_max_landlock_abi / NONO_MAX_LANDLOCK_ABI). */
@@ -60,6 +83,8 @@ NONO_HIDDEN void nono_landlock_cap_describe(char *buf, size_t len);
 
 /* ---- plan (apply.c, landlock.c, seccomp.c): prepared in the parent, entered after fork ---- */
 struct nono_plan {
+	nono_net_mode net;          /* the network mode enforced (may be tighter than requested) */
+	uint16_t proxy_port;        /* proxy-only: the proxy's port */
 	int ruleset_fd;             /* Landlock ruleset, -1 if none */
 	unsigned restrict_flags;    /* landlock_restrict_self flags */
 	struct sock_fprog prog;     /* seccomp program (prog.filter malloc'd), len 0 if none */
@@ -89,25 +114,42 @@ NONO_HIDDEN int nono_seccomp_prepare(const nono_caps *caps, unsigned flags, stru
 
 /* ---- supervisor.c ---- */
 struct nono_supervisor;
-/* Start deciding notifications from `listener_fd` (ownership taken) for the process `pidfd`
- * (borrowed; -1 if unknown). Runs on its own thread. Events go to `audit` (borrowed, may be NULL). */
-NONO_HIDDEN int nono_supervisor_start(int listener_fd, const nono_caps *caps, nono_audit *audit,
+/* What the supervisor enforces and where its events go: `net` and `proxy_port` come from the plan
+ * (the enforced mode, never the caps' request); the grants (unix sockets, bind ports, writable
+ * directories) from the caps. */
+struct nono_sup_config {
+	nono_net_mode net;
+	uint16_t proxy_port;
+	nono_audit *ring;   /* borrowed, may be NULL */
+	int audit_fd;       /* borrowed; JSON lines appended; <= 0: none */
+	bool audit_allowed; /* record allowed calls too */
+};
+/* Start deciding notifications from `listener_fd` (ownership taken). Runs on its own thread. */
+NONO_HIDDEN int nono_supervisor_start(int listener_fd, const nono_caps *caps,
+				      const struct nono_sup_config *cfg,
 				      struct nono_supervisor **out, nono_error *err);
 /* Stop the thread, close the listener (trapped calls then fail with ENOSYS) and free. */
 NONO_HIDDEN void nono_supervisor_stop(struct nono_supervisor *s);
 /* The supervisor's state and loop, shared by the thread (supervisor.c) and the in-process apply
  * helper process (supervisor_helper.c). nono_sup_new takes ownership of `listener`. */
-NONO_HIDDEN int nono_sup_new(int listener, const nono_caps *caps, nono_audit *audit_ring,
+NONO_HIDDEN int nono_sup_new(int listener, const nono_caps *caps, const struct nono_sup_config *cfg,
 			     struct nono_supervisor **out, nono_error *err);
 NONO_HIDDEN void *nono_sup_main(void *arg);
 
-/* ---- supervisor.c: in-process nono_apply with proxy-only / supervised modes ----
+/* ---- supervisor_helper.c: in-process nono_apply with a supervised network ----
  * Called by nono_apply before the filter is installed: forks a helper process that will supervise
- * the caller (and exits when the caller exits). *handle is an fd (O_CLOEXEC) for the handoff. */
-NONO_HIDDEN int nono_supervisor_helper_fork(const nono_caps *caps, int *handle, nono_error *err);
+ * the caller (and exits when the caller exits). The handle carries the handoff fd (O_CLOEXEC) and
+ * the helper's pid. */
+struct nono_sup_helper {
+	int fd;
+	pid_t pid;
+};
+NONO_HIDDEN int nono_supervisor_helper_fork(const nono_caps *caps, const struct nono_sup_config *cfg,
+					    struct nono_sup_helper *h, nono_error *err);
 /* After nono_plan_enter produced `listener_fd` in the caller: give it to the helper and close the
- * caller's copies of both fds. Must be async-signal-safe-free of trapped syscalls (the filter is on). */
-NONO_HIDDEN int nono_supervisor_helper_handoff(int handle, int listener_fd, nono_error *err);
+ * caller's copies of both fds. Makes no syscall the filter traps. */
+NONO_HIDDEN int nono_supervisor_helper_handoff(struct nono_sup_helper *h, int listener_fd,
+					       nono_error *err);
 
 /* ---- env.c: one builder for every child environment (exec, proxy env, bindings) ----
  * Result = (inherit ? environ minus loader variables : empty), then `extra`, then `overrides`; a later

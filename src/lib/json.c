@@ -108,6 +108,12 @@ char *nono_caps_to_json(const nono_caps *caps, nono_error *err)
 		nono_fail(err, -EINVAL, "capability set is NULL");
 		return NULL;
 	}
+	uint16_t pp = 0;
+	if (nono_caps_network(caps, &pp) == NONO_NET_PROXY_ONLY && pp == 0) {
+		nono_fail(err, -EINVAL, "network.proxy_port: proxy-only with the port not chosen yet "
+					"cannot be saved (set the proxy's port first)");
+		return NULL;
+	}
 	int rc = -ENOMEM;
 	char *out = NULL;
 	json_t *root = json_object(), *fs = json_array(), *net = json_object(),

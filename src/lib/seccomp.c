@@ -66,7 +66,7 @@
  *   segment-routing header sends a connection "to [::1]:P" to any IPv6 address, also when set
  *   after connect), IPv4 IP_OPTIONS (source routing; CAP_NET_RAW, i.e. root), and SO_BINDTODEVICE
  *   / SO_BINDTOIFINDEX (unprivileged since 5.7: a connect to 127.0.0.1 leaves on another
- *   interface). See setsockopt_deny[] below. A socket created BEFORE the sandbox (nono_apply's
+ *   interface). The list is nono_rerouting_sockopts[] (sockopt.c). A socket created BEFORE the sandbox (nono_apply's
  *   caller, an inherited stdio socket) may already carry such an option: the supervisor reads
  *   them back on its copy before performing a proxy connect and refuses (EACCES) a socket that
  *   has any (supervisor.c rerouting_option). An already connected socket keeps what it has
@@ -177,8 +177,8 @@ static const struct sc_rule rules[] = {
 	{"socketpair", W_NET, DENY(EACCES), NOTIN(0, M32, AF_UNIX), ANY},
 	{"socketpair", W_NET, DENY(EACCES), ANY, NOTIN(1, SOCKTYPE_MASK, SOCK_STREAM, SOCK_SEQPACKET)},
 
-	/* setsockopt(level, optname) pairs that re-route a connection: setsockopt_deny[] (added by
-	 * build_prog for W_NET). */
+	/* setsockopt(level, optname) pairs that re-route a connection: nono_rerouting_sockopts[]
+	 * (sockopt.c; added by build_prog for W_NET). */
 
 	/* TCP Fast Open: a send that connects, to the address in the send. */
 	{"sendto", W_NET, DENY(EACCES), EQ(3, MSG_FASTOPEN, MSG_FASTOPEN), ANY},
@@ -195,29 +195,6 @@ static const struct sc_rule rules[] = {
 	{"bind", W_NONOTIFY, DENY(EACCES), ANY, ANY},
 	{"listen", W_NONOTIFY, DENY(EACCES), ANY, ANY},
 	{"sendto", W_NONOTIFY, DENY(EACCES), EQ(3, MSG_FASTOPEN, 0), NONZERO(4)},
-};
-
-/* setsockopt(fd, level=1, optname=2, …) → EPERM under blocked and proxy-only: options that change
- * where an approved TCP connection's packets go (review F10, F11). level and optname are ints:
- * compared on their low 32 bits (EQ with M32). Harmless options (TCP_NODELAY, SO_REUSEADDR,
- * IPV6_V6ONLY, SO_KEEPALIVE…) stay untouched. Numbers from include/uapi/linux/in6.h, in.h and
- * asm-generic/socket.h (stable ABI). */
-static const struct {
-	uint32_t level, optname;
-	const char *why;
-} setsockopt_deny[] = {
-	{41 /* SOL_IPV6 */, 3, "IPV6_2292HOPOPTS"},
-	{41, 4, "IPV6_2292DSTOPTS"},
-	{41, 5, "IPV6_2292RTHDR: RFC 2292 routing header"},
-	{41, 6, "IPV6_2292PKTOPTIONS: sticky options incl. a routing header / next hop"},
-	{41, 9, "IPV6_NEXTHOP"},
-	{41, 54, "IPV6_HOPOPTS"},
-	{41, 55, "IPV6_RTHDRDSTOPTS"},
-	{41, 57, "IPV6_RTHDR: segment routing sends [::1]:P anywhere (F10, unprivileged)"},
-	{41, 59, "IPV6_DSTOPTS"},
-	{0 /* SOL_IP */, 4, "IP_OPTIONS: loose/strict source routing (CAP_NET_RAW)"},
-	{1 /* SOL_SOCKET */, 25, "SO_BINDTODEVICE: 127.0.0.1 sent out of another interface (F11)"},
-	{1, 62, "SO_BINDTOIFINDEX: same, by index (5.1)"},
 };
 
 /* Expand one condition into alternative comparisons (OR). Returns the count, or -EINVAL. */
@@ -430,11 +407,12 @@ static int build_prog(unsigned env, struct sock_fprog *prog, nono_error *err)
 		if (rc < 0)
 			return rc;
 	}
-	for (size_t i = 0; (env & W_NET) && i < sizeof setsockopt_deny / sizeof setsockopt_deny[0];
-	     i++) {
+	/* setsockopt(fd, level=1, optname=2, …) → EPERM: the options that re-route an approved
+	 * connection (sockopt.c). level and optname are ints: compared on their low 32 bits. */
+	for (size_t i = 0; (env & W_NET) && i < nono_rerouting_sockopts_n; i++) {
 		const struct sc_rule r = {"setsockopt", W_NET, DENY(EPERM),
-					  EQ(1, M32, setsockopt_deny[i].level),
-					  EQ(2, M32, setsockopt_deny[i].optname)};
+					  EQ(1, M32, (uint32_t)nono_rerouting_sockopts[i].level),
+					  EQ(2, M32, (uint32_t)nono_rerouting_sockopts[i].optname)};
 		rc = add_rule(ctx, &r, err);
 		if (rc < 0)
 			return rc;

@@ -90,6 +90,7 @@ struct nono_supervisor {
 	pthread_t thread;
 	bool thread_started;
 	nono_audit *audit;
+	int audit_fd; /* JSON lines, <= 0: none (borrowed) */
 	bool audit_allows;
 	nono_net_mode mode;
 	uint16_t proxy_port;
@@ -228,7 +229,7 @@ static void describe(struct rq *q)
 static void audit(struct rq *q, bool allow, int status, const char *reason)
 {
 	struct nono_supervisor *s = q->s;
-	if (!s->audit || (allow && !s->audit_allows))
+	if ((!s->audit && s->audit_fd <= 0) || (allow && !s->audit_allows))
 		return;
 	nono_audit_event ev;
 	memset(&ev, 0, sizeof ev);
@@ -241,7 +242,15 @@ static void audit(struct rq *q, bool allow, int status, const char *reason)
 	ev.port = q->port;
 	ev.status = status;
 	snprintf(ev.reason, sizeof ev.reason, "%s", reason);
-	nono_audit_push(s->audit, &ev);
+	if (s->audit)
+		nono_audit_push(s->audit, &ev);
+	if (s->audit_fd > 0) {
+		/* One write a line (O_APPEND): lines of several writers never interleave. */
+		char line[NONO_AUDIT_LINE_MAX];
+		int n = nono_audit_event_format(&ev, line, sizeof line);
+		if (n > 0)
+			(void)!write(s->audit_fd, line, (size_t)n);
+	}
 }
 
 static void reply(struct nono_supervisor *s, uint64_t id, long long val, int error)
@@ -952,8 +961,8 @@ static void sup_free(struct nono_supervisor *s)
 }
 
 /* Build the supervisor state (no thread yet). Takes `listener`. */
-int nono_sup_new(int listener, const nono_caps *caps, nono_audit *audit_ring,
-		   struct nono_supervisor **out, nono_error *err)
+int nono_sup_new(int listener, const nono_caps *caps, const struct nono_sup_config *cfg,
+		 struct nono_supervisor **out, nono_error *err)
 {
 	cleanup_fd int lfd = listener;
 	struct nono_supervisor *s = calloc(1, sizeof *s);
@@ -965,10 +974,11 @@ int nono_sup_new(int listener, const nono_caps *caps, nono_audit *audit_ring,
 		s->pidfds[i].pidfd = s->pidfds[i].memfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
-	s->audit = audit_ring;
-	const char *aa = secure_getenv("NONO_SUPERVISOR_AUDIT_ALLOW");
-	s->audit_allows = aa && strcmp(aa, "1") == 0;
-	s->mode = nono_caps_network(caps, &s->proxy_port);
+	s->audit = cfg->ring;
+	s->audit_fd = cfg->audit_fd;
+	s->audit_allows = cfg->audit_allowed;
+	s->mode = cfg->net;
+	s->proxy_port = cfg->proxy_port;
 	int r = -ENOMEM;
 	size_t np = nono_caps_bind_port_count(caps), ns = nono_caps_unix_socket_count(caps),
 	       ng = nono_caps_grant_count(caps);
@@ -1013,17 +1023,18 @@ fail:
 	return nono_fail(err, -ENOMEM, "out of memory");
 }
 
-int nono_supervisor_start(int listener_fd, const nono_caps *caps, nono_audit *audit_ring,
-			  struct nono_supervisor **out, nono_error *err)
+int nono_supervisor_start(int listener_fd, const nono_caps *caps,
+			  const struct nono_sup_config *cfg, struct nono_supervisor **out,
+			  nono_error *err)
 {
 	*out = NULL;
-	if (listener_fd < 0 || !caps) {
+	if (listener_fd < 0 || !caps || !cfg) {
 		if (listener_fd >= 0)
 			close(listener_fd);
 		return nono_fail(err, -EINVAL, "supervisor needs a listener fd and caps");
 	}
 	struct nono_supervisor *s;
-	int r = nono_sup_new(listener_fd, caps, audit_ring, &s, err);
+	int r = nono_sup_new(listener_fd, caps, cfg, &s, err);
 	if (r < 0)
 		return r;
 	/* The thread takes no signals: the caller's handlers stay the caller's business. */

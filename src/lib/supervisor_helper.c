@@ -41,9 +41,8 @@
  * Known limit: under Yama ptrace_scope >= 1 without CAP_SYS_PTRACE, PR_SET_PTRACER covers the
  * applying process only; its descendants' requests cannot be read and fail closed (EPERM). */
 
-static pid_t helper_pid = -1;
-
-static void helper_main(int sock, pid_t target, const nono_caps *caps)
+static void helper_main(int sock, pid_t target, const nono_caps *caps,
+			const struct nono_sup_config *cfg)
 {
 	sigset_t all;
 	sigfillset(&all);
@@ -80,7 +79,10 @@ static void helper_main(int sock, pid_t target, const nono_caps *caps)
 	if (lfd < 0)
 		_exit(3);
 	struct nono_supervisor *s;
-	if (nono_sup_new(lfd, caps, NULL, &s, NULL) < 0)
+	struct nono_sup_config hc = *cfg;
+	hc.ring = NULL; /* the caller's memory is not ours to fill from another process */
+	hc.audit_fd = -1;
+	if (nono_sup_new(lfd, caps, &hc, &s, NULL) < 0)
 		_exit(4);
 	char ack = 'K';
 	if (write(keep, &ack, 1) != 1)
@@ -90,9 +92,11 @@ static void helper_main(int sock, pid_t target, const nono_caps *caps)
 	_exit(0);
 }
 
-int nono_supervisor_helper_fork(const nono_caps *caps, int *handle, nono_error *err)
+int nono_supervisor_helper_fork(const nono_caps *caps, const struct nono_sup_config *cfg,
+				 struct nono_sup_helper *hh, nono_error *err)
 {
-	*handle = -1;
+	hh->fd = -1;
+	hh->pid = -1;
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return nono_fail(err, -errno, "supervisor helper: socketpair: %s", strerror(errno));
@@ -111,7 +115,7 @@ int nono_supervisor_helper_fork(const nono_caps *caps, int *handle, nono_error *
 		pid_t h = fork();
 		if (h == 0) {
 			close(pp[1]);
-			helper_main(sv[1], target, caps);
+			helper_main(sv[1], target, caps, cfg);
 		}
 		(void)!write(pp[1], &h, sizeof h);
 		_exit(h > 0 ? 0 : 1);
@@ -132,15 +136,16 @@ int nono_supervisor_helper_fork(const nono_caps *caps, int *handle, nono_error *
 		return nono_fail(err, mid < 0 ? -e : -ECHILD,
 				 "cannot fork the supervisor helper process");
 	}
-	helper_pid = h;
-	*handle = sv[0];
+	hh->pid = h;
+	hh->fd = sv[0];
 	return 0;
 }
 
-int nono_supervisor_helper_handoff(int handle, int listener_fd, nono_error *err)
+int nono_supervisor_helper_handoff(struct nono_sup_helper *hh, int listener_fd, nono_error *err)
 {
+	int handle = nono_steal_fd(&hh->fd);
 	/* Yama: let the helper read us (EINVAL where Yama is absent: nothing to do). */
-	(void)prctl(PR_SET_PTRACER, (unsigned long)helper_pid, 0, 0, 0);
+	(void)prctl(PR_SET_PTRACER, (unsigned long)hh->pid, 0, 0, 0);
 	int r = 0;
 	if (write(handle, &listener_fd, sizeof listener_fd) != (ssize_t)sizeof listener_fd)
 		r = -EPIPE;

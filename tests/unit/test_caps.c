@@ -257,12 +257,15 @@ static void test_network(void)
 	nono_caps *c = nono_caps_new();
 	nono_error e;
 	uint16_t port;
-	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, 0, &e), -EINVAL);
-	CHECK(strstr(e.message, "port") != NULL);
 	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_BLOCKED, 80, &e), -EINVAL);
+	CHECK(strstr(e.message, "port") != NULL);
 	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_ALLOWED, 1, &e), -EINVAL);
 	CHECK_EQ_INT(nono_caps_set_network(c, (nono_net_mode)7, 0, &e), -EINVAL);
 	CHECK_EQ_INT(nono_caps_network(c, &port), NONO_NET_ALLOWED); /* failures changed nothing */
+	/* Port 0: "chosen when the proxy starts" (plans accept it; apply and exec refuse it). */
+	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, 0, &e), 0);
+	CHECK_EQ_INT(nono_caps_network(c, &port), NONO_NET_PROXY_ONLY);
+	CHECK_EQ_INT(port, 0);
 	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, 3128, &e), 0);
 	CHECK_EQ_INT(nono_caps_network(c, &port), NONO_NET_PROXY_ONLY);
 	CHECK_EQ_INT(port, 3128);

@@ -146,7 +146,9 @@ static int sandbox_start(const nono_caps *caps, nono_audit *audit, child_fn fn, 
 	int pidfd = (int)syscall(__NR_pidfd_open, pid, 0);
 	int lfd = (int)syscall(__NR_pidfd_getfd, pidfd, n, 0);
 	close(pidfd);
-	if (nono_supervisor_start(lfd, caps, audit, &sb->sup, &e) < 0) {
+	struct nono_sup_config sc = {.ring = audit, .audit_fd = -1};
+	sc.net = nono_caps_network(caps, &sc.proxy_port);
+	if (nono_supervisor_start(lfd, caps, &sc, &sb->sup, &e) < 0) {
 		fprintf(stderr, "start: %s\n", e.message);
 		return -1;
 	}
@@ -539,15 +541,17 @@ static void test_helper(void)
 		nono_error e;
 		if (nono_seccomp_prepare(c, 0, &p, &e) < 0)
 			_exit(10);
-		int handle;
-		if (nono_supervisor_helper_fork(c, &handle, &e) < 0)
+		struct nono_sup_helper handle;
+		struct nono_sup_config sc = {.net = NONO_NET_PROXY_ONLY, .proxy_port = (uint16_t)ports[0],
+					     .audit_fd = -1};
+		if (nono_supervisor_helper_fork(c, &sc, &handle, &e) < 0)
 			_exit(11);
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 		long lfd = syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
 				   p.seccomp_flags | SECCOMP_FILTER_FLAG_NEW_LISTENER, &p.prog);
 		if (lfd < 0)
 			_exit(12);
-		if (nono_supervisor_helper_handoff(handle, (int)lfd, &e) < 0)
+		if (nono_supervisor_helper_handoff(&handle, (int)lfd, &e) < 0)
 			_exit(13);
 		/* Our copies are gone: only the helper holds the listener. */
 		put(res[1], fcntl((int)lfd, F_GETFD) < 0 ? 0 : -1);
@@ -724,11 +728,11 @@ static void test_unknown_request(void)
 	nono_caps *c = nono_caps_new();
 	nono_caps_set_network(c, NONO_NET_PROXY_ONLY, (uint16_t)ports[0], NULL);
 	nono_audit *au = nono_audit_new(16);
-	setenv("NONO_SUPERVISOR_AUDIT_ALLOW", "1", 1);
 	struct nono_supervisor *sup;
 	nono_error e;
-	CHECK_EQ_INT(nono_supervisor_start(lfd, c, au, &sup, &e), 0);
-	unsetenv("NONO_SUPERVISOR_AUDIT_ALLOW");
+	struct nono_sup_config sc = {.net = NONO_NET_PROXY_ONLY, .proxy_port = (uint16_t)ports[0],
+				     .ring = au, .audit_fd = -1, .audit_allowed = true};
+	CHECK_EQ_INT(nono_supervisor_start(lfd, c, &sc, &sup, &e), 0);
 	(void)!write(go[1], "g", 1);
 	CHECK_EQ_INT(get(res[0]), EPERM);
 	CHECK_EQ_INT(get(res[0]), 0);
