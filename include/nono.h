@@ -193,20 +193,39 @@ NONO_API int nono_set_max_landlock_abi(int abi);
 /* Downgrade instead of refusing when the kernel lacks something; the report says what was enforced. */
 #define NONO_FLAG_BEST_EFFORT (1u << 0)
 
+#define NONO_REPORT_DOWNGRADES_MAX 6
+
+/* What a plan enforces, as structured fields; `text` and nono_report_json() are rendered from them
+ * (never the other way round). */
 typedef struct nono_report {
 	int landlock_abi;         /* ABI applied; 0 = Landlock not applied */
+	int landlock_abi_kernel;  /* ABI the kernel offers; 0 = none */
+	char landlock_cap[48];    /* what capped the ABI, e.g. "NONO_MAX_LANDLOCK_ABI=3"; "" = nothing */
 	uint64_t fs_handled;      /* Landlock FS rights handled by the ruleset */
 	uint64_t fs_unenforced;   /* rights our policy wanted restricted that this ABI cannot handle */
-	bool landlock_tcp;        /* Landlock TCP port rules applied */
-	bool landlock_scopes;     /* abstract-unix and signal scopes applied */
+	size_t grants;            /* filesystem grants (Landlock rules) */
+	bool landlock_tcp;        /* Landlock TCP port rules applied (ABI 4) */
+	bool landlock_scopes;     /* signal scope applied (ABI 6) */
+	bool scope_abstract_unix; /* abstract unix sockets scoped too (network restricted, ABI 6) */
 	bool seccomp;             /* seccomp-bpf filter installed */
+	bool truncate_by_filter;  /* below ABI 3: the filter closes truncation that needs no write fd */
 	bool supervisor;          /* user-notification supervisor decides network syscalls */
 	bool no_new_privs;
 	nono_net_mode net_requested;
 	nono_net_mode net_enforced;   /* what the kernel really enforces (best effort may tighten) */
+	uint16_t proxy_port;          /* proxy-only: the port; 0 = chosen when the proxy starts */
+	size_t bind_ports;            /* TCP ports the command may bind (loopback) */
+	size_t unix_sockets;          /* unix socket grants */
 	bool downgraded;              /* something asked for was not enforced (best effort only) */
-	char text[1024];              /* one line a layer, human readable */
+	unsigned n_downgrades;        /* entries in downgrades[] */
+	char downgrades[NONO_REPORT_DOWNGRADES_MAX][NONO_REASON_MAX]; /* one reason each */
+	char text[1536];              /* one line a layer, human readable, rendered from the fields */
 } nono_report;
+
+/* The report as a JSON object (keys are the field names above; fs rights as arrays of names, the
+ * network modes by nono_net_mode_name, proxy_port null when not chosen yet, `text` as an array of
+ * lines). Caller frees with free(); NULL when out of memory or `r` is NULL. */
+NONO_API char *nono_report_json(const nono_report *r);
 
 /* The capability set is an allow-list and Landlock is always applied: an empty set means no
  * filesystem access at all. Best effort never opens the network: proxy-only without a seccomp

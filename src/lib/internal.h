@@ -71,32 +71,84 @@ struct nono_sockopt {
 NONO_HIDDEN extern const struct nono_sockopt nono_rerouting_sockopts[];
 NONO_HIDDEN extern const size_t nono_rerouting_sockopts_n;
 
-/* ---- support.c ---- */
-/* Effective Landlock ABI (kernel ABI, capped by nono_set_max_landlock_abi / NONO_MAX_LANDLOCK_ABI). */
-NONO_HIDDEN int nono_landlock_abi(void);
-/* Can this process get a seccomp listener? 0, -EOPNOTSUPP (kernel lacks it) or -EBUSY (another
- * filter in our chain already has one). */
-NONO_HIDDEN int nono_support_user_notif(void);
-/* Where the ABI cap came from, for reports: "NONO_MAX_LANDLOCK_ABI=3", "nono_set_max_landlock_abi(3)"
- * or "" when uncapped. */
-NONO_HIDDEN void nono_landlock_cap_describe(char *buf, size_t len);
+/* ---- landlock.c: the one table of Landlock ABI facts (kernel-facts.md) ---- */
+struct nono_landlock_abi_row {
+	int abi;
+	const char *kernel;   /* first Linux release with it */
+	const char *what;     /* what the ABI added, for reports */
+	uint64_t fs_rights;   /* filesystem rights it added (0: none) */
+};
+NONO_HIDDEN extern const struct nono_landlock_abi_row nono_landlock_abis[];
+#define NONO_LANDLOCK_ABI_KNOWN 7 /* rows in nono_landlock_abis; a newer kernel is used at 7 */
+#define NONO_LANDLOCK_ABI_TCP 4    /* 6.7: TCP bind/connect port rules */
+#define NONO_LANDLOCK_ABI_SCOPES 6 /* 6.12: abstract unix socket and signal scopes */
+#define NONO_LANDLOCK_ABI_TRUNCATE 3
+/* FS rights the kernel handles at `abi`, and those our model wants that `abi` cannot handle. */
+NONO_HIDDEN uint64_t nono_landlock_fs_handled(int abi);
+NONO_HIDDEN uint64_t nono_landlock_fs_unenforced(int abi);
+/* Comma-separated names of FS rights ("read_file,truncate"), "none" for 0. */
+NONO_HIDDEN void nono_landlock_rights_text(uint64_t rights, char *buf, size_t len);
 
-/* ---- plan (apply.c, landlock.c, seccomp.c): prepared in the parent, entered after fork ---- */
+/* ---- support.c: what this kernel and process offer, the only place that probes ---- */
+struct nono_kernel {
+	int landlock_abi;         /* what we will use: min(kernel, known, cap); -1: the cap is invalid */
+	int landlock_abi_kernel;  /* what the kernel offers */
+	char landlock_cap[48];    /* what capped it ("NONO_MAX_LANDLOCK_ABI=3"), "" if nothing */
+	bool seccomp_filter;      /* CONFIG_SECCOMP_FILTER */
+	bool x86_64;              /* the only architecture our filter is written for */
+	int user_notif;           /* a listener can be had: 0, -EOPNOTSUPP (< 5.0), -EBUSY (another
+	                             supervisor already watches this process) */
+	bool pidfd_getfd;         /* 5.6 */
+	bool wait_killable_recv;  /* 5.19 */
+	int stdio_dgram_fd;       /* process fact: the first of fds 0-2 holding a datagram, raw or
+	                             packet socket, else -1 */
+};
+NONO_HIDDEN void nono_kernel_probe(struct nono_kernel *k);
+/* Effective Landlock ABI (kernel ABI, capped by nono_set_max_landlock_abi / NONO_MAX_LANDLOCK_ABI),
+ * -EINVAL when the cap is invalid. */
+NONO_HIDDEN int nono_landlock_abi(void);
+
+/* ---- plan.c: the one decision step ----
+ * nono_plan_decide computes everything from the caps, the kernel facts and the flags: the enforced
+ * network mode, supervisor or not, the Landlock ABI, rights and rules, the seccomp variant, and every
+ * downgrade with its reason (plan->report). It makes no syscall. The builders (landlock.c,
+ * seccomp.c) then build exactly what the plan says and never decide again. */
+
+/* seccomp variant: which rules of seccomp.c's table apply (a rule applies when any of its bits is
+ * set in the plan's variant). */
+enum {
+	NONO_SC_ALWAYS = 1u << 0,
+	NONO_SC_BLOCKED = 1u << 1,  /* network blocked (supervised or not) */
+	NONO_SC_PROXY = 1u << 2,    /* network proxy-only (always supervised) */
+	NONO_SC_NOTIFY = 1u << 3,   /* a supervisor decides addresses */
+	NONO_SC_NONOTIFY = 1u << 4, /* network restricted, no supervisor: address syscalls denied */
+	NONO_SC_OLD_LL = 1u << 5,   /* Landlock ABI < 3: the filter closes truncation */
+};
+
 struct nono_plan {
+	/* decided (plan.c) */
 	nono_net_mode net;          /* the network mode enforced (may be tighter than requested) */
-	uint16_t proxy_port;        /* proxy-only: the proxy's port */
+	uint16_t proxy_port;        /* proxy-only: the proxy's port (0: not chosen yet; plans only) */
+	bool notify;                /* a supervisor decides addresses: the filter makes a listener */
+	int landlock_abi;           /* 0: no Landlock */
+	uint64_t fs_handled;        /* FS rights the ruleset handles */
+	bool landlock_tcp;          /* TCP port rules: connect to proxy_port (proxy-only), bind ports */
+	uint64_t landlock_scoped;   /* LANDLOCK_SCOPE_* */
+	bool seccomp;               /* install the filter */
+	unsigned seccomp_variant;   /* NONO_SC_* */
+	unsigned seccomp_flags;     /* SECCOMP_FILTER_FLAG_* for seccomp(2), NEW_LISTENER excluded */
+	nono_report report;
+	/* built (landlock.c, seccomp.c) */
 	int ruleset_fd;             /* Landlock ruleset, -1 if none */
 	unsigned restrict_flags;    /* landlock_restrict_self flags */
 	struct sock_fprog prog;     /* seccomp program (prog.filter malloc'd), len 0 if none */
-	unsigned seccomp_flags;     /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
-	bool notify;                /* program uses SECCOMP_RET_USER_NOTIF: a listener fd results */
-	bool no_listener;           /* input to nono_seccomp_prepare: no listener can be had (old
-	                               kernel, EBUSY): build a notify-free filter that fails closed */
-	nono_report report;
 };
 
-/* Build everything in the parent (may allocate, open fds O_CLOEXEC). On failure returns -errno with
- * `err` set and leaves nothing to release. */
+NONO_HIDDEN int nono_plan_decide(const nono_caps *caps, const struct nono_kernel *k, unsigned flags,
+				 struct nono_plan *plan, nono_error *err);
+/* Probe, decide and build everything in the parent, for a plan that will be entered (a proxy-only
+ * port must be known). May allocate and open fds (O_CLOEXEC). On failure returns -errno with `err`
+ * set, plan->report still says what was decided, and nothing is left to release. */
 NONO_HIDDEN int nono_plan_prepare(const nono_caps *caps, unsigned flags, struct nono_plan *plan,
 				  nono_error *err);
 /* Enter the sandbox: no_new_privs, Landlock, seccomp. Async-signal-safe (raw syscalls only), safe
@@ -105,12 +157,17 @@ NONO_HIDDEN int nono_plan_prepare(const nono_caps *caps, unsigned flags, struct 
 NONO_HIDDEN int nono_plan_enter(const struct nono_plan *plan, int *listener_fd);
 NONO_HIDDEN void nono_plan_release(struct nono_plan *plan);
 
-/* landlock.c */
-NONO_HIDDEN int nono_landlock_prepare(const nono_caps *caps, unsigned flags, int abi,
-				      struct nono_plan *plan, nono_error *err);
-/* seccomp.c: build the BPF program for the caps' network mode (arch check first). */
-NONO_HIDDEN int nono_seccomp_prepare(const nono_caps *caps, unsigned flags, struct nono_plan *plan,
-				     nono_error *err);
+/* landlock.c: the ruleset the plan describes. *ruleset_fd = -1 when the plan has no Landlock. */
+NONO_HIDDEN int nono_landlock_build(const nono_caps *caps, const struct nono_plan *plan,
+				    int *ruleset_fd, nono_error *err);
+/* seccomp.c: the BPF program for the plan's variant (arch check first). */
+NONO_HIDDEN int nono_seccomp_build(unsigned variant, struct sock_fprog *prog, nono_error *err);
+
+/* report.c: render plan->report's text from its fields. */
+NONO_HIDDEN void nono_report_render(nono_report *r);
+/* Append one downgrade reason (printf-style; silently bounded to NONO_REPORT_DOWNGRADES_MAX). */
+NONO_HIDDEN void nono_report_downgrade(nono_report *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* ---- supervisor.c ---- */
 struct nono_supervisor;

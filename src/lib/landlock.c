@@ -1,4 +1,6 @@
-/* landlock.c — build the Landlock ruleset for a capability set at a given ABI (1..7).
+/* landlock.c — the Landlock ABI facts (one table) and the ruleset a plan describes.
+ *
+ * plan.c decides the ABI, the handled rights, TCP rules and scopes; this file only builds them.
  *
  * Policy: the capability set is an allow-list, and Landlock is ALWAYS applied when the kernel has
  * it. A set with zero filesystem grants therefore means "no filesystem access at all" (every right
@@ -15,8 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#define NONO_LANDLOCK_ABI_KNOWN 7
 
 #define FS(x) LANDLOCK_ACCESS_FS_##x
 
@@ -38,29 +38,53 @@
 	 FS(MAKE_REG) | FS(MAKE_SOCK) | FS(MAKE_FIFO) | FS(MAKE_BLOCK) | FS(MAKE_SYM) |         \
 	 FS(REFER) | FS(TRUNCATE) | FS(IOCTL_DEV))
 
-/* FS rights the kernel handles at `abi`. */
-static uint64_t fs_handled_for_abi(int abi)
+/* THE table: what each ABI added (Documentation/userspace-api/landlock.rst). */
+const struct nono_landlock_abi_row nono_landlock_abis[NONO_LANDLOCK_ABI_KNOWN] = {
+	{1, "5.13", "filesystem rules", FS_ABI1},
+	/* Below ABI 2 reparenting (rename/link across directories) is always denied, so REFER is
+	 * never "unenforced": it is stricter. */
+	{2, "5.19", "refer / cross-directory rename", FS(REFER)},
+	{3, "6.2", "truncate", FS(TRUNCATE)},
+	{4, "6.7", "TCP bind/connect port rules", 0},
+	{5, "6.10", "device ioctl", FS(IOCTL_DEV)},
+	{6, "6.12", "scopes: abstract unix sockets, signals", 0},
+	{7, "6.15", "restrict_self log flags", 0},
+};
+
+uint64_t nono_landlock_fs_handled(int abi)
 {
-	if (abi < 1)
-		return 0;
-	uint64_t r = FS_ABI1;
-	if (abi >= 2)
-		r |= FS(REFER); /* 5.19. Below ABI 2 reparenting (rename/link across directories) is
-				 * always denied, so REFER is not "unenforced" there: it is stricter. */
-	if (abi >= 3)
-		r |= FS(TRUNCATE); /* 6.2 */
-	if (abi >= 5)
-		r |= FS(IOCTL_DEV); /* 6.10 */
+	uint64_t r = 0;
+	for (int i = 0; i < abi && i < NONO_LANDLOCK_ABI_KNOWN; i++)
+		r |= nono_landlock_abis[i].fs_rights;
 	return r;
 }
 
-/* Rights our model wants restricted that `abi` cannot restrict. truncate(2)/ftruncate below ABI 3
- * and device ioctls below ABI 5 stay unmediated by Landlock. */
-static uint64_t fs_unenforced_for_abi(int abi)
+/* truncate(2)/ftruncate below ABI 3 and device ioctls below ABI 5 stay unmediated by Landlock. */
+uint64_t nono_landlock_fs_unenforced(int abi)
 {
 	if (abi < 1)
 		return FS_MODEL;
-	return FS_MODEL & ~fs_handled_for_abi(abi) & ~(uint64_t)FS(REFER);
+	return FS_MODEL & ~nono_landlock_fs_handled(abi) & ~(uint64_t)FS(REFER);
+}
+
+void nono_landlock_rights_text(uint64_t r, char *buf, size_t len)
+{
+	static const char *const names[] = {
+		"execute",   "write_file", "read_file", "read_dir",	 "remove_dir", "remove_file",
+		"make_char", "make_dir",   "make_reg",	"make_sock", "make_fifo",  "make_block",
+		"make_sym",  "refer",	   "truncate",	"ioctl_dev",
+	};
+	size_t used = 0;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < N_ELEMENTS(names) && used + 1 < len; i++)
+		if (r & (1ULL << i)) {
+			int n = snprintf(buf + used, len - used, "%s%s", used ? "," : "", names[i]);
+			if (n < 0)
+				break;
+			used += (size_t)n;
+		}
+	if (!buf[0])
+		snprintf(buf, len, "none");
 }
 
 static uint64_t grant_rights(nono_access access, bool is_file, uint64_t handled)
@@ -132,52 +156,19 @@ static int add_port_rule(int ruleset_fd, uint64_t access, uint16_t port, nono_er
 	return 0;
 }
 
-int nono_landlock_prepare(const nono_caps *caps, unsigned flags, int abi, struct nono_plan *plan,
-			  nono_error *err)
+int nono_landlock_build(const nono_caps *caps, const struct nono_plan *plan, int *ruleset_fd,
+			nono_error *err)
 {
-	nono_report *rep = &plan->report;
-	plan->ruleset_fd = -1;
-	plan->restrict_flags = 0;
-	if (abi > NONO_LANDLOCK_ABI_KNOWN)
-		abi = NONO_LANDLOCK_ABI_KNOWN;
-
-	uint16_t proxy_port = 0;
-	nono_net_mode net = nono_caps_network(caps, &proxy_port);
-	bool net_restricted = net == NONO_NET_BLOCKED || net == NONO_NET_PROXY_ONLY;
-
-	if (abi < 1) {
-		/* No Landlock (kernel < 5.13, disabled at boot, or capped). Since the capability set
-		 * is an allow-list, the filesystem side always needs Landlock: refuse unless the
-		 * caller asked for best effort, and then say the filesystem is unrestricted. */
-		rep->landlock_abi = 0;
-		rep->fs_handled = 0;
-		rep->fs_unenforced = FS_MODEL;
-		rep->landlock_tcp = false;
-		rep->landlock_scopes = false;
-		if (!(flags & NONO_FLAG_BEST_EFFORT))
-			return nono_fail(err, -EOPNOTSUPP,
-					 "landlock is not available (kernel < 5.13, disabled, or "
-					 "capped): the filesystem policy cannot be enforced");
-		rep->downgraded = true;
+	*ruleset_fd = -1;
+	if (plan->landlock_abi < 1)
 		return 0;
-	}
-
-	uint64_t handled = fs_handled_for_abi(abi);
-	struct nono_landlock_ruleset_attr attr = { .handled_access_fs = handled };
-	bool tcp = abi >= 4 && net_restricted;
-	if (tcp) /* 6.7: TCP bind/connect by port; any address (the supervisor pins loopback) */
+	int abi = plan->landlock_abi;
+	struct nono_landlock_ruleset_attr attr = {
+		.handled_access_fs = plan->fs_handled,
+		.scoped = plan->landlock_scoped,
+	};
+	if (plan->landlock_tcp)
 		attr.handled_access_net = LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
-	if (abi >= 6) {
-		/* 6.12: never signal processes outside the sandbox; with the network restricted,
-		 * abstract unix sockets outside are a network too (D-Bus, X11 "@/tmp/.X11-unix"). */
-		attr.scoped = LANDLOCK_SCOPE_SIGNAL;
-		if (net_restricted)
-			attr.scoped |= LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET;
-	}
-	/* ABI 7 (6.15) restrict_self flags only steer audit logging of denials (same-exec logging on,
-	 * new-exec logging off, subdomain logging on by default); none changes what is enforced, and
-	 * the defaults are what we want, so we pass 0. */
-	plan->restrict_flags = 0;
 
 	cleanup_fd int rfd = (int)syscall(__NR_landlock_create_ruleset, &attr, ruleset_attr_size(abi),
 					  0);
@@ -191,31 +182,27 @@ int nono_landlock_prepare(const nono_caps *caps, unsigned flags, int abi, struct
 		int r = nono_caps_grant(caps, i, &g);
 		if (r < 0)
 			return nono_fail(err, r, "landlock: cannot read grant %zu", i);
-		r = add_path_rule(rfd, &g, handled, err);
+		r = add_path_rule(rfd, &g, plan->fs_handled, err);
 		if (r < 0)
 			return r;
 	}
 
-	if (tcp) {
-		if (net == NONO_NET_PROXY_ONLY) {
-			int r = add_port_rule(rfd, LANDLOCK_ACCESS_NET_CONNECT_TCP, proxy_port, err);
+	if (plan->landlock_tcp) {
+		/* 6.7: by port, on any address (the supervisor pins loopback). Port 0 is a proxy port
+		 * not chosen yet: only a plan report gets here with it, and it grants nothing. */
+		if (plan->net == NONO_NET_PROXY_ONLY && plan->proxy_port) {
+			int r = add_port_rule(rfd, LANDLOCK_ACCESS_NET_CONNECT_TCP, plan->proxy_port, err);
 			if (r < 0)
 				return r;
 		}
 		size_t nb = nono_caps_bind_port_count(caps);
-		for (size_t i = 0; i < nb; i++) {
+		for (size_t i = 0; plan->net == NONO_NET_PROXY_ONLY && i < nb; i++) {
 			int r = add_port_rule(rfd, LANDLOCK_ACCESS_NET_BIND_TCP,
 					      nono_caps_bind_port(caps, i), err);
 			if (r < 0)
 				return r;
 		}
 	}
-
-	rep->landlock_abi = abi;
-	rep->fs_handled = handled;
-	rep->fs_unenforced = fs_unenforced_for_abi(abi);
-	rep->landlock_tcp = tcp;
-	rep->landlock_scopes = attr.scoped != 0;
-	plan->ruleset_fd = nono_steal_fd(&rfd);
+	*ruleset_fd = nono_steal_fd(&rfd);
 	return 0;
 }

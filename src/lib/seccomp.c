@@ -1,4 +1,5 @@
-/* seccomp.c — the seccomp-bpf program for a capability set, as a reviewable table.
+/* seccomp.c — the seccomp-bpf program for a plan's variant, as a reviewable table. plan.c decides
+ * which variant (which rules apply); this file only builds it.
  *
  * Built with libseccomp in the parent, exported as raw BPF (seccomp_export_bpf into a memfd) into
  * plan->prog; nono_plan_enter loads it with the raw seccomp(2) syscall after fork (libseccomp's
@@ -8,13 +9,13 @@
  *      the filter with AUDIT_ARCH_I386) kills the process (SCMP_FLTATR_ACT_BADARCH =
  *      KILL_PROCESS). x32 syscalls arrive with AUDIT_ARCH_X86_64 and nr | __X32_SYSCALL_BIT:
  *      libseccomp 2.5 emits "nr >= 0x40000000 → bad-arch action" for an x86_64-only filter; we do
- *      not trust that silently — nono_seccomp_prepare scans the exported program for that exact
+ *      not trust that silently — export_prog scans the exported program for that exact
  *      instruction and refuses to continue without it (tests/unit/test_seccomp.c runs an x32
  *      syscall under the filter and expects SIGSYS).
  *   2. the table below: rules with a "when" condition (every mode / network restricted / …).
  *   3. default: allow.
  *
- * Decisions (all documented in docs by the exec owner from this comment):
+ * Decisions (docs/decisions.md and docs/cli.md carry them for users):
  * - Network denials return EACCES ("permission denied", the errno socket(2) documents for a
  *   refused family/type and the one Landlock's TCP rules return), never a misleading
  *   EAFNOSUPPORT. TIOCSTI/TIOCLINUX → EPERM. io_uring → ENOSYS (what a kernel built without
@@ -59,7 +60,7 @@
  *   openat2 → ENOSYS (its flags sit in a struct BPF cannot read; glibc and runtimes fall back to
  *   openat on ENOSYS, as on kernels < 5.6). O_WRONLY/O_RDWR|O_TRUNC and creat need WRITE_FILE,
  *   which Landlock checks; ftruncate needs an fd opened for writing, which Landlock already
- *   mediated. With this, apply.c reports TRUNCATE as enforced below ABI 3 whenever the filter is on.
+ *   mediated. With this, plan.c reports TRUNCATE as enforced below ABI 3 whenever the filter is on.
  * - setsockopt: a short deny list (EPERM) under blocked and proxy-only (review F10/F11), for the
  *   options that change WHERE a TCP connection's packets go after the supervisor approved its
  *   address: IPv6 routing/hop-by-hop/destination-option headers (an unprivileged IPV6_RTHDR
@@ -84,7 +85,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -96,15 +96,13 @@
 #endif
 #define NONO_X32_SYSCALL_BIT 0x40000000u
 
-/* When a rule applies (a rule applies when any of its bits is in the environment). */
-enum {
-	W_ALWAYS = 1u << 0,
-	W_BLOCKED = 1u << 1,  /* network blocked (supervised or not) */
-	W_PROXY = 1u << 2,    /* network proxy-only (always supervised) */
-	W_NOTIFY = 1u << 3,   /* a supervisor decides addresses */
-	W_NONOTIFY = 1u << 4, /* network restricted but no supervisor: deny address syscalls */
-	W_OLD_LL = 1u << 5,   /* Landlock ABI < 3: truncation unmediated */
-};
+/* When a rule applies: the plan's variant (internal.h NONO_SC_*), chosen by plan.c. */
+#define W_ALWAYS NONO_SC_ALWAYS
+#define W_BLOCKED NONO_SC_BLOCKED
+#define W_PROXY NONO_SC_PROXY
+#define W_NOTIFY NONO_SC_NOTIFY
+#define W_NONOTIFY NONO_SC_NONOTIFY
+#define W_OLD_LL NONO_SC_OLD_LL
 #define W_NET (W_BLOCKED | W_PROXY)
 
 enum cmp_op {
@@ -282,28 +280,6 @@ static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, nono_error *er
 	return 0;
 }
 
-/* User notification as our supervisor uses it: the action (5.0) and pidfd_getfd (5.6). */
-static bool supervisor_possible(void)
-{
-	uint32_t a = SECCOMP_RET_USER_NOTIF;
-	if (syscall(__NR_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &a) != 0)
-		return false;
-	/* pidfd_getfd(-1, …) is EBADF where the syscall exists, ENOSYS where it does not. */
-	return syscall(__NR_pidfd_getfd, -1, 0, 0) < 0 && errno == EBADF;
-}
-
-/* WAIT_KILLABLE_RECV (5.19): once the supervisor has received a request, only a fatal signal
- * interrupts the child's wait — so a signal (Go's SIGURG preemption…) cannot make the child restart
- * a connect the supervisor already performed. Probe: valid flags fail copying the NULL program
- * (EFAULT, nothing installed); an unknown flag is EINVAL. 6.1 lacks it: not an error. */
-static bool wait_killable_possible(void)
-{
-	return syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
-		       SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
-		       NULL) < 0 &&
-	       errno == EFAULT;
-}
-
 /* The x32 guard libseccomp should have emitted: BPF_JMP|BPF_JGE|BPF_K against 0x40000000. */
 static bool has_x32_guard(const struct sock_filter *f, size_t n)
 {
@@ -311,35 +287,6 @@ static bool has_x32_guard(const struct sock_filter *f, size_t n)
 		if (f[i].code == (BPF_JMP | BPF_JGE | BPF_K) && f[i].k == NONO_X32_SYSCALL_BIT)
 			return true;
 	return false;
-}
-
-/* stdin/stdout/stderr go to the sandboxed command as they are. A datagram, raw or packet socket
- * there would let it send anywhere with sendmsg(msg_name), which no BPF rule can inspect (see the
- * header comment): refuse rather than run with a hole. Stream sockets are fine (connected: the
- * address of a send is ignored; unconnected: connect is supervised). Netlink route is kernel
- * IPC. */
-static int check_stdio(nono_error *err)
-{
-	static const char *const names[] = {"stdin", "stdout", "stderr"};
-	for (int fd = 0; fd < 3; fd++) {
-		int type = 0, domain = 0, proto = 0;
-		socklen_t l = sizeof type;
-		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
-			continue; /* not a socket (ENOTSOCK) or closed (EBADF) */
-		l = sizeof domain;
-		getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l);
-		l = sizeof proto;
-		getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
-		if (type == SOCK_STREAM || type == SOCK_SEQPACKET ||
-		    (domain == AF_NETLINK && proto == NETLINK_ROUTE))
-			continue;
-		return nono_fail(err, -EINVAL,
-				 "%s is a datagram/raw socket (family %d, type %d): a sandboxed "
-				 "command could send anywhere through it, which a blocked or "
-				 "proxy-only network cannot allow",
-				 names[fd], domain, type);
-	}
-	return 0;
 }
 
 static void ctx_releasep(scmp_filter_ctx *c)
@@ -400,7 +347,7 @@ static int build_prog(unsigned env, struct sock_fprog *prog, nono_error *err)
 		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); /* nono_plan_enter sets it */
 	if (rc < 0)
 		return nono_fail(err, rc, "libseccomp attribute: %s", strerror(-rc));
-	for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+	for (size_t i = 0; i < N_ELEMENTS(rules); i++) {
 		if (!(rules[i].when & env))
 			continue;
 		rc = add_rule(ctx, &rules[i], err);
@@ -430,7 +377,7 @@ static struct {
 
 static int build_cached(unsigned env, struct sock_fprog *prog, nono_error *err)
 {
-	if (env >= sizeof cache / sizeof cache[0])
+	if (env >= N_ELEMENTS(cache))
 		return build_prog(env, prog, err);
 	pthread_mutex_lock(&cache_lock);
 	int rc = 0;
@@ -456,69 +403,13 @@ static int build_cached(unsigned env, struct sock_fprog *prog, nono_error *err)
 	return rc;
 }
 
-int nono_seccomp_prepare(const nono_caps *caps, unsigned flags, struct nono_plan *plan,
-			 nono_error *err)
+int nono_seccomp_build(unsigned variant, struct sock_fprog *prog, nono_error *err)
 {
-	if (!caps || !plan)
-		return nono_fail(err, -EINVAL, "caps and plan are required");
-	free(plan->prog.filter);
-	plan->prog.filter = NULL;
-	plan->prog.len = 0;
-	plan->notify = false;
-	plan->seccomp_flags = 0;
-
-	if (seccomp_arch_native() != SCMP_ARCH_X86_64)
+	prog->filter = NULL;
+	prog->len = 0;
+	if (seccomp_arch_native() != SCMP_ARCH_X86_64) /* plan.c refuses this first */
 		return nono_fail(err, -EOPNOTSUPP,
 				 "nono's seccomp filter supports x86_64 only (native arch token 0x%x)",
 				 seccomp_arch_native());
-
-	nono_net_mode net = nono_caps_network(caps, NULL);
-	bool grants = nono_caps_unix_socket_count(caps) > 0 || nono_caps_bind_port_count(caps) > 0;
-	unsigned env = W_ALWAYS;
-	int abi = nono_landlock_abi();
-	if (abi < 3)
-		env |= W_OLD_LL;
-	if (net != NONO_NET_ALLOWED) {
-		int rc = check_stdio(err);
-		if (rc < 0)
-			return rc;
-		/* apply.c sets plan->no_listener when no listener can be had (EBUSY under another
-		 * supervisor, kernel < 5.0); we also need pidfd_getfd (5.6) to decide safely. */
-		bool sup = !plan->no_listener && supervisor_possible();
-		if (!sup && net == NONO_NET_PROXY_ONLY) {
-			if (!(flags & NONO_FLAG_BEST_EFFORT))
-				return nono_fail(err, -EOPNOTSUPP,
-						 "network proxy-only needs a seccomp supervisor (user "
-						 "notification 5.0, pidfd_getfd 5.6) and none can be had");
-			net = NONO_NET_BLOCKED; /* never open: blocked */
-			plan->report.net_enforced = NONO_NET_BLOCKED;
-			plan->report.downgraded = true;
-		}
-		/* A tightened proxy-only request has its grants already counted as downgraded. */
-		bool tightened = plan->report.net_requested == NONO_NET_PROXY_ONLY &&
-				 plan->report.downgraded;
-		if (!sup && grants && !tightened) {
-			if (!(flags & NONO_FLAG_BEST_EFFORT))
-				return nono_fail(err, -EOPNOTSUPP,
-						 "unix-socket and bind grants need a seccomp supervisor "
-						 "(user notification 5.0, pidfd_getfd 5.6) and none can be "
-						 "had");
-			plan->report.downgraded = true;
-		}
-		env |= net == NONO_NET_BLOCKED ? W_BLOCKED : W_PROXY;
-		env |= sup ? W_NOTIFY : W_NONOTIFY;
-		plan->notify = sup;
-	}
-
-	int rc = build_cached(env, &plan->prog, err);
-	if (rc < 0) {
-		plan->notify = false;
-		return rc;
-	}
-	if (plan->notify && wait_killable_possible())
-		plan->seccomp_flags |= SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
-	/* NEW_LISTENER itself is added by nono_plan_enter when plan->notify. */
-	plan->report.seccomp = true;
-	plan->report.supervisor = plan->notify;
-	return 0;
+	return build_cached(variant, prog, err);
 }

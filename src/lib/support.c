@@ -8,16 +8,17 @@
 #include "uapi.h"
 
 #include <jansson.h>
+#include <linux/netlink.h>
 #include <pthread.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 
-/* The highest Landlock ABI this library knows how to use. A newer kernel (ABI 8+) is used at 7. */
-#define NONO_LANDLOCK_ABI_KNOWN 7
 #define NONO_LANDLOCK_ABI_CAP_MAX 64
 #define NONO_CAP_ENV "NONO_MAX_LANDLOCK_ABI"
 
@@ -107,9 +108,9 @@ int nono_landlock_abi(void)
 	return effective_abi(kernel_landlock_abi(), cap);
 }
 
-/* Internal: where the cap comes from, e.g. "NONO_MAX_LANDLOCK_ABI=3" or
- * "nono_set_max_landlock_abi(3)"; "" when no cap is set. For the plan report (--dry-run). */
-void nono_landlock_cap_describe(char *buf, size_t len)
+/* Where the cap comes from, e.g. "NONO_MAX_LANDLOCK_ABI=3" or "nono_set_max_landlock_abi(3)"; ""
+ * when no cap is set. */
+static void cap_describe(char *buf, size_t len)
 {
 	int cap;
 	enum cap_source src;
@@ -221,10 +222,10 @@ static bool under_seccomp_filter(void)
 	return prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0;
 }
 
-/* Internal: can THIS process get a seccomp listener right now? Cheap when no filter is installed
- * (no ancestor listener can exist then); otherwise asks a forked child (EBUSY under another
- * supervisor). Returns 0, or -EOPNOTSUPP / -EBUSY. */
-int nono_support_user_notif(void)
+/* Can THIS process get a seccomp listener right now? Cheap when no filter is installed (no ancestor
+ * listener can exist then); otherwise asks a forked child (EBUSY under another supervisor).
+ * Returns 0, or -EOPNOTSUPP / -EBUSY. */
+static int user_notif_available(void)
 {
 	if (!seccomp_action_avail(SECCOMP_RET_USER_NOTIF))
 		return -EOPNOTSUPP;
@@ -234,6 +235,66 @@ int nono_support_user_notif(void)
 	if (r & PROBE_LISTENER)
 		return 0;
 	return (r & PROBE_BUSY) ? -EBUSY : -EOPNOTSUPP;
+}
+
+/* Facts that cannot change while we run, probed once. */
+static pthread_once_t static_once = PTHREAD_ONCE_INIT;
+static struct {
+	int landlock_abi_kernel;
+	bool seccomp_filter, notif_action, pidfd_getfd, wait_killable_recv;
+} facts;
+
+static void probe_static(void)
+{
+	facts.landlock_abi_kernel = kernel_landlock_abi();
+	facts.seccomp_filter = seccomp_filter_supported();
+	facts.notif_action = facts.seccomp_filter && seccomp_action_avail(SECCOMP_RET_USER_NOTIF);
+	facts.pidfd_getfd = pidfd_getfd_supported();
+	facts.wait_killable_recv = facts.seccomp_filter && wait_killable_recv_supported();
+}
+
+/* stdin/stdout/stderr go to the sandboxed command as they are. A datagram, raw or packet socket
+ * there would let it send anywhere with sendmsg(msg_name), which no BPF rule can inspect
+ * (seccomp.c): the plan refuses a restricted network then. Stream sockets are fine (connected: the
+ * address of a send is ignored; unconnected: connect is supervised); netlink route is kernel IPC. */
+static int stdio_dgram_fd(void)
+{
+	for (int fd = 0; fd < 3; fd++) {
+		int type = 0, domain = 0, proto = 0;
+		socklen_t l = sizeof type;
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0)
+			continue; /* not a socket (ENOTSOCK) or closed (EBADF) */
+		l = sizeof domain;
+		getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l);
+		l = sizeof proto;
+		getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
+		if (type == SOCK_STREAM || type == SOCK_SEQPACKET ||
+		    (domain == AF_NETLINK && proto == NETLINK_ROUTE))
+			continue;
+		return fd;
+	}
+	return -1;
+}
+
+void nono_kernel_probe(struct nono_kernel *k)
+{
+	memset(k, 0, sizeof *k);
+	pthread_once(&static_once, probe_static);
+	int cap;
+	enum cap_source src;
+	cap_get(&cap, &src);
+	k->landlock_abi_kernel = facts.landlock_abi_kernel;
+	k->landlock_abi = cap < 0 ? -1 : effective_abi(facts.landlock_abi_kernel, cap);
+	if (cap > 0 && cap < facts.landlock_abi_kernel)
+		cap_describe(k->landlock_cap, sizeof k->landlock_cap);
+	k->seccomp_filter = facts.seccomp_filter;
+	k->x86_64 = seccomp_arch_native() == SCMP_ARCH_X86_64;
+	/* The only fact that changes: another filter with a listener may have been installed on us
+	 * since (EBUSY), so this is asked every time (cheap unless we sit under a filter). */
+	k->user_notif = facts.notif_action ? user_notif_available() : -EOPNOTSUPP;
+	k->pidfd_getfd = facts.pidfd_getfd;
+	k->wait_killable_recv = facts.wait_killable_recv;
+	k->stdio_dgram_fd = stdio_dgram_fd();
 }
 
 int nono_support_query(nono_support *out)
@@ -320,31 +381,32 @@ static void landlock_line(const nono_support *s, char *buf, size_t len)
 
 char *nono_support_text(const nono_support *s)
 {
-	char ll[256];
+	char ll[256], abis[1024];
 	landlock_line(s, ll, sizeof ll);
+	size_t used = 0;
+	abis[0] = '\0';
+	for (int i = 0; i < NONO_LANDLOCK_ABI_KNOWN; i++) {
+		const struct nono_landlock_abi_row *r = &nono_landlock_abis[i];
+		int n = snprintf(abis + used, sizeof abis - used, "  %s (ABI %d, %s): %s\n", r->what,
+				 r->abi, r->kernel, yn(s->landlock_abi >= r->abi));
+		if (n < 0 || (size_t)n >= sizeof abis - used)
+			return NULL;
+		used += (size_t)n;
+	}
 	char *out = NULL;
-	int n = asprintf(
-		&out,
-		"kernel: %s (%s)\n"
-		"%s\n"
-		"  filesystem rules (ABI 1, 5.13): %s\n"
-		"  refer / cross-directory rename (ABI 2, 5.19): %s\n"
-		"  truncate (ABI 3, 6.2): %s\n"
-		"  TCP bind/connect port rules (ABI 4, 6.7): %s\n"
-		"  device ioctl (ABI 5, 6.10): %s\n"
-		"  scopes: abstract unix sockets, signals (ABI 6, 6.12): %s\n"
-		"  restrict_self log flags (ABI 7, 6.15): %s\n"
-		"seccomp filter: %s\n"
-		"seccomp user notification (5.0): %s\n"
-		"pidfd_getfd (5.6): %s\n"
-		"seccomp WAIT_KILLABLE_RECV (5.19): %s\n"
-		"seccomp sync wake-up (6.6): %s\n",
-		s->kernel_release[0] ? s->kernel_release : "unknown",
-		s->x86_64 ? "x86_64" : "not x86_64", ll, yn(s->landlock_fs), yn(s->landlock_refer),
-		yn(s->landlock_truncate), yn(s->landlock_tcp), yn(s->landlock_ioctl_dev),
-		yn(s->landlock_scopes), yn(s->landlock_log_flags), yn(s->seccomp_filter),
-		yn(s->seccomp_user_notif), yn(s->pidfd_getfd), yn(s->wait_killable_recv),
-		yn(s->sync_wakeup));
+	int n = asprintf(&out,
+			 "kernel: %s (%s)\n"
+			 "%s\n"
+			 "%s"
+			 "seccomp filter: %s\n"
+			 "seccomp user notification (5.0): %s\n"
+			 "pidfd_getfd (5.6): %s\n"
+			 "seccomp WAIT_KILLABLE_RECV (5.19): %s\n"
+			 "seccomp sync wake-up (6.6): %s\n",
+			 s->kernel_release[0] ? s->kernel_release : "unknown",
+			 s->x86_64 ? "x86_64" : "not x86_64", ll, abis, yn(s->seccomp_filter),
+			 yn(s->seccomp_user_notif), yn(s->pidfd_getfd), yn(s->wait_killable_recv),
+			 yn(s->sync_wakeup));
 	return n < 0 ? NULL : out;
 }
 

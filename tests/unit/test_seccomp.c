@@ -1,8 +1,10 @@
-/* test_seccomp.c — the BPF program from nono_seccomp_prepare, loaded for real in forked children.
+/* test_seccomp.c — the BPF program for a plan's variant (nono_plan_decide, then
+ * nono_seccomp_build), loaded for real in forked children.
  * Each check shows the unfiltered behaviour where it differs, so a broken rule fails the test. */
 #include "unit.h"
 #include "internal.h"
 #include "uapi.h"
+#include "plan_util.h"
 
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -42,15 +44,26 @@ static int sock_err(long domain, long type, long proto)
 	return errno;
 }
 
+/* Decide with kernel `k` (NULL: this machine, through the real probe), build only the filter. */
+static int sc_prepare(const nono_caps *c, unsigned flags, const struct nono_kernel *k,
+		      struct nono_plan *p, nono_error *e)
+{
+	struct nono_kernel probed;
+	if (!k) {
+		nono_kernel_probe(&probed);
+		k = &probed;
+	}
+	int r = nono_plan_decide(c, k, flags, p, e);
+	return r < 0 ? r : nono_seccomp_build(p->seccomp_variant, &p->prog, e);
+}
+
 static struct nono_plan make_plan(nono_net_mode mode, uint16_t port)
 {
 	nono_caps *c = nono_caps_new();
 	nono_error e;
 	struct nono_plan p;
-	memset(&p, 0, sizeof p);
-	p.ruleset_fd = -1;
 	CHECK_EQ_INT(nono_caps_set_network(c, mode, port, &e), 0);
-	int r = nono_seccomp_prepare(c, 0, &p, &e);
+	int r = sc_prepare(c, 0, NULL, &p, &e);
 	if (r < 0)
 		fprintf(stderr, "prepare: %s\n", e.message);
 	CHECK_EQ_INT(r, 0);
@@ -397,35 +410,31 @@ static void test_no_listener(void)
 	nono_caps *c = nono_caps_new();
 	nono_error e;
 	struct nono_plan p;
-	memset(&p, 0, sizeof p);
-	p.no_listener = true;
+	struct nono_kernel busy = unit_kernel(7);
+	busy.user_notif = -EBUSY; /* under another supervisor */
 	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_BLOCKED, 0, &e), 0);
-	CHECK_EQ_INT(nono_seccomp_prepare(c, 0, &p, &e), 0);
+	CHECK_EQ_INT(sc_prepare(c, 0, &busy, &p, &e), 0);
 	CHECK(!p.notify && p.prog.len > 0 && !p.report.downgraded);
+	CHECK(p.seccomp_variant & NONO_SC_NONOTIFY);
 	expect_clean_exit(run_child(&p, nolistener_checks));
 	free(p.prog.filter);
 	/* A unix-socket grant cannot be honoured without a supervisor: refused… */
-	memset(&p, 0, sizeof p);
-	p.no_listener = true;
 	CHECK_EQ_INT(nono_caps_allow_unix_socket(c, "/tmp", &e), 0);
-	CHECK_EQ_INT(nono_seccomp_prepare(c, 0, &p, &e), -EOPNOTSUPP);
+	CHECK_EQ_INT(sc_prepare(c, 0, &busy, &p, &e), -EOPNOTSUPP);
 	CHECK(strstr(e.message, "supervisor") != NULL);
 	/* …or, best effort, dropped and reported. */
-	memset(&p, 0, sizeof p);
-	p.no_listener = true;
-	CHECK_EQ_INT(nono_seccomp_prepare(c, NONO_FLAG_BEST_EFFORT, &p, &e), 0);
+	CHECK_EQ_INT(sc_prepare(c, NONO_FLAG_BEST_EFFORT, &busy, &p, &e), 0);
 	CHECK(!p.notify && p.report.downgraded);
 	free(p.prog.filter);
 	/* proxy-only: refused, or best effort → blocked (never open). */
 	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, 3128, &e), 0);
-	memset(&p, 0, sizeof p);
-	p.no_listener = true;
-	CHECK_EQ_INT(nono_seccomp_prepare(c, 0, &p, &e), -EOPNOTSUPP);
-	memset(&p, 0, sizeof p);
-	p.no_listener = true;
-	CHECK_EQ_INT(nono_seccomp_prepare(c, NONO_FLAG_BEST_EFFORT, &p, &e), 0);
+	CHECK_EQ_INT(sc_prepare(c, 0, &busy, &p, &e), -EOPNOTSUPP);
+	CHECK_EQ_INT(sc_prepare(c, NONO_FLAG_BEST_EFFORT, &busy, &p, &e), 0);
 	CHECK(!p.notify && p.report.downgraded);
 	CHECK_EQ_INT(p.report.net_enforced, NONO_NET_BLOCKED);
+	CHECK_EQ_INT(p.net, NONO_NET_BLOCKED);
+	CHECK(p.seccomp_variant & NONO_SC_BLOCKED);
+	CHECK(!(p.seccomp_variant & NONO_SC_PROXY));
 	expect_clean_exit(run_child(&p, nolistener_checks));
 	free(p.prog.filter);
 	nono_caps_free(c);
@@ -445,22 +454,18 @@ static void test_stdio_sockets(void)
 		int u = socket(AF_INET, SOCK_DGRAM, 0);
 		dup2(u, 0);
 		nono_caps_set_network(c, NONO_NET_BLOCKED, 0, NULL);
-		memset(&p, 0, sizeof p);
-		CHECK_EQ_INT(nono_seccomp_prepare(c, NONO_FLAG_BEST_EFFORT, &p, &e), -EINVAL);
+		CHECK_EQ_INT(sc_prepare(c, NONO_FLAG_BEST_EFFORT, NULL, &p, &e), -EINVAL);
 		CHECK(strstr(e.message, "stdin") != NULL);
 		nono_caps_set_network(c, NONO_NET_PROXY_ONLY, 3128, NULL);
-		memset(&p, 0, sizeof p);
-		CHECK_EQ_INT(nono_seccomp_prepare(c, 0, &p, &e), -EINVAL);
+		CHECK_EQ_INT(sc_prepare(c, 0, NULL, &p, &e), -EINVAL);
 		nono_caps_set_network(c, NONO_NET_ALLOWED, 0, NULL);
-		memset(&p, 0, sizeof p);
-		CHECK_EQ_INT(nono_seccomp_prepare(c, 0, &p, &e), 0);
+		CHECK_EQ_INT(sc_prepare(c, 0, NULL, &p, &e), 0);
 		free(p.prog.filter);
 		int sv[2];
 		socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
 		dup2(sv[0], 0);
 		nono_caps_set_network(c, NONO_NET_BLOCKED, 0, NULL);
-		memset(&p, 0, sizeof p);
-		CHECK_EQ_INT(nono_seccomp_prepare(c, 0, &p, &e), 0);
+		CHECK_EQ_INT(sc_prepare(c, 0, NULL, &p, &e), 0);
 		free(p.prog.filter);
 		nono_caps_free(c);
 		fflush(NULL);

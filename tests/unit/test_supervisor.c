@@ -112,7 +112,7 @@ static int sandbox_start(const nono_caps *caps, nono_audit *audit, child_fn fn, 
 	memset(&p, 0, sizeof p);
 	p.ruleset_fd = -1;
 	nono_error e;
-	if (nono_seccomp_prepare(caps, 0, &p, &e) < 0) {
+	if (nono_plan_prepare(caps, 0, &p, &e) < 0) {
 		fprintf(stderr, "prepare: %s\n", e.message);
 		return -1;
 	}
@@ -539,7 +539,7 @@ static void test_helper(void)
 		struct nono_plan p;
 		memset(&p, 0, sizeof p);
 		nono_error e;
-		if (nono_seccomp_prepare(c, 0, &p, &e) < 0)
+		if (nono_plan_prepare(c, 0, &p, &e) < 0)
 			_exit(10);
 		struct nono_sup_helper handle;
 		struct nono_sup_config sc = {.net = NONO_NET_PROXY_ONLY, .proxy_port = (uint16_t)ports[0],
