@@ -1,6 +1,7 @@
 """nono_apply on real programs: the C helper (tests/unit/test_apply in "exec" mode) applies a policy
 to itself with nono_apply and then execs a real command, which inherits the sandbox."""
 import ctypes
+import json
 import os
 import re
 import socket
@@ -85,12 +86,20 @@ def test_grandchildren_inherit_the_sandbox(tree):
     assert "secret" not in r.stdout
 
 
+def report_of(r):
+    """The structured report the helper prints (nono_report_json on one line)."""
+    line = next(l for l in r.stderr.splitlines() if l.startswith("report: "))
+    return json.loads(line[len("report: "):])
+
+
 def test_report_native(tree):
     r = run(policy(tree), ["true"])
     assert r.returncode == 0, r.stderr
-    assert re.search(r"landlock: ABI \d", r.stderr)
-    assert "no_new_privs: yes" in r.stderr
-    assert "capped" not in r.stderr
+    rep = report_of(r)
+    assert rep["landlock_abi"] == min(kernel_abi(), 7) >= 1
+    assert rep["no_new_privs"] is True and rep["seccomp"] is True
+    assert rep["landlock_cap"] is None and rep["downgrades"] == []
+    assert rep["grants"] == 3
 
 
 def kernel_abi():
@@ -110,18 +119,14 @@ def test_capped_abi_env(tree, cap):
     abi = min(c, kabi)
     r = run(policy(tree), ["cat", str(tree / "outside" / "secret")], env)
     assert r.returncode == 1 and "Permission denied" in r.stderr
-    line = next(l for l in r.stderr.splitlines() if l.startswith("landlock: ABI"))
-    if kabi > c:
-        assert line.startswith(f"landlock: ABI {c} (kernel offers {kabi}, capped by "
-                               f"NONO_MAX_LANDLOCK_ABI={c}),"), line
-    else:
-        assert line.startswith(f"landlock: ABI {abi},"), line
-        assert "capped by" not in r.stderr and "kernel offers" not in line
-    unenforced = line.split("not enforceable:")[1]
-    assert ("ioctl_dev" in unenforced) == (abi < 5), line
+    rep = report_of(r)
+    assert rep["landlock_abi"] == abi and rep["landlock_abi_kernel"] == kabi, rep
+    assert rep["landlock_cap"] == (f"NONO_MAX_LANDLOCK_ABI={c}" if kabi > c else None), rep
+    unenforced = rep["fs_unenforced"]
+    assert ("ioctl_dev" in unenforced) == (abi < 5), rep
     # below ABI 3 the seccomp filter closes truncation (seccomp.c, review F2): enforced at every ABI
-    assert "truncate" not in unenforced, line
-    assert ("closes truncation" in line) == (abi < 3), line
+    assert "truncate" not in unenforced, rep
+    assert rep["truncate_by_filter"] == (abi < 3), rep
     # truncate(2) by path (os.truncate): Landlock refuses it on a read-only grant from ABI 3; below,
     # the seccomp filter refuses truncate(2) everywhere, read-write grants included.
     # (coreutils truncate opens the file for writing, so it is not used here.)
