@@ -39,7 +39,7 @@ static const struct loader_var {
 /* Compare the NAME part of `a` (up to '=' or `alen`) with `name`. */
 static bool name_is_loader(const char *name, size_t len)
 {
-	for (size_t i = 0; i < sizeof loader_vars / sizeof loader_vars[0]; i++) {
+	for (size_t i = 0; i < N_ELEMENTS(loader_vars); i++) {
 		const struct loader_var *v = &loader_vars[i];
 		size_t n = strlen(v->name);
 		if (v->prefix ? (len >= n && memcmp(name, v->name, n) == 0)
