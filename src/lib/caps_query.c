@@ -3,11 +3,9 @@
  * along the hierarchy, as Landlock does. */
 #include "caps_int.h"
 
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Lexically normalise an absolute path: collapse "//", ".", "..". Returns malloc'd or NULL. */
 static char *lexical_normalise(const char *abs)
