@@ -236,12 +236,16 @@ NONO_API char *nono_report_json(const nono_report *r);
  * thread, and with -EOPNOTSUPP (message names the missing layer) if the policy needs something this
  * kernel cannot enforce and NONO_FLAG_BEST_EFFORT is not set. `report` (optional) receives what was
  * enforced. For proxy-only, a supervisor helper process is forked first; it exits with this process.
+ * -EINVAL also for combinations that mean nothing, refused alike by every front end: unix-socket or
+ * bind grants with the network allowed, bind grants under blocked, a datagram/raw socket on stdio
+ * under a restricted network, and proxy-only with port 0 (not chosen yet).
  * Errors: -EBUSY, -EOPNOTSUPP, -EINVAL, -ENOMEM, and errno values of the failing syscall. */
 NONO_API int nono_apply(const nono_caps *caps, unsigned flags, nono_report *report, nono_error *err);
 
 /* Describe, without applying, what nono_apply / nono_exec would enforce on this kernel. Fills
- * `report` the same way, also when it refuses. Returns -EOPNOTSUPP (with a message) when it would
- * refuse. */
+ * `report` the same way, also when it refuses. Returns the error nono_apply would return (-EOPNOTSUPP
+ * for a missing layer, -EINVAL for a refused combination), with a message. Unlike them it accepts
+ * proxy-only with port 0 and reports proxy_port 0 ("chosen when the proxy starts"). */
 NONO_API int nono_plan_report(const nono_caps *caps, unsigned flags, nono_report *report,
 			      nono_error *err);
 
