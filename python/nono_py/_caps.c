@@ -5,7 +5,6 @@
 #include "_proxy.h"
 
 #include <ctype.h>
-#include <string.h>
 
 /* The library's name of a network mode: "allowed", "blocked" or "proxy-only". */
 static PyObject *net_mode_str(nono_net_mode m)
