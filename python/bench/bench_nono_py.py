@@ -92,9 +92,9 @@ def main():
     A = nono_py.AccessMode
     exec_table, env_vars = exec_rows()
     print(f"nono_py bench: median of {ROUNDS} rounds")
-    print(f"  {'exec (100 interleaved pairs a round)':62s} {'case':>9s}    {'base':>9s}    ratio   added")
+    print(f"  {'exec (100 interleaved pairs a round)':72s} {'case':>9s}    {'base':>9s}    ratio   added")
     for name, t, b in exec_table:
-        print(f"  {name:62s} {t * 1e3:6.3f} ms  {b * 1e3:6.3f} ms  {t / b:5.2f}x  {(t - b) * 1e3:6.3f} ms")
+        print(f"  {name:72s} {t * 1e3:6.3f} ms  {b * 1e3:6.3f} ms  {t / b:5.2f}x  {(t - b) * 1e3:6.3f} ms")
     fs = base_caps()
     rows = [("proxy.env_vars()", env_vars, None)]
     call_base = median_rounds(lambda: dict(a=1), 20000)
