@@ -1,26 +1,117 @@
-/* _caps.c — CapabilitySet, QueryContext and SandboxState: thin wrappers over nono_caps. */
-#include "_nono.h"
+/* _caps.c — CapabilitySet and QueryContext: thin wrappers over nono_caps; and
+ * AccessMode, the IntEnum of nono_access. Names of modes come from the library (nono_access_name,
+ * nono_net_mode_name), so Python shows the same words as the CLI and the JSON. */
+#include "_caps.h"
+#include "_proxy.h"
 
-#include <string.h>
+#include <ctype.h>
 
-static const char *net_name(nono_net_mode m)
+/* The library's name of a network mode: "allowed", "blocked" or "proxy-only". */
+static PyObject *net_mode_str(nono_net_mode m)
 {
-	switch (m) {
-	case NONO_NET_BLOCKED:
-		return "blocked";
-	case NONO_NET_PROXY_ONLY:
-		return "proxy-only";
-	default:
-		return "allowed";
-	}
+	const char *n = nono_net_mode_name(m);
+	return PyUnicode_FromString(n ? n : "unknown");
 }
 
-/* Shared by every type here: free the wrapped object, then the instance, then drop the reference
- * a heap type's instance holds on its type. */
-#define DEALLOC_BODY(self)                       \
-	PyTypeObject *tp = Py_TYPE(self);        \
-	tp->tp_free((PyObject *)(self));         \
-	Py_DECREF(tp)
+/* ------------------------------------------------------------------------------------------------
+ * AccessMode
+ * ---------------------------------------------------------------------------------------------- */
+
+/* The member name for `a`: the library's name in Python's spelling ("read-write" -> READ_WRITE). */
+static PyObject *access_member_name(nono_access a)
+{
+	const char *n = nono_access_name(a);
+	char buf[32];
+	size_t i = 0;
+	for (; n && n[i] && i < sizeof buf - 1; i++)
+		buf[i] = n[i] == '-' ? '_' : (char)toupper((unsigned char)n[i]);
+	buf[i] = '\0';
+	return PyUnicode_FromString(buf);
+}
+
+/* [(name, value), ...] for enum.IntEnum's functional API. */
+static PyObject *access_members(void)
+{
+	static const nono_access all[] = {NONO_ACCESS_READ, NONO_ACCESS_WRITE, NONO_ACCESS_READ_WRITE};
+	PyObject *list = PyList_New(0);
+	for (size_t i = 0; list && i < N_ELEMENTS(all); i++) {
+		PyObject *pair = Py_BuildValue("(Ni)", access_member_name(all[i]), (int)all[i]);
+		if (!pair || PyList_Append(list, pair) < 0)
+			Py_CLEAR(list);
+		Py_XDECREF(pair);
+	}
+	return list;
+}
+
+static PyObject *make_access_enum(void)
+{
+	PyObject *mod = PyImport_ImportModule("enum");
+	PyObject *intenum = mod ? PyObject_GetAttrString(mod, "IntEnum") : NULL;
+	Py_XDECREF(mod);
+	if (!intenum)
+		return NULL;
+	PyObject *members = access_members(), *r = NULL;
+	PyObject *args = members ? Py_BuildValue("(sN)", "AccessMode", members) : NULL;
+	PyObject *kw = Py_BuildValue("{ss}", "module", "nono_py");
+	if (args && kw)
+		r = PyObject_Call(intenum, args, kw);
+	Py_XDECREF(args);
+	Py_XDECREF(kw);
+	Py_DECREF(intenum);
+	return r;
+}
+
+int nono_py_access_mode_init(PyObject *m, nono_py_state *st)
+{
+	st->access_mode = make_access_enum();
+	if (!st->access_mode)
+		return -1;
+	for (long v = NONO_ACCESS_READ; v <= NONO_ACCESS_READ_WRITE; v++) {
+		PyObject *n = PyLong_FromLong(v);
+		st->access_member[v] = n ? PyObject_CallOneArg(st->access_mode, n) : NULL;
+		Py_XDECREF(n);
+		if (!st->access_member[v])
+			return -1;
+	}
+	return PyModule_AddObjectRef(m, "AccessMode", st->access_mode);
+}
+
+/* "O&" converter: an AccessMode member to nono_access (TypeError for anything else). */
+typedef struct {
+	nono_py_state *st;
+	nono_access access;
+} access_arg;
+
+static int access_conv(PyObject *obj, void *out)
+{
+	access_arg *a = out;
+	int ok = PyObject_IsInstance(obj, a->st->access_mode);
+	if (ok < 0)
+		return 0;
+	if (!ok) {
+		PyErr_Format(PyExc_TypeError, "mode must be an AccessMode member, not %.100s",
+			     Py_TYPE(obj)->tp_name);
+		return 0;
+	}
+	long v = PyLong_AsLong(obj);
+	if (v == -1 && PyErr_Occurred())
+		return 0;
+	a->access = (nono_access)v;
+	return 1;
+}
+
+/* An AccessMode member for `a` (new reference). */
+static PyObject *access_obj(nono_py_state *st, nono_access a)
+{
+	if (a >= NONO_ACCESS_READ && a <= NONO_ACCESS_READ_WRITE)
+		return Py_NewRef(st->access_member[a]);
+	PyObject *v = PyLong_FromLong((long)a);
+	if (!v)
+		return NULL;
+	PyObject *r = PyObject_CallOneArg(st->access_mode, v);
+	Py_DECREF(v);
+	return r;
+}
 
 static int no_args(const char *name, PyObject *args, PyObject *kw)
 {
@@ -31,8 +122,7 @@ static int no_args(const char *name, PyObject *args, PyObject *kw)
 	return 0;
 }
 
-/* A new CapabilitySet owning `caps` (taken even on failure). */
-static PyObject *caps_wrap(nono_py_state *st, nono_caps *caps)
+PyObject *nono_py_caps_wrap(nono_py_state *st, nono_caps *caps)
 {
 	if (!caps)
 		return PyErr_NoMemory();
@@ -68,7 +158,7 @@ static void caps_dealloc(nono_py_caps *self)
 {
 	nono_caps_free(self->caps);
 	Py_CLEAR(self->proxy);
-	DEALLOC_BODY(self);
+	NONO_PY_DEALLOC(self);
 }
 
 typedef int (*grant_fn)(nono_caps *, const char *, nono_access, nono_error *);
@@ -78,9 +168,9 @@ static PyObject *caps_grant(nono_py_caps *self, PyObject *args, PyObject *kw, gr
 {
 	static char *kwlist[] = {"path", "mode", NULL};
 	PyObject *path = NULL;
-	nono_py_access_arg mode = {.st = nono_py_state_of(Py_TYPE(self))};
+	access_arg mode = {.st = nono_py_state_of(Py_TYPE(self))};
 	if (!PyArg_ParseTupleAndKeywords(args, kw, fmt, kwlist, nono_py_path_conv, &path,
-					 nono_py_access_conv, &mode))
+					 access_conv, &mode))
 		return NULL;
 	nono_error err = {0};
 	int rc = fn(self->caps, PyBytes_AS_STRING(path), mode.access, &err);
@@ -184,19 +274,30 @@ static PyObject *caps_fs_capabilities(nono_py_caps *self, PyObject *unused)
 		PyObject *v[] = {
 			PyUnicode_DecodeFSDefault(g.original),
 			PyUnicode_DecodeFSDefault(g.resolved),
-			nono_py_access_obj(st, g.access),
+			access_obj(st, g.access),
 			PyBool_FromLong(g.is_file),
 		};
 		int bad = 0;
-		for (int k = 0; k < 4; k++) {
+		for (size_t k = 0; k < N_ELEMENTS(v); k++) {
 			bad |= !v[k];
-			PyStructSequence_SetItem(item, k, v[k]);
+			PyStructSequence_SetItem(item, (Py_ssize_t)k, v[k]);
 		}
 		if (bad)
 			Py_CLEAR(list);
 	}
 	return list;
 }
+
+static PyStructSequence_Field fs_cap_fields[] = {
+	{"original", "the path as given"},
+	{"resolved", "canonical absolute path"},
+	{"access", "AccessMode"},
+	{"is_file", "True for a single-file grant"},
+	{NULL, NULL},
+};
+PyStructSequence_Desc nono_py_fs_cap_desc = {
+	"nono_py.FsCapability", "One filesystem grant of a CapabilitySet.", fs_cap_fields, 4,
+};
 
 static PyObject *caps_unix_sockets(nono_py_caps *self, void *closure)
 {
@@ -219,7 +320,7 @@ static PyObject *caps_summary(nono_py_caps *self, PyObject *unused)
 	char *s = nono_caps_summary(self->caps);
 	if (!s)
 		return PyErr_NoMemory();
-	PyObject *r = PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "backslashreplace");
+	PyObject *r = nono_py_text(s);
 	free(s);
 	return r;
 }
@@ -233,7 +334,7 @@ static PyObject *caps_is_network_blocked(nono_py_caps *self, void *closure)
 static PyObject *caps_network_mode(nono_py_caps *self, void *closure)
 {
 	(void)closure;
-	return PyUnicode_FromString(net_name(nono_caps_network(self->caps, NULL)));
+	return net_mode_str(nono_caps_network(self->caps, NULL));
 }
 
 static PyObject *caps_proxy_port(nono_py_caps *self, void *closure)
@@ -249,12 +350,13 @@ static PyObject *caps_repr(nono_py_caps *self)
 {
 	uint16_t port = 0;
 	nono_net_mode m = nono_caps_network(self->caps, &port);
+	const char *name = nono_net_mode_name(m);
 	size_t n = nono_caps_grant_count(self->caps), u = nono_caps_unix_socket_count(self->caps);
 	if (m == NONO_NET_PROXY_ONLY)
-		return PyUnicode_FromFormat("CapabilitySet(fs=%zu, unix_sockets=%zu, network=proxy-only, "
-					    "proxy_port=%u)", n, u, (unsigned)port);
+		return PyUnicode_FromFormat("CapabilitySet(fs=%zu, unix_sockets=%zu, network=%s, "
+					    "proxy_port=%u)", n, u, name, (unsigned)port);
 	return PyUnicode_FromFormat("CapabilitySet(fs=%zu, unix_sockets=%zu, network=%s)", n, u,
-				    net_name(m));
+				    name ? name : "unknown");
 }
 
 static PyMethodDef caps_methods[] = {
@@ -332,12 +434,12 @@ static PyObject *query_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 static void query_dealloc(nono_py_query *self)
 {
 	nono_caps_free(self->caps);
-	DEALLOC_BODY(self);
+	NONO_PY_DEALLOC(self);
 }
 
 static PyObject *decision_dict(const nono_decision *d, PyObject *extra_key, PyObject *extra_val)
 {
-	PyObject *reason = PyUnicode_DecodeUTF8(d->reason, (Py_ssize_t)strlen(d->reason), "backslashreplace");
+	PyObject *reason = nono_py_text(d->reason);
 	PyObject *r = reason ? Py_BuildValue("{s:s,s:N}", "status", d->allowed ? "allowed" : "denied",
 					     "reason", reason)
 			     : NULL;
@@ -350,9 +452,9 @@ static PyObject *query_path(nono_py_query *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = {"path", "mode", NULL};
 	PyObject *path = NULL;
-	nono_py_access_arg mode = {.st = nono_py_state_of(Py_TYPE(self))};
+	access_arg mode = {.st = nono_py_state_of(Py_TYPE(self))};
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&:query_path", kwlist, nono_py_path_conv, &path,
-					 nono_py_access_conv, &mode))
+					 access_conv, &mode))
 		return NULL;
 	nono_decision *d = PyMem_Calloc(1, sizeof *d); /* ~4.4 KiB: not on the stack */
 	if (!d) {
@@ -386,7 +488,7 @@ static PyObject *query_network(nono_py_query *self, PyObject *unused)
 	nono_caps_query_network(self->caps, d);
 	uint16_t port = 0;
 	PyObject *key = PyUnicode_FromString("mode");
-	PyObject *val = PyUnicode_FromString(net_name(nono_caps_network(self->caps, &port)));
+	PyObject *val = net_mode_str(nono_caps_network(self->caps, &port));
 	PyObject *r = key && val ? decision_dict(d, key, val) : NULL;
 	Py_XDECREF(key);
 	Py_XDECREF(val);
@@ -421,109 +523,4 @@ PyType_Spec nono_py_query_spec = {
 	.basicsize = sizeof(nono_py_query),
 	.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE,
 	.slots = query_slots,
-};
-
-/* ------------------------------------------------------------------------------------------------
- * SandboxState: a serialisable snapshot (JSON through the library's strict parser)
- * ---------------------------------------------------------------------------------------------- */
-
-typedef struct {
-	PyObject_HEAD
-	nono_caps *caps;
-} nono_py_sstate;
-
-static PyObject *sstate_wrap(PyTypeObject *type, nono_caps *caps)
-{
-	nono_py_sstate *o = (nono_py_sstate *)type->tp_alloc(type, 0);
-	if (!o) {
-		nono_caps_free(caps);
-		return NULL;
-	}
-	o->caps = caps;
-	return (PyObject *)o;
-}
-
-static void sstate_dealloc(nono_py_sstate *self)
-{
-	nono_caps_free(self->caps);
-	DEALLOC_BODY(self);
-}
-
-static PyObject *sstate_from_caps(PyObject *cls, PyObject *caps)
-{
-	nono_py_state *st = nono_py_state_of((PyTypeObject *)cls);
-	if (!PyObject_TypeCheck(caps, st->caps_type)) {
-		PyErr_Format(PyExc_TypeError, "from_caps() needs a CapabilitySet, not %.100s",
-			     Py_TYPE(caps)->tp_name);
-		return NULL;
-	}
-	nono_caps *c = nono_caps_clone(((nono_py_caps *)caps)->caps);
-	if (!c)
-		return PyErr_NoMemory();
-	return sstate_wrap((PyTypeObject *)cls, c);
-}
-
-static PyObject *sstate_from_json(PyObject *cls, PyObject *arg)
-{
-	const char *s;
-	Py_ssize_t len;
-	if (PyUnicode_Check(arg)) {
-		s = PyUnicode_AsUTF8AndSize(arg, &len);
-		if (!s)
-			return NULL;
-	} else if (PyBytes_Check(arg)) {
-		s = PyBytes_AS_STRING(arg);
-		len = PyBytes_GET_SIZE(arg);
-	} else {
-		PyErr_Format(PyExc_TypeError, "from_json() needs str or bytes, not %.100s", Py_TYPE(arg)->tp_name);
-		return NULL;
-	}
-	nono_error err = {0};
-	nono_caps *c = nono_caps_from_json(s, (size_t)len, &err);
-	if (!c)
-		return nono_py_raise(err.code ? err.code : -EINVAL, &err);
-	return sstate_wrap((PyTypeObject *)cls, c);
-}
-
-static PyObject *sstate_to_json(nono_py_sstate *self, PyObject *unused)
-{
-	(void)unused;
-	nono_error err = {0};
-	char *s = nono_caps_to_json(self->caps, &err);
-	if (!s)
-		return nono_py_raise(err.code ? err.code : -ENOMEM, &err);
-	PyObject *r = PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "strict");
-	free(s);
-	return r;
-}
-
-static PyObject *sstate_to_caps(nono_py_sstate *self, PyObject *unused)
-{
-	(void)unused;
-	return caps_wrap(nono_py_state_of(Py_TYPE(self)), nono_caps_clone(self->caps));
-}
-
-static PyMethodDef sstate_methods[] = {
-	{"from_caps", sstate_from_caps, METH_O | METH_CLASS,
-	 "from_caps(caps)\n--\n\nSnapshot a CapabilitySet."},
-	{"from_json", sstate_from_json, METH_O | METH_CLASS,
-	 "from_json(s)\n--\n\nParse and strictly validate a JSON capability set."},
-	{"to_json", (PyCFunction)sstate_to_json, METH_NOARGS, "to_json()\n--\n\n"},
-	{"to_caps", (PyCFunction)sstate_to_caps, METH_NOARGS,
-	 "to_caps()\n--\n\nA new CapabilitySet (proxy-only keeps the port, not a proxy handle)."},
-	{NULL, NULL, 0, NULL},
-};
-
-static PyType_Slot sstate_slots[] = {
-	{Py_tp_dealloc, sstate_dealloc},
-	{Py_tp_methods, sstate_methods},
-	{Py_tp_doc, "Serialisable capability set: SandboxState.from_caps(caps) / from_json(s)."},
-	{0, NULL},
-};
-
-PyType_Spec nono_py_state_spec = {
-	.name = "nono_py.SandboxState",
-	.basicsize = sizeof(nono_py_sstate),
-	.flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-	.slots = sstate_slots,
 };

@@ -1,20 +1,16 @@
 /* _proxy.c — the filtering proxy from Python: _ProxyConfig (the native half of nono_py.ProxyConfig,
  * which validates through the library at construction) and ProxyHandle (a running proxy). */
-#include "_nono.h"
+#include "_proxy.h"
 
-#include <errno.h>
 #include <string.h>
-
-#define DEALLOC_BODY(self)                \
-	PyTypeObject *tp = Py_TYPE(self); \
-	tp->tp_free((PyObject *)(self));  \
-	Py_DECREF(tp)
 
 /* ------------------------------------------------------------------------------------------------
  * _ProxyConfig(allowed_hosts, allow_internal, bind_addr, bind_port, max_connections, allow_all_hosts,
  *              connect_only_hosts=())
- * Argument shapes and combinations are checked by nono_py.ProxyConfig; every pattern and address is
- * validated here by the library, so a bad one fails when the config is built, not when started.
+ * Argument shapes are checked by nono_py.ProxyConfig; every pattern and address is validated here
+ * by the library, so a bad one fails when the config is built, not when started. Combinations of
+ * options are the library's to refuse (nono_proxy_start, -EINVAL): its message reaches Python as a
+ * ValueError from start_proxy(), the same words the CLI prints.
  * ---------------------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -114,7 +110,7 @@ fail_rc:
 static void cfg_dealloc(nono_py_proxy_cfg *self)
 {
 	nono_proxy_config_free(self->cfg);
-	DEALLOC_BODY(self);
+	NONO_PY_DEALLOC(self);
 }
 
 static PyType_Slot cfg_slots[] = {
@@ -134,38 +130,6 @@ PyType_Spec nono_py_proxy_cfg_spec = {
 /* ------------------------------------------------------------------------------------------------
  * Audit events
  * ---------------------------------------------------------------------------------------------- */
-
-static PyObject *str_or_none(const char *s)
-{
-	if (!s[0])
-		Py_RETURN_NONE;
-	return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strnlen(s, 1024), "backslashreplace");
-}
-
-static PyObject *event_dict(const nono_audit_event *e)
-{
-	return Py_BuildValue(
-		"{s:N,s:N,s:N,s:N,s:N,s:i,s:N,s:N,s:i,s:N,s:L,s:K,s:K}",
-		"decision", str_or_none(e->decision), "source", str_or_none(e->source), "mode",
-		str_or_none(e->mode), "family", str_or_none(e->family), "target", str_or_none(e->target),
-		"port", (int)e->port, "method", str_or_none(e->method), "path", str_or_none(e->path),
-		"status", e->status, "reason", str_or_none(e->reason), "timestamp_unix_ms",
-		(long long)e->timestamp_unix_ms, "bytes_up", (unsigned long long)e->bytes_up, "bytes_down",
-		(unsigned long long)e->bytes_down);
-}
-
-int nono_py_events_extend(PyObject *list, const nono_audit_event *ev, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		PyObject *d = event_dict(&ev[i]);
-		if (!d || PyList_Append(list, d) < 0) {
-			Py_XDECREF(d);
-			return -1;
-		}
-		Py_DECREF(d);
-	}
-	return 0;
-}
 
 /* Move everything in the proxy's ring into `list`. */
 static int drain_into(nono_proxy *p, PyObject *list)
@@ -206,7 +170,7 @@ PyObject *nono_py_start_proxy(PyObject *module, PyObject *cfg)
 	Py_END_ALLOW_THREADS
 	if (rc < 0) {
 		Py_DECREF(h);
-		return nono_py_raise(rc, &err);
+		return nono_py_raise(rc, &err); /* -EINVAL (a refused combination) -> ValueError */
 	}
 	h->proxy = p;
 	h->port = nono_proxy_port(p);
@@ -240,7 +204,7 @@ static void proxy_dealloc(nono_py_proxy *self)
 		PyErr_WriteUnraisable((PyObject *)self);
 	PyErr_Restore(exc_type, exc_val, exc_tb);
 	Py_CLEAR(self->pending);
-	DEALLOC_BODY(self);
+	NONO_PY_DEALLOC(self);
 }
 
 static int running(nono_py_proxy *self)
@@ -331,11 +295,10 @@ static PyObject *proxy_sandbox_env(nono_py_proxy *self, PyObject *args, PyObject
 	PyObject *extra = Py_None, *list = NULL;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:sandbox_env", kwlist, &extra) || !running(self))
 		return NULL;
-	PyObject *keep = NULL;
-	const char **vec = NULL;
-	if (nono_py_env_vec(extra, &keep, &vec) < 0)
+	nono_py_strvec vec;
+	if (nono_py_env_vec(extra, &vec) < 0)
 		return NULL;
-	char **env = proxy_env(self, vec);
+	char **env = proxy_env(self, vec.v);
 	if (env) {
 		list = PyList_New(0);
 		for (char **e = env; list && *e; e++) {
@@ -346,8 +309,7 @@ static PyObject *proxy_sandbox_env(nono_py_proxy *self, PyObject *args, PyObject
 		}
 		nono_strv_free(env);
 	}
-	Py_XDECREF(keep);
-	PyMem_Free(vec);
+	nono_py_strvec_clear(&vec);
 	return list;
 }
 

@@ -216,6 +216,35 @@ def test_block_network_denies_tcp_udp_and_unix(nono_py, base_caps, loopback_serv
             s.close()
 
 
+def test_audit_allowed_records_allowed_calls(nono_py, base_caps, tmp_path):
+    """Allowed supervised calls are recorded only when asked (nono_exec_opts.audit_allowed): the
+    option replaced the library's NONO_SUPERVISOR_AUDIT_ALLOW environment variable."""
+    import socket
+    path = tmp_path / "allowed.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(path))
+    srv.listen(4)
+    try:
+        caps = base_caps()
+        caps.allow_unix_socket(str(path))
+        caps.block_network()
+        act = f"unix:{path}"
+
+        def allowed(r):
+            return [e for e in r.audit_events if e["source"] == "supervisor" and e["family"] == "unix"
+                    and e["decision"] == "allow" and e["target"] == str(path)]
+        r, out = run_probe(nono_py, caps, act, audit_allowed=True)
+        assert out[act]["ok"] is True, out[act]
+        assert allowed(r), r.audit_events
+        r, out = run_probe(nono_py, caps, act)
+        assert out[act]["ok"] is True, out[act]
+        assert allowed(r) == [], r.audit_events
+        with pytest.raises(TypeError):  # keyword-only
+            nono_py.sandboxed_exec(caps, ["/bin/true"], None, None, None, False, True)
+    finally:
+        srv.close()
+
+
 def test_supervisor_events_beyond_the_cap_are_counted(nono_py, base_caps, tmp_path):
     """300 denied unix connects: the result keeps the newest 256 decisions and counts the rest."""
     caps = base_caps()
