@@ -27,8 +27,10 @@
  */
 #include "supervisor_int.h"
 
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -13,7 +13,6 @@
 #include "internal.h"
 #include "uapi.h"
 
-#include <netinet/in.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
 

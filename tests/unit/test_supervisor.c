@@ -368,6 +368,7 @@ static void test_proxy_only(void)
 /* ---- unix sockets and bind under blocked ---- */
 
 static char dir_granted[64], dir_other[64], dir_write[64];
+static char abstract_name[64]; /* per test process: the abstract namespace is shared */
 
 static int unix_listener(const char *path, bool abstract)
 {
@@ -417,7 +418,7 @@ static void unix_child(int out, void *arg)
 	/* a symlink inside the granted dir pointing outside: resolved, so denied */
 	snprintf(p, sizeof p, "%s/link.sock", dir_granted);
 	put(out, unix_connect(p, false));
-	put(out, unix_connect("nono-test-abstract", true));
+	put(out, unix_connect(abstract_name, true));
 	/* relative to the cwd */
 	put(out, chdir(dir_granted) == 0 ? unix_connect("ok.sock", false) : -1);
 	put(out, unix_connect("../nothing/there.sock", false));
@@ -458,6 +459,7 @@ static void test_unix_blocked(void)
 	snprintf(dir_granted, sizeof dir_granted, "/tmp/nono-ut-g-%d", getpid());
 	snprintf(dir_other, sizeof dir_other, "/tmp/nono-ut-o-%d", getpid());
 	snprintf(dir_write, sizeof dir_write, "/tmp/nono-ut-w-%d", getpid());
+	snprintf(abstract_name, sizeof abstract_name, "nono-test-abstract-%d", getpid());
 	mkdir(dir_granted, 0700);
 	mkdir(dir_other, 0700);
 	mkdir(dir_write, 0700);
@@ -469,12 +471,12 @@ static void test_unix_blocked(void)
 	char lk[128];
 	snprintf(lk, sizeof lk, "%s/link.sock", dir_granted);
 	CHECK_EQ_INT(symlink(q, lk), 0);
-	int l3 = unix_listener("nono-test-abstract", true);
+	int l3 = unix_listener(abstract_name, true);
 	CHECK(l1 >= 0 && l2 >= 0 && l3 >= 0);
 	/* Unsandboxed, every one of these connects. */
 	CHECK_EQ_INT(unix_connect(q, false), 0);
 	CHECK_EQ_INT(unix_connect(lk, false), 0);
-	CHECK_EQ_INT(unix_connect("nono-test-abstract", true), 0);
+	CHECK_EQ_INT(unix_connect(abstract_name, true), 0);
 
 	nono_caps *c = nono_caps_new();
 	nono_error e;
