@@ -1,29 +1,15 @@
 /* supervisor_helper.c — the supervisor for in-process nono_apply: a helper process forked before
- * the filter exists takes the listener and supervises its forker (see the comment below). The
- * decision logic is supervisor.c's; this file is the process plumbing only. */
+ * the filter exists takes the listener and supervises its forker (see the comment below). It runs
+ * the same loop as the thread (nono_sup_new/nono_sup_main, supervisor.c) and the same decisions
+ * (supervisor_decide.c); this file is the process plumbing only. */
 #include "internal.h"
 #include "uapi.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/netlink.h>
-#include <net/if.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <sched.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 /* ---- in-process nono_apply: a helper process supervises its forker ----

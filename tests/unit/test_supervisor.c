@@ -2,9 +2,9 @@
  * The parent plays the exec side (pidfd_getfd of the listener, nono_supervisor_start) and runs
  * loopback listeners; each child reports errno values through its exit status or a pipe. */
 #include "unit.h"
-#include "internal.h"
-#include "uapi.h"
+#include "supervisor_int.h"
 
+#include <jansson.h>
 #include <seccomp.h>
 
 #include <arpa/inet.h>
@@ -12,6 +12,7 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -19,10 +20,6 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-
-bool nono_sup_is_proxy_addr(const struct sockaddr_storage *a, socklen_t len, uint16_t port);
-bool nono_sup_is_loopback(const struct sockaddr_storage *a, socklen_t len, uint16_t *port);
-bool nono_sup_path_in(const char *path, const char *grant, bool grant_is_dir);
 
 static struct sockaddr_storage v4(const char *ip, uint16_t port)
 {
@@ -76,11 +73,14 @@ static void policy_tests(void)
 	a = v4("127.0.0.1", 8000);
 	CHECK(nono_sup_is_loopback(&a, sizeof(struct sockaddr_in), &port) && port == 8000);
 
-	CHECK(nono_sup_path_in("/run/x.sock", "/run/x.sock", false));
-	CHECK(!nono_sup_path_in("/run/x.sock2", "/run/x.sock", false));
-	CHECK(nono_sup_path_in("/run/d/x.sock", "/run/d", true));
-	CHECK(!nono_sup_path_in("/run/dd/x.sock", "/run/d", true));
-	CHECK(nono_sup_path_in("/anything", "/", true));
+	/* The grant test the supervisor uses for unix sockets and writable directories. */
+	CHECK(nono_path_within("/run/x.sock", "/run/x.sock", false));
+	CHECK(!nono_path_within("/run/x.sock2", "/run/x.sock", false));
+	CHECK(!nono_path_within("/run/x.sock/y", "/run/x.sock", false));
+	CHECK(nono_path_within("/run/d/x.sock", "/run/d", true));
+	CHECK(nono_path_within("/run/d", "/run/d", true));
+	CHECK(!nono_path_within("/run/dd/x.sock", "/run/d", true));
+	CHECK(nono_path_within("/anything", "/", true));
 }
 
 /* ---- a sandboxed child with the supervisor in the parent ---- */
@@ -104,9 +104,9 @@ static int get(int fd)
 	return v;
 }
 
-/* Start `fn` in a child under the caps' filter; the parent supervises. */
-static int sandbox_start(const nono_caps *caps, nono_audit *audit, child_fn fn, void *arg,
-			 struct sandbox *sb)
+/* Start `fn` in a child under the caps' filter; the parent supervises with `cfg`. */
+static int sandbox_start_cfg(const nono_caps *caps, const struct nono_sup_config *cfg, child_fn fn,
+			     void *arg, struct sandbox *sb)
 {
 	struct nono_plan p;
 	memset(&p, 0, sizeof p);
@@ -146,9 +146,7 @@ static int sandbox_start(const nono_caps *caps, nono_audit *audit, child_fn fn, 
 	int pidfd = (int)syscall(__NR_pidfd_open, pid, 0);
 	int lfd = (int)syscall(__NR_pidfd_getfd, pidfd, n, 0);
 	close(pidfd);
-	struct nono_sup_config sc = {.ring = audit, .audit_fd = -1};
-	sc.net = nono_caps_network(caps, &sc.proxy_port);
-	if (nono_supervisor_start(lfd, caps, &sc, &sb->sup, &e) < 0) {
+	if (nono_supervisor_start(lfd, caps, cfg, &sb->sup, &e) < 0) {
 		fprintf(stderr, "start: %s\n", e.message);
 		return -1;
 	}
@@ -158,6 +156,39 @@ static int sandbox_start(const nono_caps *caps, nono_audit *audit, child_fn fn, 
 	sb->pid = pid;
 	sb->res = res[0];
 	return 0;
+}
+
+/* The same, supervised with the caps' own network mode and the ring `audit` (may be NULL). */
+static int sandbox_start(const nono_caps *caps, nono_audit *audit, child_fn fn, void *arg,
+			 struct sandbox *sb)
+{
+	struct nono_sup_config sc = {.ring = audit, .audit_fd = -1};
+	sc.net = nono_caps_network(caps, &sc.proxy_port);
+	return sandbox_start_cfg(caps, &sc, fn, arg, sb);
+}
+
+/* Connects the supervisor has handed to worker threads (still waiting). */
+static int sup_workers(struct nono_supervisor *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int n = s->workers;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+/* Wait (at most 20 s) until `n` connects wait in workers. */
+static bool wait_workers(struct nono_supervisor *s, int n)
+{
+	for (int i = 0; i < 2000 && sup_workers(s) != n; i++)
+		usleep(10000);
+	return sup_workers(s) == n;
+}
+
+/* Wait (at most 20 s) until `fd` polls `events`. */
+static bool wait_ready(int fd, short events)
+{
+	struct pollfd p = {fd, events, 0};
+	return poll(&p, 1, 20000) == 1 && (p.revents & events);
 }
 
 static int sandbox_finish(struct sandbox *sb)
@@ -337,6 +368,7 @@ static void test_proxy_only(void)
 /* ---- unix sockets and bind under blocked ---- */
 
 static char dir_granted[64], dir_other[64], dir_write[64];
+static char abstract_name[64]; /* per test process: the abstract namespace is shared */
 
 static int unix_listener(const char *path, bool abstract)
 {
@@ -386,7 +418,7 @@ static void unix_child(int out, void *arg)
 	/* a symlink inside the granted dir pointing outside: resolved, so denied */
 	snprintf(p, sizeof p, "%s/link.sock", dir_granted);
 	put(out, unix_connect(p, false));
-	put(out, unix_connect("nono-test-abstract", true));
+	put(out, unix_connect(abstract_name, true));
 	/* relative to the cwd */
 	put(out, chdir(dir_granted) == 0 ? unix_connect("ok.sock", false) : -1);
 	put(out, unix_connect("../nothing/there.sock", false));
@@ -427,6 +459,7 @@ static void test_unix_blocked(void)
 	snprintf(dir_granted, sizeof dir_granted, "/tmp/nono-ut-g-%d", getpid());
 	snprintf(dir_other, sizeof dir_other, "/tmp/nono-ut-o-%d", getpid());
 	snprintf(dir_write, sizeof dir_write, "/tmp/nono-ut-w-%d", getpid());
+	snprintf(abstract_name, sizeof abstract_name, "nono-test-abstract-%d", getpid());
 	mkdir(dir_granted, 0700);
 	mkdir(dir_other, 0700);
 	mkdir(dir_write, 0700);
@@ -438,12 +471,12 @@ static void test_unix_blocked(void)
 	char lk[128];
 	snprintf(lk, sizeof lk, "%s/link.sock", dir_granted);
 	CHECK_EQ_INT(symlink(q, lk), 0);
-	int l3 = unix_listener("nono-test-abstract", true);
+	int l3 = unix_listener(abstract_name, true);
 	CHECK(l1 >= 0 && l2 >= 0 && l3 >= 0);
 	/* Unsandboxed, every one of these connects. */
 	CHECK_EQ_INT(unix_connect(q, false), 0);
 	CHECK_EQ_INT(unix_connect(lk, false), 0);
-	CHECK_EQ_INT(unix_connect("nono-test-abstract", true), 0);
+	CHECK_EQ_INT(unix_connect(abstract_name, true), 0);
 
 	nono_caps *c = nono_caps_new();
 	nono_error e;
@@ -574,12 +607,26 @@ static void test_helper(void)
 /* ---- the slow path: a blocking connect that must wait (full backlog) goes to a worker ---- */
 
 static char slow_path[64];
+static int slow_gate[2]; /* the parent lets slow_child's main thread go */
+
+static void *slow_connect(void *arg)
+{
+	put(*(int *)arg, unix_connect(slow_path, false)); /* finds the backlog full: waits */
+	return NULL;
+}
 
 static void slow_child(int out, void *arg)
 {
 	(void)arg;
-	put(out, 1); /* about to connect */
-	put(out, unix_connect(slow_path, false));
+	pthread_t t;
+	if (pthread_create(&t, NULL, slow_connect, &out) != 0)
+		_exit(4);
+	char c;
+	if (read(slow_gate[0], &c, 1) != 1)
+		_exit(5);
+	/* The other thread's connect waits in a supervisor worker: this one is answered anyway. */
+	put(out, unix_connect("nono-slow-abstract", true));
+	pthread_join(t, NULL);
 	/* a nonblocking connect to the same full backlog: EAGAIN at once, as the kernel says */
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -592,52 +639,55 @@ static void test_slow_path(void)
 {
 	snprintf(slow_path, sizeof slow_path, "/tmp/nono-ut-slow-%d.sock", getpid());
 	unlink(slow_path);
+	CHECK_EQ_INT(pipe(slow_gate), 0);
 	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct sockaddr_un a = {.sun_family = AF_UNIX};
 	snprintf(a.sun_path, sizeof a.sun_path, "%s", slow_path);
 	CHECK_EQ_INT(bind(l, (struct sockaddr *)&a, sizeof a), 0);
 	CHECK_EQ_INT(listen(l, 0), 0);
-	/* Fill the backlog: with backlog 0 the second pending connect blocks. */
+	/* Fill the backlog: with backlog 0 one connection fits, the next would wait. */
 	int f1 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	int f2 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	connect(f1, (struct sockaddr *)&a, sizeof a);
-	connect(f2, (struct sockaddr *)&a, sizeof a);
+	CHECK_EQ_INT(err_of(connect(f1, (struct sockaddr *)&a, sizeof a)), 0);
+	CHECK_EQ_INT(err_of(connect(f2, (struct sockaddr *)&a, sizeof a)), EAGAIN);
 	nono_caps *c = nono_caps_new();
 	nono_error e;
 	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_BLOCKED, 0, NULL), 0);
 	CHECK_EQ_INT(nono_caps_allow_unix_socket(c, slow_path, &e), 0);
 	struct sandbox sb;
 	CHECK_EQ_INT(sandbox_start(c, NULL, slow_child, NULL, &sb), 0);
-	CHECK_EQ_INT(get(sb.res), 1);
-	/* While the child waits, the supervisor still answers others: a second sandbox. */
-	usleep(300000);
-	/* Drain: the waiting connect completes. */
-	for (int i = 0; i < 3; i++) {
-		int x = accept(l, NULL, NULL);
-		if (x >= 0)
-			close(x);
-		usleep(100000);
-	}
+	/* The child's blocking connect is handed to a worker… */
+	CHECK(wait_workers(sb.sup, 1));
+	/* …and while it waits, the supervisor answers the child's other requests. */
+	CHECK_EQ_INT(write(slow_gate[1], "g", 1), 1);
+	CHECK_EQ_INT(get(sb.res), EACCES);
+	CHECK_EQ_INT(sup_workers(sb.sup), 1); /* nothing made room yet */
+	/* Room in the backlog: the waiting connect completes. */
+	int x = accept(l, NULL, NULL);
+	CHECK(x >= 0);
+	if (x >= 0)
+		close(x);
 	CHECK_EQ_INT(get(sb.res), 0);
-	int r = get(sb.res);
-	CHECK(r == 0 || r == EAGAIN);
+	CHECK_EQ_INT(get(sb.res), EAGAIN); /* the child's own connection fills the backlog now */
 	int st = sandbox_finish(&sb);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	close(f1);
 	close(f2);
 
 	/* A child killed while its connect waits in a worker: stop() still returns. */
-	connect((f1 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0)), (struct sockaddr *)&a, sizeof a);
-	connect((f2 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0)), (struct sockaddr *)&a, sizeof a);
+	while ((x = accept(l, NULL, NULL)) >= 0)
+		close(x);
+	f1 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	CHECK_EQ_INT(err_of(connect(f1, (struct sockaddr *)&a, sizeof a)), 0);
 	CHECK_EQ_INT(sandbox_start(c, NULL, slow_child, NULL, &sb), 0);
-	CHECK_EQ_INT(get(sb.res), 1);
-	usleep(200000);
+	CHECK(wait_workers(sb.sup, 1));
 	kill(sb.pid, SIGKILL);
 	st = sandbox_finish(&sb);
 	CHECK(WIFSIGNALED(st));
 	close(f1);
-	close(f2);
 	close(l);
+	close(slow_gate[0]);
+	close(slow_gate[1]);
 	unlink(slow_path);
 	nono_caps_free(c);
 }
@@ -669,14 +719,14 @@ static void test_tcp_slow_path(void)
 	ports[0] = listener_port(l);
 	struct sockaddr_storage t = v4("127.0.0.1", (uint16_t)ports[0]);
 	int f1 = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	connect(f1, (struct sockaddr *)&t, sizeof(struct sockaddr_in)); /* fills the queue */
-	usleep(50000);
+	connect(f1, (struct sockaddr *)&t, sizeof(struct sockaddr_in));
+	CHECK(wait_ready(l, POLLIN)); /* f1 sits in the accept queue: it is full */
 	nono_caps *c = nono_caps_new();
 	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, (uint16_t)ports[0], NULL), 0);
 	struct sandbox sb;
 	CHECK_EQ_INT(sandbox_start(c, NULL, tcp_slow_child, NULL, &sb), 0);
 	CHECK_EQ_INT(get(sb.res), 1);
-	usleep(300000); /* the child's SYN was dropped; the supervisor has handed it to a worker */
+	CHECK(wait_workers(sb.sup, 1)); /* the child's SYN was dropped: a worker waits for it */
 	int x = accept(l, NULL, NULL); /* room again: the retransmitted SYN completes */
 	CHECK(x >= 0);
 	CHECK_EQ_INT(get(sb.res), 0);
@@ -762,6 +812,107 @@ static void test_unknown_request(void)
 	close(res[1]);
 }
 
+/* ---- the audit fd: one JSON line per denial; allowed calls only when asked ---- */
+
+static void audit_child(int out, void *arg)
+{
+	(void)arg;
+	put(out, try_connect(AF_INET, "127.0.0.1", ports[0], 0)); /* the proxy: allowed */
+	put(out, try_connect(AF_INET, "127.0.0.1", ports[1], 0));
+	put(out, try_connect(AF_INET, "127.0.0.2", ports[0], 0));
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_storage a = v4("127.0.0.1", 0);
+	put(out, err_of(bind(s, (struct sockaddr *)&a, sizeof(struct sockaddr_in))));
+	close(s);
+}
+
+/* Run audit_child supervised with `audit_fd`; returns the supervisor's failed-write count. */
+static uint64_t run_audited(const nono_caps *c, int audit_fd, bool allowed, nono_audit *ring)
+{
+	struct nono_sup_config sc = {.net = NONO_NET_PROXY_ONLY, .proxy_port = (uint16_t)ports[0],
+				     .ring = ring, .audit_fd = audit_fd, .audit_allowed = allowed};
+	struct sandbox sb;
+	if (sandbox_start_cfg(c, &sc, audit_child, NULL, &sb) < 0) {
+		CHECK(!"sandbox_start");
+		return UINT64_MAX;
+	}
+	CHECK_EQ_INT(get(sb.res), 0);
+	CHECK_EQ_INT(get(sb.res), EACCES);
+	CHECK_EQ_INT(get(sb.res), EACCES);
+	CHECK_EQ_INT(get(sb.res), EACCES);
+	/* Every answer above was sent after its line was written. */
+	uint64_t errors = nono_supervisor_audit_write_errors(sb.sup);
+	int st = sandbox_finish(&sb);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	return errors;
+}
+
+static void check_audit_lines(const char *buf, size_t len, bool allowed, nono_audit *ring)
+{
+	nono_audit_event ev[16];
+	size_t k = nono_audit_drain(ring, ev, 16);
+	CHECK_EQ_INT(k, allowed ? 4 : 3);
+	CHECK(len > 0 && buf[len - 1] == '\n'); /* no partial last line */
+	size_t i = 0;
+	for (const char *line = buf; line < buf + len; i++) {
+		const char *nl = memchr(line, '\n', (size_t)(buf + len - line));
+		size_t n = nl ? (size_t)(nl - line) + 1 : (size_t)(buf + len - line);
+		json_error_t jerr;
+		json_t *j = json_loadb(line, n, 0, &jerr);
+		CHECK(j != NULL); /* one valid JSON object a line */
+		const char *src = "", *decision = "", *mode = "";
+		int port = -1, status = -1;
+		CHECK(j && json_unpack(j, "{s:s, s:s, s:s, s:i, s:i}", "source", &src, "decision",
+				       &decision, "mode", &mode, "port", &port, "status", &status) == 0);
+		CHECK_STR(src, "supervisor");
+		size_t call = allowed ? i : i + 1; /* audit_child's calls: connect ×3, bind */
+		bool allow = call == 0;
+		CHECK_STR(decision, allow ? "allow" : "deny");
+		CHECK_STR(mode, call == 3 ? "bind" : "connect");
+		CHECK_EQ_INT(status, allow ? 0 : EACCES);
+		if (i < k) { /* the very line nono_audit_event_format gives the ring's event */
+			char want[NONO_AUDIT_LINE_MAX];
+			int w = nono_audit_event_format(&ev[i], want, sizeof want);
+			CHECK(w > 0 && (size_t)w == n && memcmp(want, line, n) == 0);
+			CHECK_EQ_INT(port, ev[i].port);
+		}
+		json_decref(j);
+		line += n;
+	}
+	CHECK_EQ_INT(i, k);
+}
+
+static void test_audit_fd(void)
+{
+	int l0 = tcp_listener(), l1 = tcp_listener();
+	ports[0] = listener_port(l0);
+	ports[1] = listener_port(l1);
+	nono_caps *c = nono_caps_new();
+	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, (uint16_t)ports[0], NULL), 0);
+	for (int allowed = 0; allowed < 2; allowed++) {
+		char path[] = "/tmp/nono-ut-audit-XXXXXX";
+		int fd = mkstemp(path);
+		CHECK(fd >= 0);
+		unlink(path);
+		CHECK_EQ_INT(fcntl(fd, F_SETFL, O_APPEND), 0); /* as nono_exec_opts.audit_fd asks */
+		nono_audit *ring = nono_audit_new(16);
+		CHECK_EQ_INT(run_audited(c, fd, allowed, ring), 0);
+		char buf[8192];
+		ssize_t n = pread(fd, buf, sizeof buf, 0);
+		CHECK(n > 0 && n < (ssize_t)sizeof buf);
+		check_audit_lines(buf, n > 0 ? (size_t)n : 0, allowed, ring);
+		nono_audit_free(ring);
+		close(fd);
+	}
+	/* A log that cannot be written (read-only fd): each lost line is counted. */
+	int ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK_EQ_INT(run_audited(c, ro, false, NULL), 3);
+	close(ro);
+	nono_caps_free(c);
+	close(l0);
+	close(l1);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -774,5 +925,6 @@ int main(void)
 	test_slow_path();
 	test_tcp_slow_path();
 	test_unknown_request();
+	test_audit_fd();
 	UNIT_DONE();
 }

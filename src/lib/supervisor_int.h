@@ -1,0 +1,141 @@
+/* supervisor_int.h — the supervisor's own state, shared by its files and nothing else (the rest of
+ * the library sees struct nono_supervisor as opaque, through internal.h):
+ *   supervisor.c         the loop and lifecycle: request intake, nono_sup_new/main, start/stop;
+ *   supervisor_io.c      reading the child and answering it: fetch, take_fd and the pidfd cache,
+ *                        reply/deny/audit, and performing connect (with its worker threads), bind
+ *                        and the child's own view of paths and umask;
+ *   supervisor_decide.c  the decisions: the closed dispatch table, the h_* handlers and the pure
+ *                        policy checks.
+ * supervisor.c and supervisor_decide.c call into supervisor_io.c; supervisor_io.c calls neither. */
+#ifndef NONO_SUPERVISOR_INT_H
+#define NONO_SUPERVISOR_INT_H
+
+#include "internal.h"
+#include "uapi.h"
+
+#include <stdatomic.h>
+#include <sys/socket.h>
+
+struct grant {
+	char *path;
+	bool dir;
+};
+
+/* A recent requester: its pidfd names one task for good (a stale entry fails with ESRCH and is
+ * reopened, it can never reach another process). */
+struct pidfd_slot {
+	uint32_t tid;
+	int pidfd;
+	int memfd; /* /proc/TID/mem, opened on first use: pread is ~3x cheaper than process_vm_readv
+		    * here. It names one mm for good: after an exec or a reuse of the tid it reads
+		    * nothing (EIO) and is reopened. */
+};
+
+struct nono_supervisor {
+	int listener;
+	int stop_fd; /* eventfd: readable once stop was asked */
+	pthread_t thread;
+	bool thread_started;
+	nono_audit *audit;
+	int audit_fd; /* JSON lines, <= 0: none (borrowed) */
+	bool audit_allows;
+	atomic_uint_fast64_t audit_write_errors; /* lines lost on audit_fd (any thread) */
+	nono_net_mode mode;
+	uint16_t proxy_port;
+	uint16_t *ports;
+	size_t nports;
+	struct grant *socks; /* unix connect grants */
+	size_t nsocks;
+	struct grant *wdirs; /* writable directory grants (pathname unix bind) */
+	size_t nwdirs;
+	bool private_fs; /* unshare(CLONE_FS) succeeded: fchdir is ours alone */
+	struct seccomp_notif_sizes sizes;
+	struct pidfd_slot pidfds[16]; /* main thread only */
+	unsigned pidfd_next;
+	pthread_mutex_t lock; /* guards workers */
+	pthread_cond_t cond;
+	int workers;
+	atomic_bool stopping;
+};
+
+/* One request being decided. */
+struct rq {
+	struct nono_supervisor *s;
+	uint64_t id;
+	uint32_t tid;
+	const char *sys;
+	int slot; /* pidfd cache slot of this task, -1 if none */
+	uint64_t args[6];
+	int fd; /* our copy of the child's socket, -1 if none */
+	int domain, type;
+	struct sockaddr_storage addr;
+	socklen_t alen;
+	char family[8];
+	char target[256];
+	uint16_t port;
+	char why[128]; /* storage for a composed denial reason */
+};
+
+/* What a step leaves to its caller: a refusal to answer (error != 0: an errno and the audit
+ * reason), or nothing (SUP_DONE: the request was answered, or the task stopped waiting). */
+struct denial {
+	int error;
+	const char *reason;
+};
+#define SUP_DONE ((struct denial){0, NULL})
+static inline struct denial sup_refuse(int error, const char *reason)
+{
+	return (struct denial){error, reason};
+}
+
+/* ---- supervisor_io.c ---- */
+/* Fill q->family, q->target and q->port from q->addr for the audit (printable bytes only). */
+NONO_HIDDEN void nono_sup_describe(struct rq *q);
+/* Record a decision: the ring, and one JSON line on the audit fd. Allowed calls only when asked. */
+NONO_HIDDEN void nono_sup_audit(struct rq *q, bool allow, int status, const char *reason);
+NONO_HIDDEN void nono_sup_reply(struct nono_supervisor *s, uint64_t id, long long val, int error);
+NONO_HIDDEN void nono_sup_deny(struct rq *q, int error, const char *reason);
+/* Audit and answer the result of a call we performed: r >= 0 the value, else -errno. */
+NONO_HIDDEN void nono_sup_answer(struct rq *q, long long r, const char *failed);
+/* Is the task still waiting for this request? Everything read from it counts only then. */
+NONO_HIDDEN bool nono_sup_id_valid(struct nono_supervisor *s, uint64_t id);
+/* Copy `len` bytes at `remote` in the task. 0 or -errno. The caller checks ID_VALID after. */
+NONO_HIDDEN int nono_sup_fetch(struct rq *q, uint64_t remote, void *buf, size_t len);
+/* Our copy of the task's fd `cfd` (pidfd_getfd), or -errno; sets q->slot. ID_VALID after. */
+NONO_HIDDEN int nono_sup_take_fd(struct rq *q, int cfd);
+NONO_HIDDEN void nono_sup_pidfds_close(struct nono_supervisor *s);
+/* Resolve `path` as the task would (relative to its cwd), opened O_PATH | flags. Returns the fd
+ * and its canonical path in `canon`, or -errno. */
+NONO_HIDDEN int nono_sup_open_path(struct rq *q, const char *path, int flags, char *canon,
+				   size_t clen);
+/* The task's umask (0..0777) or -errno. */
+NONO_HIDDEN int nono_sup_child_umask(struct rq *q);
+/* connect(2) on our copy of the socket, answered (possibly later, by a worker thread). `pathfd`
+ * (unix: the inode behind /proc/self/fd/N in `target`) is taken and kept open until done. */
+NONO_HIDDEN struct denial nono_sup_perform_connect(struct rq *q,
+						   const struct sockaddr_storage *target,
+						   socklen_t tlen, bool is_unix, int *pathfd);
+/* bind(2) of q->fd to the name `base` inside the directory `dfd`, with mode bits from `umask`.
+ * 0 or -errno. Needs s->private_fs. */
+NONO_HIDDEN int nono_sup_bind_at(struct rq *q, int dfd, const char *base, int umask);
+
+/* ---- supervisor_decide.c ---- */
+struct nono_sup_handler {
+	int nr;
+	const char *name;
+	struct denial (*fn)(struct rq *q);
+	int addr_arg, len_arg; /* -1: no address */
+};
+/* The handler for a trapped syscall, or NULL: not in the closed table (denied). */
+NONO_HIDDEN const struct nono_sup_handler *nono_sup_handler(int nr, uint32_t arch);
+/* Pure policy checks (tests/unit/test_supervisor.c calls them too). */
+NONO_HIDDEN bool nono_sup_is_loopback(const struct sockaddr_storage *a, socklen_t len,
+				      uint16_t *port);
+NONO_HIDDEN bool nono_sup_is_proxy_addr(const struct sockaddr_storage *a, socklen_t len,
+					uint16_t port);
+
+/* ---- supervisor.c ---- */
+/* Lines the supervisor could not write to its audit fd (read before nono_supervisor_stop). */
+NONO_HIDDEN uint64_t nono_supervisor_audit_write_errors(struct nono_supervisor *s);
+
+#endif /* NONO_SUPERVISOR_INT_H */
