@@ -169,7 +169,8 @@ NONO_HIDDEN void nono_report_render(nono_report *r);
 NONO_HIDDEN void nono_report_downgrade(nono_report *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* ---- supervisor.c ---- */
+/* ---- supervisor.c (loop, lifecycle), supervisor_io.c (reading and answering the child),
+ * supervisor_decide.c (the dispatch table and the decisions) ---- */
 struct nono_supervisor;
 /* What the supervisor enforces and where its events go: `net` and `proxy_port` come from the plan
  * (the enforced mode, never the caps' request); the grants (unix sockets, bind ports, writable

@@ -45,7 +45,7 @@
  *   already holds — like Landlock, it restricts what is opened from now on.)
  * - connect, bind, listen, and sendto with a non-NULL address go to the supervisor (user
  *   notification) under blocked and proxy-only: it decides on its own copy of the address and
- *   performs the call itself on the child's socket (supervisor.c). listen is supervised because
+ *   performs the call itself on the child's socket (supervisor_io.c). listen is supervised because
  *   listen() on an unbound socket auto-binds (INADDR_ANY ephemeral port, or an abstract unix
  *   address): the supervisor only lets sockets that were bound through it listen.
  * - Without user notification (kernel < 5.0, or pidfd_getfd missing: < 5.6) blocked is still
@@ -70,7 +70,7 @@
  *   interface). The list is nono_rerouting_sockopts[] (sockopt.c). A socket created BEFORE the sandbox (nono_apply's
  *   caller, an inherited stdio socket) may already carry such an option: the supervisor reads
  *   them back on its copy before performing a proxy connect and refuses (EACCES) a socket that
- *   has any (supervisor.c rerouting_option). An already connected socket keeps what it has
+ *   has any (supervisor_decide.c rerouting_option). An already connected socket keeps what it has
  *   (nono_apply, like Landlock, does not revoke what the process holds).
  */
 #include "internal.h"
