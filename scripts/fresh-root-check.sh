@@ -3,7 +3,7 @@
 # Debian 12 root, the way CI runs it on the debian:12 image, to prove that the README's commands
 # install every command the suite calls (issue 10). Needs root, debootstrap and network access to
 # the Debian archive; it changes nothing on the host outside DIR (mounts live in a private mount
-# namespace and vanish with it).
+# namespace, whose root is pivoted into DIR/root, and vanish with it).
 #   scripts/fresh-root-check.sh [DIR] [-- COMMAND...]
 # DIR defaults to /var/tmp/nono-fresh-root. COMMAND runs in the clone inside the root, default
 # `bash .ci/run`; e.g. `-- bash -c 'scripts/deps.sh && NONO_VM_TESTS=0 scripts/test.sh'`.
@@ -59,9 +59,12 @@ cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 git clone -q --no-hardlinks "$src" "$root/root/nono"
 
 # The clone sits at /root/nono; the command's output is also kept in DIR/run.log.
+# pivot_root, as container runtimes do, not chroot(2): a chrooted process may not create a user
+# namespace (EPERM, kernel/user_namespace.c: current_chrooted()), and the tests need `unshare -rn`.
 inner=$(printf '%q ' "$@")
 unshare --mount --propagation private -- bash -euc '
 	r=$1; inner=$2
+	mount --bind "$r" "$r"
 	mount -t proc proc "$r/proc"
 	mount -t sysfs sysfs "$r/sys"
 	mount --bind /dev "$r/dev"
@@ -69,9 +72,13 @@ unshare --mount --propagation private -- bash -euc '
 	mount --bind "$r/dev/pts/ptmx" "$r/dev/ptmx"
 	mount -t tmpfs -o mode=1777 tmpfs "$r/dev/shm"
 	mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
-	exec chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
+	cd "$r"
+	pivot_root . .      # the old root now sits on top of the new one at /
+	umount -l .         # and is gone: only the fresh root is left in this namespace
+	cd /root/nono
+	exec /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		${NONO_VM_TESTS+NONO_VM_TESTS=$NONO_VM_TESTS} ${NONO_VM_SUITES+NONO_VM_SUITES="$NONO_VM_SUITES"} \
-		bash -c "cd /root/nono && $inner"
+		bash -c "$inner"
 ' fresh-root "$root" "$inner" 2>&1 | tee "$dir/run.log"
 exit "${PIPESTATUS[0]}"
