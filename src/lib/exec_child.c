@@ -3,16 +3,12 @@
  * The lifetime design is described at the top of exec.c. */
 #include "exec_int.h"
 #include "uapi.h"
+
 #include <fcntl.h>
-#include <limits.h>
-#include <math.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -260,9 +256,8 @@ void nono_exec_reaper_main(const struct child_ctx *c)
 	sigemptyset(&waitset);
 	sigaddset(&waitset, SIGCHLD);
 	sigaddset(&waitset, REAPER_KILL_SIG);
-	static const int forwarded[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT};
-	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-		sigaddset(&waitset, forwarded[i]);
+	for (size_t i = 0; i < N_ELEMENTS(nono_exec_forwarded_signals); i++)
+		sigaddset(&waitset, nono_exec_forwarded_signals[i]);
 	/* Told to stop (the parent gave up, or died) before the command started: do not start it. */
 	if (sigpending(&pending) == 0 && sigismember(&pending, REAPER_KILL_SIG))
 		_exit(127);
