@@ -1,10 +1,13 @@
 /* proxy_cmd.c — `nono proxy`: the filtering proxy standalone, until SIGINT or SIGTERM. */
-#include "cli.h"
+#include "commands.h"
+#include "help.h"
+#include "nono.h"
+#include "util.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
