@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 
 const int nono_exec_forwarded_signals[4] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT};
