@@ -193,7 +193,7 @@ static void reaper_kill_children(int kids)
 /* Look at what SIGCHLD announced. Returns true once the command (`cmd`) has exited: its group has
  * been killed and it is reaped, status in *cmd_status. Reaps other (reparented) children on the
  * way. In foreground mode a stopped command (^Z) stops the reaper too, so the caller, which waits
- * for its own child, sees the stop and does the job control (follow_stop). */
+ * for its own child, sees the stop and does the job control (follow_stop, exec_wait.c). */
 static bool reaper_on_sigchld(pid_t cmd, bool foreground, int *cmd_status)
 {
 	for (;;) {
