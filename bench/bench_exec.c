@@ -8,7 +8,9 @@
  *   fs        read /usr /bin /lib /lib64 /etc, rw /dev/null; network allowed (Landlock + the
  *             always-on seccomp filter)
  *   net-block the same plus --net-block (seccomp filter with the user-notification supervisor)
- * Target (issue 2): fs adds < 1 ms at the median. Not a test: numbers are noisy on a shared box. */
+ * Target (issue 2): fs adds < 1 ms at the median. Not a test: numbers are noisy on a shared box.
+ * The `reaper` column is nested_once - plain_once at the median: the cost of the reaper's extra
+ * process layer, and `share` that as a fraction of nono's added time. */
 #include "nono.h"
 
 #include <errno.h>
@@ -58,6 +60,31 @@ static double plain_once(void)
 	return now_us() - t0;
 }
 
+/* The reaper's shape without its work: fork a middle process that forks+execs /bin/true, waits
+ * for it and exits; wait for the middle one. Minus plain_once, it estimates what the reaper's
+ * extra process layer costs (fork, exit, wait), the share of nono_exec that the lifetime
+ * guarantees (exec.c) take. */
+static double nested_once(void)
+{
+	double t0 = now_us();
+	pid_t mid = fork();
+	if (mid == 0) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			execve("/bin/true", true_argv, empty_env);
+			_exit(127);
+		}
+		int st;
+		_exit(pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+	}
+	int st;
+	if (mid < 0 || waitpid(mid, &st, 0) != mid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "bench_exec: nested fork/exec failed\n");
+		exit(1);
+	}
+	return now_us() - t0;
+}
+
 /* < 0 when nono_exec fails (message printed once). */
 static double nono_once(const nono_caps *caps)
 {
@@ -101,8 +128,8 @@ int main(int argc, char **argv)
 	const char *names[] = {"fs", "net-block"};
 	printf("bench_exec: /bin/true, %zu rounds interleaved, %d repeats (medians in ms)\n", rounds,
 	       repeats);
-	printf("%-10s %6s %10s %10s %10s %10s %8s %10s\n", "policy", "repeat", "plain p50",
-	       "plain p90", "nono p50", "nono p90", "ratio", "added p50");
+	printf("%-10s %6s %10s %10s %10s %10s %8s %10s %8s %6s\n", "policy", "repeat", "plain p50",
+	       "plain p90", "nono p50", "nono p90", "ratio", "added p50", "reaper", "share");
 	for (int p = 0; p < 2; p++) {
 		nono_caps *caps = make_caps(p == 1);
 		if (!caps) {
@@ -110,6 +137,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		double *plain = calloc(rounds, sizeof *plain), *nono = calloc(rounds, sizeof *nono);
+		double *nested = calloc(rounds, sizeof *nested);
 		double *added = calloc((size_t)repeats, sizeof *added);
 		double *ratio = calloc((size_t)repeats, sizeof *ratio);
 		bool failed = false;
@@ -120,9 +148,11 @@ int main(int argc, char **argv)
 				/* Alternate which goes first so neither always follows the other. */
 				if (i & 1) {
 					plain[i] = plain_once();
+					nested[i] = nested_once();
 					nono[i] = nono_once(caps);
 				} else {
 					nono[i] = nono_once(caps);
+					nested[i] = nested_once();
 					plain[i] = plain_once();
 				}
 				failed = nono[i] < 0;
@@ -131,10 +161,12 @@ int main(int argc, char **argv)
 				break;
 			double p50 = pct(plain, rounds, 0.5), p90 = pct(plain, rounds, 0.9);
 			double n50 = pct(nono, rounds, 0.5), n90 = pct(nono, rounds, 0.9);
+			double r50 = pct(nested, rounds, 0.5) - p50;
 			added[rep] = (n50 - p50) / 1000;
 			ratio[rep] = n50 / p50;
-			printf("%-10s %6d %10.3f %10.3f %10.3f %10.3f %7.2fx %10.3f\n", names[p], rep + 1,
-			       p50 / 1000, p90 / 1000, n50 / 1000, n90 / 1000, n50 / p50, (n50 - p50) / 1000);
+			printf("%-10s %6d %10.3f %10.3f %10.3f %10.3f %7.2fx %10.3f %8.3f %5.0f%%\n",
+			       names[p], rep + 1, p50 / 1000, p90 / 1000, n50 / 1000, n90 / 1000, n50 / p50,
+			       (n50 - p50) / 1000, r50 / 1000, n50 > p50 ? 100 * r50 / (n50 - p50) : 0);
 		}
 		if (failed) {
 			printf("%-10s n/a (nono_exec failed, see stderr)\n", names[p]);
@@ -143,6 +175,7 @@ int main(int argc, char **argv)
 			       names[p], pct(ratio, (size_t)repeats, 0.5), pct(added, (size_t)repeats, 0.5));
 		}
 		free(plain);
+		free(nested);
 		free(nono);
 		free(added);
 		free(ratio);

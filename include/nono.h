@@ -319,6 +319,14 @@ typedef struct nono_exec_opts {
 	                                 and 1 are the terminal in the foreground; then the child gets
 	                                 its own process group as the terminal's foreground group, ^Z is
 	                                 followed, and the terminal is given back afterwards. */
+	bool forward_signals;         /* pass SIGTERM, SIGHUP, SIGINT and SIGQUIT sent to the caller
+	                                 while the command runs on to the command's process group
+	                                 (from nono_exec's own wait loop, through a signalfd: no
+	                                 thread, no handler). The caller must block these four in
+	                                 every thread first (pthread_sigmask, before it starts any
+	                                 thread), else -EINVAL. Signals that arrive when no command
+	                                 runs (before the fork, after it ended) stay pending for the
+	                                 caller. Default false: they are the caller's business. */
 } nono_exec_opts;
 
 typedef struct nono_exec_result {

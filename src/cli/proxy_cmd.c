@@ -1,10 +1,13 @@
 /* proxy_cmd.c — `nono proxy`: the filtering proxy standalone, until SIGINT or SIGTERM. */
-#include "cli.h"
+#include "commands.h"
+#include "help.h"
+#include "nono.h"
+#include "util.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -54,6 +57,40 @@ static void print_event(const nono_audit_event *e)
 		fprintf(stderr, " [up %llu, down %llu bytes]", (unsigned long long)e->bytes_up,
 			(unsigned long long)e->bytes_down);
 	fputc('\n', stderr);
+}
+
+/* Start the proxy, print its URL, and print its decisions until SIGINT or SIGTERM. The stop
+ * signals are blocked before the proxy thread exists (it inherits the mask), then waited for here.
+ * Returns the exit status; *p is the proxy to stop. */
+static int serve(const nono_proxy_config *cfg, bool quiet, nono_proxy **p)
+{
+	nono_error err = {0};
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	if (nono_proxy_start(cfg, p, &err) < 0) {
+		cli_err("starting the proxy: %s", err.message);
+		return err.code == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
+	}
+	printf("%s\n", nono_proxy_url(*p));
+	fflush(stdout);
+	if (!quiet)
+		cli_err("proxy listening on port %u; stop with Ctrl-C or SIGTERM",
+			(unsigned)nono_proxy_port(*p));
+	nono_audit *ring = nono_proxy_audit(*p);
+	for (;;) {
+		struct timespec ts = {0, 200 * 1000000L};
+		int sig = sigtimedwait(&stop, NULL, &ts);
+		nono_audit_event ev[32];
+		size_t n;
+		while ((n = nono_audit_drain(ring, ev, 32)) > 0)
+			for (size_t i = 0; i < n && !quiet; i++)
+				print_event(&ev[i]);
+		if (sig > 0)
+			return 0;
+	}
 }
 
 int cmd_proxy(int argc, char **argv)
@@ -140,36 +177,7 @@ int cmd_proxy(int argc, char **argv)
 		goto out;
 	}
 
-	/* Block the stop signals before the proxy thread exists (it inherits the mask), then wait
-	 * for them here. */
-	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	if (nono_proxy_start(cfg, &p, &err) < 0) {
-		cli_err("starting the proxy: %s", err.message);
-		status = err.code == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
-		goto out;
-	}
-	printf("%s\n", nono_proxy_url(p));
-	fflush(stdout);
-	if (!quiet)
-		cli_err("proxy listening on port %u; stop with Ctrl-C or SIGTERM",
-			(unsigned)nono_proxy_port(p));
-	nono_audit *ring = nono_proxy_audit(p);
-	for (;;) {
-		struct timespec ts = {0, 200 * 1000000L};
-		int sig = sigtimedwait(&stop, NULL, &ts);
-		nono_audit_event ev[32];
-		size_t n;
-		while ((n = nono_audit_drain(ring, ev, 32)) > 0)
-			for (size_t i = 0; i < n && !quiet; i++)
-				print_event(&ev[i]);
-		if (sig > 0)
-			break;
-	}
-	status = 0;
+	status = serve(cfg, quiet, &p);
 out:
 	nono_proxy_stop(p);
 	nono_proxy_config_free(cfg);

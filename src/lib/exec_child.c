@@ -3,19 +3,14 @@
  * The lifetime design is described at the top of exec.c. */
 #include "exec_int.h"
 #include "uapi.h"
+
 #include <fcntl.h>
-#include <limits.h>
-#include <math.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <time.h>
 
 /* ------------------------------------------------------------------------------------------------
@@ -198,7 +193,7 @@ static void reaper_kill_children(int kids)
 /* Look at what SIGCHLD announced. Returns true once the command (`cmd`) has exited: its group has
  * been killed and it is reaped, status in *cmd_status. Reaps other (reparented) children on the
  * way. In foreground mode a stopped command (^Z) stops the reaper too, so the caller, which waits
- * for its own child, sees the stop and does the job control (follow_stop). */
+ * for its own child, sees the stop and does the job control (follow_stop, exec_wait.c). */
 static bool reaper_on_sigchld(pid_t cmd, bool foreground, int *cmd_status)
 {
 	for (;;) {
@@ -226,22 +221,22 @@ static bool reaper_on_sigchld(pid_t cmd, bool foreground, int *cmd_status)
 	}
 }
 
-void nono_exec_reaper_main(const struct child_ctx *c)
+/* Become the reaper: default SIGCHLD, own process group, child subreaper, death signal. Returns
+ * the fd of /proc/thread-self/children. Fails (exits) closed. */
+static int reaper_setup(const struct child_ctx *c)
 {
 	int msg = c->msg_w;
-
-	/* Signals stay blocked (since the fork) for the reaper's whole life: it takes the ones in
-	 * `waitset` with sigwaitinfo, nothing is ever delivered. Dispositions: a caller that ignores
+	/* Signals stay blocked (since the fork) for the reaper's whole life: it takes the ones it
+	 * waits for with sigwaitinfo, nothing is ever delivered. Dispositions: a caller that ignores
 	 * SIGCHLD (or uses SA_NOCLDWAIT) would make children auto-reap and hide the command's status. */
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &dfl, NULL);
 	sigaction(REAPER_KILL_SIG, &dfl, NULL);
-	/* Own process group: see the file comment. */
+	/* Own process group: see exec.c's file comment. */
 	if (setpgid(0, 0) < 0)
 		child_fail(msg, ST_REAPER, errno);
-
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		child_fail(msg, ST_REAPER, errno);
 	/* Catchable, so the reaper can kill the tree before it goes. Fires when the caller's forking
@@ -255,110 +250,105 @@ void nono_exec_reaper_main(const struct child_ctx *c)
 	int kids = open("/proc/thread-self/children", O_RDONLY | O_CLOEXEC);
 	if (kids < 0)
 		child_fail(msg, ST_REAPER, errno);
+	return kids;
+}
 
-	sigset_t waitset, pending;
-	sigemptyset(&waitset);
-	sigaddset(&waitset, SIGCHLD);
-	sigaddset(&waitset, REAPER_KILL_SIG);
-	static const int forwarded[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT};
-	for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
-		sigaddset(&waitset, forwarded[i]);
-	/* Told to stop (the parent gave up, or died) before the command started: do not start it. */
-	if (sigpending(&pending) == 0 && sigismember(&pending, REAPER_KILL_SIG))
-		_exit(127);
-
-	pid_t self = getpid();
-	pid_t cmd = fork();
-	if (cmd < 0)
-		child_fail(msg, ST_REAPER, errno);
-	if (cmd == 0) {
-		close(kids);
-		child_main(c, self);
-	}
-
-	/* Tell the parent the command's pid (it continues the command's group after ^Z) and, for a
-	 * supervised plan, hand it a pidfd for the command (our unreaped child, so the pid is its own):
-	 * the parent takes the seccomp listener from the command with pidfd_getfd on it. Kept open. */
-	child_report(msg, ST_CMD_PID, cmd);
+/* Tell the parent the command's pid (it continues the command's group after ^Z) and, for a
+ * supervised plan, hand it a pidfd for the command (our unreaped child, so the pid is its own):
+ * the parent takes the seccomp listener from the command with pidfd_getfd on it. Then drop
+ * everything else: the capture pipes' write ends (their EOF is the command's business), the setup
+ * pipe (EOF there means the command exec'd), the caller's fds. Keeps `kids` and the pidfd. */
+static void reaper_handoff(const struct child_ctx *c, pid_t cmd, int kids)
+{
+	child_report(c->msg_w, ST_CMD_PID, cmd);
 	int cmdfd = -1;
 	if (c->plan->notify) {
 		cmdfd = (int)syscall(__NR_pidfd_open, cmd, 0);
 		if (cmdfd < 0)
-			child_report(msg, ST_REAPER, errno); /* the parent aborts: REAPER_KILL_SIG */
+			child_report(c->msg_w, ST_REAPER, errno); /* the parent aborts: REAPER_KILL_SIG */
 		else
-			child_report(msg, ST_CMD_PIDFD, cmdfd);
+			child_report(c->msg_w, ST_CMD_PIDFD, cmdfd);
 	}
-	/* Drop everything else: the capture pipes' write ends (their EOF is the command's business),
-	 * the setup pipe (EOF there means the command exec'd), the caller's fds. */
 	if (cmdfd < 0)
 		cmdfd = kids + 1; /* any other number: nothing to keep */
 	reaper_close_except(kids < cmdfd ? kids : cmdfd, kids < cmdfd ? cmdfd : kids, c->close_max);
+}
 
-	bool foreground = c->tty_fd >= 0;
-	int cmd_status = 0;
-	bool cmd_reaped = false;
+/* Until the command exits (true: reaped, status in *cmd_status) or REAPER_KILL_SIG (false):
+ * pass the forwarded signals on to the command's group. */
+static bool reaper_wait(pid_t cmd, bool foreground, int *cmd_status)
+{
+	sigset_t waitset;
+	sigemptyset(&waitset);
+	sigaddset(&waitset, SIGCHLD);
+	sigaddset(&waitset, REAPER_KILL_SIG);
+	for (size_t i = 0; i < N_ELEMENTS(nono_exec_forwarded_signals); i++)
+		sigaddset(&waitset, nono_exec_forwarded_signals[i]);
 	for (;;) {
 		siginfo_t si;
 		int sig = sigwaitinfo(&waitset, &si);
 		if (sig == REAPER_KILL_SIG)
-			break;
+			return false;
 		if (sig > 0 && sig != SIGCHLD) { /* forwarded; the command is unreaped */
 			if (kill(-cmd, sig) < 0)
 				kill(cmd, sig);
 			continue;
 		}
-		if (sig == SIGCHLD && reaper_on_sigchld(cmd, foreground, &cmd_status)) {
-			cmd_reaped = true;
-			break;
-		}
+		if (sig == SIGCHLD && reaper_on_sigchld(cmd, foreground, cmd_status))
+			return true;
 	}
+}
 
-	/* Kill everything left, reap, until no child remains. Each round kills the current children;
-	 * the children of killed processes are reparented to us and die in the next round. The
-	 * children file may miss entries under concurrent fork/exit, so never block for long on one
-	 * list: wake every 20 ms to read it again. */
+/* Kill everything left, reap, until no child remains. Each round kills the current children; the
+ * children of killed processes are reparented to us and die in the next round. The children file
+ * may miss entries under concurrent fork/exit, so never block for long on one list: wake every
+ * 20 ms to read it again. Updates *cmd_reaped / *cmd_status if the command is reaped here. */
+static void reaper_kill_all(pid_t cmd, int kids, bool *cmd_reaped, int *cmd_status)
+{
 	struct timespec tick = {.tv_sec = 0, .tv_nsec = 20 * 1000000};
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	for (;;) {
-		if (!cmd_reaped)
+		if (!*cmd_reaped)
 			kill(-cmd, SIGKILL);
 		reaper_kill_children(kids);
-		bool reaped = false, none = false;
+		bool reaped = false;
 		for (;;) {
 			int st;
 			pid_t p = waitpid(-1, &st, WNOHANG | __WALL);
 			if (p < 0 && errno == EINTR)
 				continue;
-			if (p < 0) {
-				none = true; /* ECHILD: nothing left */
-				break;
-			}
+			if (p < 0)
+				return; /* ECHILD: nothing left */
 			if (p == 0)
 				break;
 			reaped = true;
 			if (p == cmd) {
-				cmd_status = st;
-				cmd_reaped = true;
+				*cmd_status = st;
+				*cmd_reaped = true;
 			}
 		}
-		if (none)
-			break;
 		if (!reaped)
 			sigtimedwait(&chld, NULL, &tick);
 	}
+}
 
-	/* Mirror the command's end: same exit code, or death by the same signal. No core dump of the
-	 * reaper for SIGSEGV & co: RLIMIT_CORE 0 for file patterns, not dumpable for pipe helpers. */
+/* Mirror the command's end: same exit code, or death by the same signal. No core dump of the
+ * reaper for SIGSEGV & co: RLIMIT_CORE 0 for file patterns, not dumpable for pipe helpers. */
+__attribute__((noreturn)) static void reaper_exit_as(bool cmd_reaped, int cmd_status)
+{
 	if (!cmd_reaped || WIFEXITED(cmd_status))
 		_exit(cmd_reaped ? WEXITSTATUS(cmd_status) : 127);
 	int tsig = WTERMSIG(cmd_status);
 	struct rlimit nocore = {0, 0};
 	setrlimit(RLIMIT_CORE, &nocore);
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
 	sigaction(tsig, &dfl, NULL);
-	kill(self, tsig);
+	kill(getpid(), tsig);
 	sigset_t one;
 	sigemptyset(&one);
 	sigaddset(&one, tsig);
@@ -366,3 +356,24 @@ void nono_exec_reaper_main(const struct child_ctx *c)
 	_exit(128 + tsig); /* not reached for a terminating signal */
 }
 
+void nono_exec_reaper_main(const struct child_ctx *c)
+{
+	int kids = reaper_setup(c);
+	/* Told to stop (the parent gave up, or died) before the command started: do not start it. */
+	sigset_t pending;
+	if (sigpending(&pending) == 0 && sigismember(&pending, REAPER_KILL_SIG))
+		_exit(127);
+	pid_t self = getpid();
+	pid_t cmd = fork();
+	if (cmd < 0)
+		child_fail(c->msg_w, ST_REAPER, errno);
+	if (cmd == 0) {
+		close(kids);
+		child_main(c, self);
+	}
+	reaper_handoff(c, cmd, kids);
+	int cmd_status = 0;
+	bool cmd_reaped = reaper_wait(cmd, c->tty_fd >= 0, &cmd_status);
+	reaper_kill_all(cmd, kids, &cmd_reaped, &cmd_status);
+	reaper_exit_as(cmd_reaped, cmd_status);
+}

@@ -64,6 +64,33 @@ def pty_bash(prompt):
     return pid, fd, wait_for, buf
 
 
+def fg_runs(fd, name):
+    """Is a process called `name` in the foreground process group of the pty behind `fd`?"""
+    try:
+        pgrp = os.tcgetpgrp(fd)
+    except OSError:
+        return False
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        if comm == name and int(st[st.rindex(")") + 2:].split()[2]) == pgrp:
+            return True
+    return False
+
+
+def wait_fg_runs(fd, name, t=20):
+    """Wait (bounded) until `name` runs in the pty's foreground group: the terminal's keys now
+    reach it."""
+    end = time.monotonic() + t
+    while not fg_runs(fd, name) and time.monotonic() < end:
+        time.sleep(0.01)
+    return fg_runs(fd, name)
+
+
 def test_read_write_inside_and_outside(nono, tmp_path):
     proj, secret = tmp_path / "proj", tmp_path / "secret"
     proj.mkdir()
@@ -364,7 +391,7 @@ def test_interactive_ctrl_c_reaches_command(nono):
                 break
             out += d
         if b"ready" in out and not sent:
-            time.sleep(0.2)
+            assert wait_fg_runs(fd, "sleep"), out
             os.write(fd, b"\x03")
             sent = True
     os.waitpid(pid, 0)
@@ -422,6 +449,11 @@ def test_dry_run_json(nono, tmp_path):
     assert enf["landlock_abi"] == kernel_landlock_abi() == d["support"]["landlock_abi"]
     assert enf["net_requested"] == enf["net_enforced"] == "blocked"
     assert enf["seccomp"] is True and enf["no_new_privs"] is True
+    # Structured, from nono_report_json: rights by name, the port (none here), the downgrades.
+    assert "read_file" in enf["fs_handled"] and "write_file" in enf["fs_handled"]
+    assert isinstance(enf["fs_unenforced"], list)
+    assert enf["proxy_port"] is None and enf["downgrades"] == [] and enf["downgraded"] is False
+    assert enf["grants"] == len(d["grants"]) and enf["unix_sockets"] == 1
 
 
 def test_dry_run_no_system_paths(nono, tmp_path):
@@ -448,6 +480,38 @@ def test_dry_run_proxy_mode(nono):
     d = json.loads(r.stdout)
     assert d["network"] == {"mode": "proxy-only", "proxy_port": 4321,
                             "allowed_domains": ["example.com"], "in_process_proxy": True}
+
+
+def test_dry_run_port_chosen_at_start(nono):
+    """With --allow-domain and no --proxy-port the port is chosen when the proxy starts: the dry
+    run says so and prints no port number that would not be used."""
+    r = run_nono("run", "--dry-run", "--allow-domain", "example.com", "--", "x")
+    assert r.returncode == 0, r.stderr
+    assert "port chosen at start" in r.stdout
+    assert not re.search(r"127\.0\.0\.1:\d|port \d|proxy-only\(\d", r.stdout), r.stdout
+    d = json.loads(run_nono("run", "--dry-run", "--json", "--allow-domain", "example.com",
+                            "--", "x").stdout)
+    assert d["network"]["proxy_port"] is None
+    assert d["enforcement"]["proxy_port"] is None
+    assert d["enforcement"]["net_requested"] == "proxy-only"
+    d = json.loads(run_nono("run", "--dry-run", "--json", "--allow-domain", "example.com",
+                            "--proxy-port", "4321", "--", "x").stdout)
+    assert d["network"]["proxy_port"] == d["enforcement"]["proxy_port"] == 4321
+
+
+def test_library_refuses_grant_combinations_everywhere(nono):
+    """The library's plan refuses meaningless grant combinations with one message, for run,
+    --dry-run and why alike (exit 125)."""
+    for grants in (["--allow-bind", "8080"], ["--allow-unix-socket", "/tmp"],
+                   ["--allow-bind", "8080", "--net-block"]):
+        msgs = set()
+        for args in (["run", *grants, "--", "/bin/true"],
+                     ["run", "--dry-run", *grants, "--", "/bin/true"],
+                     ["why", *grants, "--net"]):
+            r = run_nono(*args)
+            assert r.returncode == 125, (args, r.stderr)
+            msgs.add(r.stderr.strip().splitlines()[-1])
+        assert len(msgs) == 1, msgs
 
 
 def test_setup_check_tells_the_truth(nono):
@@ -494,10 +558,10 @@ def test_version_and_help(nono):
 
 def test_help_and_docs_agree(nono):
     """Every long option the CLI accepts appears in docs/cli.md and in the subcommand's --help."""
-    if not (ROOT / "src" / "cli" / "run.c").exists():
+    if not (ROOT / "src" / "cli" / "options.c").exists():
         pytest.skip("source tree not available here (e.g. inside the VM tier guest)")
     doc = (ROOT / "docs" / "cli.md").read_text()
-    src = (ROOT / "src" / "cli" / "run.c").read_text() + (ROOT / "src" / "cli" / "proxy_cmd.c").read_text()
+    src = (ROOT / "src" / "cli" / "options.c").read_text() + (ROOT / "src" / "cli" / "proxy_cmd.c").read_text()
     opts = set(re.findall(r'\{"([a-z][a-z-]+)", (?:required|no)_argument', src))
     assert len(opts) > 25
     helps = "".join(run_nono(s, "--help").stdout for s in ("run", "proxy", "why"))
@@ -509,7 +573,7 @@ def test_help_and_docs_agree(nono):
     # The man page covers every `nono run` option.
     man = (ROOT / "docs" / "nono.1").read_text().replace("\\-", "-")
     run_opts = set(re.findall(r'\{"([a-z][a-z-]+)", (?:required|no)_argument',
-                              (ROOT / "src" / "cli" / "run.c").read_text()))
+                              (ROOT / "src" / "cli" / "options.c").read_text()))
     for o in sorted(run_opts - {"path", "write-access", "read-write", "net", "help"}):
         assert f"--{o}" in man, f"--{o} missing from docs/nono.1"
 
@@ -643,6 +707,26 @@ def test_sigterm_to_nono_is_forwarded_to_the_group(nono, tmp_path):
     assert pid_dead(int(pidfile.read_text()))  # the grandchild got SIGTERM too
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT])
+def test_stop_signals_to_nono_reach_the_command(nono, tmp_path, sig):
+    """nono (not on a terminal: the command has its own session) passes each stop signal on."""
+    ready = tmp_path / "ready"
+    script = f"trap 'echo got-{int(sig)}; exit 9' {int(sig)}; touch {ready}; while :; do sleep 0.05; done"
+    p = subprocess.Popen([nono, "run", "--allow", tmp_path, "--", "/bin/sh", "-c", script],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        end = time.monotonic() + 20
+        while not ready.exists() and time.monotonic() < end:
+            time.sleep(0.01)
+        assert ready.exists()
+        p.send_signal(sig)
+        out, _ = p.communicate(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert (p.returncode, out) == (9, f"got-{int(sig)}\n")
+
+
 def test_ctrl_z_and_fg_under_job_control(nono):
     """^Z stops the command; nono stops too, so the user's shell gets the terminal back ("Stopped");
     `fg` resumes both and the command finishes normally."""
@@ -650,9 +734,9 @@ def test_ctrl_z_and_fg_under_job_control(nono):
 
     try:
         assert wait_for(b"PROMPT$ ")
-        os.write(fd, f"{nono} run -- /bin/sh -c 'echo START; sleep 1; echo END'\n".encode())
+        os.write(fd, f"{nono} run -- /bin/sh -c 'echo START; sleep 3; echo END'\n".encode())
         assert wait_for(b"START\r\n"), buf
-        time.sleep(0.2)
+        assert wait_fg_runs(fd, "sleep"), buf
         os.write(fd, b"\x1a")
         assert wait_for(b"Stopped"), buf
         assert b"END\r\n" not in buf
@@ -708,6 +792,35 @@ def test_unix_socket_grant_and_audit(nono, tmp_path):
         srv.close()
 
 
+def test_audit_log_supervisor_lines_are_json(nono, tmp_path):
+    """The supervisor writes --audit-log itself (no CLI thread): one valid JSON object per line,
+    one line per denied connect, appended after what the file held."""
+    path = tmp_path / "s.sock"
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(path))
+    srv.listen(8)
+    log = tmp_path / "audit.jsonl"
+    log.write_text('{"earlier": true}\n')
+    code = PROBE_PRELUDE + (
+        "for i in range(5):\n"
+        f"    t(lambda: socket.socket(socket.AF_UNIX).connect('{path}'))\n")
+    try:
+        r = run_nono("run", "--net-block", "--audit-log", log, "--", PY, "-c", code)
+    finally:
+        srv.close()
+    assert r.returncode == 0 and r.stdout.split() == ["EACCES"] * 5, (r.stdout, r.stderr)
+    text = log.read_text()
+    assert text.endswith("\n")
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert lines[0] == {"earlier": True}
+    denials = [e for e in lines[1:] if e["source"] == "supervisor" and e["decision"] == "deny"
+               and e["target"] == str(path) and e["status"] == errno.EACCES]
+    assert len(denials) == 5, lines
+    assert all(list(e) == ["ts_ms", "source", "mode", "decision", "family", "target", "port",
+                           "method", "path", "status", "reason", "bytes_up", "bytes_down"]
+               for e in lines[1:]), lines
+
+
 def test_allow_bind_under_proxy_only(nono):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -761,7 +874,7 @@ def test_interactive_shell_inside_nono(nono):
         assert wait_for(b"in-42\r\nINNER$ "), buf
         buf.clear()
         os.write(fd, b"sleep 30\n")
-        time.sleep(0.5)
+        assert wait_fg_runs(fd, "sleep"), buf
         os.write(fd, b"\x03")  # interrupts the inner shell's job, not the shell, not nono
         assert wait_for(b"INNER$ ", 20), buf
         os.write(fd, b"exit 5\n")

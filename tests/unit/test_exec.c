@@ -5,9 +5,11 @@
 
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static nono_caps *system_caps(void)
@@ -36,7 +38,8 @@ static void test_opts_and_free(void)
 	memset(&o, 0xab, sizeof o);
 	nono_exec_opts_init(&o);
 	CHECK(o.cwd == NULL && o.env == NULL && !o.inherit_env && o.timeout_secs == 0 &&
-	      !o.capture && !o.pass_stdin && o.flags == 0 && o.audit == NULL && !o.foreground);
+	      !o.capture && !o.pass_stdin && o.flags == 0 && o.audit == NULL && !o.foreground &&
+	      o.audit_fd == -1 && !o.audit_allowed && !o.forward_signals);
 	nono_exec_opts_init(NULL);
 	nono_exec_result r;
 	memset(&r, 0, sizeof r);
@@ -148,6 +151,76 @@ static void test_timeout_and_signal(nono_caps *caps)
 	nono_exec_result_free(&r);
 }
 
+/* Waits (bounded) for the command's readiness file, then sends `sig` to this process. */
+struct sender {
+	const char *ready;
+	int sig;
+};
+
+static void *send_when_ready(void *arg)
+{
+	const struct sender *s = arg;
+	struct timespec tick = {0, 10 * 1000000};
+	for (int i = 0; i < 2000 && access(s->ready, F_OK) < 0; i++)
+		nanosleep(&tick, NULL);
+	kill(getpid(), s->sig);
+	return NULL;
+}
+
+static void test_forward_signals(nono_caps *caps, const char *dir)
+{
+	nono_exec_result r;
+	nono_error e = {0};
+	nono_exec_opts o;
+	nono_exec_opts_init(&o);
+	o.forward_signals = true;
+	o.capture = true; /* sh reports its killed `sleep` on stderr */
+	const char *t[] = {"/bin/true", NULL};
+	/* The caller must block the forwarded signals first. */
+	CHECK_EQ_INT(nono_exec(caps, t, &o, &r, &e), -EINVAL);
+	CHECK(strstr(e.message, "forward_signals") != NULL);
+
+	sigset_t stop, old;
+	sigemptyset(&stop);
+	int sigs[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT};
+	for (size_t i = 0; i < 4; i++)
+		sigaddset(&stop, sigs[i]);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	nono_caps *rw = nono_caps_clone(caps);
+	CHECK_EQ_INT(nono_caps_allow_path(rw, dir, NONO_ACCESS_READ_WRITE, NULL), 0);
+	for (size_t i = 0; i < 4; i++) {
+		char ready[600], script[1400];
+		snprintf(ready, sizeof ready, "%s/ready%zu", dir, i);
+		/* The trap is set before the readiness file exists: the signal can only reach it. */
+		snprintf(script, sizeof script,
+			 "trap 'exit 9' %d; : > %s; i=0; while [ $i -lt 400 ]; do sleep 0.05; "
+			 "i=$((i+1)); done; exit 3", sigs[i], ready);
+		const char *argv[] = {"/bin/sh", "-c", script, NULL};
+		struct sender snd = {ready, sigs[i]};
+		pthread_t th;
+		CHECK_EQ_INT(pthread_create(&th, NULL, send_when_ready, &snd), 0);
+		CHECK_EQ_INT(nono_exec(rw, argv, &o, &r, &e), 0);
+		pthread_join(th, NULL);
+		CHECK_EQ_INT(r.exit_code, 9); /* the command's trap ran */
+		nono_exec_result_free(&r);
+		sigset_t pending;
+		sigpending(&pending);
+		CHECK(!sigismember(&pending, sigs[i])); /* taken by nono_exec, not left for us */
+		unlink(ready);
+	}
+	/* With no command running, a signal stays pending for the caller. */
+	CHECK_EQ_INT(nono_exec(rw, t, &o, &r, &e), 0);
+	kill(getpid(), SIGTERM);
+	sigset_t pending;
+	sigpending(&pending);
+	CHECK(sigismember(&pending, SIGTERM));
+	int got;
+	sigwait(&stop, &got);
+	CHECK_EQ_INT(got, SIGTERM);
+	nono_caps_free(rw);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/nono-unit-exec.XXXXXX";
@@ -158,6 +231,7 @@ int main(void)
 	test_invalid_arguments(caps);
 	test_resolution(caps, dir);
 	test_timeout_and_signal(caps);
+	test_forward_signals(caps, dir);
 	nono_caps_free(caps);
 	const char *names[] = {"tool", "garbage", "plain"};
 	for (size_t i = 0; i < 3; i++) {

@@ -1,12 +1,11 @@
-/* cli.h — shared by the nono CLI's files. The CLI uses only the public header (nono.h). */
-#ifndef NONO_CLI_H
-#define NONO_CLI_H
-
-#include "nono.h"
+/* util.h — the CLI's small shared helpers: exit codes, error printing, number parsers, a string
+ * vector. Depends on no other file of the CLI. The CLI uses only the public header (nono.h). */
+#ifndef NONO_CLI_UTIL_H
+#define NONO_CLI_UTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 /* nono's own exit codes (docs/cli.md "Exit status"). Anything else is the command's own status;
  * a command killed by signal N gives 128+N. */
@@ -17,7 +16,9 @@
 #define EXIT_NOEXEC 126        /* the command is not executable (or not under this policy) */
 #define EXIT_NOTFOUND 127      /* the command was not found */
 
-extern const char *nono_prog; /* "nono" */
+#define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
+
+extern const char *const nono_prog; /* "nono" */
 
 /* Print "nono: <msg>\n" to stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -35,17 +36,5 @@ struct strvec {
 };
 int strvec_push(struct strvec *sv, const char *s);
 void strvec_free(struct strvec *sv);
-
-/* Subcommands: argc/argv start at the subcommand's name. Return the exit status. */
-int cmd_run(int argc, char **argv);
-int cmd_why(int argc, char **argv);
-int cmd_proxy(int argc, char **argv);
-int cmd_setup(int argc, char **argv);
-
-void help_main(FILE *f);
-void help_run(FILE *f);
-void help_proxy(FILE *f);
-void help_setup(FILE *f);
-void help_why(FILE *f);
 
 #endif

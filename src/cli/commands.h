@@ -1,0 +1,11 @@
+/* commands.h — the subcommands main.c dispatches to. argc/argv start at the subcommand's name;
+ * each returns the exit status. */
+#ifndef NONO_CLI_COMMANDS_H
+#define NONO_CLI_COMMANDS_H
+
+int cmd_run(int argc, char **argv);   /* run.c */
+int cmd_why(int argc, char **argv);   /* why.c */
+int cmd_proxy(int argc, char **argv); /* proxy_cmd.c */
+int cmd_setup(int argc, char **argv); /* setup.c */
+
+#endif

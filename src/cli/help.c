@@ -1,0 +1,160 @@
+/* help.c — the --help texts. docs/cli.md is the long form and docs/nono.1 the man page: keep all
+ * three in step (tests/integration/test_cli.py checks that every option appears in each). */
+#include "help.h"
+
+#ifndef NONO_VERSION
+#define NONO_VERSION "unknown"
+#endif
+
+static const char exit_codes_text[] =
+	"Exit status:\n"
+	"  the command's own exit status (0..255); 128+N when it was killed by signal N\n"
+	"  122  nono failed at run time (fork, proxy start, I/O, captured output limit)\n"
+	"  123  this kernel cannot enforce the policy (use --best-effort to downgrade)\n"
+	"  124  --timeout expired: the command and every process it started were killed\n"
+	"  125  usage or policy error (unknown option, missing grant path, loader variable, ...)\n"
+	"  126  the command is not executable (or not executable under this policy)\n"
+	"  127  the command was not found\n";
+
+void help_main(FILE *f)
+{
+	fprintf(f,
+		"nono %s - run untrusted commands in a capability sandbox (Landlock + seccomp)\n"
+		"\n"
+		"Usage:\n"
+		"  nono run [OPTIONS] [--] COMMAND [ARGS...]   run COMMAND under a policy\n"
+		"  nono proxy --allow-domain HOST[:PORT]... [--listen ADDR:PORT]\n"
+		"                                              run the filtering proxy standalone\n"
+		"  nono setup --check [--json]                 what this kernel can enforce\n"
+		"  nono why [GRANTS] (--path PATH [--write-access] | --net)\n"
+		"                                              explain whether a policy allows an access\n"
+		"  nono --help | --version | nono SUBCOMMAND --help\n"
+		"\n"
+		"Example:\n"
+		"  nono run --allow . --read ~/.cache --net-block -- make test\n"
+		"  nono run --allow . --allow-domain api.example.com -- agent\n"
+		"\n"
+		"%s"
+		"\n"
+		"Reference: docs/cli.md; guide: docs/guide.md.\n",
+		NONO_VERSION, exit_codes_text);
+}
+
+void help_run(FILE *f)
+{
+	fprintf(f,
+		"Usage: nono run [OPTIONS] [--] COMMAND [ARGS...]\n"
+		"\n"
+		"Run COMMAND with only the access granted below; the kernel enforces it. Options stop at\n"
+		"the first non-option word or at '--'. Every path must exist (symlinks are resolved).\n"
+		"\n"
+		"Filesystem (repeatable):\n"
+		"  -a, --allow DIR            read-write access to DIR and everything below it\n"
+		"  -r, --read DIR             read-only access to DIR (read, list, execute)\n"
+		"  -w, --write DIR            write-only access to DIR (create, write, remove)\n"
+		"      --allow-file FILE      read-write access to one file\n"
+		"      --read-file FILE       read-only access to one file\n"
+		"      --write-file FILE      write-only access to one file\n"
+		"      --no-system-paths      do not add the default system set: read /usr /bin /sbin\n"
+		"                             /lib /lib32 /lib64 /etc /dev/urandom /dev/random;\n"
+		"                             read-write /dev/null /dev/zero /dev/full /dev/tty\n"
+		"                             (each only when present)\n"
+		"\n"
+		"Network (default: not restricted):\n"
+		"      --net-block            no network: no IP socket of any kind, no packet sockets\n"
+		"      --allow-domain HOST[:PORT]\n"
+		"                             (repeatable) proxy-only: start nono's filtering proxy,\n"
+		"                             allow HOST (\"*.example.com\" = subdomains) through it, and\n"
+		"                             let the command reach nothing but the proxy; the command\n"
+		"                             gets HTTP_PROXY/HTTPS_PROXY/ALL_PROXY/NO_PROXY set\n"
+		"      --allow-internal HOST:PORT\n"
+		"                             (repeatable, with --allow-domain) let the proxy reach this\n"
+		"                             loopback/private address; metadata endpoints never\n"
+		"      --proxy-port PORT      with --allow-domain: the proxy's listening port (default:\n"
+		"                             ephemeral); alone: proxy-only to a proxy already listening\n"
+		"                             on 127.0.0.1:PORT (e.g. 'nono proxy'); pass its URL with\n"
+		"                             --env HTTPS_PROXY=...\n"
+		"      --allow-unix-socket PATH\n"
+		"                             (repeatable) allow connect() to this unix socket, or to any\n"
+		"                             socket in this directory (with --net-block or proxy-only)\n"
+		"      --allow-bind PORT      (repeatable) allow bind/listen on this TCP port, loopback only\n"
+		"                             (proxy-only; --net-block allows no IP socket at all)\n"
+		"      --audit-log FILE       append the proxy's and the network supervisor's decisions as\n"
+		"                             JSON lines (with --net-block or proxy-only)\n"
+		"\n"
+		"Process:\n"
+		"      --workdir DIR          run in DIR (not a grant: grant it too if needed)\n"
+		"      --timeout SECS         after SECS kill the command and every process it started;\n"
+		"                             exit 124\n"
+		"  -e, --env NAME=VALUE       (repeatable) set a variable; the environment is otherwise\n"
+		"                             empty. Loader variables (LD_*, DYLD_*, GLIBC_TUNABLES, ...)\n"
+		"                             are refused (exit 125)\n"
+		"      --inherit-env          start from nono's environment (loader variables dropped)\n"
+		"\n"
+		"Enforcement and output:\n"
+		"      --best-effort          if the kernel lacks a layer, downgrade instead of refusing\n"
+		"                             (never widens the network: proxy-only becomes blocked)\n"
+		"      --dry-run              print the policy and the enforcement this kernel gives it;\n"
+		"                             run nothing\n"
+		"      --json                 with --dry-run: print JSON\n"
+		"  -h, --help                 this text\n"
+		"\n"
+		"The command gets stdin, stdout, stderr and the terminal (its own foreground process\n"
+		"group: ^C reaches it, ^Z stops it and nono); no other file descriptor. SIGTERM,\n"
+		"SIGHUP, SIGINT and SIGQUIT sent to nono are forwarded to the command's process group.\n"
+		"When the command exits, every process it started that is still running is killed, also\n"
+		"one that left the process group or session (setsid); if nono dies (even by SIGKILL),\n"
+		"all of them are killed. Below Landlock ABI 6 (kernels before 6.12) the command can\n"
+		"defeat this by killing nono's helper process (same user); see docs/cli.md.\n"
+		"\n"
+		"%s",
+		exit_codes_text);
+}
+
+void help_proxy(FILE *f)
+{
+	fprintf(f,
+		"Usage: nono proxy [OPTIONS]\n"
+		"\n"
+		"Run nono's filtering HTTP proxy (CONNECT and absolute-form HTTP) until SIGINT or SIGTERM.\n"
+		"Prints its URL (with the session token) on the first line of stdout; decisions are\n"
+		"printed on stderr, one line each.\n"
+		"\n"
+		"  --allow-domain HOST[:PORT]   (repeatable) allow HOST; \"*.suffix\" matches subdomains\n"
+		"  --allow-all-hosts            allow every public host (internal addresses stay denied)\n"
+		"  --allow-internal HOST:PORT   (repeatable) allow one loopback/private address\n"
+		"  --listen ADDR:PORT           listen address (default 127.0.0.1, ephemeral port);\n"
+		"                               [::1]:PORT for IPv6; PORT alone means 127.0.0.1:PORT\n"
+		"  --audit-log FILE             append every decision as a JSON line\n"
+		"  --connect-without-token      accept CONNECT without the token (compatibility)\n"
+		"  -q, --quiet                  do not print decisions on stderr\n"
+		"  -h, --help                   this text\n"
+		"\n"
+		"Exit status: 0 after SIGINT/SIGTERM; 125 usage error; 122 the proxy could not start.\n");
+}
+
+void help_setup(FILE *f)
+{
+	fprintf(f,
+		"Usage: nono setup --check [--json]\n"
+		"\n"
+		"Print what this kernel can enforce: the Landlock ABI (and any NONO_MAX_LANDLOCK_ABI cap),\n"
+		"seccomp filters, user notification, pidfd_getfd, sync wake-up. Installs nothing.\n"
+		"\n"
+		"Exit status: 0 when Landlock and seccomp filters are available; 123 when either is\n"
+		"missing (most policies would be refused); 125 usage error.\n");
+}
+
+void help_why(FILE *f)
+{
+	fprintf(f,
+		"Usage: nono why [GRANT OPTIONS] --path PATH [--write-access | --read-write]\n"
+		"       nono why [GRANT OPTIONS] --net\n"
+		"\n"
+		"Explain, without running anything, whether the policy built from the grant options\n"
+		"(the same as 'nono run', system paths included) allows reading PATH (writing it with\n"
+		"--write-access, both with --read-write), or general network access, and which grant\n"
+		"decides it.\n"
+		"\n"
+		"Exit status: 0 allowed, 1 denied, 125 usage or policy error.\n");
+}
