@@ -10,6 +10,9 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD = pathlib.Path(os.environ.get("NONO_BUILD_DIR", ROOT / "build"))
 NONO = BUILD / "src" / "cli" / "nono"
+# A --timeout long enough for a Python command to start and write its pid first: the VM tier runs
+# under software emulation (TCG), where interpreter start takes seconds.
+START_TIMEOUT_S = "12" if os.environ.get("NONO_IN_VM") else "3"
 
 
 def asan_build():

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import ROOT, run_nono, pid_dead
+from conftest import ROOT, START_TIMEOUT_S, run_nono, pid_dead
 
 PY = "/usr/bin/python3"
 
@@ -922,7 +922,7 @@ def survivor_gone(pid, start, wait=10.0):
 def test_timeout_kills_setsid_orphan_124(nono, tmp_path):
     pidfile = tmp_path / "pid"
     r = run_nono("run", "--read", "/proc", "--read-file", ESCAPER, "--allow", tmp_path,
-                 "--timeout", "1", "--", PY, ESCAPER, "setsid", str(pidfile), "wait")
+                 "--timeout", START_TIMEOUT_S, "--", PY, ESCAPER, "setsid", str(pidfile), "wait")
     assert r.returncode == 124, r.stderr
     pid, start = survivor(pidfile)
     assert survivor_gone(pid, start, wait=0), "setsid orphan survived --timeout"

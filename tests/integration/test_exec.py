@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, pid_dead
+from conftest import BUILD, ROOT, START_TIMEOUT_S, pid_dead
 
 PROBE = BUILD / "tests" / "integration" / "helpers" / "exec_probe"
 PY = "/usr/bin/python3"
@@ -415,7 +415,7 @@ def test_orphan_killed_when_command_exits(probe, tmp_path, mode):
 
 def test_setsid_orphan_killed_at_timeout(probe, tmp_path):
     pidfile = tmp_path / "pid"
-    r = probe(escaper_opts(tmp_path) + ["--timeout", "1"],
+    r = probe(escaper_opts(tmp_path) + ["--timeout", START_TIMEOUT_S],
               [PY, ESCAPER, "setsid", str(pidfile), "wait"])
     assert r["rc"] == 0 and r["timed_out"] and r["exit_code"] == 124, r
     pid, start = read_survivor(pidfile)
