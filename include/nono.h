@@ -213,9 +213,10 @@ typedef struct nono_report {
 	bool no_new_privs;
 	nono_net_mode net_requested;
 	nono_net_mode net_enforced;   /* what the kernel really enforces (best effort may tighten) */
-	uint16_t proxy_port;          /* proxy-only: the port; 0 = chosen when the proxy starts */
-	size_t bind_ports;            /* TCP ports the command may bind (loopback) */
-	size_t unix_sockets;          /* unix socket grants */
+	uint16_t proxy_port;          /* proxy-only requested: the port asked for (0 = chosen when the
+	                                 proxy starts); reachable only if net_enforced is proxy-only */
+	size_t bind_ports;            /* TCP ports the command may bind (loopback), as enforced */
+	size_t unix_sockets;          /* unix socket grants honoured (0 without a supervisor) */
 	bool downgraded;              /* something asked for was not enforced (best effort only) */
 	unsigned n_downgrades;        /* entries in downgrades[] */
 	char downgrades[NONO_REPORT_DOWNGRADES_MAX][NONO_REASON_MAX]; /* one reason each */
@@ -338,6 +339,8 @@ typedef struct nono_exec_result {
 	unsigned char *err;   /* captured stderr */
 	size_t err_len;
 	nono_report report;   /* what was enforced */
+	uint64_t audit_lost;  /* supervisor events that could not be written to opts.audit_fd (the
+	                         ring's drops are nono_audit_dropped's); 0 when all were written */
 } nono_exec_result;
 
 /* Zero-initialise options (all defaults). */

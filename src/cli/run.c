@@ -94,10 +94,13 @@ static int start_proxy(const struct run_opts *o, struct run_ctx *r)
 	return -1;
 }
 
-/* The supervisor appends its lines to the same file as the proxy (O_APPEND: whole lines). */
+/* The supervisor appends its lines to the same file as the proxy (O_APPEND: whole lines).
+ * O_NONBLOCK: a FIFO whose reader stalls must not stall the supervisor (and with it every
+ * supervised call and nono's exit); such a line is lost and counted instead (execute). */
 static int open_audit(const struct run_opts *o, struct run_ctx *r)
 {
-	r->audit_fd = open(o->audit_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	r->audit_fd = open(o->audit_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK,
+			   0600);
 	if (r->audit_fd < 0) {
 		cli_err("--audit-log %s: %s", o->audit_log, strerror(errno));
 		return EXIT_USAGE;
@@ -156,6 +159,9 @@ static int execute(const struct run_opts *o, struct run_ctx *r)
 	}
 	if (res.report.downgraded)
 		cli_err("best effort: not everything was enforced:\n%s", res.report.text);
+	if (res.audit_lost)
+		cli_err("audit: %llu supervisor event(s) could not be written to %s",
+			(unsigned long long)res.audit_lost, o->audit_log);
 	nono_exec_result_free(&res);
 	return status;
 }

@@ -129,7 +129,8 @@ static void close_pair(int p[2])
 static void state_cleanup(struct exec_state *s)
 {
 	if (s->sup)
-		nono_supervisor_stop(s->sup);
+		s->audit_lost = nono_supervisor_stop(s->sup);
+	s->sup = NULL;
 	if (s->plan_ready)
 		nono_plan_release(&s->plan);
 	nono_strv_free(s->envp);
@@ -487,5 +488,7 @@ out:
 	state_cleanup(&s);
 	if (rc < 0)
 		memset(result, 0, sizeof *result);
+	else
+		result->audit_lost = s.audit_lost;
 	return rc;
 }

@@ -74,6 +74,7 @@ struct capbuf {
 /* The parent's state for one nono_exec call. */
 struct exec_state {
 	struct nono_plan plan;
+	uint64_t audit_lost; /* from nono_supervisor_stop */
 	bool plan_ready;
 	char **envp;
 	char *path;

@@ -186,8 +186,9 @@ struct nono_sup_config {
 NONO_HIDDEN int nono_supervisor_start(int listener_fd, const nono_caps *caps,
 				      const struct nono_sup_config *cfg,
 				      struct nono_supervisor **out, nono_error *err);
-/* Stop the thread, close the listener (trapped calls then fail with ENOSYS) and free. */
-NONO_HIDDEN void nono_supervisor_stop(struct nono_supervisor *s);
+/* Stop the thread, close the listener (trapped calls then fail with ENOSYS) and free. Returns how
+ * many events could not be written to cfg->audit_fd (0 for NULL). */
+NONO_HIDDEN uint64_t nono_supervisor_stop(struct nono_supervisor *s);
 /* The supervisor's state and loop, shared by the thread (supervisor.c) and the in-process apply
  * helper process (supervisor_helper.c). nono_sup_new takes ownership of `listener`. */
 NONO_HIDDEN int nono_sup_new(int listener, const nono_caps *caps, const struct nono_sup_config *cfg,

@@ -184,8 +184,6 @@ int nono_plan_decide(const nono_caps *caps, const struct nono_kernel *k, unsigne
 	rep->landlock_abi_kernel = k->landlock_abi_kernel;
 	snprintf(rep->landlock_cap, sizeof rep->landlock_cap, "%s", k->landlock_cap);
 	rep->grants = nono_caps_grant_count(caps);
-	rep->unix_sockets = nono_caps_unix_socket_count(caps);
-	rep->bind_ports = nono_caps_bind_port_count(caps);
 	bool best_effort = flags & NONO_FLAG_BEST_EFFORT;
 	int r = 0;
 	if (flags & ~NONO_FLAG_BEST_EFFORT)
@@ -205,6 +203,11 @@ int nono_plan_decide(const nono_caps *caps, const struct nono_kernel *k, unsigne
 		r = decide_seccomp(k, best_effort, plan, err);
 	rep->net_enforced = plan->net;
 	nono_caps_network(caps, &rep->proxy_port); /* as requested (0 unless proxy-only) */
+	/* Grants the supervisor honours: none without it (each such call is denied then). */
+	rep->unix_sockets = plan->notify ? nono_caps_unix_socket_count(caps) : 0;
+	rep->bind_ports = plan->notify && plan->net == NONO_NET_PROXY_ONLY
+				  ? nono_caps_bind_port_count(caps)
+				  : 0;
 	rep->downgraded = rep->n_downgrades > 0;
 	if (r < 0) {
 		/* A refused plan enforces nothing: say so rather than half of it. */

@@ -253,10 +253,10 @@ int nono_supervisor_start(int listener_fd, const nono_caps *caps,
 	return 0;
 }
 
-void nono_supervisor_stop(struct nono_supervisor *s)
+uint64_t nono_supervisor_stop(struct nono_supervisor *s)
 {
 	if (!s)
-		return;
+		return 0;
 	atomic_store(&s->stopping, true);
 	uint64_t one = 1;
 	(void)!write(s->stop_fd, &one, sizeof one);
@@ -266,7 +266,10 @@ void nono_supervisor_stop(struct nono_supervisor *s)
 	while (s->workers > 0)
 		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
+	/* Read after every writer (the thread, its workers) is done. */
+	uint64_t lost = (uint64_t)atomic_load(&s->audit_write_errors);
 	sup_free(s); /* closes the listener: trapped calls now fail with ENOSYS */
+	return lost;
 }
 
 uint64_t nono_supervisor_audit_write_errors(struct nono_supervisor *s)

@@ -821,6 +821,32 @@ def test_audit_log_supervisor_lines_are_json(nono, tmp_path):
                for e in lines[1:]), lines
 
 
+def test_audit_lines_that_cannot_be_written_are_reported(nono, tmp_path):
+    """An --audit-log that takes no more (here a FIFO whose reader has stopped reading, full) must
+    neither stall the supervisor, and with it the command and nono, nor lose lines silently: nono
+    says how many supervisor events it could not write (review of issue 10, F1/F4)."""
+    fifo = tmp_path / "audit.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # holds the FIFO open, never reads
+    filler = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        while True:  # fill the pipe: bounded by its capacity (64 KiB)
+            try:
+                os.write(filler, b"x" * 4096)
+            except BlockingIOError:
+                break
+        code = PROBE_PRELUDE + (
+            "for i in range(3):\n"
+            "    t(lambda: socket.socket(socket.AF_UNIX).connect('\\0nono-no-such-%d' % i))\n")
+        r = run_nono("run", "--net-block", "--audit-log", fifo, "--", PY, "-c", code, timeout=60)
+    finally:
+        os.close(filler)
+        os.close(reader)
+    assert r.returncode == 0 and r.stdout.split() == ["EACCES"] * 3, (r.stdout, r.stderr)
+    m = re.search(r"audit: (\d+) supervisor event\(s\) could not be written", r.stderr)
+    assert m and int(m.group(1)) >= 3, r.stderr  # the 3 denials above, and any the runtime made
+
+
 def test_allow_bind_under_proxy_only(nono):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -129,6 +129,7 @@ static void test_no_supervisor(void)
 		CHECK(strstr(e.message, "supervisor") != NULL);
 		CHECK_EQ_INT(decide(c, &k, NONO_FLAG_BEST_EFFORT, &p, &e), 0);
 		CHECK(p.report.downgraded && strstr(p.report.downgrades[0], "not honoured") != NULL);
+		CHECK_EQ_INT(p.report.unix_sockets, 0); /* the report counts what is honoured */
 		nono_caps_free(c);
 	}
 }
@@ -188,6 +189,12 @@ static void test_combinations(void)
 	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, 3128, NULL), 0);
 	CHECK_EQ_INT(decide(c, &k, 0, &p, &e), 0);
 	CHECK_EQ_INT(p.report.bind_ports, 1);
+	struct nono_kernel old = unit_kernel(7);
+	old.user_notif = -EOPNOTSUPP; /* best effort: blocked, the bind grant not honoured */
+	CHECK_EQ_INT(decide(c, &old, NONO_FLAG_BEST_EFFORT, &p, &e), 0);
+	CHECK_EQ_INT(p.report.bind_ports, 0);
+	CHECK_EQ_INT(p.report.proxy_port, 3128); /* as requested; net_enforced says blocked */
+	CHECK_EQ_INT(p.report.net_enforced, NONO_NET_BLOCKED);
 	/* a datagram socket on stdout under a restricted network */
 	k.stdio_dgram_fd = 1;
 	CHECK_EQ_INT(decide(c, &k, NONO_FLAG_BEST_EFFORT, &p, &e), -EINVAL);
