@@ -99,6 +99,13 @@ NONO_API bool nono_caps_path_covered(const nono_caps *caps, const char *path);
  * The last call wins. Errors: -EINVAL. */
 NONO_API int nono_caps_set_network(nono_caps *caps, nono_net_mode mode, uint16_t proxy_port,
 				   nono_error *err);
+/* The loopback address the proxy listens on, for proxy-only: "127.0.0.1" (the default) or "::1".
+ * Only that address on the proxy port is reachable (for 127.0.0.1 also its v4-mapped form
+ * ::ffff:127.0.0.1, the same socket): another program's listener on the other loopback address and
+ * the same port is not. Errors: -EINVAL (any other address). */
+NONO_API int nono_caps_set_proxy_address(nono_caps *caps, const char *addr, nono_error *err);
+/* "127.0.0.1" or "::1" (static string). */
+NONO_API const char *nono_caps_proxy_address(const nono_caps *caps);
 /* Current mode; stores the proxy port in *proxy_port when non-NULL (0 unless proxy-only). */
 NONO_API nono_net_mode nono_caps_network(const nono_caps *caps, uint16_t *proxy_port);
 

@@ -34,6 +34,7 @@ int nono_apply(const nono_caps *caps, unsigned flags, nono_report *report, nono_
 	if (plan.notify) {
 		/* The helper must be forked before the filter exists, so it stays unfiltered. */
 		struct nono_sup_config sc = {.net = plan.net, .proxy_port = plan.proxy_port,
+					     .proxy_v6 = plan.proxy_v6,
 					     .audit_fd = -1};
 		r = nono_supervisor_helper_fork(caps, &sc, &helper, err);
 		if (r < 0) {

@@ -46,6 +46,7 @@ nono_caps *nono_caps_clone(const nono_caps *caps)
 		return NULL;
 	c->net = caps->net;
 	c->proxy_port = caps->proxy_port;
+	c->proxy_v6 = caps->proxy_v6;
 	if (caps->ngrants) {
 		c->grants = calloc(caps->ngrants, sizeof *c->grants);
 		if (!c->grants)
@@ -255,6 +256,23 @@ int nono_caps_set_network(nono_caps *caps, nono_net_mode mode, uint16_t proxy_po
 	caps->proxy_port = proxy_port;
 	nono_error_clear(err);
 	return 0;
+}
+
+int nono_caps_set_proxy_address(nono_caps *caps, const char *addr, nono_error *err)
+{
+	if (!caps || !addr)
+		return nono_fail(err, -EINVAL, "capability set and address are required");
+	if (strcmp(addr, "127.0.0.1") != 0 && strcmp(addr, "::1") != 0)
+		return nono_fail(err, -EINVAL,
+				 "proxy address '%s': the proxy must listen on 127.0.0.1 or ::1", addr);
+	caps->proxy_v6 = addr[0] == ':';
+	nono_error_clear(err);
+	return 0;
+}
+
+const char *nono_caps_proxy_address(const nono_caps *caps)
+{
+	return caps && caps->proxy_v6 ? "::1" : "127.0.0.1";
 }
 
 nono_net_mode nono_caps_network(const nono_caps *caps, uint16_t *proxy_port)

@@ -16,6 +16,7 @@ struct nono_caps {
 	size_t ngrants, grants_cap;
 	nono_net_mode net;
 	uint16_t proxy_port;
+	bool proxy_v6; /* the proxy listens on ::1, not 127.0.0.1 */
 	char **socks; /* canonical unix socket paths (socket files or directories) */
 	size_t nsocks;
 	uint16_t *ports; /* loopback bind ports, unique, in insertion order */

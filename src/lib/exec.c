@@ -176,6 +176,7 @@ static int take_listener(struct exec_state *s, int n, const nono_caps *caps, con
 	struct nono_sup_config sc = {
 		.net = s->plan.net,
 		.proxy_port = s->plan.proxy_port,
+		.proxy_v6 = s->plan.proxy_v6,
 		.ring = o->audit,
 		.audit_fd = o->audit_fd,
 		.audit_allowed = o->audit_allowed,

@@ -129,6 +129,7 @@ struct nono_plan {
 	/* decided (plan.c) */
 	nono_net_mode net;          /* the network mode enforced (may be tighter than requested) */
 	uint16_t proxy_port;        /* proxy-only: the proxy's port (0: not chosen yet; plans only) */
+	bool proxy_v6;              /* proxy-only: the proxy is [::1]:proxy_port, not 127.0.0.1 */
 	bool notify;                /* a supervisor decides addresses: the filter makes a listener */
 	int landlock_abi;           /* 0: no Landlock */
 	uint64_t fs_handled;        /* FS rights the ruleset handles */
@@ -178,6 +179,7 @@ struct nono_supervisor;
 struct nono_sup_config {
 	nono_net_mode net;
 	uint16_t proxy_port;
+	bool proxy_v6;      /* the proxy's address: ::1, else 127.0.0.1 */
 	nono_audit *ring;   /* borrowed, may be NULL */
 	int audit_fd;       /* borrowed; JSON lines appended; <= 0: none */
 	bool audit_allowed; /* record allowed calls too */

@@ -11,7 +11,8 @@
  *     ],
  *     "network": {                                    optional, default {"mode":"allowed"}
  *       "mode": "allowed" | "blocked" | "proxy_only", required
- *       "proxy_port": N },                            1..65535 for proxy_only, else 0 or absent
+ *       "proxy_port": N,                              1..65535 for proxy_only, else 0 or absent
+ *       "proxy_address": "127.0.0.1" | "::1" },       optional, proxy_only only; default 127.0.0.1
  *     "unix_sockets": ["/abs/path", ...],             optional; socket files or directories
  *     "bind_ports": [N, ...]                          optional; 1..65535, no duplicates
  *   }
@@ -138,6 +139,9 @@ char *nono_caps_to_json(const nono_caps *caps, nono_error *err)
 	nono_net_mode mode = nono_caps_network(caps, &port);
 	if (!put(net, "mode", json_string(mode_json(mode))) ||
 	    !put(net, "proxy_port", json_integer(port)))
+		goto oom;
+	if (mode == NONO_NET_PROXY_ONLY && !put(net, "proxy_address",
+						json_string(nono_caps_proxy_address(caps))))
 		goto oom;
 	for (size_t i = 0; i < nono_caps_unix_socket_count(caps); i++) {
 		json_t *p = path_string(nono_caps_unix_socket(caps, i), "unix_sockets", i, err, &rc);
@@ -298,7 +302,7 @@ static int load_fs(nono_caps *caps, json_t *fs, nono_error *err)
 
 static int load_network(nono_caps *caps, json_t *net, nono_error *err)
 {
-	static const char *const keys[] = { "mode", "proxy_port", NULL };
+	static const char *const keys[] = { "mode", "proxy_port", "proxy_address", NULL };
 	if (!json_is_object(net))
 		return nono_fail(err, -EINVAL, "network: expected an object");
 	int rc = check_keys(net, keys, "network", err);
@@ -333,6 +337,16 @@ static int load_network(nono_caps *caps, json_t *net, nono_error *err)
 	rc = nono_caps_set_network(caps, (nono_net_mode)mode, port, &e2);
 	if (rc)
 		return nono_fail(err, rc, "network: %s", e2.message);
+	json_t *ja = json_object_get(net, "proxy_address");
+	if (ja) {
+		const char *a;
+		if ((rc = get_string(ja, "network.proxy_address", &a, err)))
+			return rc;
+		if (mode != NONO_NET_PROXY_ONLY)
+			return nono_fail(err, -EINVAL, "network.proxy_address: only with \"proxy_only\"");
+		if ((rc = nono_caps_set_proxy_address(caps, a, &e2)))
+			return nono_fail(err, rc, "network.proxy_address: %s", e2.message);
+	}
 	return 0;
 }
 

@@ -179,6 +179,7 @@ int nono_plan_decide(const nono_caps *caps, const struct nono_kernel *k, unsigne
 	plan->ruleset_fd = -1;
 	nono_report *rep = &plan->report;
 	plan->net = nono_caps_network(caps, &plan->proxy_port);
+	plan->proxy_v6 = plan->net == NONO_NET_PROXY_ONLY && !strcmp(nono_caps_proxy_address(caps), "::1");
 	rep->net_requested = plan->net;
 	rep->no_new_privs = true;
 	rep->landlock_abi_kernel = k->landlock_abi_kernel;

@@ -210,6 +210,7 @@ int nono_sup_new(int listener, const nono_caps *caps, const struct nono_sup_conf
 	s->audit_allows = cfg->audit_allowed;
 	s->mode = cfg->net;
 	s->proxy_port = cfg->proxy_port;
+	s->proxy_v6 = cfg->proxy_v6;
 	int r;
 	if (load_grants(s, caps) < 0)
 		r = nono_fail(err, -ENOMEM, "out of memory");

@@ -59,10 +59,16 @@ bool nono_sup_is_loopback(const struct sockaddr_storage *a, socklen_t len, uint1
 	return false;
 }
 
-bool nono_sup_is_proxy_addr(const struct sockaddr_storage *a, socklen_t len, uint16_t port)
+bool nono_sup_is_proxy_addr(const struct sockaddr_storage *a, socklen_t len, uint16_t port,
+			    bool v6)
 {
 	uint16_t p = 0;
-	return port != 0 && nono_sup_is_loopback(a, len, &p) && p == port;
+	if (port == 0 || !nono_sup_is_loopback(a, len, &p) || p != port)
+		return false;
+	if (a->ss_family == AF_INET)
+		return !v6;
+	const struct sockaddr_in6 *in6 = (const void *)a;
+	return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) == v6; /* else ::ffff:127.0.0.1 */
 }
 
 static bool in_grants(const char *canon, const struct grant *g, size_t n)
@@ -174,7 +180,7 @@ static struct denial connect_inet(struct rq *q)
 	if (q->addr.ss_family == AF_UNSPEC && q->alen >= sizeof(sa_family_t))
 		return nono_sup_perform_connect(q, &q->addr, q->alen, false, &(int){-1});
 	if (q->addr.ss_family != q->domain ||
-	    !nono_sup_is_proxy_addr(&q->addr, q->alen, s->proxy_port))
+	    !nono_sup_is_proxy_addr(&q->addr, q->alen, s->proxy_port, s->proxy_v6))
 		return sup_refuse(EACCES, "proxy-only: only the proxy on loopback is reachable");
 	const char *why = rerouting_option(q);
 	if (why)

@@ -42,6 +42,7 @@ struct nono_supervisor {
 	atomic_uint_fast64_t audit_write_errors; /* lines lost on audit_fd (any thread) */
 	nono_net_mode mode;
 	uint16_t proxy_port;
+	bool proxy_v6; /* the proxy is [::1]:proxy_port, else 127.0.0.1 */
 	uint16_t *ports;
 	size_t nports;
 	struct grant *socks; /* unix connect grants */
@@ -131,8 +132,11 @@ NONO_HIDDEN const struct nono_sup_handler *nono_sup_handler(int nr, uint32_t arc
 /* Pure policy checks (tests/unit/test_supervisor.c calls them too). */
 NONO_HIDDEN bool nono_sup_is_loopback(const struct sockaddr_storage *a, socklen_t len,
 				      uint16_t *port);
+/* Is `a` the proxy: [::1]:port when `v6`, else 127.0.0.1:port (or its v4-mapped form, the same
+ * IPv4 socket)? Exactly the address the proxy listens on: another program may hold the other
+ * loopback address on the same port (review 2026-12-04 F2). */
 NONO_HIDDEN bool nono_sup_is_proxy_addr(const struct sockaddr_storage *a, socklen_t len,
-					uint16_t port);
+					uint16_t port, bool v6);
 
 /* ---- supervisor.c ---- */
 /* Lines the supervisor could not write to its audit fd (read before nono_supervisor_stop). */

@@ -122,6 +122,7 @@ static void test_round_trip(void)
 	json_t *net = json_object_get(doc, "network");
 	CHECK_STR(json_string_value(json_object_get(net, "mode")), "proxy_only");
 	CHECK_EQ_INT(json_integer_value(json_object_get(net, "proxy_port")), 3128);
+	CHECK_STR(json_string_value(json_object_get(net, "proxy_address")), "127.0.0.1");
 	CHECK_STR(json_string_value(json_array_get(json_object_get(doc, "unix_sockets"), 0)), sock);
 	CHECK_EQ_INT(json_integer_value(json_array_get(json_object_get(doc, "bind_ports"), 0)),
 		     8080);
@@ -318,6 +319,10 @@ static const struct reject {
 	  "network.proxy_port: expected an integer" },
 	{ "{\"version\":1,\"network\":{\"mode\":\"blocked\",\"proxy_port\":80}}", -EINVAL,
 	  "network.proxy_port: must be 0" },
+	{ "{\"version\":1,\"network\":{\"mode\":\"proxy_only\",\"proxy_port\":80,"
+	  "\"proxy_address\":\"10.0.0.1\"}}", -EINVAL, "network.proxy_address: proxy address" },
+	{ "{\"version\":1,\"network\":{\"mode\":\"blocked\",\"proxy_address\":\"::1\"}}", -EINVAL,
+	  "network.proxy_address: only with" },
 	{ "{\"version\":1,\"network\":{\"mode\":\"proxy_only\",\"proxy_port\":"
 	  "99999999999999999999999}}", -EINVAL, "too big integer" },
 	{ "{\"version\":1,\"unix_sockets\":\"@/sock\"}", -EINVAL, "unix_sockets: expected an array" },
@@ -349,7 +354,7 @@ static const struct reject {
 
 static void test_rejects(void)
 {
-	for (size_t i = 0; i < sizeof rejects / sizeof rejects[0]; i++) {
+	for (size_t i = 0; i < N_ELEMENTS(rejects); i++) {
 		char *doc = expand(rejects[i].doc), *frag = expand(rejects[i].fragment);
 		nono_error e = { 0 };
 		nono_caps *c = nono_caps_from_json(doc, strlen(doc), &e);
@@ -360,6 +365,19 @@ static void test_rejects(void)
 				c ? "ACCEPTED" : "rejected", e.code, e.message);
 		nono_caps_free(c);
 		free(doc), free(frag);
+	}
+	/* A proxy on ::1 survives a round trip. */
+	const char *v6 = "{\"version\":1,\"network\":{\"mode\":\"proxy_only\",\"proxy_port\":80,"
+			 "\"proxy_address\":\"::1\"}}";
+	nono_error e6 = { 0 };
+	nono_caps *c6 = nono_caps_from_json(v6, strlen(v6), &e6);
+	CHECK(c6 != NULL);
+	if (c6) {
+		CHECK_STR(nono_caps_proxy_address(c6), "::1");
+		char *out = nono_caps_to_json(c6, &e6);
+		CHECK(out && strstr(out, "\"proxy_address\": \"::1\"") != NULL);
+		free(out);
+		nono_caps_free(c6);
 	}
 	/* Nesting deeper than jansson's limit is an error, not a crash. */
 	size_t n = 100000;

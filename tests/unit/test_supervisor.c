@@ -47,28 +47,33 @@ static void policy_tests(void)
 {
 	struct sockaddr_storage a;
 	a = v4("127.0.0.1", 3128);
-	CHECK(nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128));
-	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3129));
-	CHECK(!nono_sup_is_proxy_addr(&a, 8, 3128)); /* short: the kernel would say EINVAL */
+	CHECK(nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128, false));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128, true));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3129, false));
+	CHECK(!nono_sup_is_proxy_addr(&a, 8, 3128, false)); /* short: the kernel would say EINVAL */
 	a = v4("127.0.0.2", 3128);
-	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128, false));
 	a = v4("0.0.0.0", 3128); /* the kernel routes INADDR_ANY to the local host: still denied */
-	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128, false));
 	a = v4("169.254.169.254", 3128);
-	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in), 3128, false));
+	/* The proxy's own address only: 127.0.0.1 (and its v4-mapped form), or [::1] when it
+	 * listens there; never the other loopback address, which another program may hold. */
 	a = v6("::1", 3128);
-	CHECK(nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128, false));
+	CHECK(nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128, true));
 	a = v6("::ffff:127.0.0.1", 3128);
-	CHECK(nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128));
+	CHECK(nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128, false));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128, true));
 	a = v6("::ffff:127.0.0.2", 3128);
-	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128, false));
 	a = v6("::", 3128); /* also the local host to the kernel */
-	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128, false));
 	a = v6("::127.0.0.1", 3128); /* v4-compatible, not mapped */
-	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128, false));
 	a = v6("64:ff9b::7f00:1", 3128); /* NAT64 of 127.0.0.1 */
-	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128));
-	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 0));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 3128, false));
+	CHECK(!nono_sup_is_proxy_addr(&a, sizeof(struct sockaddr_in6), 0, false));
 	uint16_t port = 0;
 	a = v4("127.0.0.1", 8000);
 	CHECK(nono_sup_is_loopback(&a, sizeof(struct sockaddr_in), &port) && port == 8000);
@@ -164,6 +169,7 @@ static int sandbox_start(const nono_caps *caps, nono_audit *audit, child_fn fn, 
 {
 	struct nono_sup_config sc = {.ring = audit, .audit_fd = -1};
 	sc.net = nono_caps_network(caps, &sc.proxy_port);
+	sc.proxy_v6 = !strcmp(nono_caps_proxy_address(caps), "::1");
 	return sandbox_start_cfg(caps, &sc, fn, arg, sb);
 }
 
@@ -239,7 +245,7 @@ static void proxy_child(int out, void *arg)
 {
 	(void)arg;
 	put(out, try_connect(AF_INET, "127.0.0.1", ports[0], 0));
-	put(out, try_connect(AF_INET6, "::1", ports[0], 0) == ECONNREFUSED ? 0 : -1);
+	put(out, try_connect(AF_INET6, "::1", ports[0], 0));
 	put(out, try_connect(AF_INET6, "::ffff:127.0.0.1", ports[0], 0));
 	int r = try_connect(AF_INET, "127.0.0.1", ports[0], SOCK_NONBLOCK);
 	put(out, r == 0 || r == EINPROGRESS ? 0 : r);
@@ -315,18 +321,35 @@ static void test_inherited_options(void)
 	close(l0);
 }
 
+/* Another program's IPv6-only listener on [::1] at the proxy's port (review 2026-12-04 F2). */
+static int v6_listener(int port)
+{
+	int s = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+	a.sin6_addr = in6addr_loopback;
+	if (s < 0 || setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0 ||
+	    bind(s, (struct sockaddr *)&a, sizeof a) < 0 || listen(s, 16) < 0) {
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	return s;
+}
+
 static void test_proxy_only(void)
 {
 	int l0 = tcp_listener(), l1 = tcp_listener();
 	ports[0] = listener_port(l0);
 	ports[1] = listener_port(l1);
+	int l6 = v6_listener(ports[0]);
+	CHECK(l6 >= 0);
 	nono_caps *c = nono_caps_new();
 	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, (uint16_t)ports[0], NULL), 0);
 	nono_audit *au = nono_audit_new(64);
 	struct sandbox sb;
 	CHECK_EQ_INT(sandbox_start(c, au, proxy_child, NULL, &sb), 0);
 	CHECK_EQ_INT(get(sb.res), 0);            /* 127.0.0.1:proxy */
-	CHECK_EQ_INT(get(sb.res), 0);            /* [::1]:proxy (nobody listens on v6: refused) */
+	CHECK_EQ_INT(get(sb.res), EACCES);       /* [::1]:proxy: another program's listener */
 	CHECK_EQ_INT(get(sb.res), 0);            /* [::ffff:127.0.0.1]:proxy */
 	CHECK_EQ_INT(get(sb.res), 0);            /* nonblocking */
 	CHECK_EQ_INT(get(sb.res), EACCES);       /* another loopback port */
@@ -363,6 +386,39 @@ static void test_proxy_only(void)
 	nono_caps_free(c);
 	close(l0);
 	close(l1);
+	close(l6);
+}
+
+static void proxy_v6_child(int out, void *arg)
+{
+	(void)arg;
+	put(out, try_connect(AF_INET6, "::1", ports[0], 0));
+	put(out, try_connect(AF_INET, "127.0.0.1", ports[0], 0));
+	put(out, try_connect(AF_INET6, "::ffff:127.0.0.1", ports[0], 0));
+}
+
+/* A proxy on [::1]: that address alone is reachable, not 127.0.0.1 on the same port. */
+static void test_proxy_only_v6(void)
+{
+	int l0 = tcp_listener();
+	ports[0] = listener_port(l0);
+	int l6 = v6_listener(ports[0]);
+	CHECK(l6 >= 0);
+	nono_caps *c = nono_caps_new();
+	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, (uint16_t)ports[0], NULL), 0);
+	CHECK_EQ_INT(nono_caps_set_proxy_address(c, "::1", NULL), 0);
+	CHECK_EQ_INT(nono_caps_set_proxy_address(c, "127.0.0.2", NULL), -EINVAL);
+	CHECK_STR(nono_caps_proxy_address(c), "::1");
+	struct sandbox sb;
+	CHECK_EQ_INT(sandbox_start(c, NULL, proxy_v6_child, NULL, &sb), 0);
+	CHECK_EQ_INT(get(sb.res), 0);      /* [::1]:proxy */
+	CHECK_EQ_INT(get(sb.res), EACCES); /* 127.0.0.1:proxy: another program's */
+	CHECK_EQ_INT(get(sb.res), EACCES); /* its v4-mapped form */
+	int st = sandbox_finish(&sb);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	nono_caps_free(c);
+	close(l0);
+	close(l6);
 }
 
 /* ---- unix sockets and bind under blocked ---- */
@@ -918,6 +974,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	policy_tests();
 	test_proxy_only();
+	test_proxy_only_v6();
 	test_inherited_options();
 	test_unix_blocked();
 	test_death();
