@@ -201,6 +201,14 @@ static PyObject *caps_block_network(nono_py_caps *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* The loopback address the proxy listens on, from its URL ("http://nono:TOKEN@HOST:PORT", HOST
+ * bracketed for IPv6): the sandbox may reach that address alone. */
+static const char *proxy_loopback(const nono_proxy *p)
+{
+	const char *u = nono_proxy_url(p), *at = u ? strrchr(u, '@') : NULL;
+	return at && !strncmp(at + 1, "[::1]:", 6) ? "::1" : "127.0.0.1";
+}
+
 static PyObject *caps_proxy_only(nono_py_caps *self, PyObject *proxy)
 {
 	nono_py_state *st = nono_py_state_of(Py_TYPE(self));
@@ -217,6 +225,8 @@ static PyObject *caps_proxy_only(nono_py_caps *self, PyObject *proxy)
 	}
 	nono_error err = {0};
 	int rc = nono_caps_set_network(self->caps, NONO_NET_PROXY_ONLY, p->port, &err);
+	if (rc == 0)
+		rc = nono_caps_set_proxy_address(self->caps, proxy_loopback(p->proxy), &err);
 	if (rc < 0)
 		return nono_py_raise(rc, &err);
 	/* Keep the handle: sandboxed_exec merges its environment and refuses once it is shut down. */

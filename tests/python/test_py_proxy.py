@@ -206,6 +206,33 @@ def test_block_network_keeps_even_the_proxy_out(nono_py, loopback_server):
         assert loopback_server.accepts == 0
 
 
+def test_proxy_only_reaches_the_proxy_address_alone(nono_py):
+    """Only the proxy's own loopback address is reachable: a proxy on 127.0.0.1 does not open
+    [::1] at the same port to whoever listens there, and a proxy on ::1 is reachable (review
+    2026-12-04 F2)."""
+    import socket
+    with nono_py.start_proxy(nono_py.ProxyConfig()) as proxy:
+        other = socket.socket(socket.AF_INET6)
+        other.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        other.bind(("::1", proxy.port))  # another program, same port, other loopback address
+        other.listen(4)
+        with other:
+            socket.create_connection(("::1", proxy.port), timeout=5).close()  # reachable unsandboxed
+            caps = make_base_caps(nono_py)
+            caps.proxy_only(proxy)
+            v4, v6 = f"tcp:127.0.0.1:{proxy.port}", f"tcp:::1:{proxy.port}"
+            r, out = run_probe(nono_py, caps, v4, v6)
+            assert out[v4]["ok"] is True, out
+            assert out[v6]["ok"] is False and out[v6]["errno"] == errno.EACCES, out
+    with nono_py.start_proxy(nono_py.ProxyConfig(bind_addr="::1")) as proxy6:
+        caps = make_base_caps(nono_py)
+        caps.proxy_only(proxy6)
+        v4, v6 = f"tcp:127.0.0.1:{proxy6.port}", f"tcp:::1:{proxy6.port}"
+        r, out = run_probe(nono_py, caps, v6, v4)
+        assert out[v6]["ok"] is True, out
+        assert out[v4]["ok"] is False and out[v4]["errno"] == errno.EACCES, out
+
+
 def test_exec_refuses_a_shut_down_proxy(nono_py):
     caps = make_base_caps(nono_py)
     with nono_py.start_proxy(nono_py.ProxyConfig()) as proxy:
