@@ -1,9 +1,8 @@
-/* config.c — the proxy's configuration object, the policy verdicts built on netpolicy.c, the child
- * environment helper and the audit JSON line format. */
+/* config.c — the proxy's configuration object, the policy verdicts built on netpolicy.c and the
+ * child environment helper. */
 #include "proxy_int.h"
 
 #include <arpa/inet.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -297,26 +296,7 @@ int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out, n
 out:
 	rc = nono_fail(err, -ENOMEM, "out of memory");
 done:
-	for (size_t i = 0; i < sizeof ov / sizeof ov[0]; i++)
+	for (size_t i = 0; i < N_ELEMENTS(ov); i++)
 		free(ov[i]);
 	return rc;
-}
-
-/* ---- audit JSON line ---- */
-
-char *nono_audit_event_json(const nono_audit_event *ev)
-{
-	json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:i,s:s,s:I,s:I}",
-			      "ts_ms", (json_int_t)ev->timestamp_unix_ms, "source", ev->source,
-			      "mode", ev->mode, "decision", ev->decision, "family", ev->family,
-			      "target", ev->target,
-			      "port", (int)ev->port, "method", ev->method, "path", ev->path,
-			      "status", ev->status, "reason", ev->reason,
-			      "bytes_up", (json_int_t)ev->bytes_up, "bytes_down",
-			      (json_int_t)ev->bytes_down);
-	if (!o)
-		return NULL;
-	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-	json_decref(o);
-	return s;
 }

@@ -5,17 +5,21 @@
  *   dial exactly the addresses that were checked (no second lookup: DNS rebinding cannot swap the
  *   target). An unauthenticated client can thus make the proxy resolve an allowlisted name, never
  *   dial it. */
-#include "proxy_int.h"
+#include "relay.h"
+#include "request.h"
 
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+static void dial_timeout(struct conn *c);
+static void start_dial(struct conn *c);
 
 static void deny(struct conn *c, int status, const char *phrase, const char *code, const char *reason)
 {
-	np_audit(c, "deny", status, reason);
+	conn_audit(c, "deny", status, reason);
 	conn_answer(c, status, phrase, code, reason);
 }
 
@@ -40,7 +44,7 @@ static bool is_hop_header(const http_header *h, const http_head *head)
 {
 	static const char *const hop[] = {"Host", "Proxy-Authorization", "Proxy-Connection", "Connection",
 					  "Keep-Alive", "TE", "Upgrade", "Proxy-Authenticate"};
-	for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+	for (size_t i = 0; i < N_ELEMENTS(hop); i++)
 		if (http_token_eq(h->name, h->name_len, hop[i]))
 			return true;
 	/* Fields the client named in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
@@ -99,20 +103,10 @@ static int build_upstream_head(struct conn *c, const http_head *h, const char *h
 	return 0;
 }
 
-static void dial_next(struct conn *c);
-
-static void start_dial(struct conn *c)
-{
-	c->next_addr = 0;
-	c->last_dial_errno = 0;
-	c->st = C_DIAL;
-	dial_next(c);
-}
-
 /* The decision on a parsed head. Pointers in h point into c->in. */
 static void handle_request(struct conn *c, const http_head *h)
 {
-	struct nono_proxy *p = c->p;
+	const struct np_ctx *x = c->x;
 	char rawhost[NP_HOST_MAX + 2], host[NP_HOST_MAX], reason[NONO_REASON_MAX];
 	const char *path = NULL, *why = "";
 	size_t path_len = 0;
@@ -157,7 +151,7 @@ static void handle_request(struct conn *c, const http_head *h)
 
 	/* 1. The name, before anything touches DNS. */
 	np_verdict v;
-	np_check_name(p->cfg, rawhost, port, host, &v);
+	np_check_name(x->cfg, rawhost, port, host, &v);
 	snprintf(ev->target, sizeof ev->target, "%s", host);
 	if (!v.allowed)
 		return deny(c, 403, "Forbidden", v.code, v.reason);
@@ -171,7 +165,7 @@ static void handle_request(struct conn *c, const http_head *h)
 	/* 2. Credentials are checked now but answered only once the whole policy (including the
 	 * resolved addresses) has passed: a policy denial wins over missing credentials. Nothing is
 	 * dialled without them. */
-	c->authorized = (c->is_connect && p->cfg->connect_without_token) || http_check_proxy_auth(h, p->token);
+	c->authorized = (c->is_connect && x->cfg->connect_without_token) || http_check_proxy_auth(h, x->token);
 
 	c->internal_ok = v.internal_ok;
 	c->close_after = h->version_minor == 0;
@@ -189,8 +183,11 @@ static void handle_request(struct conn *c, const http_head *h)
 	c->in_scan = 0;
 	c->in_body = 0;
 
-	conn_set_deadline(c, np_now_ms(p) + NP_DIAL_TIMEOUT_MS);
-	if (v.literal) { /* the address was classified with the name: nothing to resolve */
+	conn_set_deadline(c, conn_now(c) + NP_DIAL_TIMEOUT_MS);
+	c->on_timeout = dial_timeout;
+	/* Stop reading the client until the upstream is up (lazily: no epoll_ctl unless it sends). */
+	(void)np_io_want(x->loop, &c->cio, 0);
+	if (v.literal) { /* the address was classified with the name: nothing to resolve, no thread */
 		if (!c->authorized)
 			return deny_auth(c);
 		c->addrs[0] = v.addr;
@@ -204,14 +201,19 @@ static void handle_request(struct conn *c, const http_head *h)
 	q->owner = c;
 	c->req = q;
 	c->st = C_RESOLVE;
-	conn_update(c);
-	np_resolver_submit(p->res, q);
+	np_resolver_submit(x->res, q);
 }
 
-void conn_on_client_head(struct conn *c)
+
+static void head_event(struct np_io *io, uint32_t what);
+static void head_timeout(struct conn *c);
+
+/* Read and parse until a head is complete (then decide), more bytes are needed (wait), or the
+ * client is gone. Called at accept — a client usually sends its head with the handshake, so this
+ * first read mostly finds it and the connection never waits in the loop for it — and on events. */
+static void read_head(struct conn *c)
 {
-	struct nono_proxy *p = c->p;
-	size_t max = p->cfg->lim.max_header_bytes;
+	size_t max = c->x->cfg->lim.max_header_bytes;
 	for (;;) {
 		if (c->in_len > 0) {
 			http_head h;
@@ -239,13 +241,15 @@ void conn_on_client_head(struct conn *c)
 			c->in = n;
 			c->in_cap = ncap;
 		}
-		ssize_t n = recv(c->cfd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		ssize_t n = recv(c->cio.fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
 		if (n > 0) {
 			c->in_len += (size_t)n;
 			continue;
 		}
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			conn_update(c);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			(void)np_io_want(c->x->loop, &c->cio, NP_IN);
 			return;
 		}
 		/* EOF or error before a complete head: no request, nothing to decide. */
@@ -253,14 +257,45 @@ void conn_on_client_head(struct conn *c)
 	}
 }
 
+static void head_event(struct np_io *io, uint32_t what)
+{
+	(void)what;
+	read_head(CONN_OF(io, cio));
+}
+
+void request_start(struct conn *c)
+{
+	c->st = C_HEAD;
+	c->cio.fn = head_event;
+	c->on_timeout = head_timeout;
+	c->on_reuse = request_start;
+	c->in_scan = 0;
+	c->in_body = 0;
+	conn_set_deadline(c, conn_now(c) + c->x->cfg->lim.header_timeout_ms);
+	read_head(c);
+}
+
+static void head_timeout(struct conn *c)
+{
+	char reason[NONO_REASON_MAX];
+	if (c->in_len == 0 && c->ev.mode[0])
+		return conn_close(c); /* idle keep-alive connection between requests: just close */
+	snprintf(reason, sizeof reason, "request head not complete within %u ms",
+		 c->x->cfg->lim.header_timeout_ms);
+	c->ev = (nono_audit_event){0};
+	deny(c, 408, "Request Timeout", "header-timeout", reason);
+}
+
+/* ---- resolve ---- */
+
 static void fail_502(struct conn *c, const char *code, const char *reason)
 {
 	/* Policy allowed this request; the upstream failed. */
-	np_audit(c, "allow", 502, reason);
+	conn_audit(c, "allow", 502, reason);
 	conn_answer(c, 502, "Bad Gateway", code, reason);
 }
 
-void conn_on_resolved(struct conn *c, struct np_resolve_req *req)
+static void on_resolved(struct conn *c, struct np_resolve_req *req)
 {
 	char reason[NONO_REASON_MAX];
 	if (req->error || req->naddrs == 0) {
@@ -279,6 +314,55 @@ void conn_on_resolved(struct conn *c, struct np_resolve_req *req)
 	start_dial(c);
 }
 
+static void resolved_event(struct np_io *io, uint32_t what)
+{
+	(void)what;
+	struct np_ctx *x = (struct np_ctx *)((char *)io - offsetof(struct np_ctx, res_io));
+	struct np_resolve_req *r = np_resolver_done(x->res);
+	while (r) {
+		struct np_resolve_req *next = r->next;
+		struct conn *c = r->owner;
+		if (c) {
+			c->req = NULL;
+			on_resolved(c, r);
+		}
+		free(r);
+		r = next;
+	}
+}
+
+int request_init(struct np_ctx *x, nono_error *err)
+{
+	int efd = -1;
+	int rc = np_resolver_new(NP_RESOLVER_THREADS, &x->res, &efd, err);
+	if (rc < 0)
+		return rc;
+	np_io_init(&x->res_io, efd, resolved_event);
+	rc = np_io_want(x->loop, &x->res_io, NP_IN);
+	if (rc < 0)
+		return nono_fail(err, rc, "epoll: %s", strerror(-rc));
+	return 0;
+}
+
+void request_fini(struct np_ctx *x)
+{
+	/* After the loop has stopped: the eventfd is the resolver's and closed by it. */
+	np_resolver_free(x->res); /* joins the idle workers */
+	x->res = NULL;
+}
+
+/* ---- dial ---- */
+
+static void dial_next(struct conn *c);
+
+static void start_dial(struct conn *c)
+{
+	c->next_addr = 0;
+	c->last_dial_errno = 0;
+	c->st = C_DIAL;
+	dial_next(c);
+}
+
 static void dial_failed(struct conn *c)
 {
 	char reason[NONO_REASON_MAX];
@@ -289,18 +373,41 @@ static void dial_failed(struct conn *c)
 
 static void connected(struct conn *c)
 {
-	int one = 1;
-	setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	c->activity_ms = np_now_ms(c->p);
-	/* Re-arm the timer for the idle timeout (timer_cb checks activity). */
-	conn_set_deadline(c, c->activity_ms + c->p->cfg->lim.idle_timeout_ms);
+	c->activity_ms = conn_now(c);
 	if (c->is_connect) {
-		np_audit(c, "allow", 200, "allowed");
-		relay_start_tunnel(c);
+		conn_audit(c, "allow", 200, "allowed");
+		tunnel_start(c);
 	} else {
-		np_audit(c, "allow", 0, "allowed");
-		relay_start_http(c);
+		conn_audit(c, "allow", 0, "allowed");
+		forward_start(c);
 	}
+}
+
+/* Has the connect in flight finished? A second connect() says so without waiting for the loop:
+ * 0 (or EISCONN) connected, EALREADY still in progress, anything else is the failure. On
+ * loopback and nearby hosts the handshake is usually over by the time the first call returns, so
+ * the tunnel is answered in the same wake-up as its request. */
+static int connect_probe(int fd, const np_addr *a, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = np_sockaddr(a, port, &ss);
+	if (connect(fd, (struct sockaddr *)&ss, sl) == 0 || errno == EISCONN)
+		return 0;
+	return errno == EINTR ? EALREADY : errno;
+}
+
+static void dial_event(struct np_io *io, uint32_t what)
+{
+	(void)what;
+	struct conn *c = CONN_OF(io, uio);
+	int e = connect_probe(c->uio.fd, &c->addrs[c->next_addr - 1], c->ev.port);
+	if (e == EALREADY)
+		return; /* not yet (an event from before a retry) */
+	if (e == 0)
+		return connected(c);
+	c->last_dial_errno = e;
+	conn_drop_upstream(c);
+	dial_next(c);
 }
 
 /* Try the checked addresses in order; never a new lookup. */
@@ -308,92 +415,42 @@ static void dial_next(struct conn *c)
 {
 	while (c->next_addr < c->naddrs) {
 		const np_addr *a = &c->addrs[c->next_addr++];
-		struct sockaddr_storage ss = {0};
-		socklen_t sl;
-		if (a->family == AF_INET) {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-			s4->sin_family = AF_INET;
-			s4->sin_port = htons(c->ev.port);
-			memcpy(&s4->sin_addr, a->b, 4);
-			sl = sizeof *s4;
-		} else {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-			s6->sin6_family = AF_INET6;
-			s6->sin6_port = htons(c->ev.port);
-			memcpy(&s6->sin6_addr, a->b, 16);
-			sl = sizeof *s6;
-		}
+		struct sockaddr_storage ss;
+		socklen_t sl = np_sockaddr(a, c->ev.port, &ss);
 		int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			c->last_dial_errno = errno;
 			continue;
 		}
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		snprintf(c->ev.family, sizeof c->ev.family, "%s", a->family == AF_INET ? "inet" : "inet6");
-		if (connect(fd, (struct sockaddr *)&ss, sl) == 0) {
-			c->ufd = fd;
+		np_io_init(&c->uio, fd, dial_event);
+		int e = connect(fd, (struct sockaddr *)&ss, sl) == 0 ? 0 : errno;
+		if (e == EINPROGRESS)
+			e = connect_probe(fd, a, c->ev.port);
+		if (e == 0)
 			return connected(c);
+		if (e == EALREADY) {
+			if (np_io_want(c->x->loop, &c->uio, NP_OUT) == 0)
+				return;
+			e = errno;
 		}
-		if (errno == EINPROGRESS) {
-			c->ufd = fd;
-			conn_update(c);
-			return;
-		}
-		c->last_dial_errno = errno;
-		close(fd);
+		c->last_dial_errno = e;
+		conn_drop_upstream(c);
 	}
 	dial_failed(c);
 }
 
-void conn_on_dial(struct conn *c)
-{
-	int e = 0;
-	socklen_t el = sizeof e;
-	if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &e, &el) < 0)
-		e = errno;
-	if (e == 0)
-		return connected(c);
-	c->last_dial_errno = e;
-	event_del(&c->uev);
-	c->uflags = 0;
-	close(c->ufd);
-	c->ufd = -1;
-	dial_next(c);
-}
-
-void conn_on_timeout(struct conn *c)
+static void dial_timeout(struct conn *c)
 {
 	char reason[NONO_REASON_MAX];
-	switch (c->st) {
-	case C_HEAD:
-		if (c->in_len == 0 && c->ev.mode[0]) {
-			/* idle keep-alive connection between requests: just close */
-			return conn_close(c);
-		}
-		snprintf(reason, sizeof reason, "request head not complete within %u ms",
-			 c->p->cfg->lim.header_timeout_ms);
-		c->ev = (nono_audit_event){0};
-		return deny(c, 408, "Request Timeout", "header-timeout", reason);
-	case C_RESOLVE:
+	if (c->st == C_RESOLVE) {
 		snprintf(reason, sizeof reason, "DNS lookup for %.100s timed out", c->ev.target);
-		np_resolver_cancel(c->p->res, c->req);
+		np_resolver_cancel(c->x->res, c->req);
 		c->req = NULL;
 		return fail_502(c, "dns-failure", reason);
-	case C_DIAL:
-		snprintf(reason, sizeof reason, "connecting to %.100s port %u timed out", c->ev.target,
-			 c->ev.port);
-		return fail_502(c, "upstream-failure", reason);
-	case C_HTTP:
-		if (!c->resp_started) {
-			snprintf(reason, sizeof reason, "no response from %.100s port %u within %u ms",
-				 c->ev.target, c->ev.port, c->p->cfg->lim.idle_timeout_ms);
-			np_audit(c, "allow", 504, reason);
-			return conn_answer(c, 504, "Gateway Timeout", "upstream-timeout", reason);
-		}
-		/* fall through */
-	case C_TUNNEL:
-		np_audit(c, "allow", c->ev.status, "closed: idle timeout");
-		return conn_close(c);
-	case C_CLOSING:
-		return conn_close(c);
 	}
+	snprintf(reason, sizeof reason, "connecting to %.100s port %u timed out", c->ev.target, c->ev.port);
+	fail_502(c, "upstream-failure", reason);
 }
