@@ -15,7 +15,10 @@ enum {
 	P_LISTEN,
 	P_AUDIT,
 	P_NOTOKEN,
+	P_MAXCONN,
 };
+
+#define MAX_CONNECTIONS_LIMIT 1000000u /* the library's own upper bound */
 
 /* "PORT", "ADDR:PORT" or "[V6ADDR]:PORT" into addr (caller buffer) and port. */
 static int parse_listen(const char *s, char *addr, size_t alen, uint16_t *port)
@@ -38,6 +41,18 @@ static int parse_listen(const char *s, char *addr, size_t alen, uint16_t *port)
 		colon = s - 1;
 	}
 	return cli_parse_port("--listen", colon + 1, port, true);
+}
+
+/* --max-connections N: 1..MAX_CONNECTIONS_LIMIT, decimal. */
+static int parse_max_connections(const char *s, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < 1 || v > MAX_CONNECTIONS_LIMIT)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
 }
 
 static void print_event(const nono_audit_event *e)
@@ -65,6 +80,7 @@ int cmd_proxy(int argc, char **argv)
 		{"listen", required_argument, NULL, P_LISTEN},
 		{"audit-log", required_argument, NULL, P_AUDIT},
 		{"connect-without-token", no_argument, NULL, P_NOTOKEN},
+		{"max-connections", required_argument, NULL, P_MAXCONN},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -115,6 +131,17 @@ int cmd_proxy(int argc, char **argv)
 			r = nono_proxy_config_set_audit_log(cfg, optarg, &err);
 			break;
 		case P_NOTOKEN: nono_proxy_config_set_connect_without_token(cfg, true); break;
+		case P_MAXCONN: {
+			nono_proxy_limits lim = {0};
+			if (parse_max_connections(optarg, &lim.max_connections) < 0) {
+				status = cli_usage_error("proxy ", "--max-connections '%s': expected a number "
+								  "of connections, 1..%u", optarg,
+							 MAX_CONNECTIONS_LIMIT);
+				goto out;
+			}
+			nono_proxy_config_set_limits(cfg, &lim); /* zero fields keep their values */
+			break;
+		}
 		case 'q': quiet = true; break;
 		case 'h': help_proxy(stdout); status = 0; goto out;
 		case ':':

@@ -1069,6 +1069,59 @@ def test_cli_proxy_standalone(upstream):
         p.stderr.close()
 
 
+def test_cli_proxy_allow_domain_with_allow_all_refused():
+    """The library refuses an allowlist beside allow-all (as nono_py does); the CLI says why, 125."""
+    if not NONO.exists():
+        pytest.skip("CLI not built")
+    r = subprocess.run([str(NONO), "proxy", "--allow-domain", "example.com", "--allow-all-hosts"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 125, r.stderr
+    assert "cannot be combined with allow-all-hosts" in r.stderr
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "abc", "1000001", ""])
+def test_cli_proxy_max_connections_invalid(bad):
+    if not NONO.exists():
+        pytest.skip("CLI not built")
+    r = subprocess.run([str(NONO), "proxy", "--allow-all-hosts", "--max-connections", bad],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 125, r.stderr
+    assert "--max-connections" in r.stderr
+
+
+def test_cli_proxy_max_connections(upstream):
+    """--max-connections 2: two tunnels held, the third connection is answered 503."""
+    if not NONO.exists():
+        pytest.skip("CLI not built")
+    p = subprocess.Popen([str(NONO), "proxy", "--allow-internal", f"127.0.0.1:{upstream.port}",
+                          "--max-connections", "2", "--connect-without-token", "-q"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    held = []
+    try:
+        port = int(p.stdout.readline().strip().rsplit(":", 1)[1])
+        for _ in range(2):  # a tunnel answered 200 is one the proxy holds
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\n\r\n".encode())
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = s.recv(4096)
+                assert chunk, got
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 200 "), got
+            held.append(s)
+        r = raw(port, f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\n\r\n".encode())
+        assert status_line(r) == "HTTP/1.1 503 Service Unavailable: connection limit (2) reached", r
+        assert header(r, "X-Nono-Denial") == "connection-limit"
+    finally:
+        for s in held:
+            s.close()
+        p.terminate()
+        assert p.wait(timeout=20) == 0
+        p.stdout.close()
+        p.stderr.close()
+
+
 # --------------------------------------------------------------------------- fuzz corpora
 
 FUZZERS = sorted(p for p in (BUILD / "fuzz").glob("fuzz_*") if p.is_file() and os.access(p, os.X_OK)) \

@@ -34,7 +34,6 @@ struct conn *conn_new(struct np_ctx *x, int fd)
 	if (x->conns)
 		x->conns->prev = c;
 	x->conns = c;
-	__atomic_store_n(&x->nconn, x->nconn + 1, __ATOMIC_RELAXED);
 	return c;
 }
 
@@ -67,7 +66,7 @@ void conn_close(struct conn *c)
 		x->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	__atomic_store_n(&x->nconn, x->nconn - 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(x->nconn, 1, __ATOMIC_RELAXED);
 	free(c);
 }
 
@@ -90,7 +89,27 @@ void conn_audit(struct conn *c, const char *decision, int status, const char *re
 	snprintf(ev->reason, sizeof ev->reason, "%s", reason);
 	ev->bytes_up = c->up.bytes;
 	ev->bytes_down = c->down.bytes;
-	np_auditlog_event(&c->x->audit, ev);
+	np_ctx_audit(c->x, ev);
+}
+
+static void audit_flush_cb(struct np_timer *t)
+{
+	struct np_ctx *x = (struct np_ctx *)((char *)t - offsetof(struct np_ctx, audit_flush));
+	np_auditlog_flush(x->audit);
+}
+
+void np_ctx_init(struct np_ctx *x)
+{
+	memset(x, 0, sizeof *x);
+	np_io_init(&x->res_io, -1, NULL);
+	np_timer_init(&x->audit_flush, audit_flush_cb);
+}
+
+void np_ctx_audit(struct np_ctx *x, const nono_audit_event *ev)
+{
+	if (np_auditlog_event(x->audit, ev) && !np_timer_armed(&x->audit_flush) &&
+	    np_timer_set(x->loop, &x->audit_flush, np_loop_now(x->loop) + NP_AUDIT_FLUSH_MS) < 0)
+		np_auditlog_flush(x->audit); /* no timer: write now rather than hold the line */
 }
 
 void conn_drop_upstream(struct conn *c)

@@ -10,6 +10,8 @@
 #include "loop.h"
 #include "proxy_int.h"
 
+#include <pthread.h>
+
 /* Internal fixed limits (the configurable ones are in nono_proxy_limits). */
 #define NP_DIAL_TIMEOUT_MS 30000   /* DNS lookup + TCP connect, per request */
 #define NP_LINGER_MS 2000          /* after an error answer: drain the client before closing */
@@ -18,21 +20,22 @@
 #define NP_AUDIT_FLUSH_MS 50       /* audit lines wait at most this long in memory */
 #define NP_AUDIT_BUF (64 * 1024)
 
-/* ---- the audit sink: every event goes to the ring at once and, with a log file, into a buffer
- * written in batches (at NP_AUDIT_FLUSH_MS, when the buffer fills, and at stop) ---- */
+/* ---- the audit sink (one for all loop threads): every event goes to the ring at once and, with a
+ * log file, into a buffer written in batches (NP_AUDIT_FLUSH_MS after the first line, when the
+ * buffer fills, and at stop) ---- */
 struct np_auditlog {
-	struct np_loop *loop;
+	pthread_mutex_t lock;
 	nono_audit *ring;
 	int fd;          /* -1: no log file */
 	char *buf;
 	size_t len;
-	struct np_timer flush;
 	uint64_t write_errors; /* events whose line could not be written (short write, error, ENOMEM) */
 };
-void np_auditlog_init(struct np_auditlog *a, struct np_loop *l, nono_audit *ring, int fd);
-void np_auditlog_event(struct np_auditlog *a, const nono_audit_event *ev);
-/* Write what is buffered; also called after the loop has stopped. */
+void np_auditlog_init(struct np_auditlog *a, nono_audit *ring, int fd);
+/* Returns true when the line started a new batch: the caller arms a flush timer in its loop. */
+bool np_auditlog_event(struct np_auditlog *a, const nono_audit_event *ev);
 void np_auditlog_flush(struct np_auditlog *a);
+/* Writes what is left (after every loop has stopped), closes the file. */
 void np_auditlog_fini(struct np_auditlog *a);
 
 /* ---- splice pipes, pooled: a tunnel holds one only while bytes sit in it ---- */
@@ -41,17 +44,25 @@ struct np_pipe_pool {
 	unsigned n;
 };
 
+/* One loop thread's world. The proxy runs one per CPU (up to NP_MAX_LOOPS), sharing the listening
+ * socket; a connection stays on the loop that accepted it. */
 struct np_ctx {
 	struct np_loop *loop;
 	const struct nono_proxy_config *cfg;
 	const char *token;
-	struct np_resolver *res; /* request.c's */
-	struct np_io res_io;     /* its eventfd (request.c) */
-	struct np_auditlog audit;
+	struct np_resolver *res;   /* request.c's, this loop's own */
+	struct np_io res_io;       /* its eventfd (request.c) */
+	struct np_auditlog *audit; /* shared */
+	struct np_timer audit_flush;
 	struct np_pipe_pool pool;
 	struct conn *conns;
-	unsigned nconn; /* written on the loop thread only; read by np_proxy_connections */
+	unsigned *nconn;           /* shared count (atomic): a slot is taken by the acceptor and given
+	                              back by conn_close */
 };
+
+/* Record an event that is not a connection's (over the cap). */
+void np_ctx_audit(struct np_ctx *x, const nono_audit_event *ev);
+void np_ctx_init(struct np_ctx *x);
 
 enum conn_state {
 	C_HEAD,    /* reading a request head */
@@ -106,7 +117,8 @@ struct conn {
 
 #define CONN_OF(io, member) ((struct conn *)((char *)(io) - offsetof(struct conn, member)))
 
-/* A connection for an accepted client socket (linked into x->conns), or NULL on ENOMEM. */
+/* A connection for an accepted client socket (linked into x->conns; its slot in *x->nconn already
+ * taken), or NULL on ENOMEM. */
 struct conn *conn_new(struct np_ctx *x, int fd);
 /* Close both sockets and free the connection. */
 void conn_close(struct conn *c);

@@ -72,14 +72,14 @@ void np_loop_stop(struct np_loop *l)
 void np_io_init(struct np_io *io, int fd, np_io_fn fn)
 {
 	io->fd = fd;
-	io->want = io->reg = 0;
+	io->want = io->reg = io->flags = 0;
 	io->fn = fn;
 }
 
 static int io_ctl(struct np_loop *l, struct np_io *io, uint32_t events)
 {
 	int op = !events ? EPOLL_CTL_DEL : io->reg ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-	struct epoll_event ev = {.events = events, .data.ptr = io};
+	struct epoll_event ev = {.events = events | (events ? io->flags : 0), .data.ptr = io};
 	if (epoll_ctl(l->ep, op, io->fd, &ev) < 0)
 		return -errno;
 	io->reg = events;
@@ -94,20 +94,28 @@ int np_io_want(struct np_loop *l, struct np_io *io, uint32_t events)
 	return io_ctl(l, io, events);
 }
 
-void np_io_close(struct np_loop *l, struct np_io *io)
+void np_io_detach(struct np_loop *l, struct np_io *io)
 {
 	if (io->fd < 0)
 		return;
-	/* DEL before close: a descriptor duplicated into a child forked by the host process (between
-	 * its fork and exec) would otherwise stay in the epoll set with our pointer. */
 	if (io->reg)
 		(void)io_ctl(l, io, 0);
-	close(io->fd);
 	io->fd = -1;
 	io->want = io->reg = 0;
 	for (int i = l->cur + 1; i < l->nevs; i++)
 		if (l->evs[i].data.ptr == io)
 			l->evs[i].data.ptr = NULL;
+}
+
+void np_io_close(struct np_loop *l, struct np_io *io)
+{
+	int fd = io->fd;
+	if (fd < 0)
+		return;
+	/* DEL before close: a descriptor duplicated into a child forked by the host process (between
+	 * its fork and exec) would otherwise stay in the epoll set with our pointer. */
+	np_io_detach(l, io);
+	close(fd);
 }
 
 static void dispatch(struct np_loop *l, struct np_io *io, uint32_t got)

@@ -26,6 +26,8 @@ struct np_io {
 	int fd;           /* -1: none */
 	uint32_t want;    /* NP_IN / NP_OUT the owner wants now */
 	uint32_t reg;     /* what epoll has (0: not in the epoll set) */
+	uint32_t flags;   /* added to the events when registering (EPOLLEXCLUSIVE for a descriptor
+	                     several loops share); such an io only ever wants NP_IN or nothing */
 	np_io_fn fn;
 };
 
@@ -54,6 +56,10 @@ int np_io_want(struct np_loop *l, struct np_io *io, uint32_t events);
  * io in the current wake-up: after it the owner may free the io or reuse it for a new descriptor
  * (no stale event can reach either). Every io with a descriptor ends here before its memory goes. */
 void np_io_close(struct np_loop *l, struct np_io *io);
+
+/* Like np_io_close for a descriptor this io does not own (shared by several loops): leaves the
+ * epoll set, does not close. */
+void np_io_detach(struct np_loop *l, struct np_io *io);
 
 void np_timer_init(struct np_timer *t, np_timer_fn fn);
 /* Arm (or move) the timer to fire at `at_ms` (np_loop_now clock). Returns 0 or -ENOMEM. */

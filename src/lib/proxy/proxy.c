@@ -3,10 +3,15 @@
  * HTTP: an accepted connection goes to request_start (request.c), and from there the protocol
  * parts drive it with their own callbacks (conn.h).
  *
- * Threads: everything below runs on the proxy's own loop thread, except nono_proxy_start/stop and
- * the getters (caller's thread) and the resolver workers (resolve.c), which only hand results back
- * through an eventfd. The loop thread blocks every signal: a splice/send to a reset peer raises a
- * thread-directed SIGPIPE that then stays pending harmlessly instead of killing the host process.
+ * Threads: one loop thread per online CPU (at most NP_MAX_LOOPS), each with its own event loop,
+ * connections, pipe pool and resolver workers (resolve.c, which hand results back through an
+ * eventfd); they share the listening socket (EPOLLEXCLUSIVE: a new connection wakes one loop, which
+ * keeps it for its whole life), the connection count and the audit sink. Why several: a tunnel's
+ * cost is almost all kernel TCP work done in the proxy's syscalls (loopback delivery runs in the
+ * sender's context), so one thread saturates a CPU long before the machine is busy.
+ * nono_proxy_start/stop and the getters run on the caller's thread. Loop threads block every
+ * signal: a splice/send to a reset peer raises a thread-directed SIGPIPE that then stays pending
+ * harmlessly instead of killing the host process.
  *
  * Audit (auditlog.c: the ring, and an optional JSON-lines file written in batches): a refused
  * request is one event (decision "deny", the status we answered, the reason). An allowed request is
@@ -27,56 +32,70 @@
 #include <unistd.h>
 
 #define NP_AUDIT_RING 4096
-#define NP_MAX_LINGER 64  /* over-cap connections lingering for their 503 */
+#define NP_MAX_LINGER 64  /* over-cap connections lingering for their 503, per loop */
 #define NP_ACCEPT_BATCH 64
 
 struct np_linger {
 	struct np_linger *prev, *next;
-	struct nono_proxy *p;
+	struct np_worker *w;
 	struct np_io io;
 	struct np_timer timer;
 };
 
-struct nono_proxy {
+struct np_worker {
+	struct nono_proxy *p;
 	struct np_ctx x;
-	struct nono_proxy_config *cfg;
-	struct np_io lio, stop_io;
-	struct np_timer retry;  /* accepting again after EMFILE */
+	struct np_io lio, stop_io; /* the shared listening socket and stop eventfd */
+	struct np_timer retry;     /* accepting again after EMFILE */
+	struct np_linger *lingers;
+	unsigned nlinger;
 	pthread_t thread;
-	pid_t thread_tid; /* the loop thread's tid, set by the thread itself */
-	bool thread_started;
+	pid_t tid;     /* set by the thread itself, read by nono_proxy_stop after the join */
+	bool started;
+};
+
+struct nono_proxy {
+	struct nono_proxy_config *cfg;
+	int lfd, stop_fd;
+	unsigned nconn;
+	struct np_auditlog audit;
 	nono_audit *ring;
+	struct np_worker w[NP_MAX_LOOPS];
+	unsigned nloops;
 	uint16_t port;
 	char token[33];
 	char url[128];
-	struct np_linger *lingers;
-	unsigned nlinger;
 };
 
 unsigned np_proxy_connections(const nono_proxy *p)
 {
-	return p ? __atomic_load_n(&p->x.nconn, __ATOMIC_RELAXED) : 0;
+	return p ? __atomic_load_n(&p->nconn, __ATOMIC_RELAXED) : 0;
 }
 
 uint64_t np_proxy_audit_write_errors(const nono_proxy *p)
 {
-	return p ? p->x.audit.write_errors : 0;
+	return p ? p->audit.write_errors : 0;
+}
+
+unsigned np_proxy_threads(const nono_proxy *p)
+{
+	return p ? p->nloops * (1 + NP_RESOLVER_THREADS) : 0;
 }
 
 /* ---- over the cap: 503 and a short linger, never a silent drop ---- */
 
 static void linger_free(struct np_linger *l)
 {
-	struct np_loop *loop = l->p->x.loop;
-	np_timer_cancel(loop, &l->timer);
-	np_io_close(loop, &l->io);
+	struct np_worker *w = l->w;
+	np_timer_cancel(w->x.loop, &l->timer);
+	np_io_close(w->x.loop, &l->io);
 	if (l->prev)
 		l->prev->next = l->next;
 	else
-		l->p->lingers = l->next;
+		w->lingers = l->next;
 	if (l->next)
 		l->next->prev = l->prev;
-	l->p->nlinger--;
+	w->nlinger--;
 	free(l);
 }
 
@@ -97,44 +116,45 @@ static void linger_timeout(struct np_timer *t)
 	linger_free((struct np_linger *)((char *)t - offsetof(struct np_linger, timer)));
 }
 
-static void reject_over_cap(struct nono_proxy *p, int fd)
+static void reject_over_cap(struct np_worker *w, int fd)
 {
+	unsigned max = w->p->cfg->lim.max_connections;
 	/* Audit first: once the client has the answer, the event must already be in the ring. */
 	nono_audit_event ev = {0};
 	ev.timestamp_unix_ms = nono_now_unix_ms();
 	snprintf(ev.source, sizeof ev.source, "proxy");
 	snprintf(ev.decision, sizeof ev.decision, "deny");
 	ev.status = 503;
-	snprintf(ev.reason, sizeof ev.reason, "connection limit (%u) reached", p->cfg->lim.max_connections);
-	np_auditlog_event(&p->x.audit, &ev);
+	snprintf(ev.reason, sizeof ev.reason, "connection limit (%u) reached", max);
+	np_ctx_audit(&w->x, &ev);
 	char msg[256];
 	int n = snprintf(msg, sizeof msg,
 			 "HTTP/1.1 503 Service Unavailable: connection limit (%u) reached\r\n"
 			 "X-Nono-Denial: connection-limit\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-			 p->cfg->lim.max_connections);
+			 max);
 	if (send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 		/* the peer is gone or its buffer full: the event above still records the refusal */
 	}
 	shutdown(fd, SHUT_WR);
-	struct np_linger *l = p->nlinger < NP_MAX_LINGER ? calloc(1, sizeof *l) : NULL;
+	struct np_linger *l = w->nlinger < NP_MAX_LINGER ? calloc(1, sizeof *l) : NULL;
 	if (!l) {
 		close(fd);
 		return;
 	}
-	l->p = p;
+	l->w = w;
 	np_io_init(&l->io, fd, linger_event);
 	np_timer_init(&l->timer, linger_timeout);
-	if (np_io_want(p->x.loop, &l->io, NP_IN) < 0 ||
-	    np_timer_set(p->x.loop, &l->timer, np_loop_now(p->x.loop) + NP_LINGER_MS) < 0) {
-		np_io_close(p->x.loop, &l->io);
+	if (np_io_want(w->x.loop, &l->io, NP_IN) < 0 ||
+	    np_timer_set(w->x.loop, &l->timer, np_loop_now(w->x.loop) + NP_LINGER_MS) < 0) {
+		np_io_close(w->x.loop, &l->io);
 		free(l);
 		return;
 	}
-	l->next = p->lingers;
-	if (p->lingers)
-		p->lingers->prev = l;
-	p->lingers = l;
-	p->nlinger++;
+	l->next = w->lingers;
+	if (w->lingers)
+		w->lingers->prev = l;
+	w->lingers = l;
+	w->nlinger++;
 }
 
 /* ---- accepting ---- */
@@ -142,7 +162,8 @@ static void reject_over_cap(struct nono_proxy *p, int fd)
 static void accept_event(struct np_io *io, uint32_t what)
 {
 	(void)what;
-	struct nono_proxy *p = (struct nono_proxy *)((char *)io - offsetof(struct nono_proxy, lio));
+	struct np_worker *w = (struct np_worker *)((char *)io - offsetof(struct np_worker, lio));
+	unsigned max = w->p->cfg->lim.max_connections;
 	for (int i = 0; i < NP_ACCEPT_BATCH; i++) {
 		/* TCP_NODELAY comes from the listening socket (Linux copies it to accepted ones). */
 		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -150,17 +171,20 @@ static void accept_event(struct np_io *io, uint32_t what)
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 				/* Out of fds: stop accepting for 100 ms instead of spinning. Pending
 				 * clients wait in the backlog. */
-				(void)np_io_want(p->x.loop, io, 0);
-				(void)np_timer_set(p->x.loop, &p->retry, np_loop_now(p->x.loop) + 100);
+				(void)np_io_want(w->x.loop, io, 0);
+				(void)np_timer_set(w->x.loop, &w->retry, np_loop_now(w->x.loop) + 100);
 			}
 			return;
 		}
-		if (p->x.nconn >= p->cfg->lim.max_connections) {
-			reject_over_cap(p, fd);
+		/* Take a slot first: the loops share the cap, and it must hold exactly. */
+		if (__atomic_add_fetch(&w->p->nconn, 1, __ATOMIC_RELAXED) > max) {
+			__atomic_sub_fetch(&w->p->nconn, 1, __ATOMIC_RELAXED);
+			reject_over_cap(w, fd);
 			continue;
 		}
-		struct conn *c = conn_new(&p->x, fd);
+		struct conn *c = conn_new(&w->x, fd);
 		if (!c) {
+			__atomic_sub_fetch(&w->p->nconn, 1, __ATOMIC_RELAXED);
 			close(fd);
 			continue;
 		}
@@ -170,43 +194,55 @@ static void accept_event(struct np_io *io, uint32_t what)
 
 static void retry_timeout(struct np_timer *t)
 {
-	struct nono_proxy *p = (struct nono_proxy *)((char *)t - offsetof(struct nono_proxy, retry));
-	(void)np_io_want(p->x.loop, &p->lio, NP_IN);
+	struct np_worker *w = (struct np_worker *)((char *)t - offsetof(struct np_worker, retry));
+	(void)np_io_want(w->x.loop, &w->lio, NP_IN);
 }
 
 static void stop_event(struct np_io *io, uint32_t what)
 {
 	(void)what;
-	struct nono_proxy *p = (struct nono_proxy *)((char *)io - offsetof(struct nono_proxy, stop_io));
-	np_loop_stop(p->x.loop);
+	struct np_worker *w = (struct np_worker *)((char *)io - offsetof(struct np_worker, stop_io));
+	np_loop_stop(w->x.loop); /* the eventfd stays readable: every loop sees it */
 }
 
 /* ---- lifecycle ---- */
 
 static void *loop_main(void *arg)
 {
-	struct nono_proxy *p = arg;
-	p->thread_tid = (pid_t)syscall(SYS_gettid); /* read by nono_proxy_stop after the join */
-	(void)np_loop_run(p->x.loop);
+	struct np_worker *w = arg;
+	w->tid = (pid_t)syscall(SYS_gettid);
+	(void)np_loop_run(w->x.loop);
 	return NULL;
+}
+
+static void worker_free(struct np_worker *w)
+{
+	struct np_ctx *x = &w->x;
+	while (x->conns)
+		conn_close(x->conns);
+	while (w->lingers)
+		linger_free(w->lingers);
+	request_fini(x);
+	if (x->loop) {
+		np_io_detach(x->loop, &w->lio);
+		np_io_detach(x->loop, &w->stop_io);
+		np_timer_cancel(x->loop, &w->retry);
+		np_timer_cancel(x->loop, &x->audit_flush);
+	}
+	np_pipe_pool_fini(&x->pool);
+	np_loop_free(x->loop);
+	x->loop = NULL;
 }
 
 static void proxy_free(struct nono_proxy *p)
 {
-	struct np_ctx *x = &p->x;
-	while (x->conns)
-		conn_close(x->conns);
-	while (p->lingers)
-		linger_free(p->lingers);
-	request_fini(x);
-	if (x->loop) {
-		np_io_close(x->loop, &p->lio);
-		np_io_close(x->loop, &p->stop_io);
-		np_timer_cancel(x->loop, &p->retry);
-	}
-	np_auditlog_fini(&x->audit); /* writes the lines still buffered */
-	np_pipe_pool_fini(&x->pool);
-	np_loop_free(x->loop);
+	for (unsigned i = 0; i < p->nloops; i++)
+		worker_free(&p->w[i]);
+	np_auditlog_fini(&p->audit); /* writes the lines still buffered */
+	if (p->lfd >= 0)
+		close(p->lfd);
+	if (p->stop_fd >= 0)
+		close(p->stop_fd);
 	nono_audit_free(p->ring);
 	nono_proxy_config_free(p->cfg);
 	free(p);
@@ -238,7 +274,7 @@ static int listen_socket(struct nono_proxy *p, nono_error *err)
 	int fd = socket(cfg->listen.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return nono_fail(err, -errno, "proxy socket: %s", strerror(errno));
-	np_io_init(&p->lio, fd, accept_event);
+	p->lfd = fd;
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -273,34 +309,56 @@ static int check_config(const nono_proxy_config *cfg, nono_error *err)
 	return 0;
 }
 
-/* Everything but the thread: loop, listener, audit sink, resolver. */
-static int proxy_setup(struct nono_proxy *p, nono_error *err)
+/* One loop: its own epoll set with the shared listener and stop eventfd, and its resolver. */
+static int worker_setup(struct nono_proxy *p, struct np_worker *w, nono_error *err)
 {
-	struct np_ctx *x = &p->x;
+	struct np_ctx *x = &w->x;
 	int rc;
+	w->p = p;
+	np_ctx_init(x);
+	np_io_init(&w->lio, p->lfd, accept_event);
+	w->lio.flags = EPOLLEXCLUSIVE; /* one loop woken per new connection (Linux 4.5) */
+	np_io_init(&w->stop_io, p->stop_fd, stop_event);
+	np_timer_init(&w->retry, retry_timeout);
 	if ((rc = np_loop_new(&x->loop)) < 0)
 		return nono_fail(err, rc, "epoll: %s", strerror(-rc));
 	x->cfg = p->cfg;
 	x->token = p->token;
-	np_timer_init(&p->retry, retry_timeout);
+	x->audit = &p->audit;
+	x->nconn = &p->nconn;
+	if ((rc = request_init(x, err)) < 0)
+		return rc;
+	if ((rc = np_io_want(x->loop, &w->lio, NP_IN)) < 0 ||
+	    (rc = np_io_want(x->loop, &w->stop_io, NP_IN)) < 0)
+		return nono_fail(err, rc, "epoll: %s", strerror(-rc));
+	return 0;
+}
+
+static unsigned loops_wanted(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > NP_MAX_LOOPS ? NP_MAX_LOOPS : (unsigned)n;
+}
+
+/* Everything but the threads. */
+static int proxy_setup(struct nono_proxy *p, nono_error *err)
+{
+	int rc;
 	int audit_fd = -1;
 	if (p->cfg->audit_log) {
 		audit_fd = open(p->cfg->audit_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 		if (audit_fd < 0)
 			return nono_fail(err, -errno, "audit log %s: %s", p->cfg->audit_log, strerror(errno));
 	}
-	np_auditlog_init(&x->audit, x->loop, p->ring, audit_fd);
+	p->audit.fd = audit_fd;
 	if ((rc = random_token(p->token, err)) < 0 || (rc = listen_socket(p, err)) < 0)
 		return rc;
-	int sfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sfd < 0)
+	if ((p->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		return nono_fail(err, -errno, "eventfd: %s", strerror(errno));
-	np_io_init(&p->stop_io, sfd, stop_event);
-	if ((rc = request_init(x, err)) < 0)
-		return rc;
-	if ((rc = np_io_want(x->loop, &p->lio, NP_IN)) < 0 ||
-	    (rc = np_io_want(x->loop, &p->stop_io, NP_IN)) < 0)
-		return nono_fail(err, rc, "epoll: %s", strerror(-rc));
+	unsigned want = loops_wanted();
+	for (p->nloops = 0; p->nloops < want;)
+		if ((rc = worker_setup(p, &p->w[p->nloops++], err)) < 0)
+			return rc;
 	return 0;
 }
 
@@ -315,25 +373,27 @@ int nono_proxy_start(const nono_proxy_config *cfg, nono_proxy **out, nono_error 
 	struct nono_proxy *p = calloc(1, sizeof *p);
 	if (!p)
 		return nono_fail(err, -ENOMEM, "out of memory");
-	np_io_init(&p->lio, -1, NULL);
-	np_io_init(&p->stop_io, -1, NULL);
-	np_auditlog_init(&p->x.audit, NULL, NULL, -1);
+	p->lfd = p->stop_fd = -1;
+	np_auditlog_init(&p->audit, NULL, -1);
 	if (!(p->cfg = nono_proxy_config_clone(cfg)) || !(p->ring = nono_audit_new(NP_AUDIT_RING))) {
 		rc = nono_fail(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
+	p->audit.ring = p->ring;
 	if ((rc = proxy_setup(p, err)) < 0)
 		goto fail;
-	rc = nono_thread_start(&p->thread, NULL, loop_main, p);
-	if (rc) {
-		rc = nono_fail(err, -rc, "proxy thread: %s", strerror(rc));
-		goto fail;
+	for (unsigned i = 0; i < p->nloops; i++) {
+		rc = nono_thread_start(&p->w[i].thread, NULL, loop_main, &p->w[i]);
+		if (rc) {
+			rc = nono_fail(err, -rc, "proxy thread: %s", strerror(rc));
+			goto fail;
+		}
+		p->w[i].started = true;
 	}
-	p->thread_started = true;
 	*out = p;
 	return 0;
 fail:
-	proxy_free(p);
+	nono_proxy_stop(p);
 	return rc;
 }
 
@@ -341,12 +401,16 @@ void nono_proxy_stop(nono_proxy *p)
 {
 	if (!p)
 		return;
-	if (p->thread_started) {
+	if (p->stop_fd >= 0) {
 		uint64_t one = 1;
-		while (write(p->stop_io.fd, &one, sizeof one) < 0 && errno == EINTR)
+		while (write(p->stop_fd, &one, sizeof one) < 0 && errno == EINTR)
 			;
-		pthread_join(p->thread, NULL);
-		np_wait_task_gone(p->thread_tid);
+	}
+	for (unsigned i = 0; i < p->nloops; i++) {
+		if (!p->w[i].started)
+			continue;
+		pthread_join(p->w[i].thread, NULL);
+		np_wait_task_gone(p->w[i].tid);
 	}
 	/* proxy_free joins the idle resolver workers: when stop returns, only a worker stuck in a
 	 * getaddrinfo call may remain (resolve.c explains why it is not waited for). */

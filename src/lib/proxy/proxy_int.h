@@ -214,12 +214,15 @@ void np_wait_task_gone(pid_t tid);
 
 /* ================================ proxy.c ================================ */
 
-#define NP_RESOLVER_THREADS 4
+#define NP_MAX_LOOPS 4        /* loop threads: one per online CPU, at most this many */
+#define NP_RESOLVER_THREADS 2 /* per loop */
 
 /* Connections the proxy holds right now (any thread; a snapshot). */
 unsigned np_proxy_connections(const nono_proxy *p);
 /* Audit events whose log line could not be written (read after nono_proxy_stop's join, or as a
  * snapshot). */
 uint64_t np_proxy_audit_write_errors(const nono_proxy *p);
+/* Threads the proxy runs (loops and their resolver workers). */
+unsigned np_proxy_threads(const nono_proxy *p);
 
 #endif /* NONO_PROXY_INT_H */
