@@ -214,7 +214,9 @@ void np_wait_task_gone(pid_t tid);
 
 /* ================================ proxy.c ================================ */
 
-#define NP_MAX_LOOPS 4        /* loop threads: one per online CPU, at most this many */
+#ifndef NP_MAX_LOOPS
+#define NP_MAX_LOOPS 4 /* loop threads: one per online CPU, at most this many */
+#endif
 #define NP_RESOLVER_THREADS 2 /* per loop */
 
 /* Connections the proxy holds right now (any thread; a snapshot). */
