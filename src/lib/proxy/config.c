@@ -221,24 +221,32 @@ void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t
 	printable(host, ph, sizeof ph);
 	if (np_host_normalize(host, strlen(host), norm, NP_HOST_MAX) < 0) {
 		snprintf(norm, NP_HOST_MAX, "%s", ph);
-		return deny(v, "bad-host", "host %s is not a valid host name", ph);
+		deny(v, "bad-host", "host %s is not a valid host name", ph);
+		return;
 	}
 	int lit = np_parse_ip_literal(norm, &v->addr);
-	if (lit < 0)
-		return deny(v, "bad-host", "host %s looks numeric but is not a valid IP address", norm);
+	if (lit < 0) {
+		deny(v, "bad-host", "host %s looks numeric but is not a valid IP address", norm);
+		return;
+	}
 	v->literal = lit == 1;
 	np_class cls = NP_PUBLIC;
 	if (v->literal) {
 		cls = np_classify(&v->addr, &why);
-		if (cls == NP_METADATA)
-			return deny(v, "metadata", "host %s is a %s", norm, why);
+		if (cls == NP_METADATA) {
+			deny(v, "metadata", "host %s is a %s", norm, why);
+			return;
+		}
 	} else if (np_is_metadata_name(norm)) {
-		return deny(v, "metadata", "host %s is a cloud metadata service name", norm);
+		deny(v, "metadata", "host %s is a cloud metadata service name", norm);
+		return;
 	}
 	for (size_t i = 0; i < c->ninternal && !v->internal_ok; i++)
 		v->internal_ok = np_pattern_match(&c->internal[i], norm, port);
-	if (cls == NP_INTERNAL && !v->internal_ok)
-		return deny(v, "internal-address", "host %s is an internal address: %s", norm, why);
+	if (cls == NP_INTERNAL && !v->internal_ok) {
+		deny(v, "internal-address", "host %s is an internal address: %s", norm, why);
+		return;
+	}
 	bool listed = v->internal_ok || c->allow_all;
 	for (size_t i = 0; i < c->nallow && !listed; i++)
 		listed = np_pattern_match(&c->allow[i], norm, port);
@@ -248,8 +256,10 @@ void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t
 	 * a narrower rule never revokes a wider one, so the outcome does not depend on call order. */
 	for (size_t i = 0; i < c->nallow_connect && !listed; i++)
 		listed = v->connect_only = np_pattern_match(&c->allow_connect[i], norm, port);
-	if (!listed)
-		return deny(v, "host-not-allowed", "host %s is not in the allowlist", norm);
+	if (!listed) {
+		deny(v, "host-not-allowed", "host %s is not in the allowlist", norm);
+		return;
+	}
 	v->allowed = true;
 }
 
