@@ -45,13 +45,14 @@ struct np_pipe_pool {
 };
 
 /* One loop thread's world. The proxy runs one per CPU (up to NP_MAX_LOOPS), sharing the listening
- * socket; a connection stays on the loop that accepted it. */
+ * socket and the resolver; a connection stays on the loop that accepted it. */
 struct np_ctx {
 	struct np_loop *loop;
 	const struct nono_proxy_config *cfg;
 	const char *token;
-	struct np_resolver *res;   /* request.c's, this loop's own */
-	struct np_io res_io;       /* its eventfd (request.c) */
+	struct np_resolver *res;   /* shared by the loops */
+	unsigned sink;             /* this loop's result queue in it */
+	struct np_io res_io;       /* that queue's eventfd (request.c) */
 	struct np_auditlog *audit; /* shared */
 	struct np_timer audit_flush;
 	struct np_pipe_pool pool;

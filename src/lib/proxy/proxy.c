@@ -4,9 +4,10 @@
  * parts drive it with their own callbacks (conn.h).
  *
  * Threads: one loop thread per online CPU (at most NP_MAX_LOOPS), each with its own event loop,
- * connections, pipe pool and resolver workers (resolve.c, which hand results back through an
- * eventfd); they share the listening socket (EPOLLEXCLUSIVE: a new connection wakes one loop, which
- * keeps it for its whole life), the connection count and the audit sink. Why several: a tunnel's
+ * connections and pipe pool; they share the listening socket (EPOLLEXCLUSIVE: a new connection
+ * wakes one loop, which keeps it for its whole life), the connection count, the audit sink and the
+ * resolver workers (resolve.c, which hand each loop its results through its own eventfd). Five
+ * threads in all (NP_PROXY_THREADS), as with the single loop before. Why several: a tunnel's
  * cost is almost all kernel TCP work done in the proxy's syscalls (loopback delivery runs in the
  * sender's context), so one thread saturates a CPU long before the machine is busy.
  * nono_proxy_start/stop and the getters run on the caller's thread. Loop threads block every
@@ -62,6 +63,7 @@ struct nono_proxy {
 	nono_audit *ring;
 	struct np_worker w[NP_MAX_LOOPS];
 	unsigned nloops;
+	struct np_resolver *res; /* shared by the loops, one result queue each */
 	uint16_t port;
 	char token[33];
 	char url[128];
@@ -75,11 +77,6 @@ unsigned np_proxy_connections(const nono_proxy *p)
 uint64_t np_proxy_audit_write_errors(const nono_proxy *p)
 {
 	return p ? p->audit.write_errors : 0;
-}
-
-unsigned np_proxy_threads(const nono_proxy *p)
-{
-	return p ? p->nloops * (1 + NP_RESOLVER_THREADS) : 0;
 }
 
 /* ---- over the cap: 503 and a short linger, never a silent drop ---- */
@@ -222,7 +219,6 @@ static void worker_free(struct np_worker *w)
 		conn_close(x->conns);
 	while (w->lingers)
 		linger_free(w->lingers);
-	request_fini(x);
 	if (x->loop) {
 		np_io_detach(x->loop, &w->lio);
 		np_io_detach(x->loop, &w->stop_io);
@@ -238,6 +234,9 @@ static void proxy_free(struct nono_proxy *p)
 {
 	for (unsigned i = 0; i < p->nloops; i++)
 		worker_free(&p->w[i]);
+	/* After the connections (they cancel their lookups): closes the result eventfds and joins
+	 * the idle workers. */
+	np_resolver_free(p->res);
 	np_auditlog_fini(&p->audit); /* writes the lines still buffered */
 	if (p->lfd >= 0)
 		close(p->lfd);
@@ -309,7 +308,7 @@ static int check_config(const nono_proxy_config *cfg, nono_error *err)
 	return 0;
 }
 
-/* One loop: its own epoll set with the shared listener and stop eventfd, and its resolver. */
+/* One loop: its own epoll set with the shared listener and stop eventfd. */
 static int worker_setup(struct nono_proxy *p, struct np_worker *w, nono_error *err)
 {
 	struct np_ctx *x = &w->x;
@@ -326,8 +325,6 @@ static int worker_setup(struct nono_proxy *p, struct np_worker *w, nono_error *e
 	x->token = p->token;
 	x->audit = &p->audit;
 	x->nconn = &p->nconn;
-	if ((rc = request_init(x, err)) < 0)
-		return rc;
 	if ((rc = np_io_want(x->loop, &w->lio, NP_IN)) < 0 ||
 	    (rc = np_io_want(x->loop, &w->stop_io, NP_IN)) < 0)
 		return nono_fail(err, rc, "epoll: %s", strerror(-rc));
@@ -359,6 +356,12 @@ static int proxy_setup(struct nono_proxy *p, nono_error *err)
 	for (p->nloops = 0; p->nloops < want;)
 		if ((rc = worker_setup(p, &p->w[p->nloops++], err)) < 0)
 			return rc;
+	int efds[NP_MAX_LOOPS];
+	if ((rc = np_resolver_new(NP_PROXY_THREADS - p->nloops, p->nloops, &p->res, efds, err)) < 0)
+		return rc;
+	for (unsigned i = 0; i < p->nloops; i++)
+		if ((rc = request_attach(&p->w[i].x, p->res, i, efds[i])) < 0)
+			return nono_fail(err, rc, "epoll: %s", strerror(-rc));
 	return 0;
 }
 

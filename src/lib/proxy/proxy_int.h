@@ -190,21 +190,24 @@ struct np_resolver;
 struct np_resolve_req {
 	struct np_resolve_req *next;
 	void *owner;      /* the connection; NULL once cancelled (loop thread only) */
+	unsigned sink;    /* which loop's result queue it goes back to */
 	char host[NP_HOST_MAX];
 	int error;        /* getaddrinfo EAI_* or 0 */
 	size_t naddrs;
 	np_addr addrs[NP_MAX_ADDRS];
 };
-/* Start `nthreads` detached resolver threads. *efd is an eventfd (CLOEXEC, nonblocking) that becomes
- * readable when results are ready. */
-int np_resolver_new(unsigned nthreads, struct np_resolver **out, int *efd, nono_error *err);
+/* Start `nthreads` resolver threads serving `nsinks` result queues (one per loop). efds[i] is an
+ * eventfd (CLOEXEC, nonblocking; the resolver's, closed by np_resolver_free) that becomes readable
+ * when results for sink i are ready. */
+int np_resolver_new(unsigned nthreads, unsigned nsinks, struct np_resolver **out, int *efds,
+		    nono_error *err);
 /* Queue a request (ownership moves to the resolver until it comes back from np_resolver_done). */
 void np_resolver_submit(struct np_resolver *r, struct np_resolve_req *req);
 /* The owner goes away: a queued request is freed at once, one in flight or done later. */
 void np_resolver_cancel(struct np_resolver *r, struct np_resolve_req *req);
-/* Completed requests (a list, loop thread takes ownership). */
-struct np_resolve_req *np_resolver_done(struct np_resolver *r);
-/* Shut down: queued requests freed, the eventfd closed, idle workers joined (and their tasks gone);
+/* Completed requests of one sink (a list, its loop thread takes ownership). */
+struct np_resolve_req *np_resolver_done(struct np_resolver *r, unsigned sink);
+/* Shut down: queued requests freed, the eventfds closed, idle workers joined (and their tasks gone);
  * a worker inside getaddrinfo is detached and exits when its lookup returns (a slow DNS server never
  * blocks nono_proxy_stop); the last one out frees the shared state. */
 void np_resolver_free(struct np_resolver *r);
@@ -214,17 +217,17 @@ void np_wait_task_gone(pid_t tid);
 
 /* ================================ proxy.c ================================ */
 
+/* Five threads in all: one loop per online CPU, at most three, and the rest resolver workers
+ * (shared by the loops; at least two). */
+#define NP_PROXY_THREADS 5
 #ifndef NP_MAX_LOOPS
-#define NP_MAX_LOOPS 4 /* loop threads: one per online CPU, at most this many */
+#define NP_MAX_LOOPS 3
 #endif
-#define NP_RESOLVER_THREADS 2 /* per loop */
 
 /* Connections the proxy holds right now (any thread; a snapshot). */
 unsigned np_proxy_connections(const nono_proxy *p);
 /* Audit events whose log line could not be written (read after nono_proxy_stop's join, or as a
  * snapshot). */
 uint64_t np_proxy_audit_write_errors(const nono_proxy *p);
-/* Threads the proxy runs (loops and their resolver workers). */
-unsigned np_proxy_threads(const nono_proxy *p);
 
 #endif /* NONO_PROXY_INT_H */

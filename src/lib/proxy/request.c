@@ -173,6 +173,7 @@ static void resolve_or_dial(struct conn *c, const np_verdict *v, const char *hos
 	}
 	snprintf(q->host, sizeof q->host, "%s", host);
 	q->owner = c;
+	q->sink = x->sink;
 	c->req = q;
 	c->st = C_RESOLVE;
 	np_resolver_submit(x->res, q);
@@ -371,7 +372,7 @@ static void resolved_event(struct np_io *io, uint32_t what)
 {
 	(void)what;
 	struct np_ctx *x = (struct np_ctx *)((char *)io - offsetof(struct np_ctx, res_io));
-	struct np_resolve_req *r = np_resolver_done(x->res);
+	struct np_resolve_req *r = np_resolver_done(x->res, x->sink);
 	while (r) {
 		struct np_resolve_req *next = r->next;
 		struct conn *c = r->owner;
@@ -384,24 +385,12 @@ static void resolved_event(struct np_io *io, uint32_t what)
 	}
 }
 
-int request_init(struct np_ctx *x, nono_error *err)
+int request_attach(struct np_ctx *x, struct np_resolver *res, unsigned sink, int efd)
 {
-	int efd = -1;
-	int rc = np_resolver_new(NP_RESOLVER_THREADS, &x->res, &efd, err);
-	if (rc < 0)
-		return rc;
+	x->res = res;
+	x->sink = sink;
 	np_io_init(&x->res_io, efd, resolved_event);
-	rc = np_io_want(x->loop, &x->res_io, NP_IN);
-	if (rc < 0)
-		return nono_fail(err, rc, "epoll: %s", strerror(-rc));
-	return 0;
-}
-
-void request_fini(struct np_ctx *x)
-{
-	/* After the loop has stopped: the eventfd is the resolver's and closed by it. */
-	np_resolver_free(x->res); /* joins the idle workers */
-	x->res = NULL;
+	return np_io_want(x->loop, &x->res_io, NP_IN);
 }
 
 /* ---- dial ---- */

@@ -5,10 +5,9 @@
 
 #include "conn.h"
 
-/* Start the resolver (its eventfd joins the loop). */
-int request_init(struct np_ctx *x, nono_error *err);
-/* After the loop has stopped. */
-void request_fini(struct np_ctx *x);
+/* Use the shared resolver: results for this loop come back on sink `sink` (eventfd `efd`, which
+ * joins the loop). Returns 0 or -errno. */
+int request_attach(struct np_ctx *x, struct np_resolver *res, unsigned sink, int efd);
 /* Take charge of a connection: read a request head (also what a kept-alive connection returns to). */
 void request_start(struct conn *c);
 
