@@ -48,9 +48,8 @@ void np_loop_stop(struct np_loop *l);
 int64_t np_loop_now(const struct np_loop *l);
 
 void np_io_init(struct np_io *io, int fd, np_io_fn fn);
-/* Ask for `events` (NP_IN | NP_OUT, 0 = none). The epoll set is changed at once when more is
- * wanted; when less is wanted it is changed only if an unwanted event shows up (most "not now"s are
- * followed by "again" before anything arrives, so this saves epoll_ctl calls). Returns 0 or -errno. */
+/* Ask for `events` (NP_IN | NP_OUT, 0 = none): one epoll_ctl when the interest changes, none when it
+ * does not. Returns 0 or -errno. */
 int np_io_want(struct np_loop *l, struct np_io *io, uint32_t events);
 /* Take the descriptor out of the epoll set, close it, and drop the events already fetched for this
  * io in the current wake-up: after it the owner may free the io or reuse it for a new descriptor
