@@ -74,9 +74,14 @@ unsigned np_proxy_connections(const nono_proxy *p)
 	return p ? __atomic_load_n(&p->nconn, __ATOMIC_RELAXED) : 0;
 }
 
-uint64_t np_proxy_audit_write_errors(const nono_proxy *p)
+uint64_t np_proxy_audit_write_errors(nono_proxy *p)
 {
-	return p ? p->audit.write_errors : 0;
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->audit.lock);
+	uint64_t n = p->audit.write_errors;
+	pthread_mutex_unlock(&p->audit.lock);
+	return n;
 }
 
 /* ---- over the cap: 503 and a short linger, never a silent drop ---- */

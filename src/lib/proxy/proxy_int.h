@@ -226,8 +226,7 @@ void np_wait_task_gone(pid_t tid);
 
 /* Connections the proxy holds right now (any thread; a snapshot). */
 unsigned np_proxy_connections(const nono_proxy *p);
-/* Audit events whose log line could not be written (read after nono_proxy_stop's join, or as a
- * snapshot). */
-uint64_t np_proxy_audit_write_errors(const nono_proxy *p);
+/* Audit events whose log line could not be written so far (any thread). */
+uint64_t np_proxy_audit_write_errors(nono_proxy *p);
 
 #endif /* NONO_PROXY_INT_H */
