@@ -290,8 +290,30 @@ static void *rate_worker(void *arg)
 	return NULL;
 }
 
-static double bench_rate(const struct target *t, double secs, unsigned conc, unsigned long *errors)
+/* CPU seconds (user + system, all threads) a process has used so far; 0 without /proc. */
+static double cpu_s(pid_t pid)
 {
+	char path[64], buf[1024];
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* fields after the command name: state is field 3 */
+	unsigned long ut = 0, st = 0;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static double bench_rate(const struct target *t, double secs, unsigned conc, unsigned long *errors,
+			 double *cpu_us_per_op)
+{
+	double c0 = cpu_s(t->pid);
 	pthread_t th[64];
 	struct rate_arg args[64];
 	double until = now_s() + secs, t0 = now_s();
@@ -305,6 +327,7 @@ static double bench_rate(const struct target *t, double secs, unsigned conc, uns
 		ops += args[i].ops;
 		*errors += args[i].errors;
 	}
+	*cpu_us_per_op = ops ? (cpu_s(t->pid) - c0) * 1e6 / (double)ops : 0;
 	return ops / (now_s() - t0);
 }
 
@@ -329,6 +352,35 @@ static void bench_latency(const struct target *t, unsigned n, double *p50, doubl
 			lat[got++] = (now_s() - t0) * 1e6;
 		close(fd);
 	}
+	qsort(lat, got, sizeof *lat, cmp_d);
+	*p50 = got ? lat[got / 2] : 0;
+	*p99 = got ? lat[got * 99 / 100] : 0;
+	free(lat);
+}
+
+/* Plain HTTP requests on one kept-alive client connection, sequential: p50/p99 in µs. A proxy that
+ * closes after each answer is reconnected (its client pays that, so it is in the time). */
+static void bench_latency_keepalive(const struct target *t, unsigned n, double *p50, double *p99)
+{
+	double *lat = calloc(n, sizeof *lat);
+	char buf[4096];
+	unsigned got = 0;
+	int fd = -1;
+	for (unsigned i = 0; i < n; i++) {
+		double t0 = now_s();
+		for (int attempt = 0; attempt < 2; attempt++) {
+			if (fd < 0 && (fd = open_to_upstream(t, buf, sizeof buf)) < 0)
+				break;
+			if (send_get(t, fd, "/small", buf, sizeof buf) == 0 && read_response(fd, buf, sizeof buf) == 2) {
+				lat[got++] = (now_s() - t0) * 1e6;
+				break;
+			}
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
 	qsort(lat, got, sizeof *lat, cmp_d);
 	*p50 = got ? lat[got / 2] : 0;
 	*p99 = got ? lat[got * 99 / 100] : 0;
@@ -467,34 +519,44 @@ int main(int argc, char **argv)
 	printf("bench_proxy: loopback, %d rounds (medians), %d CPUs shared by load, proxy and upstream\n",
 	       rounds, (int)sysconf(_SC_NPROCESSORS_ONLN));
 
-	double mb[3][50], rate[3][50], p50[3][50], p99[3][50];
+	double mb[3][50], rate[3][50], cpu[3][50], p50[3][50], p99[3][50], k50[3][50], k99[3][50];
+	double vs_tiny[50], vs_direct[50];
 	unsigned long errors[3] = {0};
 	for (int r = 0; r < rounds; r++) {
 		for (int k = 0; k < nt; k++)
 			mb[k][r] = bench_bulk(ts[k], bulk);
 		for (int k = 0; k < nt; k++)
-			rate[k][r] = bench_rate(ts[k], secs, conc, &errors[k]);
+			rate[k][r] = bench_rate(ts[k], secs, conc, &errors[k], &cpu[k][r]);
+		vs_direct[r] = rate[1][r] / rate[0][r];
+		vs_tiny[r] = nt > 2 ? rate[1][r] / rate[2][r] : 0;
 		for (int k = 0; k < nt; k++) {
 			struct target lt = *ts[k];
 			if (lt.kind == TUNNEL)
-				lt.kind = PLAIN; /* latency: absolute-form HTTP, new connection each */
+				lt.kind = PLAIN; /* latency: absolute-form HTTP */
 			bench_latency(&lt, 2000, &p50[k][r], &p99[k][r]);
+			bench_latency_keepalive(&lt, 2000, &k50[k][r], &k99[k][r]);
 		}
 	}
-	double dmb = median(mb[0], rounds), drate = median(rate[0], rounds), dp50 = median(p50[0], rounds),
-	       dp99 = median(p99[0], rounds);
-	printf("\n%-10s %12s %8s %14s %8s %10s %10s %12s\n", "", "bulk MB/s", "ratio", "new conn/s", "ratio",
-	       "p50 us", "p99 us", "added p50");
+	double dmb = median(mb[0], rounds), drate = median(rate[0], rounds);
+	printf("\n%-10s %10s %6s %11s %6s %8s | %-17s | %-17s\n", "", "bulk MB/s", "ratio", "new tun/s",
+	       "ratio", "CPU/tun", "new conn p50/p99", "keep-alive p50/p99");
 	for (int k = 0; k < nt; k++) {
-		double m = median(mb[k], rounds), rt = median(rate[k], rounds), a50 = median(p50[k], rounds),
-		       a99 = median(p99[k], rounds);
-		printf("%-10s %12.0f %8.2f %14.0f %8.2f %10.0f %10.0f %12.0f%s\n", ts[k]->name, m, m / dmb, rt,
-		       rt / drate, a50, a99, a50 - dp50, errors[k] ? "  (errors!)" : "");
+		double m = median(mb[k], rounds), rt = median(rate[k], rounds);
+		char c[32] = "-";
+		if (ts[k]->pid)
+			snprintf(c, sizeof c, "%.0f us", median(cpu[k], rounds));
+		printf("%-10s %10.0f %6.2f %11.0f %6.2f %8s | %7.0f %7.0f us | %7.0f %7.0f us%s\n", ts[k]->name, m,
+		       m / dmb, rt, rt / drate, c, median(p50[k], rounds), median(p99[k], rounds),
+		       median(k50[k], rounds), median(k99[k], rounds), errors[k] ? "  (errors!)" : "");
 	}
-	(void)dp99;
-	printf("(bulk: one tunnel, %llu MiB a round; new conn/s: %u clients, connect+CONNECT+GET+close for "
-	       "proxies, connect+GET+close direct; latency: absolute-form GET on a new connection vs direct "
-	       "GET)\n\n", bulk >> 20, conc);
+	printf("(bulk: one tunnel, %llu MiB a round; new tun/s: %u clients, connect+CONNECT+GET+close through "
+	       "the proxies, connect+GET+close direct; CPU/tun: the proxy process's CPU time per tunnel; "
+	       "latency: absolute-form GET through the proxies, origin-form direct, 2,000 sequential, on a "
+	       "new connection each / on one kept-alive connection)\n", bulk >> 20, conc);
+	printf("new CONNECT tunnels/s, nono vs direct: %.2fx", median(vs_direct, rounds));
+	if (nt > 2)
+		printf("; nono vs tinyproxy: %.2fx (medians of the per-round ratios)", median(vs_tiny, rounds));
+	printf("\n\n");
 	if (idle) {
 		printf("memory with idle tunnels (proxy process RSS):\n");
 		for (int k = 1; k < nt; k++)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,7 +19,10 @@ enum {
 	P_LISTEN,
 	P_AUDIT,
 	P_NOTOKEN,
+	P_MAXCONN,
 };
+
+#define MAX_CONNECTIONS_LIMIT 1000000u /* the library's own upper bound */
 
 /* "PORT", "ADDR:PORT" or "[V6ADDR]:PORT" into addr (caller buffer) and port. */
 static int parse_listen(const char *s, char *addr, size_t alen, uint16_t *port)
@@ -41,6 +45,18 @@ static int parse_listen(const char *s, char *addr, size_t alen, uint16_t *port)
 		colon = s - 1;
 	}
 	return cli_parse_port("--listen", colon + 1, port, true);
+}
+
+/* --max-connections N: 1..MAX_CONNECTIONS_LIMIT, decimal. */
+static int parse_max_connections(const char *s, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < 1 || v > MAX_CONNECTIONS_LIMIT)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
 }
 
 static void print_event(const nono_audit_event *e)
@@ -93,6 +109,29 @@ static int serve(const nono_proxy_config *cfg, bool quiet, nono_proxy **p)
 	}
 }
 
+/* --listen: -1 when parsed (*r holds the library's answer), else the usage exit status. */
+static int opt_listen(nono_proxy_config *cfg, const char *arg, int *r, nono_error *err)
+{
+	char addr[64];
+	uint16_t port;
+	if (parse_listen(arg, addr, sizeof addr, &port) < 0)
+		return cli_usage_error("proxy ", "--listen '%s': expected PORT, ADDR:PORT or "
+						 "[ADDR6]:PORT", arg);
+	*r = nono_proxy_config_set_listen(cfg, addr, port, err);
+	return -1;
+}
+
+/* --max-connections: -1 when set, else the usage exit status. */
+static int opt_max_connections(nono_proxy_config *cfg, const char *arg)
+{
+	nono_proxy_limits lim = {0};
+	if (parse_max_connections(arg, &lim.max_connections) < 0)
+		return cli_usage_error("proxy ", "--max-connections '%s': expected a number of "
+						 "connections, 1..%u", arg, MAX_CONNECTIONS_LIMIT);
+	nono_proxy_config_set_limits(cfg, &lim); /* zero fields keep their values */
+	return -1;
+}
+
 int cmd_proxy(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -102,6 +141,7 @@ int cmd_proxy(int argc, char **argv)
 		{"listen", required_argument, NULL, P_LISTEN},
 		{"audit-log", required_argument, NULL, P_AUDIT},
 		{"connect-without-token", no_argument, NULL, P_NOTOKEN},
+		{"max-connections", required_argument, NULL, P_MAXCONN},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -110,7 +150,7 @@ int cmd_proxy(int argc, char **argv)
 	nono_proxy_config *cfg = nono_proxy_config_new();
 	nono_proxy *p = NULL;
 	bool quiet = false, any_host = false;
-	int status = EXIT_USAGE, c;
+	int status = EXIT_USAGE, c, u;
 	if (!cfg) {
 		cli_err("out of memory");
 		return EXIT_INTERNAL;
@@ -135,23 +175,20 @@ int cmd_proxy(int argc, char **argv)
 			r = nono_proxy_config_allow_internal(cfg, optarg, &err);
 			any_host = true;
 			break;
-		case P_LISTEN: {
-			char addr[64];
-			uint16_t port;
-			if (parse_listen(optarg, addr, sizeof addr, &port) < 0) {
-				status = cli_usage_error("proxy ", "--listen '%s': expected PORT, ADDR:PORT "
-								  "or [ADDR6]:PORT", optarg);
-				goto out;
-			}
+		case P_LISTEN:
 			what = "--listen";
-			r = nono_proxy_config_set_listen(cfg, addr, port, &err);
+			if ((u = opt_listen(cfg, optarg, &r, &err)) >= 0)
+				goto usage;
 			break;
-		}
 		case P_AUDIT:
 			what = "--audit-log";
 			r = nono_proxy_config_set_audit_log(cfg, optarg, &err);
 			break;
 		case P_NOTOKEN: nono_proxy_config_set_connect_without_token(cfg, true); break;
+		case P_MAXCONN:
+			if ((u = opt_max_connections(cfg, optarg)) >= 0)
+				goto usage;
+			break;
 		case 'q': quiet = true; break;
 		case 'h': help_proxy(stdout); status = 0; goto out;
 		case ':':
@@ -178,6 +215,9 @@ int cmd_proxy(int argc, char **argv)
 	}
 
 	status = serve(cfg, quiet, &p);
+	goto out;
+usage:
+	status = u;
 out:
 	nono_proxy_stop(p);
 	nono_proxy_config_free(cfg);

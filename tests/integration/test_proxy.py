@@ -89,6 +89,15 @@ class Proxy:
     def env(self):
         return self._command("env")
 
+    def wait_conns(self, n, timeout=10):
+        """Wait (bounded) until the proxy holds n connections; returns how many it holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            held = int(self._command("conns")[0])
+            if held == n or time.monotonic() >= deadline:
+                return held
+            time.sleep(0.01)
+
     def close(self):
         if self.p.poll() is None:
             self.p.stdin.close()
@@ -527,7 +536,7 @@ def test_503_past_the_connection_cap(upstream, proxy_for):
     held = [socket.create_connection(("127.0.0.1", p.port), timeout=10) for _ in range(2)]
     for h in held:
         h.sendall(b"GET http://")  # half a head: the connection stays open
-    time.sleep(0.2)
+    assert p.wait_conns(2) == 2  # both accepted: the next one is the third
     r = raw(p.port, f"GET http://127.0.0.1:{upstream.port}/hello HTTP/1.1\r\n\r\n".encode())
     assert status_line(r) == "HTTP/1.1 503 Service Unavailable: connection limit (2) reached", r
     assert header(r, "X-Nono-Denial") == "connection-limit"
@@ -812,8 +821,9 @@ def netns_main():
         _listener(host, port, accepted)
         _listener(host, 80, accepted)
     _listener("::1", 80, accepted)
-    p = Proxy(*sum((["--allow", h] for h in ("allowed.test", "meta.test", "loop.test", "mixed.test",
-                                               "meta-hosts.test")), []), "--allow-all")
+    # allow-all admits every name (an explicit list beside it is refused as contradictory); the
+    # resolved addresses decide
+    p = Proxy("--allow-all")
     auth = f"Proxy-Authorization: {p.auth}\r\n"
     out = {"port": port}
 
@@ -1053,6 +1063,59 @@ def test_cli_proxy_standalone(upstream):
         r = curl("-x", url, "-o", "/dev/null", "-w", "%{http_code}", "http://localhost/latest/")
         assert r.stdout == b"403"
     finally:
+        p.terminate()
+        assert p.wait(timeout=20) == 0
+        p.stdout.close()
+        p.stderr.close()
+
+
+def test_cli_proxy_allow_domain_with_allow_all_refused():
+    """The library refuses an allowlist beside allow-all (as nono_py does); the CLI says why, 125."""
+    if not NONO.exists():
+        pytest.skip("CLI not built")
+    r = subprocess.run([str(NONO), "proxy", "--allow-domain", "example.com", "--allow-all-hosts"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 125, r.stderr
+    assert "cannot be combined with allow-all-hosts" in r.stderr
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "abc", "1000001", ""])
+def test_cli_proxy_max_connections_invalid(bad):
+    if not NONO.exists():
+        pytest.skip("CLI not built")
+    r = subprocess.run([str(NONO), "proxy", "--allow-all-hosts", "--max-connections", bad],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 125, r.stderr
+    assert "--max-connections" in r.stderr
+
+
+def test_cli_proxy_max_connections(upstream):
+    """--max-connections 2: two tunnels held, the third connection is answered 503."""
+    if not NONO.exists():
+        pytest.skip("CLI not built")
+    p = subprocess.Popen([str(NONO), "proxy", "--allow-internal", f"127.0.0.1:{upstream.port}",
+                          "--max-connections", "2", "--connect-without-token", "-q"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    held = []
+    try:
+        port = int(p.stdout.readline().strip().rsplit(":", 1)[1])
+        for _ in range(2):  # a tunnel answered 200 is one the proxy holds
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\n\r\n".encode())
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = s.recv(4096)
+                assert chunk, got
+                got += chunk
+            assert got.startswith(b"HTTP/1.1 200 "), got
+            held.append(s)
+        r = raw(port, f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\n\r\n".encode())
+        assert status_line(r) == "HTTP/1.1 503 Service Unavailable: connection limit (2) reached", r
+        assert header(r, "X-Nono-Denial") == "connection-limit"
+    finally:
+        for s in held:
+            s.close()
         p.terminate()
         assert p.wait(timeout=20) == 0
         p.stdout.close()

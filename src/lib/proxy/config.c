@@ -1,9 +1,8 @@
-/* config.c — the proxy's configuration object, the policy verdicts built on netpolicy.c, the child
- * environment helper and the audit JSON line format. */
+/* config.c — the proxy's configuration object, the policy verdicts built on netpolicy.c and the
+ * child environment helper. */
 #include "proxy_int.h"
 
 #include <arpa/inet.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -222,24 +221,32 @@ void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t
 	printable(host, ph, sizeof ph);
 	if (np_host_normalize(host, strlen(host), norm, NP_HOST_MAX) < 0) {
 		snprintf(norm, NP_HOST_MAX, "%s", ph);
-		return deny(v, "bad-host", "host %s is not a valid host name", ph);
+		deny(v, "bad-host", "host %s is not a valid host name", ph);
+		return;
 	}
 	int lit = np_parse_ip_literal(norm, &v->addr);
-	if (lit < 0)
-		return deny(v, "bad-host", "host %s looks numeric but is not a valid IP address", norm);
+	if (lit < 0) {
+		deny(v, "bad-host", "host %s looks numeric but is not a valid IP address", norm);
+		return;
+	}
 	v->literal = lit == 1;
 	np_class cls = NP_PUBLIC;
 	if (v->literal) {
 		cls = np_classify(&v->addr, &why);
-		if (cls == NP_METADATA)
-			return deny(v, "metadata", "host %s is a %s", norm, why);
+		if (cls == NP_METADATA) {
+			deny(v, "metadata", "host %s is a %s", norm, why);
+			return;
+		}
 	} else if (np_is_metadata_name(norm)) {
-		return deny(v, "metadata", "host %s is a cloud metadata service name", norm);
+		deny(v, "metadata", "host %s is a cloud metadata service name", norm);
+		return;
 	}
 	for (size_t i = 0; i < c->ninternal && !v->internal_ok; i++)
 		v->internal_ok = np_pattern_match(&c->internal[i], norm, port);
-	if (cls == NP_INTERNAL && !v->internal_ok)
-		return deny(v, "internal-address", "host %s is an internal address: %s", norm, why);
+	if (cls == NP_INTERNAL && !v->internal_ok) {
+		deny(v, "internal-address", "host %s is an internal address: %s", norm, why);
+		return;
+	}
 	bool listed = v->internal_ok || c->allow_all;
 	for (size_t i = 0; i < c->nallow && !listed; i++)
 		listed = np_pattern_match(&c->allow[i], norm, port);
@@ -249,8 +256,10 @@ void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t
 	 * a narrower rule never revokes a wider one, so the outcome does not depend on call order. */
 	for (size_t i = 0; i < c->nallow_connect && !listed; i++)
 		listed = v->connect_only = np_pattern_match(&c->allow_connect[i], norm, port);
-	if (!listed)
-		return deny(v, "host-not-allowed", "host %s is not in the allowlist", norm);
+	if (!listed) {
+		deny(v, "host-not-allowed", "host %s is not in the allowlist", norm);
+		return;
+	}
 	v->allowed = true;
 }
 
@@ -297,26 +306,7 @@ int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out, n
 out:
 	rc = nono_fail(err, -ENOMEM, "out of memory");
 done:
-	for (size_t i = 0; i < sizeof ov / sizeof ov[0]; i++)
+	for (size_t i = 0; i < N_ELEMENTS(ov); i++)
 		free(ov[i]);
 	return rc;
-}
-
-/* ---- audit JSON line ---- */
-
-char *nono_audit_event_json(const nono_audit_event *ev)
-{
-	json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:s,s:i,s:s,s:I,s:I}",
-			      "ts_ms", (json_int_t)ev->timestamp_unix_ms, "source", ev->source,
-			      "mode", ev->mode, "decision", ev->decision, "family", ev->family,
-			      "target", ev->target,
-			      "port", (int)ev->port, "method", ev->method, "path", ev->path,
-			      "status", ev->status, "reason", ev->reason,
-			      "bytes_up", (json_int_t)ev->bytes_up, "bytes_down",
-			      (json_int_t)ev->bytes_down);
-	if (!o)
-		return NULL;
-	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-	json_decref(o);
-	return s;
 }

@@ -343,6 +343,79 @@ static int hexval(unsigned char c)
 	return -1;
 }
 
+/* One byte of the chunked framing outside chunk data (size line, extensions, CRLFs, trailers).
+ * Returns 0 or -EBADMSG. */
+static int chunk_step(http_body *b, unsigned char c)
+{
+	switch (b->cstate) {
+	case CS_SIZE: {
+		int d = hexval(c);
+		if (d >= 0) {
+			if (++b->digits > 15) /* 2^60: far beyond any real chunk */
+				return -EBADMSG;
+			b->remaining = b->remaining * 16 + (uint64_t)d;
+		} else if (b->digits && (c == ';' || c == ' ' || c == '\t')) {
+			b->cstate = CS_EXT;
+		} else if (b->digits && c == '\r') {
+			b->cstate = CS_SIZE_LF;
+		} else {
+			return -EBADMSG;
+		}
+		return 0;
+	}
+	case CS_EXT:
+		if (c == '\r')
+			b->cstate = CS_SIZE_LF;
+		else if (c == '\n' || c == 0 || ++b->line_len > CHUNK_LINE_MAX)
+			return -EBADMSG;
+		return 0;
+	case CS_SIZE_LF:
+		if (c != '\n')
+			return -EBADMSG;
+		b->cstate = b->remaining ? CS_DATA : CS_TRAILER_START;
+		return 0;
+	case CS_DATA_CR:
+		if (c != '\r')
+			return -EBADMSG;
+		b->cstate = CS_DATA_LF;
+		return 0;
+	case CS_DATA_LF:
+		if (c != '\n')
+			return -EBADMSG;
+		b->cstate = CS_SIZE;
+		b->digits = 0;
+		b->line_len = 0;
+		return 0;
+	case CS_TRAILER_START:
+		if (c == '\r') {
+			b->cstate = CS_FINAL_LF;
+			return 0;
+		}
+		if (c == '\n' || c == 0)
+			return -EBADMSG;
+		b->cstate = CS_TRAILER;
+		return ++b->trailer_bytes > CHUNK_TRAILER_MAX ? -EBADMSG : 0;
+	case CS_TRAILER:
+		if (c == '\r')
+			b->cstate = CS_TRAILER_LF;
+		else if (c == '\n' || c == 0 || ++b->trailer_bytes > CHUNK_TRAILER_MAX)
+			return -EBADMSG;
+		return 0;
+	case CS_TRAILER_LF:
+		if (c != '\n')
+			return -EBADMSG;
+		b->cstate = CS_TRAILER_START;
+		return 0;
+	case CS_FINAL_LF:
+		if (c != '\n')
+			return -EBADMSG;
+		b->done = true;
+		return 0;
+	default:
+		return -EBADMSG;
+	}
+}
+
 long http_body_feed(http_body *b, const char *buf, size_t len)
 {
 	if (b->done || b->kind == HTTP_BODY_NONE) {
@@ -359,38 +432,7 @@ long http_body_feed(http_body *b, const char *buf, size_t len)
 	}
 	size_t i = 0;
 	while (i < len && !b->done) {
-		unsigned char c = (unsigned char)buf[i];
-		switch (b->cstate) {
-		case CS_SIZE: {
-			int d = hexval(c);
-			if (d >= 0) {
-				if (++b->digits > 15) /* 2^60: far beyond any real chunk */
-					return -EBADMSG;
-				b->remaining = b->remaining * 16 + (uint64_t)d;
-			} else if (b->digits && (c == ';' || c == ' ' || c == '\t')) {
-				b->cstate = CS_EXT;
-			} else if (b->digits && c == '\r') {
-				b->cstate = CS_SIZE_LF;
-			} else {
-				return -EBADMSG;
-			}
-			i++;
-			break;
-		}
-		case CS_EXT:
-			if (c == '\r')
-				b->cstate = CS_SIZE_LF;
-			else if (c == '\n' || c == 0 || ++b->line_len > CHUNK_LINE_MAX)
-				return -EBADMSG;
-			i++;
-			break;
-		case CS_SIZE_LF:
-			if (c != '\n')
-				return -EBADMSG;
-			b->cstate = b->remaining ? CS_DATA : CS_TRAILER_START;
-			i++;
-			break;
-		case CS_DATA: {
+		if (b->cstate == CS_DATA) { /* chunk data passes whole */
 			size_t n = len - i;
 			if (n > b->remaining)
 				n = (size_t)b->remaining;
@@ -398,56 +440,11 @@ long http_body_feed(http_body *b, const char *buf, size_t len)
 			i += n;
 			if (b->remaining == 0)
 				b->cstate = CS_DATA_CR;
-			break;
+			continue;
 		}
-		case CS_DATA_CR:
-			if (c != '\r')
-				return -EBADMSG;
-			b->cstate = CS_DATA_LF;
-			i++;
-			break;
-		case CS_DATA_LF:
-			if (c != '\n')
-				return -EBADMSG;
-			b->cstate = CS_SIZE;
-			b->digits = 0;
-			b->line_len = 0;
-			i++;
-			break;
-		case CS_TRAILER_START:
-			if (c == '\r') {
-				b->cstate = CS_FINAL_LF;
-			} else if (c == '\n' || c == 0) {
-				return -EBADMSG;
-			} else {
-				b->cstate = CS_TRAILER;
-				if (++b->trailer_bytes > CHUNK_TRAILER_MAX)
-					return -EBADMSG;
-			}
-			i++;
-			break;
-		case CS_TRAILER:
-			if (c == '\r')
-				b->cstate = CS_TRAILER_LF;
-			else if (c == '\n' || c == 0 || ++b->trailer_bytes > CHUNK_TRAILER_MAX)
-				return -EBADMSG;
-			i++;
-			break;
-		case CS_TRAILER_LF:
-			if (c != '\n')
-				return -EBADMSG;
-			b->cstate = CS_TRAILER_START;
-			i++;
-			break;
-		case CS_FINAL_LF:
-			if (c != '\n')
-				return -EBADMSG;
-			b->done = true;
-			i++;
-			break;
-		default:
+		if (chunk_step(b, (unsigned char)buf[i]) < 0)
 			return -EBADMSG;
-		}
+		i++;
 	}
 	return (long)i;
 }

@@ -285,6 +285,23 @@ void np_addr_format(const np_addr *a, char *buf, size_t cap)
 		buf[0] = '\0';
 }
 
+socklen_t np_sockaddr(const np_addr *a, uint16_t port, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof *out);
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)out;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, a->b, 4);
+		return sizeof *s4;
+	}
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)out;
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = htons(port);
+	memcpy(&s6->sin6_addr, a->b, 16);
+	return sizeof *s6;
+}
+
 /* ---- host names ---- */
 
 int np_host_normalize(const char *in, size_t len, char *out, size_t cap)

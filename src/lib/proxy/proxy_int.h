@@ -1,5 +1,8 @@
-/* proxy_int.h — interfaces between the proxy's modules (netpolicy.c, http.c, config.c, resolve.c,
- * proxy.c, tunnel.c). Never installed; unit tests and fuzz harnesses include it directly. */
+/* proxy_int.h — the proxy's protocol-free building blocks: address policy (netpolicy.c), HTTP wire
+ * parsing (http.c), configuration and verdicts (config.c), resolver threads (resolve.c), and two
+ * read-only probes of a running proxy (proxy.c) for tests. The event loop and the connection
+ * machinery have their own headers (loop.h, conn.h, request.h, relay.h). Never installed; unit
+ * tests and fuzz harnesses include it directly. */
 #ifndef NONO_PROXY_INT_H
 #define NONO_PROXY_INT_H
 
@@ -41,6 +44,8 @@ np_class np_classify_sockaddr(const struct sockaddr *sa, const char **why);
 int np_parse_ip_literal(const char *host, np_addr *out);
 /* Canonical text of an address ("169.254.169.254", "fd00:ec2::254"). buf >= 46 bytes. */
 void np_addr_format(const np_addr *a, char *buf, size_t cap);
+/* The socket address for `a` and `port`; returns its length. */
+socklen_t np_sockaddr(const np_addr *a, uint16_t port, struct sockaddr_storage *out);
 
 /* Normalise a host as it came from the request: lower-case, one trailing dot removed, brackets of an
  * IPv6 literal removed, characters checked (letters, digits, '-', '_', '.'; IPv6 literals ':' and hex).
@@ -177,9 +182,6 @@ void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t
  * when it may be dialled; else fills code and reason. */
 bool np_check_addr(const np_addr *a, const char *host, bool internal_ok, np_verdict *v);
 
-/* JSON line for an audit event (for the log file). Caller frees. NULL on ENOMEM. */
-char *nono_audit_event_json(const nono_audit_event *ev);
-
 /* ================================ resolve.c ================================ */
 
 #define NP_MAX_ADDRS 8
@@ -188,21 +190,24 @@ struct np_resolver;
 struct np_resolve_req {
 	struct np_resolve_req *next;
 	void *owner;      /* the connection; NULL once cancelled (loop thread only) */
+	unsigned sink;    /* which loop's result queue it goes back to */
 	char host[NP_HOST_MAX];
 	int error;        /* getaddrinfo EAI_* or 0 */
 	size_t naddrs;
 	np_addr addrs[NP_MAX_ADDRS];
 };
-/* Start `nthreads` detached resolver threads. *efd is an eventfd (CLOEXEC, nonblocking) that becomes
- * readable when results are ready. */
-int np_resolver_new(unsigned nthreads, struct np_resolver **out, int *efd, nono_error *err);
+/* Start `nthreads` resolver threads serving `nsinks` result queues (one per loop). efds[i] is an
+ * eventfd (CLOEXEC, nonblocking; the resolver's, closed by np_resolver_free) that becomes readable
+ * when results for sink i are ready. */
+int np_resolver_new(unsigned nthreads, unsigned nsinks, struct np_resolver **out, int *efds,
+		    nono_error *err);
 /* Queue a request (ownership moves to the resolver until it comes back from np_resolver_done). */
 void np_resolver_submit(struct np_resolver *r, struct np_resolve_req *req);
 /* The owner goes away: a queued request is freed at once, one in flight or done later. */
 void np_resolver_cancel(struct np_resolver *r, struct np_resolve_req *req);
-/* Completed requests (a list, loop thread takes ownership). */
-struct np_resolve_req *np_resolver_done(struct np_resolver *r);
-/* Shut down: queued requests freed, the eventfd closed, idle workers joined (and their tasks gone);
+/* Completed requests of one sink (a list, its loop thread takes ownership). */
+struct np_resolve_req *np_resolver_done(struct np_resolver *r, unsigned sink);
+/* Shut down: queued requests freed, the eventfds closed, idle workers joined (and their tasks gone);
  * a worker inside getaddrinfo is detached and exits when its lookup returns (a slow DNS server never
  * blocks nono_proxy_stop); the last one out frees the shared state. */
 void np_resolver_free(struct np_resolver *r);
@@ -210,120 +215,18 @@ void np_resolver_free(struct np_resolver *r);
  * process's thread count no longer includes it. */
 void np_wait_task_gone(pid_t tid);
 
-/* ================================ proxy.c / request.c / relay.c ================================ */
+/* ================================ proxy.c ================================ */
 
-#include <event2/event.h>
-#include <event2/event_struct.h>
-#include <pthread.h>
+/* Five threads in all: one loop per online CPU, at most three, and the rest resolver workers
+ * (shared by the loops; at least two). */
+#define NP_PROXY_THREADS 5
+#ifndef NP_MAX_LOOPS
+#define NP_MAX_LOOPS 3
+#endif
 
-/* Internal fixed limits (the configurable ones are in nono_proxy_limits). */
-#define NP_DIAL_TIMEOUT_MS 30000   /* DNS lookup + TCP connect, per request */
-#define NP_LINGER_MS 2000          /* after an error answer: drain the client before closing */
-#define NP_MAX_LINGER 64           /* over-cap connections lingering for their 503 */
-#define NP_AUDIT_RING 4096
-#define NP_PIPE_POOL 32
-#define NP_PIPE_SIZE (256 * 1024)
-#define NP_RESOLVER_THREADS 4
-
-enum conn_state {
-	C_HEAD,    /* reading a request head */
-	C_RESOLVE, /* name lookup in flight */
-	C_DIAL,    /* non-blocking connect in flight */
-	C_TUNNEL,  /* CONNECT: bytes relayed both ways (splice) */
-	C_HTTP,    /* one absolute-form request: body up, response down */
-	C_CLOSING, /* an answer is flushed, then the client drained until EOF or NP_LINGER_MS */
-};
-
-struct relay {
-	int pipe[2];       /* splice pipe, -1 when none (borrowed from the pool while data sits in it) */
-	size_t pipe_bytes; /* bytes sitting in the pipe */
-	bool eof;          /* source reached EOF */
-	bool shut;         /* destination shut down for writing */
-	bool want_read;    /* waiting for the source to become readable */
-	bool want_write;   /* waiting for the destination to become writable */
-	uint64_t bytes;
-};
-
-struct outq { /* bytes the proxy itself must write (answers, rewritten heads) */
-	char *buf;
-	size_t len, off;
-};
-
-struct conn {
-	struct conn *prev, *next;
-	struct nono_proxy *p;
-	enum conn_state st;
-	int cfd, ufd;
-	short cflags, uflags; /* events currently registered */
-	struct event cev, uev, tev;
-	int64_t deadline_ms;   /* C_HEAD / C_RESOLVE / C_DIAL / C_CLOSING: absolute */
-	int64_t activity_ms;   /* C_TUNNEL / C_HTTP: last bytes moved (idle timeout) */
-	/* client input: request heads, then request bodies (HTTP) or early tunnel data (CONNECT) */
-	char *in;
-	size_t in_len, in_cap, in_scan, in_body;
-	struct outq cq, uq;    /* to client, to upstream */
-	/* upstream input (HTTP responses) */
-	char *rb;
-	size_t rb_len, rb_cap, rb_scan, rb_body;
-	http_body req_body, resp_body;
-	bool req_done, resp_head_done, resp_started, close_after, allowed_event;
-	bool internal_ok, is_connect, authorized;
-	struct np_resolve_req *req;
-	np_addr addrs[NP_MAX_ADDRS];
-	size_t naddrs, next_addr;
-	int last_dial_errno;
-	struct relay up, down;
-	nono_audit_event ev; /* the request being handled: target, port, method, path */
-};
-
-struct nono_proxy {
-	struct nono_proxy_config *cfg;
-	struct event_base *base;
-	int lfd, stop_fd, res_fd, audit_fd;
-	struct event *lev, *stop_ev, *res_ev, *retry_ev;
-	struct np_resolver *res;
-	pthread_t thread;
-	pid_t thread_tid; /* the loop thread's tid, set by the thread itself */
-	bool thread_started;
-	nono_audit *audit;
-	uint16_t port;
-	char token[33];
-	char url[128];
-	unsigned nconn, nlinger;
-	struct conn *conns;
-	struct np_linger *lingers;
-	int pool[NP_PIPE_POOL][2];
-	unsigned npool;
-	uint64_t audit_write_errors;
-};
-
-/* proxy.c */
-int64_t np_now_ms(struct nono_proxy *p);
-void np_audit(struct conn *c, const char *decision, int status, const char *reason);
-/* Update registered events from c->st and the relays' wants, and the timer. */
-void conn_update(struct conn *c);
-/* Close both sockets and free the connection. */
-void conn_close(struct conn *c);
-/* Queue an answer to the client and go to C_CLOSING. `code` is the X-Nono-Denial value (or NULL). */
-void conn_answer(struct conn *c, int status, const char *phrase, const char *code, const char *reason);
-/* Start flushing c->cq (already holding an answer) and then close. */
-void conn_closing(struct conn *c);
-void conn_set_deadline(struct conn *c, int64_t at_ms);
-int np_pipe_get(struct nono_proxy *p, int fds[2]);
-void np_pipe_put(struct nono_proxy *p, struct relay *r);
-/* request.c */
-void conn_on_client_head(struct conn *c);       /* C_HEAD readable, or leftover bytes to parse */
-void conn_on_resolved(struct conn *c, struct np_resolve_req *req);
-void conn_on_dial(struct conn *c);              /* C_DIAL: upstream writable */
-void conn_on_timeout(struct conn *c);
-/* relay.c */
-void relay_start_tunnel(struct conn *c);
-void relay_start_http(struct conn *c);
-void relay_client_event(struct conn *c, short what);
-void relay_upstream_event(struct conn *c, short what);
-/* Write as much of q as possible (adding to *count when non-NULL); 1 done, 0 would block,
- * -errno error. */
-int outq_flush(int fd, struct outq *q, uint64_t *count);
-void outq_reset(struct outq *q);
+/* Connections the proxy holds right now (any thread; a snapshot). */
+unsigned np_proxy_connections(const nono_proxy *p);
+/* Audit events whose log line could not be written so far (any thread). */
+uint64_t np_proxy_audit_write_errors(nono_proxy *p);
 
 #endif /* NONO_PROXY_INT_H */

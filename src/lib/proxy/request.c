@@ -4,18 +4,26 @@
  *   metadata → token (407; after the policy, so a policy denial wins over missing credentials) →
  *   dial exactly the addresses that were checked (no second lookup: DNS rebinding cannot swap the
  *   target). An unauthenticated client can thus make the proxy resolve an allowlisted name, never
- *   dial it. */
-#include "proxy_int.h"
+ *   dial it.
+ *
+ * The short path, taken by most requests: the head is read right after accept (clients send it
+ * with the handshake), an IP literal is classified with the name and dialled without a resolver
+ * thread, and the dial's outcome is probed at once (connect_probe), so on a nearby upstream a
+ * CONNECT is answered 200 within the wake-up that accepted it. */
+#include "relay.h"
+#include "request.h"
 
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 
+static void dial_timeout(struct conn *c);
+static void start_dial(struct conn *c);
+
 static void deny(struct conn *c, int status, const char *phrase, const char *code, const char *reason)
 {
-	np_audit(c, "deny", status, reason);
+	conn_audit(c, "deny", status, reason);
 	conn_answer(c, status, phrase, code, reason);
 }
 
@@ -40,7 +48,7 @@ static bool is_hop_header(const http_header *h, const http_head *head)
 {
 	static const char *const hop[] = {"Host", "Proxy-Authorization", "Proxy-Connection", "Connection",
 					  "Keep-Alive", "TE", "Upgrade", "Proxy-Authenticate"};
-	for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
+	for (size_t i = 0; i < N_ELEMENTS(hop); i++)
 		if (http_token_eq(h->name, h->name_len, hop[i]))
 			return true;
 	/* Fields the client named in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
@@ -99,22 +107,84 @@ static int build_upstream_head(struct conn *c, const http_head *h, const char *h
 	return 0;
 }
 
-static void dial_next(struct conn *c);
-
-static void start_dial(struct conn *c)
+/* The request target: host and port (and for plain HTTP the origin-form path and the body framing),
+ * recorded in the audit event. Returns 0, or -1 when the request was refused (answered). */
+static int parse_target(struct conn *c, const http_head *h, char *rawhost, size_t cap, uint16_t *port,
+			const char **path, size_t *path_len)
 {
-	c->next_addr = 0;
-	c->last_dial_errno = 0;
-	c->st = C_DIAL;
-	dial_next(c);
+	nono_audit_event *ev = &c->ev;
+	const char *why = "";
+	if (c->is_connect) {
+		field(ev->target, sizeof ev->target, h->target, h->target_len);
+		if (http_split_authority(h->target, h->target_len, 0, rawhost, cap, port) < 0) {
+			deny(c, 400, "Bad Request", "bad-request",
+			     "CONNECT needs an authority host:port with a port 1-65535");
+			return -1;
+		}
+		return 0;
+	}
+	field(ev->path, sizeof ev->path, h->target, h->target_len);
+	int r = http_parse_absolute(h->target, h->target_len, rawhost, cap, port, path, path_len);
+	if (r < 0) {
+		deny(c, 400, "Bad Request", "bad-request",
+		     r == -ENOTSUP ? "only http:// URLs are forwarded; use CONNECT for other schemes"
+				   : "a proxy request needs an absolute http:// URL");
+		return -1;
+	}
+	field(ev->target, sizeof ev->target, rawhost, strlen(rawhost));
+	if (*path)
+		field(ev->path, sizeof ev->path, *path, *path_len);
+	else
+		snprintf(ev->path, sizeof ev->path, "/");
+	r = http_request_body(h, &c->req_body, &why);
+	if (r < 0) {
+		if (r == -ENOTSUP)
+			deny(c, 501, "Not Implemented", "bad-request", why);
+		else
+			deny(c, 400, "Bad Request", "bad-request", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* The name passed: an IP literal is dialled at once (it was classified with the name; no resolver
+ * thread, no loop round), a name goes to the resolver. */
+static void resolve_or_dial(struct conn *c, const np_verdict *v, const char *host)
+{
+	struct np_ctx *x = c->x;
+	conn_set_deadline(c, conn_now(c) + NP_DIAL_TIMEOUT_MS);
+	c->on_timeout = dial_timeout;
+	/* Stop reading the client until the upstream is up (lazily: no epoll_ctl unless it sends). */
+	(void)np_io_want(x->loop, &c->cio, 0);
+	if (v->literal) {
+		if (!c->authorized) {
+			deny_auth(c);
+			return;
+		}
+		c->addrs[0] = v->addr;
+		c->naddrs = 1;
+		start_dial(c);
+		return;
+	}
+	struct np_resolve_req *q = calloc(1, sizeof *q);
+	if (!q) {
+		deny(c, 503, "Service Unavailable", NULL, "out of memory");
+		return;
+	}
+	snprintf(q->host, sizeof q->host, "%s", host);
+	q->owner = c;
+	q->sink = x->sink;
+	c->req = q;
+	c->st = C_RESOLVE;
+	np_resolver_submit(x->res, q);
 }
 
 /* The decision on a parsed head. Pointers in h point into c->in. */
 static void handle_request(struct conn *c, const http_head *h)
 {
-	struct nono_proxy *p = c->p;
+	const struct np_ctx *x = c->x;
 	char rawhost[NP_HOST_MAX + 2], host[NP_HOST_MAX], reason[NONO_REASON_MAX];
-	const char *path = NULL, *why = "";
+	const char *path = NULL;
 	size_t path_len = 0;
 	uint16_t port = 0;
 	nono_audit_event *ev = &c->ev;
@@ -125,62 +195,42 @@ static void handle_request(struct conn *c, const http_head *h)
 	field(ev->method, sizeof ev->method, h->method, h->method_len);
 	c->is_connect = http_token_eq(h->method, h->method_len, "CONNECT");
 	snprintf(ev->mode, sizeof ev->mode, "%s", c->is_connect ? "connect" : "http");
-	if (h->method_len >= sizeof ev->method)
-		return deny(c, 400, "Bad Request", "bad-request", "method name too long");
-	if (c->is_connect) {
-		field(ev->target, sizeof ev->target, h->target, h->target_len);
-		if (http_split_authority(h->target, h->target_len, 0, rawhost, sizeof rawhost, &port) < 0)
-			return deny(c, 400, "Bad Request", "bad-request",
-				    "CONNECT needs an authority host:port with a port 1-65535");
-	} else {
-		field(ev->path, sizeof ev->path, h->target, h->target_len);
-		int r = http_parse_absolute(h->target, h->target_len, rawhost, sizeof rawhost, &port, &path,
-					    &path_len);
-		if (r == -ENOTSUP)
-			return deny(c, 400, "Bad Request", "bad-request",
-				    "only http:// URLs are forwarded; use CONNECT for other schemes");
-		if (r < 0)
-			return deny(c, 400, "Bad Request", "bad-request",
-				    "a proxy request needs an absolute http:// URL");
-		field(ev->target, sizeof ev->target, rawhost, strlen(rawhost));
-		if (path)
-			field(ev->path, sizeof ev->path, path, path_len);
-		else
-			snprintf(ev->path, sizeof ev->path, "/");
-		int br = http_request_body(h, &c->req_body, &why);
-		if (br == -ENOTSUP)
-			return deny(c, 501, "Not Implemented", "bad-request", why);
-		if (br < 0)
-			return deny(c, 400, "Bad Request", "bad-request", why);
+	if (h->method_len >= sizeof ev->method) {
+		deny(c, 400, "Bad Request", "bad-request", "method name too long");
+		return;
 	}
+	if (parse_target(c, h, rawhost, sizeof rawhost, &port, &path, &path_len) < 0)
+		return;
 	ev->port = port;
 
 	/* 1. The name, before anything touches DNS. */
 	np_verdict v;
-	np_check_name(p->cfg, rawhost, port, host, &v);
+	np_check_name(x->cfg, rawhost, port, host, &v);
 	snprintf(ev->target, sizeof ev->target, "%s", host);
-	if (!v.allowed)
-		return deny(c, 403, "Forbidden", v.code, v.reason);
+	if (!v.allowed) {
+		deny(c, 403, "Forbidden", v.code, v.reason);
+		return;
+	}
 	/* Refused before any lookup, like a name off the list: the name gives nothing away. */
 	if (v.connect_only && !c->is_connect) {
 		snprintf(reason, sizeof reason,
 			 "host %.100s is allowed for CONNECT tunnels only (connect-only): plain HTTP is refused",
 			 host);
-		return deny(c, 403, "Forbidden", "connect-only", reason);
+		deny(c, 403, "Forbidden", "connect-only", reason);
+		return;
 	}
 	/* 2. Credentials are checked now but answered only once the whole policy (including the
 	 * resolved addresses) has passed: a policy denial wins over missing credentials. Nothing is
 	 * dialled without them. */
-	c->authorized = (c->is_connect && p->cfg->connect_without_token) || http_check_proxy_auth(h, p->token);
-
+	c->authorized = (c->is_connect && x->cfg->connect_without_token) || http_check_proxy_auth(h, x->token);
 	c->internal_ok = v.internal_ok;
 	c->close_after = h->version_minor == 0;
 	for (int i = http_find_header(h, "Connection", 0); i >= 0; i = http_find_header(h, "Connection", i + 1))
 		if (http_list_has(h->headers[i].value, h->headers[i].value_len, "close"))
 			c->close_after = true;
 	if (!c->is_connect && build_upstream_head(c, h, host, port, path, path_len) < 0) {
-		snprintf(reason, sizeof reason, "out of memory");
-		return deny(c, 503, "Service Unavailable", NULL, reason);
+		deny(c, 503, "Service Unavailable", NULL, "out of memory");
+		return;
 	}
 	/* The head is consumed; what follows is body / early tunnel data / a pipelined request. */
 	size_t hl = h->head_len;
@@ -188,45 +238,41 @@ static void handle_request(struct conn *c, const http_head *h)
 	c->in_len -= hl;
 	c->in_scan = 0;
 	c->in_body = 0;
-
-	conn_set_deadline(c, np_now_ms(p) + NP_DIAL_TIMEOUT_MS);
-	if (v.literal) { /* the address was classified with the name: nothing to resolve */
-		if (!c->authorized)
-			return deny_auth(c);
-		c->addrs[0] = v.addr;
-		c->naddrs = 1;
-		return start_dial(c);
-	}
-	struct np_resolve_req *q = calloc(1, sizeof *q);
-	if (!q)
-		return deny(c, 503, "Service Unavailable", NULL, "out of memory");
-	snprintf(q->host, sizeof q->host, "%s", host);
-	q->owner = c;
-	c->req = q;
-	c->st = C_RESOLVE;
-	conn_update(c);
-	np_resolver_submit(p->res, q);
+	resolve_or_dial(c, &v, host);
 }
 
-void conn_on_client_head(struct conn *c)
+
+static void head_event(struct np_io *io, uint32_t what);
+static void head_timeout(struct conn *c);
+
+/* Read and parse until a head is complete (then decide), more bytes are needed (wait), or the
+ * client is gone. Called at accept — a client usually sends its head with the handshake, so this
+ * first read mostly finds it and the connection never waits in the loop for it — and on events. */
+static void read_head(struct conn *c)
 {
-	struct nono_proxy *p = c->p;
-	size_t max = p->cfg->lim.max_header_bytes;
+	size_t max = c->x->cfg->lim.max_header_bytes;
 	for (;;) {
 		if (c->in_len > 0) {
 			http_head h;
 			const char *why = "";
 			int r = http_parse_request(c->in, c->in_len, &c->in_scan, &h, &why);
-			if (r == 1)
-				return handle_request(c, &h);
-			if (r == -E2BIG)
-				return deny(c, 431, "Request Header Fields Too Large", "bad-request", why);
-			if (r < 0)
-				return deny(c, 400, "Bad Request", "bad-request", why);
+			if (r == 1) {
+				handle_request(c, &h);
+				return;
+			}
+			if (r == -E2BIG) {
+				deny(c, 431, "Request Header Fields Too Large", "bad-request", why);
+				return;
+			}
+			if (r < 0) {
+				deny(c, 400, "Bad Request", "bad-request", why);
+				return;
+			}
 			if (c->in_len >= max) {
 				char reason[96];
 				snprintf(reason, sizeof reason, "request head exceeds %zu bytes", max);
-				return deny(c, 431, "Request Header Fields Too Large", "bad-request", reason);
+				deny(c, 431, "Request Header Fields Too Large", "bad-request", reason);
+				return;
 			}
 		}
 		if (c->in_len == c->in_cap) {
@@ -234,49 +280,129 @@ void conn_on_client_head(struct conn *c)
 			if (ncap > max)
 				ncap = max;
 			char *n = realloc(c->in, ncap);
-			if (!n)
-				return deny(c, 503, "Service Unavailable", NULL, "out of memory");
+			if (!n) {
+				deny(c, 503, "Service Unavailable", NULL, "out of memory");
+				return;
+			}
 			c->in = n;
 			c->in_cap = ncap;
 		}
-		ssize_t n = recv(c->cfd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		ssize_t n = recv(c->cio.fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
 		if (n > 0) {
 			c->in_len += (size_t)n;
 			continue;
 		}
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			conn_update(c);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			(void)np_io_want(c->x->loop, &c->cio, NP_IN);
 			return;
 		}
 		/* EOF or error before a complete head: no request, nothing to decide. */
-		return conn_close(c);
+		conn_close(c);
+		return;
 	}
 }
+
+static void head_event(struct np_io *io, uint32_t what)
+{
+	(void)what;
+	read_head(CONN_OF(io, cio));
+}
+
+void request_start(struct conn *c)
+{
+	c->st = C_HEAD;
+	c->cio.fn = head_event;
+	c->on_timeout = head_timeout;
+	c->on_reuse = request_start;
+	c->in_scan = 0;
+	c->in_body = 0;
+	conn_set_deadline(c, conn_now(c) + c->x->cfg->lim.header_timeout_ms);
+	read_head(c);
+}
+
+static void head_timeout(struct conn *c)
+{
+	char reason[NONO_REASON_MAX];
+	if (c->in_len == 0 && c->ev.mode[0]) {
+		conn_close(c); /* idle keep-alive connection between requests: just close */
+		return;
+	}
+	snprintf(reason, sizeof reason, "request head not complete within %u ms",
+		 c->x->cfg->lim.header_timeout_ms);
+	c->ev = (nono_audit_event){0};
+	deny(c, 408, "Request Timeout", "header-timeout", reason);
+}
+
+/* ---- resolve ---- */
 
 static void fail_502(struct conn *c, const char *code, const char *reason)
 {
 	/* Policy allowed this request; the upstream failed. */
-	np_audit(c, "allow", 502, reason);
+	conn_audit(c, "allow", 502, reason);
 	conn_answer(c, 502, "Bad Gateway", code, reason);
 }
 
-void conn_on_resolved(struct conn *c, struct np_resolve_req *req)
+static void on_resolved(struct conn *c, struct np_resolve_req *req)
 {
 	char reason[NONO_REASON_MAX];
 	if (req->error || req->naddrs == 0) {
 		snprintf(reason, sizeof reason, "DNS lookup for %.100s failed: %.100s", req->host,
 			 req->error ? gai_strerror(req->error) : "no IPv4/IPv6 address");
-		return fail_502(c, "dns-failure", reason);
+		fail_502(c, "dns-failure", reason);
+		return;
 	}
 	np_verdict v = {0};
 	for (size_t i = 0; i < req->naddrs; i++)
-		if (!np_check_addr(&req->addrs[i], req->host, c->internal_ok, &v))
-			return deny(c, 403, "Forbidden", v.code, v.reason);
-	if (!c->authorized)
-		return deny_auth(c);
+		if (!np_check_addr(&req->addrs[i], req->host, c->internal_ok, &v)) {
+			deny(c, 403, "Forbidden", v.code, v.reason);
+			return;
+		}
+	if (!c->authorized) {
+		deny_auth(c);
+		return;
+	}
 	memcpy(c->addrs, req->addrs, req->naddrs * sizeof req->addrs[0]);
 	c->naddrs = req->naddrs;
 	start_dial(c);
+}
+
+static void resolved_event(struct np_io *io, uint32_t what)
+{
+	(void)what;
+	struct np_ctx *x = (struct np_ctx *)((char *)io - offsetof(struct np_ctx, res_io));
+	struct np_resolve_req *r = np_resolver_done(x->res, x->sink);
+	while (r) {
+		struct np_resolve_req *next = r->next;
+		struct conn *c = r->owner;
+		if (c) {
+			c->req = NULL;
+			on_resolved(c, r);
+		}
+		free(r);
+		r = next;
+	}
+}
+
+int request_attach(struct np_ctx *x, struct np_resolver *res, unsigned sink, int efd)
+{
+	x->res = res;
+	x->sink = sink;
+	np_io_init(&x->res_io, efd, resolved_event);
+	return np_io_want(x->loop, &x->res_io, NP_IN);
+}
+
+/* ---- dial ---- */
+
+static void dial_next(struct conn *c);
+
+static void start_dial(struct conn *c)
+{
+	c->next_addr = 0;
+	c->last_dial_errno = 0;
+	c->st = C_DIAL;
+	dial_next(c);
 }
 
 static void dial_failed(struct conn *c)
@@ -289,18 +415,43 @@ static void dial_failed(struct conn *c)
 
 static void connected(struct conn *c)
 {
-	int one = 1;
-	setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	c->activity_ms = np_now_ms(c->p);
-	/* Re-arm the timer for the idle timeout (timer_cb checks activity). */
-	conn_set_deadline(c, c->activity_ms + c->p->cfg->lim.idle_timeout_ms);
+	c->activity_ms = conn_now(c);
 	if (c->is_connect) {
-		np_audit(c, "allow", 200, "allowed");
-		relay_start_tunnel(c);
+		conn_audit(c, "allow", 200, "allowed");
+		tunnel_start(c);
 	} else {
-		np_audit(c, "allow", 0, "allowed");
-		relay_start_http(c);
+		conn_audit(c, "allow", 0, "allowed");
+		forward_start(c);
 	}
+}
+
+/* Has the connect in flight finished? A second connect() says so without waiting for the loop:
+ * 0 (or EISCONN) connected, EALREADY still in progress, anything else is the failure. On
+ * loopback and nearby hosts the handshake is usually over by the time the first call returns, so
+ * the tunnel is answered in the same wake-up as its request. */
+static int connect_probe(int fd, const np_addr *a, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = np_sockaddr(a, port, &ss);
+	if (connect(fd, (struct sockaddr *)&ss, sl) == 0 || errno == EISCONN)
+		return 0;
+	return errno == EINTR ? EALREADY : errno;
+}
+
+static void dial_event(struct np_io *io, uint32_t what)
+{
+	(void)what;
+	struct conn *c = CONN_OF(io, uio);
+	int e = connect_probe(c->uio.fd, &c->addrs[c->next_addr - 1], c->ev.port);
+	if (e == EALREADY)
+		return; /* not yet (an event from before a retry) */
+	if (e == 0) {
+		connected(c);
+		return;
+	}
+	c->last_dial_errno = e;
+	conn_drop_upstream(c);
+	dial_next(c);
 }
 
 /* Try the checked addresses in order; never a new lookup. */
@@ -308,92 +459,45 @@ static void dial_next(struct conn *c)
 {
 	while (c->next_addr < c->naddrs) {
 		const np_addr *a = &c->addrs[c->next_addr++];
-		struct sockaddr_storage ss = {0};
-		socklen_t sl;
-		if (a->family == AF_INET) {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-			s4->sin_family = AF_INET;
-			s4->sin_port = htons(c->ev.port);
-			memcpy(&s4->sin_addr, a->b, 4);
-			sl = sizeof *s4;
-		} else {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-			s6->sin6_family = AF_INET6;
-			s6->sin6_port = htons(c->ev.port);
-			memcpy(&s6->sin6_addr, a->b, 16);
-			sl = sizeof *s6;
-		}
+		struct sockaddr_storage ss;
+		socklen_t sl = np_sockaddr(a, c->ev.port, &ss);
 		int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			c->last_dial_errno = errno;
 			continue;
 		}
+		int one = 1;
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		snprintf(c->ev.family, sizeof c->ev.family, "%s", a->family == AF_INET ? "inet" : "inet6");
-		if (connect(fd, (struct sockaddr *)&ss, sl) == 0) {
-			c->ufd = fd;
-			return connected(c);
-		}
-		if (errno == EINPROGRESS) {
-			c->ufd = fd;
-			conn_update(c);
+		np_io_init(&c->uio, fd, dial_event);
+		int e = connect(fd, (struct sockaddr *)&ss, sl) == 0 ? 0 : errno;
+		if (e == EINPROGRESS)
+			e = connect_probe(fd, a, c->ev.port);
+		if (e == 0) {
+			connected(c);
 			return;
 		}
-		c->last_dial_errno = errno;
-		close(fd);
+		if (e == EALREADY) {
+			if (np_io_want(c->x->loop, &c->uio, NP_OUT) == 0)
+				return;
+			e = errno;
+		}
+		c->last_dial_errno = e;
+		conn_drop_upstream(c);
 	}
 	dial_failed(c);
 }
 
-void conn_on_dial(struct conn *c)
-{
-	int e = 0;
-	socklen_t el = sizeof e;
-	if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &e, &el) < 0)
-		e = errno;
-	if (e == 0)
-		return connected(c);
-	c->last_dial_errno = e;
-	event_del(&c->uev);
-	c->uflags = 0;
-	close(c->ufd);
-	c->ufd = -1;
-	dial_next(c);
-}
-
-void conn_on_timeout(struct conn *c)
+static void dial_timeout(struct conn *c)
 {
 	char reason[NONO_REASON_MAX];
-	switch (c->st) {
-	case C_HEAD:
-		if (c->in_len == 0 && c->ev.mode[0]) {
-			/* idle keep-alive connection between requests: just close */
-			return conn_close(c);
-		}
-		snprintf(reason, sizeof reason, "request head not complete within %u ms",
-			 c->p->cfg->lim.header_timeout_ms);
-		c->ev = (nono_audit_event){0};
-		return deny(c, 408, "Request Timeout", "header-timeout", reason);
-	case C_RESOLVE:
+	if (c->st == C_RESOLVE) {
 		snprintf(reason, sizeof reason, "DNS lookup for %.100s timed out", c->ev.target);
-		np_resolver_cancel(c->p->res, c->req);
+		np_resolver_cancel(c->x->res, c->req);
 		c->req = NULL;
-		return fail_502(c, "dns-failure", reason);
-	case C_DIAL:
-		snprintf(reason, sizeof reason, "connecting to %.100s port %u timed out", c->ev.target,
-			 c->ev.port);
-		return fail_502(c, "upstream-failure", reason);
-	case C_HTTP:
-		if (!c->resp_started) {
-			snprintf(reason, sizeof reason, "no response from %.100s port %u within %u ms",
-				 c->ev.target, c->ev.port, c->p->cfg->lim.idle_timeout_ms);
-			np_audit(c, "allow", 504, reason);
-			return conn_answer(c, 504, "Gateway Timeout", "upstream-timeout", reason);
-		}
-		/* fall through */
-	case C_TUNNEL:
-		np_audit(c, "allow", c->ev.status, "closed: idle timeout");
-		return conn_close(c);
-	case C_CLOSING:
-		return conn_close(c);
+		fail_502(c, "dns-failure", reason);
+		return;
 	}
+	snprintf(reason, sizeof reason, "connecting to %.100s port %u timed out", c->ev.target, c->ev.port);
+	fail_502(c, "upstream-failure", reason);
 }

@@ -24,7 +24,6 @@
 
 #include <netdb.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -41,17 +40,37 @@ struct np_worker {
 	bool join;     /* np_resolver_free: idle at shutdown, so joined rather than detached */
 };
 
+/* Where a loop's results come back: its own list and eventfd. */
+struct np_sink {
+	struct np_resolve_req *done;
+	int efd; /* -1 once np_resolver_free closed it */
+};
+
 struct np_resolver {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct np_resolve_req *queue, **queue_tail;
-	struct np_resolve_req *done;
 	unsigned refs;  /* the proxy + each live worker */
 	bool shutdown;
-	int efd;        /* -1 once np_resolver_free closed it */
-	unsigned nworkers;
+	unsigned nworkers, nsinks;
 	struct np_worker *workers;
+	struct np_sink sinks[];
 };
+
+static void sinks_close(struct np_resolver *r)
+{
+	for (unsigned i = 0; i < r->nsinks; i++) {
+		struct np_sink *k = &r->sinks[i];
+		while (k->done) {
+			struct np_resolve_req *n = k->done->next;
+			free(k->done);
+			k->done = n;
+		}
+		if (k->efd >= 0)
+			close(k->efd);
+		k->efd = -1;
+	}
+}
 
 static void resolver_unref_locked(struct np_resolver *r)
 {
@@ -60,13 +79,7 @@ static void resolver_unref_locked(struct np_resolver *r)
 	pthread_mutex_unlock(&r->lock);
 	if (!last)
 		return;
-	while (r->done) {
-		struct np_resolve_req *n = r->done->next;
-		free(r->done);
-		r->done = n;
-	}
-	if (r->efd >= 0)
-		close(r->efd);
+	sinks_close(r);
 	free(r->workers);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
@@ -121,10 +134,11 @@ static void *worker(void *arg)
 			free(q);
 			break;
 		}
-		q->next = r->done;
-		r->done = q;
+		struct np_sink *k = &r->sinks[q->sink < r->nsinks ? q->sink : 0];
+		q->next = k->done;
+		k->done = q;
 		uint64_t one = 1;
-		if (write(r->efd, &one, sizeof one) < 0) {
+		if (write(k->efd, &one, sizeof one) < 0) {
 			/* eventfd counter saturation is impossible here; nothing to do */
 		}
 	}
@@ -132,22 +146,28 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-int np_resolver_new(unsigned nthreads, struct np_resolver **out, int *efd, nono_error *err)
+int np_resolver_new(unsigned nthreads, unsigned nsinks, struct np_resolver **out, int *efds,
+		    nono_error *err)
 {
-	struct np_resolver *r = calloc(1, sizeof *r);
+	struct np_resolver *r = calloc(1, sizeof *r + nsinks * sizeof r->sinks[0]);
 	if (!r)
 		return nono_fail(err, -ENOMEM, "out of memory");
+	r->nsinks = nsinks;
+	for (unsigned i = 0; i < nsinks; i++)
+		r->sinks[i].efd = -1;
 	r->workers = calloc(nthreads ? nthreads : 1, sizeof *r->workers);
 	if (!r->workers) {
 		free(r);
 		return nono_fail(err, -ENOMEM, "out of memory");
 	}
-	r->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r->efd < 0) {
-		int e = -errno;
-		free(r->workers);
-		free(r);
-		return nono_fail(err, e, "eventfd: %s", strerror(-e));
+	for (unsigned i = 0; i < nsinks; i++) {
+		if ((r->sinks[i].efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+			int e = -errno;
+			sinks_close(r);
+			free(r->workers);
+			free(r);
+			return nono_fail(err, e, "eventfd: %s", strerror(-e));
+		}
 	}
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
@@ -180,7 +200,8 @@ int np_resolver_new(unsigned nthreads, struct np_resolver **out, int *efd, nono_
 		np_resolver_free(r);
 		return nono_fail(err, -rc, "resolver thread: %s", strerror(rc));
 	}
-	*efd = r->efd;
+	for (unsigned i = 0; i < nsinks; i++)
+		efds[i] = r->sinks[i].efd;
 	*out = r;
 	return 0;
 }
@@ -215,15 +236,16 @@ void np_resolver_cancel(struct np_resolver *r, struct np_resolve_req *req)
 	pthread_mutex_unlock(&r->lock);
 }
 
-struct np_resolve_req *np_resolver_done(struct np_resolver *r)
+struct np_resolve_req *np_resolver_done(struct np_resolver *r, unsigned sink)
 {
 	uint64_t v;
-	if (read(r->efd, &v, sizeof v) < 0) {
+	struct np_sink *k = &r->sinks[sink];
+	if (read(k->efd, &v, sizeof v) < 0) {
 		/* EAGAIN: nothing signalled; the list may still hold results */
 	}
 	pthread_mutex_lock(&r->lock);
-	struct np_resolve_req *d = r->done;
-	r->done = NULL;
+	struct np_resolve_req *d = k->done;
+	k->done = NULL;
 	pthread_mutex_unlock(&r->lock);
 	return d;
 }
@@ -254,10 +276,8 @@ void np_resolver_free(struct np_resolver *r)
 		r->queue = n;
 	}
 	r->queue_tail = &r->queue;
-	/* Workers write the eventfd only under the lock and never after shutdown: close it now. */
-	if (r->efd >= 0)
-		close(r->efd);
-	r->efd = -1;
+	/* Workers write the eventfds only under the lock and never after shutdown: close them now. */
+	sinks_close(r);
 	/* Decided under the lock: an idle worker can no longer start a lookup (shutdown is set and the
 	 * queue is empty), so joining it is quick; a busy one is detached (see the top of the file). */
 	for (unsigned i = 0; i < r->nworkers; i++) {

@@ -1,175 +1,24 @@
-/* relay.c — moving bytes once a request is allowed and the upstream is connected.
- *
- * CONNECT tunnels: splice(2) socket → pipe → socket, so payload never enters user space. A pipe is
- * taken from the pool only while bytes sit in it, so an idle tunnel costs its two sockets and no
- * buffer at all.
- *
- * Absolute-form HTTP: the request head was rewritten (request.c); the body is passed through
- * verbatim while http_body_feed tracks where it ends (Content-Length or chunked), and the response
- * head is parsed for its framing and streamed back as bytes arrive (server-sent events flow at
- * once). Buffers are bounded by max_header_bytes; backpressure stops reading the source when the
- * destination is not writable. One upstream connection per request ("Connection: close"); the
- * client connection is kept alive when both messages were framed and the client did not ask to
- * close. Return convention in this file: GONE means the connection was freed. */
-#include "proxy_int.h"
+/* forward.c — one absolute-form (plain HTTP) request once its upstream is connected. The request
+ * head was rewritten by request.c; the body is passed through verbatim while http_body_feed tracks
+ * where it ends (Content-Length or chunked), and the response head is parsed for its framing and
+ * streamed back as bytes arrive (server-sent events flow at once). Buffers are bounded by
+ * max_header_bytes; backpressure stops reading the source when the destination is not writable.
+ * One upstream connection per request ("Connection: close"); the client connection is kept alive
+ * when both messages were framed and the client did not ask to close, and is then handed back
+ * through c->on_reuse. Return convention in this file: GONE means the connection was freed. */
+#include "relay.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
 #define GONE (-1)
 
-void outq_reset(struct outq *q)
-{
-	free(q->buf);
-	q->buf = NULL;
-	q->len = q->off = 0;
-}
-
-int outq_flush(int fd, struct outq *q, uint64_t *count)
-{
-	while (q->off < q->len) {
-		ssize_t n = send(fd, q->buf + q->off, q->len - q->off, MSG_NOSIGNAL);
-		if (n > 0) {
-			q->off += (size_t)n;
-			if (count)
-				*count += (uint64_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return 0;
-		return n < 0 ? -errno : -EPIPE;
-	}
-	outq_reset(q);
-	return 1;
-}
-
 static int closed(struct conn *c, const char *reason)
 {
-	np_audit(c, "allow", c->ev.status, reason);
+	conn_audit(c, "allow", c->ev.status, reason);
 	conn_close(c);
 	return GONE;
 }
-
-/* ================================ tunnels ================================ */
-
-/* Returns 0, or -errno when the tunnel must be torn down. */
-static int tunnel_pump(struct conn *c, struct relay *r, int src, int dst, struct outq *pre)
-{
-	r->want_read = r->want_write = false;
-	if (pre->len > pre->off) {
-		/* early client data counts as bytes up; our own "200" does not count as bytes down */
-		int f = outq_flush(dst, pre, r == &c->up ? &r->bytes : NULL);
-		if (f < 0)
-			return f;
-		if (f == 0) {
-			r->want_write = true;
-			return 0;
-		}
-	}
-	for (int round = 0; round < 16; round++) {
-		if (r->pipe_bytes) {
-			ssize_t n = splice(r->pipe[0], NULL, dst, NULL, r->pipe_bytes,
-					   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-			if (n > 0) {
-				r->pipe_bytes -= (size_t)n;
-				r->bytes += (uint64_t)n;
-				continue;
-			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EAGAIN) {
-				r->want_write = true;
-				return 0;
-			}
-			return n < 0 ? -errno : -EPIPE;
-		}
-		if (r->eof) {
-			if (!r->shut) {
-				shutdown(dst, SHUT_WR);
-				r->shut = true;
-			}
-			np_pipe_put(c->p, r);
-			return 0;
-		}
-		if (r->pipe[0] < 0) {
-			int e = np_pipe_get(c->p, r->pipe);
-			if (e < 0)
-				return e;
-		}
-		ssize_t n = splice(src, NULL, r->pipe[1], NULL, NP_PIPE_SIZE,
-				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n > 0) {
-			r->pipe_bytes = (size_t)n;
-			c->activity_ms = np_now_ms(c->p);
-			continue;
-		}
-		if (n == 0) {
-			r->eof = true;
-			continue;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
-			r->want_read = true;
-			np_pipe_put(c->p, r);
-			return 0;
-		}
-		return -errno;
-	}
-	/* Fairness: yield to other connections; level-triggered events bring us back. */
-	if (r->pipe_bytes)
-		r->want_write = true;
-	else
-		r->want_read = true;
-	return 0;
-}
-
-static int tunnel_step(struct conn *c, bool up, bool down)
-{
-	int e = 0;
-	if (up)
-		e = tunnel_pump(c, &c->up, c->cfd, c->ufd, &c->uq);
-	if (!e && down)
-		e = tunnel_pump(c, &c->down, c->ufd, c->cfd, &c->cq);
-	if (e < 0) {
-		char reason[NONO_REASON_MAX];
-		snprintf(reason, sizeof reason, "closed: %s", strerror(-e));
-		return closed(c, reason);
-	}
-	if (c->up.eof && c->up.shut && c->down.eof && c->down.shut)
-		return closed(c, "closed");
-	conn_update(c);
-	return 0;
-}
-
-void relay_start_tunnel(struct conn *c)
-{
-	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-	c->st = C_TUNNEL;
-	outq_reset(&c->cq);
-	outq_reset(&c->uq);
-	if (!(c->cq.buf = malloc(sizeof ok - 1))) {
-		closed(c, "closed: out of memory");
-		return;
-	}
-	memcpy(c->cq.buf, ok, sizeof ok - 1);
-	c->cq.len = sizeof ok - 1;
-	/* Bytes the client sent after the CONNECT head (e.g. an eager TLS ClientHello) go first. */
-	if (c->in_len) {
-		c->uq.buf = steal_pointer(&c->in);
-		c->uq.len = c->in_len;
-	} else {
-		free(c->in);
-		c->in = NULL;
-	}
-	c->in_len = c->in_cap = c->in_scan = c->in_body = 0;
-	tunnel_step(c, true, true);
-}
-
-/* ================================ absolute-form HTTP ================================ */
 
 static int http_up(struct conn *c);
 static int http_down(struct conn *c);
@@ -180,7 +29,7 @@ static int upstream_failed(struct conn *c, const char *what)
 	if (c->resp_started)
 		return closed(c, what);
 	snprintf(reason, sizeof reason, "upstream %.100s port %u: %.100s", c->ev.target, c->ev.port, what);
-	np_audit(c, "allow", 502, reason);
+	conn_audit(c, "allow", 502, reason);
 	conn_answer(c, 502, "Bad Gateway", "upstream-failure", reason);
 	return 0;
 }
@@ -190,7 +39,7 @@ static int http_up(struct conn *c)
 {
 	struct relay *r = &c->up;
 	r->want_read = r->want_write = false;
-	int f = outq_flush(c->ufd, &c->uq, &r->bytes);
+	int f = outq_flush(c->uio.fd, &c->uq, &r->bytes);
 	if (f < 0)
 		return upstream_failed(c, "write failed");
 	if (f == 0) {
@@ -205,7 +54,7 @@ static int http_up(struct conn *c)
 			c->in_body += (size_t)k;
 		}
 		if (c->in_body) {
-			ssize_t n = send(c->ufd, c->in, c->in_body, MSG_NOSIGNAL);
+			ssize_t n = send(c->uio.fd, c->in, c->in_body, MSG_NOSIGNAL);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0 && errno == EAGAIN) {
@@ -218,7 +67,7 @@ static int http_up(struct conn *c)
 			c->in_len -= (size_t)n;
 			c->in_body -= (size_t)n;
 			r->bytes += (uint64_t)n;
-			c->activity_ms = np_now_ms(c->p);
+			c->activity_ms = conn_now(c);
 			continue;
 		}
 		if (c->req_body.done) {
@@ -227,7 +76,7 @@ static int http_up(struct conn *c)
 		}
 		if (c->in_len == c->in_cap) /* cannot happen: unframed bytes only follow a done body */
 			return closed(c, "closed: request buffer full");
-		ssize_t n = recv(c->cfd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+		ssize_t n = recv(c->cio.fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
 		if (n > 0) {
 			c->in_len += (size_t)n;
 			continue;
@@ -257,7 +106,7 @@ static int queue_response_head(struct conn *c, const http_head *h)
 	for (size_t i = 0; i < h->nheaders; i++) {
 		const http_header *hd = &h->headers[i];
 		bool skip = false;
-		for (size_t k = 0; k < sizeof hop / sizeof hop[0] && !skip; k++)
+		for (size_t k = 0; k < N_ELEMENTS(hop) && !skip; k++)
 			skip = http_token_eq(hd->name, hd->name_len, hop[k]);
 		if (skip)
 			continue;
@@ -319,29 +168,19 @@ static int on_response_head(struct conn *c, const http_head *h)
 /* Response complete: audit, drop the upstream, and either close or wait for the next request. */
 static int finish_request(struct conn *c)
 {
-	np_audit(c, "allow", c->ev.status, "closed");
+	conn_audit(c, "allow", c->ev.status, "closed");
 	if (c->close_after || !c->req_done) {
 		conn_close(c);
 		return GONE;
 	}
-	if (c->uflags)
-		event_del(&c->uev);
-	c->uflags = 0;
-	close(c->ufd);
-	c->ufd = -1;
+	conn_drop_upstream(c);
 	free(c->rb);
 	c->rb = NULL;
 	c->rb_len = c->rb_cap = c->rb_scan = c->rb_body = 0;
 	outq_reset(&c->uq);
-	c->st = C_HEAD;
-	c->in_scan = 0;
-	c->in_body = 0;
 	c->up = (struct relay){.pipe = {-1, -1}};
 	c->down = (struct relay){.pipe = {-1, -1}};
-	conn_set_deadline(c, np_now_ms(c->p) + c->p->cfg->lim.header_timeout_ms);
-	conn_update(c);
-	if (c->in_len)
-		conn_on_client_head(c); /* a pipelined request is already here */
+	c->on_reuse(c); /* reads a pipelined request that is already here */
 	return GONE; /* c may be gone: the caller must not touch it */
 }
 
@@ -351,7 +190,7 @@ static int http_down(struct conn *c)
 	struct relay *r = &c->down;
 	r->want_read = r->want_write = false;
 	for (;;) {
-		int f = outq_flush(c->cfd, &c->cq, &r->bytes);
+		int f = outq_flush(c->cio.fd, &c->cq, &r->bytes);
 		if (f < 0)
 			return closed(c, "closed: client went away during the response");
 		if (f == 0) {
@@ -359,7 +198,7 @@ static int http_down(struct conn *c)
 			return 0;
 		}
 		if (c->rb_body) {
-			ssize_t n = send(c->cfd, c->rb, c->rb_body, MSG_NOSIGNAL);
+			ssize_t n = send(c->cio.fd, c->rb, c->rb_body, MSG_NOSIGNAL);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0 && errno == EAGAIN) {
@@ -371,7 +210,7 @@ static int http_down(struct conn *c)
 			c->rb_body -= (size_t)n;
 			rb_consume(c, (size_t)n);
 			r->bytes += (uint64_t)n;
-			c->activity_ms = np_now_ms(c->p);
+			c->activity_ms = conn_now(c);
 			continue;
 		}
 		if (c->resp_head_done && c->resp_body.done)
@@ -402,7 +241,7 @@ static int http_down(struct conn *c)
 		}
 		if (c->rb_len == c->rb_cap) /* bytes after a complete body: the upstream misbehaves */
 			return closed(c, "closed: data after the response body");
-		ssize_t n = recv(c->ufd, c->rb + c->rb_len, c->rb_cap - c->rb_len, 0);
+		ssize_t n = recv(c->uio.fd, c->rb + c->rb_len, c->rb_cap - c->rb_len, 0);
 		if (n > 0) {
 			c->rb_len += (size_t)n;
 			continue;
@@ -424,10 +263,53 @@ static int http_down(struct conn *c)
 	}
 }
 
-void relay_start_http(struct conn *c)
+/* One step for either side: `up` = client->upstream can move (client readable or upstream
+ * writable), `down` = upstream->client can move. */
+static void step(struct conn *c, bool up, bool down)
 {
-	size_t cap = c->p->cfg->lim.max_header_bytes;
+	if (up && (http_up(c) == GONE || c->st != C_HTTP))
+		return;
+	if (down && (http_down(c) == GONE || c->st != C_HTTP))
+		return;
+	conn_want_relay(c);
+}
+
+static void client_event(struct np_io *io, uint32_t what)
+{
+	step(CONN_OF(io, cio), what & (NP_IN | EPOLLERR | EPOLLHUP), what & NP_OUT);
+}
+
+static void upstream_event(struct np_io *io, uint32_t what)
+{
+	step(CONN_OF(io, uio), what & NP_OUT, what & (NP_IN | EPOLLERR | EPOLLHUP));
+}
+
+static void forward_timeout(struct conn *c)
+{
+	char reason[NONO_REASON_MAX];
+	int64_t at = c->activity_ms + c->x->cfg->lim.idle_timeout_ms;
+	if (conn_now(c) < at) {
+		conn_set_deadline(c, at);
+		return;
+	}
+	if (c->resp_started) {
+		closed(c, "closed: idle timeout");
+		return;
+	}
+	snprintf(reason, sizeof reason, "no response from %.100s port %u within %u ms", c->ev.target,
+		 c->ev.port, c->x->cfg->lim.idle_timeout_ms);
+	conn_audit(c, "allow", 504, reason);
+	conn_answer(c, 504, "Gateway Timeout", "upstream-timeout", reason);
+}
+
+void forward_start(struct conn *c)
+{
+	size_t cap = c->x->cfg->lim.max_header_bytes;
 	c->st = C_HTTP;
+	c->cio.fn = client_event;
+	c->uio.fn = upstream_event;
+	c->on_timeout = forward_timeout;
+	conn_set_deadline(c, c->activity_ms + c->x->cfg->lim.idle_timeout_ms);
 	c->req_done = c->resp_head_done = c->resp_started = false;
 	c->rb_cap = cap < 16384 ? 16384 : cap;
 	c->rb = malloc(c->rb_cap);
@@ -436,34 +318,5 @@ void relay_start_http(struct conn *c)
 		return;
 	}
 	c->rb_len = c->rb_scan = c->rb_body = 0;
-	if (http_up(c) == GONE || c->st != C_HTTP)
-		return;
-	if (http_down(c) == GONE || c->st != C_HTTP)
-		return;
-	conn_update(c);
-}
-
-/* One step for either side: `up` = client->upstream can move (client readable or upstream
- * writable), `down` = upstream->client can move. */
-static void relay_step(struct conn *c, bool up, bool down)
-{
-	if (c->st == C_TUNNEL) {
-		tunnel_step(c, up, down);
-		return;
-	}
-	if (up && (http_up(c) == GONE || c->st != C_HTTP))
-		return;
-	if (down && (http_down(c) == GONE || c->st != C_HTTP))
-		return;
-	conn_update(c);
-}
-
-void relay_client_event(struct conn *c, short what)
-{
-	relay_step(c, what & EV_READ, what & EV_WRITE);
-}
-
-void relay_upstream_event(struct conn *c, short what)
-{
-	relay_step(c, what & EV_WRITE, what & EV_READ);
+	step(c, true, true);
 }
