@@ -399,8 +399,12 @@ NONO_API int nono_proxy_config_allow_host_connect_only(nono_proxy_config *cfg, c
  * (-EPERM). Errors: -EINVAL, -EPERM. */
 NONO_API int nono_proxy_config_allow_internal(nono_proxy_config *cfg, const char *host_port,
 					      nono_error *err);
-/* Allow every public host (internal addresses stay denied). */
+/* Allow every public host (internal addresses stay denied). Not together with an allowlist
+ * (nono_proxy_config_check). */
 NONO_API void nono_proxy_config_allow_all_hosts(nono_proxy_config *cfg, bool on);
+/* Refuse options that contradict each other (an allowlist together with allow-all-hosts): the one
+ * check every front end gets, also made by nono_proxy_start. Errors: -EINVAL with the message. */
+NONO_API int nono_proxy_config_check(const nono_proxy_config *cfg, nono_error *err);
 /* Listen address (IPv4/IPv6 literal) and port (0 = ephemeral). Errors: -EINVAL. */
 NONO_API int nono_proxy_config_set_listen(nono_proxy_config *cfg, const char *addr, uint16_t port,
 					  nono_error *err);

@@ -162,12 +162,6 @@ class ProxyConfig:
             raise ValueError(f"duplicate route prefix: {sorted(dup)[0]!r}")
         if not isinstance(self.allow_all_hosts, bool):
             raise TypeError("allow_all_hosts must be a bool")
-        # A combination rule that belongs to the library (nono_proxy_start refuses it with -EINVAL,
-        # surfaced as ValueError by start_proxy()); kept here until then, because ProxyConfig has
-        # always refused it when built, not when started.
-        if self.allow_all_hosts and hosts:
-            raise ValueError("allowed_hosts cannot be combined with allow_all_hosts=True "
-                             "(allow_all_hosts already allows every public host)")
         _check_str("bind_addr", self.bind_addr)
         for name in ("bind_port", "max_connections"):
             v = getattr(self, name)

@@ -101,6 +101,9 @@ static PyObject *cfg_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	memset(&lim, 0, sizeof lim); /* zero fields keep the library's defaults */
 	lim.max_connections = (unsigned)maxconn;
 	nono_proxy_config_set_limits(o->cfg, &lim);
+	/* The library's combination rules, when the config is built (as ProxyConfig always has). */
+	if ((rc = nono_proxy_config_check(o->cfg, &err)) < 0)
+		goto fail_rc;
 	return (PyObject *)o;
 fail_rc:
 	Py_DECREF(o);

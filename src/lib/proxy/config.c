@@ -122,6 +122,18 @@ int nono_proxy_config_allow_internal(nono_proxy_config *cfg, const char *host_po
 	return push_pattern(&cfg->internal, &cfg->ninternal, &p, err);
 }
 
+/* Combinations of options that contradict each other, refused the same way for every caller (the
+ * CLI, the C API and nono_py). */
+int nono_proxy_config_check(const nono_proxy_config *cfg, nono_error *err)
+{
+	if (!cfg)
+		return nono_fail(err, -EINVAL, "proxy config is NULL");
+	if (cfg->allow_all && cfg->nallow)
+		return nono_fail(err, -EINVAL, "allowed hosts cannot be combined with allow-all-hosts "
+					       "(allow_all_hosts), which already allows every public host");
+	return 0;
+}
+
 void nono_proxy_config_allow_all_hosts(nono_proxy_config *cfg, bool on)
 {
 	if (cfg)

@@ -303,16 +303,6 @@ static int listen_socket(struct nono_proxy *p, nono_error *err)
 	return 0;
 }
 
-/* Combinations of options that contradict each other, refused the same way for every caller (the
- * CLI, the C API and nono_py). */
-static int check_config(const nono_proxy_config *cfg, nono_error *err)
-{
-	if (cfg->allow_all && cfg->nallow)
-		return nono_fail(err, -EINVAL, "allowed hosts cannot be combined with allow-all-hosts "
-					       "(allow-all-hosts already allows every public host)");
-	return 0;
-}
-
 /* One loop: its own epoll set with the shared listener and stop eventfd. */
 static int worker_setup(struct nono_proxy *p, struct np_worker *w, nono_error *err)
 {
@@ -376,7 +366,7 @@ int nono_proxy_start(const nono_proxy_config *cfg, nono_proxy **out, nono_error 
 	if (!cfg || !out)
 		return nono_fail(err, -EINVAL, "nono_proxy_start: no config");
 	*out = NULL;
-	if ((rc = check_config(cfg, err)) < 0)
+	if ((rc = nono_proxy_config_check(cfg, err)) < 0)
 		return rc;
 	struct nono_proxy *p = calloc(1, sizeof *p);
 	if (!p)
