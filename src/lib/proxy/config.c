@@ -1,5 +1,4 @@
-/* config.c — the proxy's configuration object, the policy verdicts built on netpolicy.c and the
- * child environment helper. */
+/* config.c — the proxy's configuration object and the policy verdicts built on netpolicy.c. */
 #include "proxy_int.h"
 
 #include <arpa/inet.h>
@@ -288,37 +287,4 @@ bool np_check_addr(const np_addr *a, const char *host, bool internal_ok, np_verd
 	else
 		deny(v, "internal-address", "host %s resolves to %s, an internal address: %s", host, as, why);
 	return false;
-}
-
-/* ---- child environment ---- */
-
-int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out, nono_error *err)
-{
-	if (!p || !out)
-		return nono_fail(err, -EINVAL, "no proxy");
-	static const char *const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-					    "http_proxy", "https_proxy", "all_proxy"};
-	const char *url = nono_proxy_url(p);
-	char *ov[12] = {0};
-	int rc = -ENOMEM;
-	size_t n = 0;
-	for (size_t i = 0; i < 6; i++)
-		if (asprintf(&ov[n++], "%s=%s", names[i], url) < 0) {
-			ov[--n] = NULL;
-			goto out;
-		}
-	/* The token never leaves through NO_PROXY; loopback stays direct (proxy-only mode lets the
-	 * child reach nothing on loopback but the proxy anyway). */
-	if (!(ov[n++] = strdup("NO_PROXY=localhost,127.0.0.1,::1")) ||
-	    !(ov[n++] = strdup("no_proxy=localhost,127.0.0.1,::1")) ||
-	    !(ov[n++] = strdup("NODE_USE_ENV_PROXY=1")))
-		goto out;
-	rc = nono_env_build(false, extra, (const char *const *)ov, out, err);
-	goto done;
-out:
-	rc = nono_fail(err, -ENOMEM, "out of memory");
-done:
-	for (size_t i = 0; i < N_ELEMENTS(ov); i++)
-		free(ov[i]);
-	return rc;
 }

@@ -1,0 +1,37 @@
+/* childenv.c — the environment a sandboxed child gets to use a running proxy: the proxy variables with
+ * the URL (token included), NO_PROXY for loopback, NODE_USE_ENV_PROXY; built by nono_env_build. */
+#include "proxy_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out, nono_error *err)
+{
+	if (!p || !out)
+		return nono_fail(err, -EINVAL, "no proxy");
+	static const char *const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+					    "http_proxy", "https_proxy", "all_proxy"};
+	const char *url = nono_proxy_url(p);
+	char *ov[12] = {0};
+	int rc = -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < 6; i++)
+		if (asprintf(&ov[n++], "%s=%s", names[i], url) < 0) {
+			ov[--n] = NULL;
+			goto out;
+		}
+	/* The token never leaves through NO_PROXY; loopback stays direct (proxy-only mode lets the
+	 * child reach nothing on loopback but the proxy anyway). */
+	if (!(ov[n++] = strdup("NO_PROXY=localhost,127.0.0.1,::1")) ||
+	    !(ov[n++] = strdup("no_proxy=localhost,127.0.0.1,::1")) ||
+	    !(ov[n++] = strdup("NODE_USE_ENV_PROXY=1")))
+		goto out;
+	rc = nono_env_build(false, extra, (const char *const *)ov, out, err);
+	goto done;
+out:
+	rc = nono_fail(err, -ENOMEM, "out of memory");
+done:
+	for (size_t i = 0; i < N_ELEMENTS(ov); i++)
+		free(ov[i]);
+	return rc;
+}
