@@ -247,6 +247,22 @@ void np_pipe_pool_fini(struct np_pipe_pool *pool)
 
 /* ---- output queues ---- */
 
+int np_recv_more(int fd, char *buf, size_t *len, size_t cap)
+{
+	for (;;) {
+		ssize_t n = recv(fd, buf + *len, cap - *len, 0);
+		if (n > 0) {
+			*len += (size_t)n;
+			return 1;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			return -1;
+		return errno == EAGAIN ? 0 : -2;
+	}
+}
+
 void outq_reset(struct outq *q)
 {
 	free(q->buf);

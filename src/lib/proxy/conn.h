@@ -146,6 +146,9 @@ void np_pipe_pool_fini(struct np_pipe_pool *pool);
 
 /* Write as much of q as possible (adding to *count when non-NULL); 1 done, 0 would block,
  * -errno error. */
+/* Read what fits into buf[*len, cap) from `fd`: 1 when bytes came (*len grew), 0 when there are none
+ * now (EAGAIN), -1 at EOF (an orderly close), -2 on an error. EINTR is retried. */
+int np_recv_more(int fd, char *buf, size_t *len, size_t cap);
 int outq_flush(int fd, struct outq *q, uint64_t *count);
 void outq_reset(struct outq *q);
 /* Replace q's contents with a copy of `len` bytes. Returns 0 or -ENOMEM. */

@@ -76,14 +76,10 @@ static int http_up(struct conn *c)
 		}
 		if (c->in_len == c->in_cap) /* cannot happen: unframed bytes only follow a done body */
 			return closed(c, "closed: request buffer full");
-		ssize_t n = recv(c->cio.fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-		if (n > 0) {
-			c->in_len += (size_t)n;
+		int got = np_recv_more(c->cio.fd, c->in, &c->in_len, c->in_cap);
+		if (got > 0)
 			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
+		if (got == 0) {
 			r->want_read = true;
 			return 0;
 		}
@@ -241,21 +237,17 @@ static int http_down(struct conn *c)
 		}
 		if (c->rb_len == c->rb_cap) /* bytes after a complete body: the upstream misbehaves */
 			return closed(c, "closed: data after the response body");
-		ssize_t n = recv(c->uio.fd, c->rb + c->rb_len, c->rb_cap - c->rb_len, 0);
-		if (n > 0) {
-			c->rb_len += (size_t)n;
+		int got = np_recv_more(c->uio.fd, c->rb, &c->rb_len, c->rb_cap);
+		if (got > 0)
 			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
+		if (got == 0) {
 			r->want_read = true;
 			return 0;
 		}
 		/* EOF or error from the upstream */
 		if (!c->resp_head_done)
 			return upstream_failed(c, "closed the connection before a complete response head");
-		if (c->resp_body.kind == HTTP_BODY_UNTIL_CLOSE && n == 0) {
+		if (c->resp_body.kind == HTTP_BODY_UNTIL_CLOSE && got == -1) {
 			c->resp_body.done = true;
 			continue;
 		}

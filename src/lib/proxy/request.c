@@ -287,14 +287,10 @@ static void read_head(struct conn *c)
 			c->in = n;
 			c->in_cap = ncap;
 		}
-		ssize_t n = recv(c->cio.fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
-		if (n > 0) {
-			c->in_len += (size_t)n;
+		int got = np_recv_more(c->cio.fd, c->in, &c->in_len, c->in_cap);
+		if (got > 0)
 			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
+		if (got == 0) {
 			(void)np_io_want(c->x->loop, &c->cio, NP_IN);
 			return;
 		}
