@@ -695,7 +695,9 @@ def test_env_helper():
     assert d["NODE_USE_ENV_PROXY"] == "1"
     assert d["FOO"] == "bar"  # the caller's extra variable, while its HTTP_PROXY lost
     assert p.url == f"http://nono:{p.token}@127.0.0.1:{p.port}"
-    assert len(p.token) == 32 and int(p.token, 16) >= 0
+    # 128 random bits as lowercase hex: int() raises on anything else
+    assert len(p.token) == 32 and p.token == p.token.lower()
+    int(p.token, 16)
 
 
 def test_tunnel_bulk_integrity(upstream, proxy_for):

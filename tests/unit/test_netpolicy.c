@@ -29,6 +29,7 @@ static const struct row rows[] = {
 	{"[::ffff:a9fe:a9fe]", 1, NP_METADATA, "::ffff:169.254.169.254"},
 	{"64:ff9b::169.254.169.254", 1, NP_METADATA, "64:ff9b::a9fe:a9fe"}, /* NAT64 */
 	{"64:ff9b::a9fe:a9fe", 1, NP_METADATA, "64:ff9b::a9fe:a9fe"},
+	{"::ffff:0:169.254.169.254", 1, NP_METADATA, "::ffff:0:a9fe:a9fe"}, /* SIIT (RFC 2765) */
 	{"2002:a9fe:a9fe::1", 1, NP_METADATA, "2002:a9fe:a9fe::1"},         /* 6to4 */
 	{"::169.254.169.254", 1, NP_METADATA, "::169.254.169.254"},         /* v4-compatible */
 	{"2001:0:a9fe:a9fe::1", 1, NP_METADATA, "2001:0:a9fe:a9fe::1"},     /* Teredo server */

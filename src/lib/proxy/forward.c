@@ -162,6 +162,16 @@ static int on_response_head(struct conn *c, const http_head *h)
 }
 
 /* Response complete: audit, drop the upstream, and either close or wait for the next request. */
+/* The next request of a kept-alive connection starts from the loop (a timer due at once), never
+ * from inside the call chain of the one that just finished: with an upstream that answers at once
+ * and a client that pipelines, read_head → dial → forward → finish_request → read_head … would
+ * otherwise recurse once per queued request until the thread's stack ran out (review 2026-12-04,
+ * proxy F1). */
+static void reuse_from_loop(struct conn *c)
+{
+	c->on_reuse(c); /* reads a pipelined request that is already here */
+}
+
 static int finish_request(struct conn *c)
 {
 	conn_audit(c, "allow", c->ev.status, "closed");
@@ -176,7 +186,10 @@ static int finish_request(struct conn *c)
 	outq_reset(&c->uq);
 	c->up = (struct relay){.pipe = {-1, -1}};
 	c->down = (struct relay){.pipe = {-1, -1}};
-	c->on_reuse(c); /* reads a pipelined request that is already here */
+	(void)np_io_want(c->x->loop, &c->cio, 0); /* nothing until the next request starts */
+	c->on_timeout = reuse_from_loop;
+	if (np_timer_set(c->x->loop, &c->timer, conn_now(c)) < 0)
+		conn_close(c); /* no memory for the timer: no way to come back to it */
 	return GONE; /* c may be gone: the caller must not touch it */
 }
 

@@ -81,6 +81,7 @@ static np_class classify_v6(const uint8_t *b, const char **why)
 {
 	static const uint8_t zero[16], mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
 				       nat64[12] = {0, 0x64, 0xff, 0x9b},
+				       siit[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0},
 				       nat64_local[6] = {0, 0x64, 0xff, 0x9b, 0, 1},
 				       sixtofour[2] = {0x20, 0x02}, teredo[4] = {0x20, 0x01, 0, 0},
 				       ec2[16] = {0xfd, 0, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54},
@@ -97,6 +98,8 @@ static np_class classify_v6(const uint8_t *b, const char **why)
 	if (memcmp(b, mapped, 12) == 0)
 		return classify_v4(be32_at(b + 12), why); /* ::ffff:a.b.c.d reaches a.b.c.d */
 	if (memcmp(b, nat64, 12) == 0) /* 64:ff9b::/96 (RFC 6052): a NAT64 gateway dials a.b.c.d */
+		return classify_v4(be32_at(b + 12), why);
+	if (memcmp(b, siit, 12) == 0) /* ::ffff:0:a.b.c.d (RFC 2765 SIIT): a translator dials it */
 		return classify_v4(be32_at(b + 12), why);
 	if (memcmp(b, zero, 15) == 0 && b[15] <= 1) {
 		*why = b[15] ? "loopback address (::1)" : "unspecified address (::)";
