@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # MANUAL / REHEARSAL TOOL, NOT PART OF CI. Runs a clean clone of this repository's HEAD in a fresh
 # Debian 12 root, the way CI runs it on the debian:12 image, to prove that the README's commands
-# install every command the suite calls (issue 10). Needs root, debootstrap and network access to
-# the Debian archive; it changes nothing on the host outside DIR (mounts live in a private mount
+# install every command the suite calls (issue 10). Needs root, debootstrap and the Debian archive this
+# machine's apt is configured for; it changes nothing on the host outside DIR (mounts live in a private mount
 # namespace, whose root is pivoted into DIR/root, and vanish with it).
 #   scripts/fresh-root-check.sh [DIR] [-- COMMAND...]
 # DIR defaults to /var/tmp/nono-fresh-root. COMMAND runs in the clone inside the root, default
@@ -11,8 +11,8 @@
 # (DIR/pristine, made once with `debootstrap --variant=minbase`) in DIR/root.
 #
 # What the root gets besides minbase, to match the debian:12 image:
-# - /etc/apt/sources.list.d/debian.sources: bookworm, bookworm-updates, bookworm-security (the
-#   image's file; minbase writes only `bookworm main` to sources.list);
+# - this machine's own Debian apt sources (bookworm, bookworm-updates, bookworm-security, as in the
+#   image; minbase writes only `bookworm main` to sources.list);
 # - /etc/hosts with the localhost lines the container runtime writes (a minbase root has none);
 # - /etc/resolv.conf from the host (the runtime bind-mounts one too).
 set -euo pipefail
@@ -23,7 +23,10 @@ if [ $# -gt 0 ] && [ "$1" != -- ]; then dir=$1; shift; fi
 [ $# -gt 0 ] || set -- bash .ci/run
 [ "$(id -u)" -eq 0 ] || { echo "fresh-root-check: needs root" >&2; exit 1; }
 command -v debootstrap >/dev/null || { echo "fresh-root-check: apt-get install debootstrap" >&2; exit 1; }
-mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+# The archive this machine's own apt sources name (no host is written into this script).
+mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+[ -n "$mirror" ] || { echo "fresh-root-check: no Debian archive in this machine's apt sources" >&2; exit 1; }
 
 mkdir -p "$dir"
 if [ ! -f "$dir/pristine/.complete" ]; then
@@ -31,19 +34,12 @@ if [ ! -f "$dir/pristine/.complete" ]; then
 	debootstrap --variant=minbase bookworm "$dir/pristine" "$mirror" >"$dir/debootstrap.log" 2>&1 ||
 		{ tail -20 "$dir/debootstrap.log" >&2; exit 1; }
 	rm -f "$dir/pristine/etc/apt/sources.list"
-	cat >"$dir/pristine/etc/apt/sources.list.d/debian.sources" <<-EOF
-	Types: deb
-	URIs: $mirror
-	Suites: bookworm bookworm-updates
-	Components: main
-	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-	Types: deb
-	URIs: ${mirror%/debian}/debian-security
-	Suites: bookworm-security
-	Components: main
-	Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-	EOF
+	# The image's sources are the machine's own (bookworm, -updates, -security).
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+		cp /etc/apt/sources.list.d/debian.sources "$dir/pristine/etc/apt/sources.list.d/"
+	else
+		cp /etc/apt/sources.list "$dir/pristine/etc/apt/sources.list"
+	fi
 	printf '%s\n' '127.0.0.1	localhost' '::1	localhost ip6-localhost ip6-loopback' \
 		'fe00::0	ip6-localnet' 'ff00::0	ip6-mcastprefix' 'ff02::1	ip6-allnodes' \
 		'ff02::2	ip6-allrouters' >"$dir/pristine/etc/hosts"
