@@ -263,6 +263,18 @@ int np_recv_more(int fd, char *buf, size_t *len, size_t cap)
 	}
 }
 
+ssize_t np_send_some(int fd, const char *buf, size_t len)
+{
+	for (;;) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0)
+			return n;
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 && errno == EAGAIN ? 0 : -1;
+	}
+}
+
 void outq_reset(struct outq *q)
 {
 	free(q->buf);

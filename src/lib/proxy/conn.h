@@ -149,6 +149,9 @@ void np_pipe_pool_fini(struct np_pipe_pool *pool);
 /* Read what fits into buf[*len, cap) from `fd`: 1 when bytes came (*len grew), 0 when there are none
  * now (EAGAIN), -1 at EOF (an orderly close), -2 on an error. EINTR is retried. */
 int np_recv_more(int fd, char *buf, size_t *len, size_t cap);
+/* Send from buf[0, len) to `fd`: how many bytes went (> 0), 0 when none can now (EAGAIN), -1 when
+ * the peer is gone or on an error. EINTR is retried. */
+ssize_t np_send_some(int fd, const char *buf, size_t len);
 int outq_flush(int fd, struct outq *q, uint64_t *count);
 void outq_reset(struct outq *q);
 /* Replace q's contents with a copy of `len` bytes. Returns 0 or -ENOMEM. */

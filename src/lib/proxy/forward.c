@@ -54,14 +54,12 @@ static int http_up(struct conn *c)
 			c->in_body += (size_t)k;
 		}
 		if (c->in_body) {
-			ssize_t n = send(c->uio.fd, c->in, c->in_body, MSG_NOSIGNAL);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EAGAIN) {
+			ssize_t n = np_send_some(c->uio.fd, c->in, c->in_body);
+			if (n == 0) {
 				r->want_write = true;
 				return 0;
 			}
-			if (n <= 0)
+			if (n < 0)
 				return upstream_failed(c, "write failed");
 			memmove(c->in, c->in + n, c->in_len - (size_t)n);
 			c->in_len -= (size_t)n;
@@ -207,14 +205,12 @@ static int http_down(struct conn *c)
 			return 0;
 		}
 		if (c->rb_body) {
-			ssize_t n = send(c->cio.fd, c->rb, c->rb_body, MSG_NOSIGNAL);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EAGAIN) {
+			ssize_t n = np_send_some(c->cio.fd, c->rb, c->rb_body);
+			if (n == 0) {
 				r->want_write = true;
 				return 0;
 			}
-			if (n <= 0)
+			if (n < 0)
 				return closed(c, "closed: client went away during the response");
 			c->rb_body -= (size_t)n;
 			rb_consume(c, (size_t)n);
