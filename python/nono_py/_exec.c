@@ -21,6 +21,7 @@ static PyStructSequence_Field exec_result_fields[] = {
 	{"enforcement", "what the kernel enforced, one line a layer"},
 	{"audit_events", "network supervisor decisions during the run (list of dicts)"},
 	{"audit_dropped", "supervisor decisions dropped because more than 256 were recorded"},
+	{"report", "what the kernel enforced, as fields (dict: nono_report_json)"},
 	{NULL, NULL},
 };
 PyStructSequence_Desc nono_py_exec_result_desc = {
@@ -115,6 +116,20 @@ static int check_proxy(nono_py_caps *c, nono_py_proxy **out)
 	return 0;
 }
 
+/* The report's structured fields (the library's nono_report_json) as a dict: callers and tests read
+ * fields, never the prose of `enforcement`. */
+static PyObject *report_dict(const nono_report *r)
+{
+	char *j = nono_report_json(r);
+	if (!j)
+		return PyErr_NoMemory();
+	PyObject *json = PyImport_ImportModule("json");
+	PyObject *d = json ? PyObject_CallMethod(json, "loads", "s", j) : NULL;
+	Py_XDECREF(json);
+	free(j);
+	return d;
+}
+
 static PyObject *build_exec_result(nono_py_state *st, const nono_exec_result *r, nono_audit *audit)
 {
 	PyObject *res = PyStructSequence_New(st->exec_result_type);
@@ -130,6 +145,7 @@ static PyObject *build_exec_result(nono_py_state *st, const nono_exec_result *r,
 		nono_py_text(r->report.text),
 		events,
 		PyLong_FromUnsignedLongLong(audit ? nono_audit_dropped(audit) : 0),
+		report_dict(&r->report),
 	};
 	int bad = 0;
 	for (size_t i = 0; i < N_ELEMENTS(v); i++) {

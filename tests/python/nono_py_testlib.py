@@ -196,6 +196,7 @@ def proxy_only_scenario(nono_py, **exec_kw):
                 "udp_received": len(udp.received()), "decoy_accepted": decoy_accepted,
                 "landlock_abi": nono_py.support_info().landlock_abi,
                 "enforcement": r.enforcement,
+                "report": r.report,
             }
     finally:
         srv.close()

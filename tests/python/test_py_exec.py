@@ -60,7 +60,9 @@ def test_result_shape_exit_code_and_output(nono_py, base_caps):
     assert exit_code == 7 and isinstance(stdout, bytes) and isinstance(stderr, bytes)
     assert r.timed_out is False and r.term_signal == 0
     assert r.audit_events == [] and r.audit_dropped == 0  # network allowed: no supervisor
-    assert "landlock" in r.enforcement.lower()
+    assert "landlock" in r.enforcement.lower()  # the human rendering is there
+    assert r.report["landlock_abi"] >= 1 and r.report["seccomp"] is True
+    assert r.report["net_enforced"] == "allowed" and r.report["downgrades"] == []
     big = nono_py.sandboxed_exec(base_caps(), [PYTHON, "-c", "import sys; sys.stdout.write('x' * 1000000)"])
     assert big.exit_code == 0 and big.stdout == b"x" * 1000000
 

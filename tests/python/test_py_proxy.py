@@ -180,7 +180,8 @@ def test_proxy_only_capped_landlock_abi_3(nono_py):
     The library reads the variable at its first query, hence a fresh interpreter."""
     res = _run_scenario_in_subprocess({"NONO_MAX_LANDLOCK_ABI": "3"})
     assert res["landlock_abi"] == min(3, nono_py.support_info().landlock_abi_kernel)
-    assert "supervisor" in res["enforcement"].lower(), res["enforcement"]
+    assert res["report"]["supervisor"] is True and res["report"]["landlock_tcp"] is False, res
+    assert res["report"]["net_enforced"] == "proxy-only", res
     check_proxy_only(res)
 
 
