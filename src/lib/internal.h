@@ -166,7 +166,8 @@ NONO_HIDDEN int nono_seccomp_build(unsigned variant, struct sock_fprog *prog, no
 
 /* report.c: render plan->report's text from its fields. */
 NONO_HIDDEN void nono_report_render(nono_report *r);
-/* Append one downgrade reason (printf-style; silently bounded to NONO_REPORT_DOWNGRADES_MAX). */
+/* Append one downgrade reason (printf-style). Past NONO_REPORT_DOWNGRADES_MAX the last entry says
+ * that more were cut. */
 NONO_HIDDEN void nono_report_downgrade(nono_report *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -20,8 +20,13 @@ static void append(char *buf, size_t len, const char *fmt, ...)
 
 void nono_report_downgrade(nono_report *r, const char *fmt, ...)
 {
-	if (r->n_downgrades >= NONO_REPORT_DOWNGRADES_MAX)
+	r->downgraded = true;
+	if (r->n_downgrades >= NONO_REPORT_DOWNGRADES_MAX) {
+		/* Never silently: the last slot says that more were cut (plan.c makes at most 4). */
+		snprintf(r->downgrades[NONO_REPORT_DOWNGRADES_MAX - 1], NONO_REASON_MAX,
+			 "more downgrades than the report holds (%d)", NONO_REPORT_DOWNGRADES_MAX);
 		return;
+	}
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(r->downgrades[r->n_downgrades++], NONO_REASON_MAX, fmt, ap);

@@ -252,6 +252,7 @@ static void test_render(void)
 	for (int i = 0; i < 10; i++) /* bounded */
 		nono_report_downgrade(&r, "more");
 	CHECK_EQ_INT(r.n_downgrades, NONO_REPORT_DOWNGRADES_MAX);
+	CHECK(strstr(r.downgrades[NONO_REPORT_DOWNGRADES_MAX - 1], "more downgrades") != NULL);
 	char *j = nono_report_json(&r);
 	json_t *o = j ? json_loads(j, 0, NULL) : NULL;
 	CHECK(o != NULL);
