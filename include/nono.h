@@ -391,6 +391,12 @@ typedef struct nono_proxy_limits {
 	unsigned header_timeout_ms;    /* default 10000 (slowloris) */
 	unsigned idle_timeout_ms;      /* default 300000 for tunnels */
 	unsigned max_connections;      /* default 256; excess get 503 */
+	unsigned max_pending_heads;    /* connections without a complete request head (reading one,
+	                                  idle between keep-alive requests, or closing after an
+	                                  answer): past this bound the OLDEST such connection is
+	                                  closed, never the newcomer, so clients that never finish a
+	                                  head cannot starve the others. Default max_connections / 4,
+	                                  at least 8; shared evenly by the proxy's loop threads */
 } nono_proxy_limits;
 
 /* Defaults: deny every host, listen 127.0.0.1 on an ephemeral port, token required. */
