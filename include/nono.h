@@ -106,6 +106,13 @@ NONO_API int nono_caps_set_network(nono_caps *caps, nono_net_mode mode, uint16_t
 NONO_API int nono_caps_set_proxy_address(nono_caps *caps, const char *addr, nono_error *err);
 /* "127.0.0.1" or "::1" (static string). */
 NONO_API const char *nono_caps_proxy_address(const nono_caps *caps);
+/* User namespaces inside the sandbox. By default (false) the seccomp filter refuses them in every
+ * mode: unshare/clone with CLONE_NEWUSER and setns → EPERM, clone3 → ENOSYS (its flags are out of
+ * BPF's reach; glibc falls back to clone). Allow them only for commands that sandbox themselves
+ * (Chromium, bubblewrap): a user namespace opens the kernel's namespace surface to the command.
+ * NULL caps: no-op / false. */
+NONO_API void nono_caps_set_user_namespaces(nono_caps *caps, bool allow);
+NONO_API bool nono_caps_user_namespaces(const nono_caps *caps);
 /* Current mode; stores the proxy port in *proxy_port when non-NULL (0 unless proxy-only). */
 NONO_API nono_net_mode nono_caps_network(const nono_caps *caps, uint16_t *proxy_port);
 
@@ -217,6 +224,7 @@ typedef struct nono_report {
 	bool seccomp;             /* seccomp-bpf filter installed */
 	bool truncate_by_filter;  /* below ABI 3: the filter closes truncation that needs no write fd */
 	bool supervisor;          /* user-notification supervisor decides network syscalls */
+	bool userns_refused;      /* the filter refuses user namespaces (nono_caps_set_user_namespaces) */
 	bool no_new_privs;
 	nono_net_mode net_requested;
 	nono_net_mode net_enforced;   /* what the kernel really enforces (best effort may tighten) */
@@ -383,6 +391,12 @@ typedef struct nono_proxy_limits {
 	unsigned header_timeout_ms;    /* default 10000 (slowloris) */
 	unsigned idle_timeout_ms;      /* default 300000 for tunnels */
 	unsigned max_connections;      /* default 256; excess get 503 */
+	unsigned max_pending_heads;    /* connections without a complete request head (reading one,
+	                                  idle between keep-alive requests, or closing after an
+	                                  answer): past this bound the OLDEST such connection is
+	                                  closed, never the newcomer, so clients that never finish a
+	                                  head cannot starve the others. Default max_connections / 4,
+	                                  at least 8; shared evenly by the proxy's loop threads */
 } nono_proxy_limits;
 
 /* Defaults: deny every host, listen 127.0.0.1 on an ephemeral port, token required. */

@@ -92,6 +92,8 @@ void help_run(FILE *f)
 		"      --inherit-env          start from nono's environment (loader variables dropped)\n"
 		"\n"
 		"Enforcement and output:\n"
+		"      --allow-userns         let the command create user namespaces (tools that sandbox\n"
+		"                             themselves: Chromium, bubblewrap); refused by default\n"
 		"      --best-effort          if the kernel lacks a layer, downgrade instead of refusing\n"
 		"                             (never widens the network: proxy-only becomes blocked)\n"
 		"      --dry-run              print the policy and the enforcement this kernel gives it;\n"

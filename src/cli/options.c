@@ -32,6 +32,7 @@ enum {
 	OPT_WRITE_Q,
 	OPT_RW_Q,
 	OPT_NET_Q,
+	OPT_ALLOW_USERNS,
 };
 
 static const struct option run_longopts[] = {
@@ -54,6 +55,7 @@ static const struct option run_longopts[] = {
 	{"env", required_argument, NULL, 'e'},
 	{"inherit-env", no_argument, NULL, OPT_INHERIT},
 	{"best-effort", no_argument, NULL, OPT_BEST_EFFORT},
+	{"allow-userns", no_argument, NULL, OPT_ALLOW_USERNS},
 	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"path", required_argument, NULL, OPT_PATH},
@@ -159,6 +161,7 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case 'e': return add_env(o, sub, arg);
 	case OPT_INHERIT: o->inherit_env = true; break;
 	case OPT_BEST_EFFORT: o->best_effort = true; break;
+	case OPT_ALLOW_USERNS: o->allow_userns = true; break;
 	case OPT_DRY_RUN: o->dry_run = true; break;
 	case OPT_JSON: o->json = true; break;
 	case OPT_PATH: o->why_path = arg; break;

@@ -32,6 +32,7 @@ struct run_opts {
 	const char *audit_log, *workdir;
 	double timeout;
 	bool inherit_env, best_effort, dry_run, json;
+	bool allow_userns;
 	/* why */
 	const char *why_path;
 	nono_access why_access;

@@ -72,6 +72,7 @@ static int add_network(nono_caps *caps, const struct run_opts *o, uint16_t proxy
 		cli_err("network: %s", err.message);
 		return EXIT_USAGE;
 	}
+	nono_caps_set_user_namespaces(caps, o->allow_userns);
 	for (size_t i = 0; i < o->unix_socks.n; i++)
 		if (nono_caps_allow_unix_socket(caps, o->unix_socks.v[i], &err) < 0) {
 			cli_err("--allow-unix-socket %s: %s", o->unix_socks.v[i], err.message);

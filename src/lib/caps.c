@@ -47,6 +47,7 @@ nono_caps *nono_caps_clone(const nono_caps *caps)
 	c->net = caps->net;
 	c->proxy_port = caps->proxy_port;
 	c->proxy_v6 = caps->proxy_v6;
+	c->userns = caps->userns;
 	if (caps->ngrants) {
 		c->grants = calloc(caps->ngrants, sizeof *c->grants);
 		if (!c->grants)
@@ -268,6 +269,17 @@ int nono_caps_set_proxy_address(nono_caps *caps, const char *addr, nono_error *e
 	caps->proxy_v6 = addr[0] == ':';
 	nono_error_clear(err);
 	return 0;
+}
+
+void nono_caps_set_user_namespaces(nono_caps *caps, bool allow)
+{
+	if (caps)
+		caps->userns = allow;
+}
+
+bool nono_caps_user_namespaces(const nono_caps *caps)
+{
+	return caps && caps->userns;
 }
 
 const char *nono_caps_proxy_address(const nono_caps *caps)

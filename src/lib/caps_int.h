@@ -21,6 +21,7 @@ struct nono_caps {
 	size_t nsocks;
 	uint16_t *ports; /* loopback bind ports, unique, in insertion order */
 	size_t nports;
+	bool userns; /* user namespaces allowed inside (nono_caps_set_user_namespaces) */
 };
 
 /* "read", "write", "read-write", or "?" for a value that is not one (messages only). */

@@ -123,6 +123,7 @@ enum {
 	NONO_SC_NOTIFY = 1u << 3,   /* a supervisor decides addresses */
 	NONO_SC_NONOTIFY = 1u << 4, /* network restricted, no supervisor: address syscalls denied */
 	NONO_SC_OLD_LL = 1u << 5,   /* Landlock ABI < 3: the filter closes truncation */
+	NONO_SC_NO_USERNS = 1u << 6, /* user namespaces refused (not nono_caps_set_user_namespaces) */
 };
 
 struct nono_plan {

@@ -14,7 +14,8 @@
  *       "proxy_port": N,                              1..65535 for proxy_only, else 0 or absent
  *       "proxy_address": "127.0.0.1" | "::1" },       optional, proxy_only only; default 127.0.0.1
  *     "unix_sockets": ["/abs/path", ...],             optional; socket files or directories
- *     "bind_ports": [N, ...]                          optional; 1..65535, no duplicates
+ *     "bind_ports": [N, ...],                         optional; 1..65535, no duplicates
+ *     "user_namespaces": true | false                 optional, default false
  *   }
  *
  * Loading is strict because a profile is policy: a typo that silently dropped a field would run the
@@ -161,6 +162,8 @@ char *nono_caps_to_json(const nono_caps *caps, nono_error *err)
 	ok = put(root, "unix_sockets", socks) && ok;
 	ok = put(root, "bind_ports", ports) && ok;
 	fs = net = socks = ports = NULL;
+	if (nono_caps_user_namespaces(caps))
+		ok = put(root, "user_namespaces", json_true()) && ok;
 	if (!ok)
 		goto oom;
 	out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -402,7 +405,7 @@ static int load_ports(nono_caps *caps, json_t *arr, nono_error *err)
 nono_caps *nono_caps_from_json(const char *json, size_t len, nono_error *err)
 {
 	static const char *const keys[] = { "version", "fs", "network", "unix_sockets",
-					    "bind_ports", NULL };
+					    "bind_ports", "user_namespaces", NULL };
 	if (!json) {
 		nono_fail(err, -EINVAL, "JSON text is NULL");
 		return NULL;
@@ -454,6 +457,13 @@ nono_caps *nono_caps_from_json(const char *json, size_t len, nono_error *err)
 		goto fail;
 	if ((v = json_object_get(root, "bind_ports")) && (rc = load_ports(caps, v, err)))
 		goto fail;
+	if ((v = json_object_get(root, "user_namespaces"))) {
+		if (!json_is_boolean(v)) {
+			rc = nono_fail(err, -EINVAL, "user_namespaces: expected true or false");
+			goto fail;
+		}
+		nono_caps_set_user_namespaces(caps, json_is_true(v));
+	}
 	json_decref(root);
 	nono_error_clear(err);
 	return caps;

@@ -131,8 +131,8 @@ static int decide_network(const nono_caps *caps, const struct nono_kernel *k, bo
 	return 0;
 }
 
-static int decide_seccomp(const struct nono_kernel *k, bool best_effort, struct nono_plan *plan,
-			  nono_error *err)
+static int decide_seccomp(const nono_caps *caps, const struct nono_kernel *k, bool best_effort,
+			  struct nono_plan *plan, nono_error *err)
 {
 	nono_report *rep = &plan->report;
 	if (!k->x86_64)
@@ -144,10 +144,14 @@ static int decide_seccomp(const struct nono_kernel *k, bool best_effort, struct 
 					 "seccomp filters are unavailable (CONFIG_SECCOMP_FILTER): "
 					 "network %s and TIOCSTI protection cannot be enforced",
 					 nono_net_mode_name(rep->net_requested));
-		nono_report_downgrade(rep, "no seccomp filter (TIOCSTI, arch checks)");
+		nono_report_downgrade(rep, "no seccomp filter (TIOCSTI, keyring, user namespaces, arch checks)");
 		return 0;
 	}
 	unsigned v = NONO_SC_ALWAYS;
+	if (!nono_caps_user_namespaces(caps)) {
+		v |= NONO_SC_NO_USERNS;
+		rep->userns_refused = true;
+	}
 	if (plan->landlock_abi < NONO_LANDLOCK_ABI_TRUNCATE)
 		v |= NONO_SC_OLD_LL;
 	if (plan->net != NONO_NET_ALLOWED) {
@@ -201,7 +205,7 @@ int nono_plan_decide(const nono_caps *caps, const struct nono_kernel *k, unsigne
 	if (r == 0)
 		r = decide_landlock(k, best_effort, plan, err);
 	if (r == 0)
-		r = decide_seccomp(k, best_effort, plan, err);
+		r = decide_seccomp(caps, k, best_effort, plan, err);
 	rep->net_enforced = plan->net;
 	nono_caps_network(caps, &rep->proxy_port); /* as requested (0 unless proxy-only) */
 	/* Grants the supervisor honours: none without it (each such call is denied then). */

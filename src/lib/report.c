@@ -94,6 +94,9 @@ void nono_report_render(nono_report *r)
 	append(t, len, "seccomp: %s\n",
 	       r->seccomp ? (r->supervisor ? "filter + user-notification supervisor" : "filter")
 			  : "NOT APPLIED");
+	if (r->seccomp)
+		append(t, len, "keyring: refused; user namespaces: %s\n",
+		       r->userns_refused ? "refused" : "ALLOWED (--allow-userns)");
 	append(t, len, "no_new_privs: %s\n", r->no_new_privs ? "yes" : "no");
 	append(t, len, "network: requested %s", nono_net_mode_name(r->net_requested));
 	if (r->net_requested == NONO_NET_PROXY_ONLY) {
@@ -155,6 +158,10 @@ char *nono_report_json(const nono_report *r)
 		r->downgraded, "downgrades", down, "text", lines_json(r->text));
 	if (!o)
 		return NULL;
+	if (json_object_set_new(o, "userns_refused", json_boolean(r->userns_refused)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return s;

@@ -80,6 +80,7 @@
 #include <linux/netlink.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
@@ -103,6 +104,7 @@
 #define W_NOTIFY NONO_SC_NOTIFY
 #define W_NONOTIFY NONO_SC_NONOTIFY
 #define W_OLD_LL NONO_SC_OLD_LL
+#define W_NO_USERNS NONO_SC_NO_USERNS
 #define W_NET (W_BLOCKED | W_PROXY)
 
 enum cmp_op {
@@ -148,6 +150,25 @@ static const struct sc_rule rules[] = {
 	{"io_uring_setup", W_ALWAYS, DENY(ENOSYS), ANY, ANY},
 	{"io_uring_enter", W_ALWAYS, DENY(ENOSYS), ANY, ANY},
 	{"io_uring_register", W_ALWAYS, DENY(ENOSYS), ANY, ANY},
+	/* The kernel keyring (issue 11): the user and session keyrings are shared by every process
+	 * of the uid (Kerberos KEYRING: caches, CIFS/NFS credentials, ecryptfs keys), and
+	 * request_key with callout data makes the kernel run /sbin/request-key as root, outside the
+	 * sandbox, with a type and description the caller chose (dns_resolver: a DNS lookup). No
+	 * policy grants them; EPERM as in Docker's default profile. */
+	{"add_key", W_ALWAYS, DENY(EPERM), ANY, ANY},
+	{"keyctl", W_ALWAYS, DENY(EPERM), ANY, ANY},
+	{"request_key", W_ALWAYS, DENY(EPERM), ANY, ANY},
+	/* User namespaces (issue 11, review F6), unless the caps allow them: a new user namespace
+	 * opens the kernel's namespace attack surface (CAP_SYS_ADMIN over fresh mount, net, …
+	 * namespaces) to the command. clone's and unshare's flags are ints to the kernel (clone
+	 * takes lower_32_bits(clone_flags)), so one masked bit decides. clone3 carries its flags in
+	 * a struct BPF cannot read: ENOSYS, as on kernels < 5.3 — glibc (2.34+ pthread_create,
+	 * posix_spawn) falls back to clone, as in Docker's and Chromium's filters. setns: joining
+	 * another process's namespaces is refused whole. */
+	{"unshare", W_NO_USERNS, DENY(EPERM), EQ(0, CLONE_NEWUSER, CLONE_NEWUSER), ANY},
+	{"clone", W_NO_USERNS, DENY(EPERM), EQ(0, CLONE_NEWUSER, CLONE_NEWUSER), ANY},
+	{"clone3", W_NO_USERNS, DENY(ENOSYS), ANY, ANY},
+	{"setns", W_NO_USERNS, DENY(EPERM), ANY, ANY},
 	/* Landlock < ABI 3 does not mediate truncation (header comment): truncate(2), and opens
 	 * with O_TRUNC whose access mode Landlock checks as a read (O_RDONLY) or as nothing (3).
 	 * Flags: open arg 1, openat arg 2, open_by_handle_at arg 2 (int: masked compare). */
@@ -177,6 +198,16 @@ static const struct sc_rule rules[] = {
 
 	/* setsockopt(level, optname) pairs that re-route a connection: nono_rerouting_sockopts[]
 	 * (sockopt.c; added by build_prog for W_NET). */
+	/* Netlink multicast groups (issue 11): the supervisor refuses a bind with nl_groups, and
+	 * NETLINK_ADD_MEMBERSHIP / NETLINK_LISTEN_ALL_NSID are the other ways to join a group (the
+	 * host's link, address and route events). The supervisor refuses and audits them; without
+	 * one, EPERM here. */
+	{"setsockopt", W_NOTIFY, NOTIFY, EQ(1, M32, SOL_NETLINK), EQ(2, M32, NETLINK_ADD_MEMBERSHIP)},
+	{"setsockopt", W_NOTIFY, NOTIFY, EQ(1, M32, SOL_NETLINK), EQ(2, M32, NETLINK_LISTEN_ALL_NSID)},
+	{"setsockopt", W_NONOTIFY, DENY(EPERM), EQ(1, M32, SOL_NETLINK),
+	 EQ(2, M32, NETLINK_ADD_MEMBERSHIP)},
+	{"setsockopt", W_NONOTIFY, DENY(EPERM), EQ(1, M32, SOL_NETLINK),
+	 EQ(2, M32, NETLINK_LISTEN_ALL_NSID)},
 
 	/* TCP Fast Open: a send that connects, to the address in the send. */
 	{"sendto", W_NET, DENY(EACCES), EQ(3, MSG_FASTOPEN, MSG_FASTOPEN), ANY},
@@ -373,7 +404,7 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	struct sock_filter *f;
 	unsigned short len;
-} cache[64];
+} cache[128];
 
 static int build_cached(unsigned env, struct sock_fprog *prog, nono_error *err)
 {

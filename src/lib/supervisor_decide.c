@@ -24,6 +24,9 @@
  *   getifaddrs do this) is performed by us on a copy of the data (at most 64 KiB). On stream
  *   sockets the kernel ignores or rejects the address: refused (use send). Nothing else can carry
  *   an address here (seccomp.c refuses UDP, raw, packet and unix datagram sockets).
+ * - setsockopt: the filter sends only SOL_NETLINK NETLINK_ADD_MEMBERSHIP / NETLINK_LISTEN_ALL_NSID
+ *   here (joining multicast groups: the host's link, address and route events). Always refused
+ *   and audited, like a netlink bind with groups; whatever else arrives is refused too.
  */
 #include "supervisor_int.h"
 
@@ -346,6 +349,15 @@ static struct denial h_sendto(struct rq *q)
 	return SUP_DONE;
 }
 
+static struct denial h_setsockopt(struct rq *q)
+{
+	int level = (int)(uint32_t)q->args[1], opt = (int)(uint32_t)q->args[2];
+	snprintf(q->target, sizeof q->target, "setsockopt level %d option %d", level, opt);
+	if (level == SOL_NETLINK && (opt == NETLINK_ADD_MEMBERSHIP || opt == NETLINK_LISTEN_ALL_NSID))
+		return sup_refuse(EPERM, "netlink: joining multicast groups refused");
+	return sup_refuse(EPERM, "setsockopt: option not allowed");
+}
+
 /* ---- the closed dispatch table: syscall → handler, and where its address lives ---- */
 
 static const struct nono_sup_handler handlers[] = {
@@ -353,6 +365,7 @@ static const struct nono_sup_handler handlers[] = {
 	{__NR_bind, "bind", h_bind, 1, 2},
 	{__NR_listen, "listen", h_listen, -1, -1},
 	{__NR_sendto, "sendto", h_sendto, 4, 5},
+	{__NR_setsockopt, "setsockopt", h_setsockopt, -1, -1},
 };
 
 const struct nono_sup_handler *nono_sup_handler(int nr, uint32_t arch)

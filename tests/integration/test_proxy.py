@@ -531,18 +531,31 @@ def test_idle_tunnel_closed(upstream, proxy_for):
     assert [e["reason"] for e in p.audit(2)] == ["allowed", "closed: idle timeout"]
 
 
+def _open_tunnel(port, auth, target):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(f"CONNECT {target} HTTP/1.1\r\nProxy-Authorization: {auth}\r\n\r\n".encode())
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = s.recv(4096)
+        assert chunk, got
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 200 "), got
+    return s
+
+
 def test_503_past_the_connection_cap(upstream, proxy_for):
+    """Established tunnels fill the cap: the next connection is answered 503 (nothing waiting
+    for a head could make room)."""
     p = proxy_for("--max-conn", "2")
-    held = [socket.create_connection(("127.0.0.1", p.port), timeout=10) for _ in range(2)]
-    for h in held:
-        h.sendall(b"GET http://")  # half a head: the connection stays open
+    held = [_open_tunnel(p.port, p.auth, f"127.0.0.1:{upstream.port}") for _ in range(2)]
     assert p.wait_conns(2) == 2  # both accepted: the next one is the third
+    p.audit(want=2)  # the two tunnels' allow events
     r = raw(p.port, f"GET http://127.0.0.1:{upstream.port}/hello HTTP/1.1\r\n\r\n".encode())
     assert status_line(r) == "HTTP/1.1 503 Service Unavailable: connection limit (2) reached", r
     assert header(r, "X-Nono-Denial") == "connection-limit"
     for h in held:
         h.close()
-    ev = p.audit()
+    ev = [e for e in p.audit() if not e["reason"].startswith("closed")]
     assert [(e["decision"], e["status"]) for e in ev] == [("deny", 503)], ev
     # capacity comes back once the held connections are gone (bounded wait)
     for _ in range(400):
@@ -552,6 +565,34 @@ def test_503_past_the_connection_cap(upstream, proxy_for):
             break
         time.sleep(0.05)
     assert r.endswith(b"hello world"), r
+
+
+def test_incomplete_heads_make_room_oldest_first(upstream, proxy_for):
+    """At the cap, connections that never finished a head give way, oldest first: the newcomer is
+    served, the oldest half-head is closed (and audited 408), the younger one stays (issue 11)."""
+    p = proxy_for("--max-conn", "2")
+    old = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+    old.sendall(b"GET http://")
+    assert p.wait_conns(1) == 1
+    young = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+    young.sendall(b"GET http://")
+    assert p.wait_conns(2) == 2
+    r = raw(p.port, f"GET http://127.0.0.1:{upstream.port}/hello HTTP/1.1\r\n"
+                    f"Proxy-Authorization: {p.auth}\r\nConnection: close\r\n\r\n".encode())
+    assert r.endswith(b"hello world"), r
+    old.settimeout(10)
+    try:
+        assert old.recv(100) == b""  # closed by the proxy
+    except ConnectionResetError:
+        pass
+    young.setblocking(False)
+    with pytest.raises(BlockingIOError):  # still open, nothing sent to it
+        young.recv(100)
+    ev = p.audit(want=2)
+    assert ("deny", 408) in [(e["decision"], e["status"]) for e in ev], ev
+    assert any("closed to make room" in e["reason"] for e in ev), ev
+    old.close()
+    young.close()
 
 
 def test_many_concurrent_clients(upstream, proxy_for):
@@ -1080,6 +1121,47 @@ def test_cli_proxy_allow_domain_with_allow_all_refused():
     assert r.returncode == 125, r.stderr
     assert "cannot be combined with allow-all-hosts" in r.stderr
     assert r.stdout == ""
+
+
+def test_cli_proxy_1000_incomplete_heads_do_not_starve_others(upstream):
+    """Issue 11: one client holds 1,000 connections with never-finished request heads against a
+    standalone `nono proxy`; another client's allowed request is still answered."""
+    import resource
+    if not NONO.exists():
+        pytest.skip("CLI not built")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1100:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < 1100")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100) if hard == resource.RLIM_INFINITY
+                                                else min(hard, max(soft, 1100)), hard))
+    p = subprocess.Popen([str(NONO), "proxy", "--allow-internal", f"127.0.0.1:{upstream.port}",
+                          "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    attackers = []
+    try:
+        url = p.stdout.readline().strip()
+        port = int(url.rsplit(":", 1)[1])
+        for _ in range(1000):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            attackers.append(s)
+        for s in attackers:
+            try:
+                s.send(b"GET http://127.0.0.1/ HTTP/1.1\r\nX-Slow: ")
+            except OSError:
+                pass  # already closed to make room: the attacker would reconnect
+        t0 = time.monotonic()
+        r = curl("-x", url, "-m", "10", f"http://127.0.0.1:{upstream.port}/hello")
+        print(f"answered in {time.monotonic() - t0:.3f} s beside 1000 incomplete heads")
+        assert r.returncode == 0 and r.stdout == b"hello world", r.stderr
+    finally:
+        for s in attackers:
+            s.close()
+        p.terminate()
+        assert p.wait(timeout=20) == 0
+        p.stdout.close()
+        p.stderr.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "abc", "1000001", ""])

@@ -402,6 +402,28 @@ static void *failing_malloc(size_t n)
 
 /* Every allocation failure inside jansson is -ENOMEM, never a crash, a leak (LSan in the ASan
  * build) or a wrong code. */
+/* user_namespaces: saved only when allowed, loaded back, and only as a boolean. */
+static void test_user_namespaces(void)
+{
+	nono_error e = { 0 };
+	const char *yes = "{\"version\":1,\"user_namespaces\":true}";
+	const char *bad = "{\"version\":1,\"user_namespaces\":1}";
+	nono_caps *c = nono_caps_from_json(yes, strlen(yes), &e);
+	CHECK(c && nono_caps_user_namespaces(c));
+	char *j = c ? nono_caps_to_json(c, &e) : NULL;
+	CHECK(j && strstr(j, "\"user_namespaces\": true"));
+	nono_caps *c2 = j ? nono_caps_from_json(j, strlen(j), &e) : NULL;
+	CHECK(c2 && nono_caps_user_namespaces(c2));
+	nono_caps_set_user_namespaces(c2, false);
+	char *j2 = c2 ? nono_caps_to_json(c2, &e) : NULL;
+	CHECK(j2 && !strstr(j2, "user_namespaces"));
+	free(j), free(j2);
+	nono_caps_free(c), nono_caps_free(c2);
+	c = nono_caps_from_json(bad, strlen(bad), &e);
+	CHECK(!c && e.code == -EINVAL && strstr(e.message, "user_namespaces"));
+	nono_caps_free(c);
+}
+
 static void test_out_of_memory(void)
 {
 	json_set_alloc_funcs(failing_malloc, free);
@@ -461,6 +483,7 @@ int main(void)
 	test_non_utf8_path();
 	test_utf8_paths();
 	test_rejects();
+	test_user_namespaces();
 	test_out_of_memory();
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof cmd, "rm -rf -- '%.*s'", PATH_MAX - 1, root);

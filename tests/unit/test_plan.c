@@ -42,7 +42,8 @@ static void test_full_kernel(void)
 	CHECK_EQ_INT(p.net, NONO_NET_PROXY_ONLY);
 	CHECK_EQ_INT(p.proxy_port, 3128);
 	CHECK(p.notify && p.seccomp && p.landlock_tcp);
-	CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS | NONO_SC_PROXY | NONO_SC_NOTIFY);
+	CHECK_EQ_INT(p.seccomp_variant,
+		     NONO_SC_ALWAYS | NONO_SC_NO_USERNS | NONO_SC_PROXY | NONO_SC_NOTIFY);
 	CHECK_EQ_INT(p.seccomp_flags, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
 	CHECK_EQ_INT(p.landlock_scoped, LANDLOCK_SCOPE_SIGNAL | LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET);
 	CHECK_EQ_INT(p.fs_handled, 0xffff);
@@ -56,8 +57,14 @@ static void test_full_kernel(void)
 	CHECK_EQ_INT(decide(c, &k, 0, &p, &e), 0);
 	CHECK(!p.notify && !p.landlock_tcp && p.seccomp);
 	CHECK_EQ_INT(p.landlock_scoped, LANDLOCK_SCOPE_SIGNAL);
-	CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS);
+	CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS | NONO_SC_NO_USERNS);
 	CHECK_EQ_INT(p.seccomp_flags, 0);
+	CHECK(p.report.userns_refused);
+	/* user namespaces allowed by the caps: the filter leaves them alone, the report says so */
+	nono_caps_set_user_namespaces(c, true);
+	CHECK_EQ_INT(decide(c, &k, 0, &p, &e), 0);
+	CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS);
+	CHECK(!p.report.userns_refused);
 	nono_caps_free(c);
 }
 
@@ -75,7 +82,7 @@ static void test_debian_61(void)
 	CHECK(p.notify && !p.landlock_tcp);
 	CHECK_EQ_INT(p.landlock_scoped, 0);
 	CHECK_EQ_INT(p.seccomp_variant,
-		     NONO_SC_ALWAYS | NONO_SC_PROXY | NONO_SC_NOTIFY | NONO_SC_OLD_LL);
+		     NONO_SC_ALWAYS | NONO_SC_NO_USERNS | NONO_SC_PROXY | NONO_SC_NOTIFY | NONO_SC_OLD_LL);
 	CHECK_EQ_INT(p.seccomp_flags, 0);
 	CHECK(p.report.truncate_by_filter);
 	CHECK_EQ_INT(p.report.fs_unenforced, IOCTL_DEV); /* truncation: closed by the filter */
@@ -111,7 +118,8 @@ static void test_no_supervisor(void)
 		CHECK_EQ_INT(p.net, NONO_NET_BLOCKED);
 		CHECK_EQ_INT(p.proxy_port, 0); /* no layer keeps a rule for the proxy port */
 		CHECK(!p.notify);
-		CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS | NONO_SC_BLOCKED | NONO_SC_NONOTIFY);
+		CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS | NONO_SC_NO_USERNS | NONO_SC_BLOCKED |
+						     NONO_SC_NONOTIFY);
 		CHECK(p.landlock_tcp); /* ABI 7: TCP handled, nothing granted */
 		CHECK_EQ_INT(p.report.net_requested, NONO_NET_PROXY_ONLY);
 		CHECK_EQ_INT(p.report.net_enforced, NONO_NET_BLOCKED);

@@ -180,6 +180,10 @@ void nono_proxy_config_set_limits(nono_proxy_config *cfg, const nono_proxy_limit
 	if (lim->max_connections)
 		cfg->lim.max_connections = lim->max_connections > MAX_MAX_CONN ? MAX_MAX_CONN
 									  : lim->max_connections;
+	if (lim->max_pending_heads)
+		cfg->lim.max_pending_heads = lim->max_pending_heads > MAX_MAX_CONN
+						     ? MAX_MAX_CONN
+						     : lim->max_pending_heads;
 }
 
 int nono_proxy_config_set_audit_log(nono_proxy_config *cfg, const char *path, nono_error *err)

@@ -60,6 +60,7 @@ void conn_close(struct conn *c)
 	free(c->rb);
 	free(c->cq.buf);
 	free(c->uq.buf);
+	conn_wait_leave(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -68,6 +69,59 @@ void conn_close(struct conn *c)
 		c->next->prev = c->prev;
 	__atomic_sub_fetch(x->nconn, 1, __ATOMIC_RELAXED);
 	free(c);
+}
+
+void conn_wait_enter(struct conn *c)
+{
+	struct np_ctx *x = c->x;
+	if (c->waiting)
+		return;
+	c->waiting = true;
+	c->wnext = NULL;
+	c->wprev = x->wait_tail;
+	if (x->wait_tail)
+		x->wait_tail->wnext = c;
+	else
+		x->wait_head = c;
+	x->wait_tail = c;
+	x->nwait++;
+}
+
+void conn_wait_leave(struct conn *c)
+{
+	struct np_ctx *x = c->x;
+	if (!c->waiting)
+		return;
+	if (c->wprev)
+		c->wprev->wnext = c->wnext;
+	else
+		x->wait_head = c->wnext;
+	if (c->wnext)
+		c->wnext->wprev = c->wprev;
+	else
+		x->wait_tail = c->wprev;
+	c->waiting = false;
+	c->wprev = c->wnext = NULL;
+	x->nwait--;
+}
+
+bool conn_evict_oldest(struct np_ctx *x)
+{
+	struct conn *c = x->wait_head;
+	if (!c)
+		return false;
+	/* One that had not finished a head leaves a record (its answer, if any, was audited when it
+	 * was given). Closed at once, no linger: lingering would keep its slot. */
+	if (c->st == C_HEAD && c->in_len > 0) {
+		char reason[NONO_REASON_MAX];
+		snprintf(reason, sizeof reason,
+			 "request head not complete; closed to make room (%u such connections)",
+			 x->nwait);
+		c->ev = (nono_audit_event){0};
+		conn_audit(c, "deny", 408, reason);
+	}
+	conn_close(c);
+	return true;
 }
 
 void conn_set_deadline(struct conn *c, int64_t at_ms)
@@ -192,6 +246,7 @@ void conn_closing(struct conn *c)
 	np_resolver_cancel(c->x->res, c->req);
 	c->req = NULL;
 	c->st = C_CLOSING;
+	conn_wait_enter(c);
 	c->cio.fn = closing_event;
 	c->on_timeout = conn_close;
 	conn_set_deadline(c, conn_now(c) + NP_LINGER_MS);

@@ -59,6 +59,12 @@ struct np_ctx {
 	struct conn *conns;
 	unsigned *nconn;           /* shared count (atomic): a slot is taken by the acceptor and given
 	                              back by conn_close */
+	/* Connections that hold a slot without an established exchange: reading a head (or idle
+	 * between keep-alive requests) or closing after an answer. Oldest first; past max_wait the
+	 * oldest is closed (conn_evict_oldest), so a client that opens many and never finishes a head
+	 * cannot take every slot (issue 11). */
+	struct conn *wait_head, *wait_tail;
+	unsigned nwait, max_wait;
 };
 
 /* Record an event that is not a connection's (over the cap). */
@@ -114,6 +120,8 @@ struct conn {
 	int last_dial_errno;
 	struct relay up, down;
 	nono_audit_event ev; /* the request being handled: target, port, method, path */
+	struct conn *wprev, *wnext;   /* x->waiting list (C_HEAD and C_CLOSING), oldest first */
+	bool waiting;
 };
 
 #define CONN_OF(io, member) ((struct conn *)((char *)(io) - offsetof(struct conn, member)))
@@ -123,6 +131,12 @@ struct conn {
 struct conn *conn_new(struct np_ctx *x, int fd);
 /* Close both sockets and free the connection. */
 void conn_close(struct conn *c);
+/* Join (at the young end; no-op when already in) or leave the loop's waiting list. */
+void conn_wait_enter(struct conn *c);
+void conn_wait_leave(struct conn *c);
+/* Close the oldest waiting connection (audited when it had not finished a head). Returns false
+ * when none waits. */
+bool conn_evict_oldest(struct np_ctx *x);
 /* Record an event for the request in hand (decision, status, reason, byte counts). */
 void conn_audit(struct conn *c, const char *decision, int status, const char *reason);
 /* Queue an answer to the client and go to C_CLOSING. `code` is the X-Nono-Denial value (or NULL). */

@@ -161,6 +161,21 @@ static void reject_over_cap(struct np_worker *w, int fd)
 
 /* ---- accepting ---- */
 
+/* Take a connection slot: the loops share the cap, and it must hold exactly. At the cap, a slot held
+ * by this loop's oldest connection without a complete head (or closing after an answer) is taken
+ * over before the newcomer is refused: a client that opens many connections and never finishes a
+ * head cannot lock others out. */
+static bool take_slot(struct np_worker *w, unsigned max)
+{
+	for (;;) {
+		if (__atomic_add_fetch(&w->p->nconn, 1, __ATOMIC_RELAXED) <= max)
+			return true;
+		__atomic_sub_fetch(&w->p->nconn, 1, __ATOMIC_RELAXED);
+		if (!conn_evict_oldest(&w->x))
+			return false;
+	}
+}
+
 static void accept_event(struct np_io *io, uint32_t what)
 {
 	(void)what;
@@ -178,9 +193,7 @@ static void accept_event(struct np_io *io, uint32_t what)
 			}
 			return;
 		}
-		/* Take a slot first: the loops share the cap, and it must hold exactly. */
-		if (__atomic_add_fetch(&w->p->nconn, 1, __ATOMIC_RELAXED) > max) {
-			__atomic_sub_fetch(&w->p->nconn, 1, __ATOMIC_RELAXED);
+		if (!take_slot(w, max)) {
 			reject_over_cap(w, fd);
 			continue;
 		}
@@ -190,7 +203,10 @@ static void accept_event(struct np_io *io, uint32_t what)
 			close(fd);
 			continue;
 		}
-		request_start(c);
+		request_start(c); /* may finish (and free) c at once */
+		/* Past this loop's share of connections without a complete head, the oldest goes. */
+		while (w->x.nwait > w->x.max_wait && conn_evict_oldest(&w->x)) {
+		}
 	}
 }
 
@@ -357,6 +373,12 @@ static int proxy_setup(struct nono_proxy *p, nono_error *err)
 	for (unsigned i = 0; i < p->nloops; i++)
 		if ((rc = request_attach(&p->w[i].x, p->res, i, efds[i])) < 0)
 			return nono_fail(err, rc, "epoll: %s", strerror(-rc));
+	/* Connections without a complete head: each loop closes its oldest past its share. */
+	unsigned pend = p->cfg->lim.max_pending_heads;
+	if (!pend)
+		pend = p->cfg->lim.max_connections / 4 > 8 ? p->cfg->lim.max_connections / 4 : 8;
+	for (unsigned i = 0; i < p->nloops; i++)
+		p->w[i].x.max_wait = pend / p->nloops ? pend / p->nloops : 1;
 	return 0;
 }
 

@@ -257,6 +257,7 @@ static void read_head(struct conn *c)
 			const char *why = "";
 			int r = http_parse_request(c->in, c->in_len, &c->in_scan, &h, &why);
 			if (r == 1) {
+				conn_wait_leave(c);
 				handle_request(c, &h);
 				return;
 			}
@@ -309,6 +310,7 @@ static void head_event(struct np_io *io, uint32_t what)
 void request_start(struct conn *c)
 {
 	c->st = C_HEAD;
+	conn_wait_enter(c);
 	c->cio.fn = head_event;
 	c->on_timeout = head_timeout;
 	c->on_reuse = request_start;
