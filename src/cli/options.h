@@ -32,6 +32,8 @@ struct run_opts {
 	const char *audit_log, *workdir;
 	double timeout;
 	bool inherit_env, best_effort, dry_run, json;
+	bool quiet, verbose; /* run: -q hides the denial summary, -v streams decisions */
+	const char *why_host; /* why --host HOST[:PORT] */
 	/* why */
 	const char *why_path;
 	nono_access why_access;

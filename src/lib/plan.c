@@ -20,7 +20,7 @@
  *   cannot be honoured (refused, or dropped under best effort).
  * - Combinations that mean nothing are refused for every front end alike (-EINVAL): unix-socket or
  *   bind grants with the network allowed (nothing is denied), bind grants under blocked (no IP
- *   socket exists), and a datagram/raw socket on stdio under a restricted network.
+ *   socket exists), internal destinations outside proxy-only, and a datagram/raw socket on stdio under a restricted network.
  */
 #include "internal.h"
 #include "uapi.h"
@@ -52,6 +52,11 @@ static int check_combinations(const nono_caps *caps, const struct nono_kernel *k
 		return nono_fail(err, -EINVAL,
 				 "bind grants need proxy-only: a blocked network allows no IP socket at "
 				 "all");
+	if (net != NONO_NET_PROXY_ONLY && nono_caps_internal_count(caps))
+		return nono_fail(err, -EINVAL,
+				 "internal destinations (allow_internal) need proxy-only: %s",
+				 net == NONO_NET_BLOCKED ? "a blocked network allows no IP socket at all"
+							 : "with the network allowed nothing is denied");
 	if (net != NONO_NET_ALLOWED && k->stdio_dgram_fd >= 0) {
 		static const char *const names[] = {"stdin", "stdout", "stderr"};
 		return nono_fail(err, -EINVAL,
