@@ -14,10 +14,16 @@ static bool is_localhost(const char *host)
 	return !strcmp(host, "localhost") || (n > 10 && !strcmp(host + n - 10, ".localhost"));
 }
 
+/* Same address: an IPv4 address is its first 4 bytes (the rest is not defined). */
+static bool same(const np_addr *x, const np_addr *y)
+{
+	return x->family == y->family && !memcmp(x->b, y->b, x->family == AF_INET ? 4 : 16);
+}
+
 static void add(np_pattern *p, const np_addr *a)
 {
 	for (unsigned i = 0; i < p->naddrs; i++)
-		if (p->addrs[i].family == a->family && !memcmp(p->addrs[i].b, a->b, 16))
+		if (same(&p->addrs[i], a))
 			return;
 	if (p->naddrs < N_ELEMENTS(p->addrs))
 		p->addrs[p->naddrs++] = *a;
@@ -81,7 +87,7 @@ bool np_internal_addr_allowed(const struct nono_proxy_config *c, const np_addr *
 			continue;
 		for (unsigned j = 0; j < p->naddrs; j++) {
 			np_addr g = plain(&p->addrs[j]);
-			if (g.family == want.family && !memcmp(g.b, want.b, 16))
+			if (same(&g, &want))
 				return true;
 		}
 	}
