@@ -362,6 +362,14 @@ typedef struct nono_exec_opts {
 	                                 thread), else -EINVAL. Signals that arrive when no command
 	                                 runs (before the fork, after it ended) stay pending for the
 	                                 caller. Default false: they are the caller's business. */
+	bool fs_audit;                /* also report filesystem denials: read the kernel audit's
+	                                 Landlock records of this command's domain (Landlock ABI 7,
+	                                 6.15+; audit enabled; CAP_AUDIT_READ) into `audit` and
+	                                 `audit_fd` as events with source "landlock", mode "fs",
+	                                 target the path, reason "blockers: fs.read_file,...". The
+	                                 audit configuration is never changed. After the command has
+	                                 exited, nono_exec waits for the domain's last record (up to
+	                                 ~1 s; ~40 ms when nothing was denied). */
 } nono_exec_opts;
 
 typedef struct nono_exec_result {
@@ -375,6 +383,10 @@ typedef struct nono_exec_result {
 	nono_report report;   /* what was enforced */
 	uint64_t audit_lost;  /* supervisor events that could not be written to opts.audit_fd (the
 	                         ring's drops are nono_audit_dropped's); 0 when all were written */
+	int fs_audit;         /* opts.fs_audit: 1 filesystem denials were read; 0 not asked; else
+	                         why they are not visible: -EOPNOTSUPP (Landlock below ABI 7),
+	                         -ENOPROTOOPT (kernel audit disabled), -EPERM (no CAP_AUDIT_READ),
+	                         -EPROTONOSUPPORT (no audit in this kernel), other -errno */
 } nono_exec_result;
 
 /* Zero-initialise options (all defaults). */

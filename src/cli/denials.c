@@ -1,6 +1,7 @@
 /* denials.c — see denials.h. What counts as a denial: a supervisor event with decision "deny" and
  * a policy errno (EACCES, EPERM: a call that was allowed and then failed, ECONNREFUSED say, is the
- * kernel's answer, not ours), and a proxy event with decision "deny" (403 policy, 407 token). */
+ * kernel's answer, not ours), a proxy event with decision "deny" (403 policy, 407 token), and a
+ * Landlock filesystem denial read back from the kernel audit (source "landlock"). */
 #include "denials.h"
 #include "util.h"
 
@@ -111,9 +112,27 @@ static void proxy_hint(const nono_audit_event *ev, char *buf, size_t len)
 		snprintf(buf, len, "no flag allows this");
 }
 
+/* Landlock's blockers (fs.read_file, fs.make_reg, ...) name the right that was missing. */
+static void fs_hint(const nono_audit_event *ev, char *buf, size_t len)
+{
+	const char *b = ev->reason, *p = ev->target;
+	if (strstr(b, "fs.make_") || strstr(b, "fs.remove_") || strstr(b, "fs.refer"))
+		snprintf(buf, len, "--write %.250s (or --allow: create and remove inside it)", p);
+	else if (strstr(b, "fs.write_file") || strstr(b, "fs.truncate"))
+		snprintf(buf, len, "--write-file %.250s (or --allow-file / --write on its directory)", p);
+	else if (strstr(b, "fs.read_dir"))
+		snprintf(buf, len, "--read %.250s", p);
+	else if (strstr(b, "fs.read_file") || strstr(b, "fs.execute"))
+		snprintf(buf, len, "--read-file %.250s (or --read on its directory)", p);
+	else
+		snprintf(buf, len, "no flag allows this (%.200s)", b);
+}
+
 void denials_hint(const nono_audit_event *ev, nono_net_mode net, char *buf, size_t len)
 {
-	if (!strcmp(ev->source, "proxy"))
+	if (!strcmp(ev->source, "landlock"))
+		fs_hint(ev, buf, len);
+	else if (!strcmp(ev->source, "proxy"))
 		proxy_hint(ev, buf, len);
 	else
 		supervisor_hint(ev, net, buf, len);
@@ -124,7 +143,9 @@ static void describe(const nono_audit_event *ev, char *buf, size_t len)
 	char hp[240];
 	host_port(ev, hp, sizeof hp);
 	const char *t = ev->port || !strcmp(ev->source, "proxy") ? hp : ev->target;
-	if (!strcmp(ev->source, "proxy"))
+	if (!strcmp(ev->source, "landlock"))
+		snprintf(buf, len, "%.250s: %.200s", ev->target, ev->reason);
+	else if (!strcmp(ev->source, "proxy"))
 		snprintf(buf, len, "proxy: %s %s: %.200s", ev->mode, t, ev->reason);
 	else
 		snprintf(buf, len, "%s %s: %.200s", ev->mode, t[0] ? t : ev->family, ev->reason);
@@ -196,7 +217,19 @@ struct denials *denials_start(nono_audit *sup, nono_proxy *proxy, bool verbose, 
 	return d;
 }
 
-void denials_finish(struct denials *d, FILE *f, bool quiet)
+/* Why filesystem denials are not in the report (nono_exec_result.fs_audit < 0). */
+static const char *fs_invisible(int fs_audit)
+{
+	switch (fs_audit) {
+	case -EOPNOTSUPP: return "Landlock below ABI 7 (Linux 6.15) cannot report them";
+	case -ENOPROTOOPT: return "the kernel audit is disabled";
+	case -EPERM: return "reading the kernel audit needs root (CAP_AUDIT_READ)";
+	case -EPROTONOSUPPORT: return "this kernel has no audit support";
+	default: return "the kernel audit cannot be read here";
+	}
+}
+
+void denials_finish(struct denials *d, FILE *f, bool quiet, int fs_audit, bool failed)
 {
 	if (!d)
 		return;
@@ -217,9 +250,14 @@ void denials_finish(struct denials *d, FILE *f, bool quiet)
 		}
 		if (d->more)
 			fprintf(f, "  ... and %u more distinct denials (see --audit-log)\n", d->more);
-		fprintf(f, "  filesystem denials are not shown: the kernel does not report them to nono "
-			   "here (nono why --path PATH explains one)\n");
-	}
+		if (fs_audit != 1)
+			fprintf(f, "  filesystem denials are not shown: %s (nono why --path PATH "
+				   "explains one)\n",
+				fs_invisible(fs_audit));
+	} else if (!quiet && failed && fs_audit != 1 && fs_audit != 0)
+		fprintf(f, "nono: the command failed; filesystem denials are not visible here: %s "
+			   "(nono why --path PATH explains one)\n",
+			fs_invisible(fs_audit));
 	if (d->stop_fd >= 0)
 		close(d->stop_fd);
 	pthread_mutex_destroy(&d->lock);

@@ -16,9 +16,11 @@ struct denials;
  * `verbose`: print every decision to stderr as it arrives; `net`: the network mode enforced (what
  * the hints say). NULL when out of memory. */
 struct denials *denials_start(nono_audit *sup, nono_proxy *proxy, bool verbose, nono_net_mode net);
-/* Stop the thread, drain what is left, and print the summary to `f` unless `quiet` (with a line
- * saying that filesystem denials are not visible to nono). Frees `d`; NULL is a no-op. */
-void denials_finish(struct denials *d, FILE *f, bool quiet);
+/* Stop the thread, drain what is left, and print the summary to `f` unless `quiet`. `fs_audit`
+ * is nono_exec_result.fs_audit: unless 1, the summary says why filesystem denials are not in it.
+ * `failed`: the command exited non-zero; with nothing else to report, one line then still says
+ * that filesystem denials are not visible (one may be the cause). Frees `d`; NULL is a no-op. */
+void denials_finish(struct denials *d, FILE *f, bool quiet, int fs_audit, bool failed);
 
 /* The flag that would allow what `ev` (a denial) describes, e.g. "--allow-domain api.test"; or a
  * sentence when no flag can. Written to buf. */

@@ -148,15 +148,19 @@ static int execute(const struct run_opts *o, struct run_ctx *r)
 	eo.audit_fd = r->audit_fd;
 	/* The denial report: the supervisor's ring and the proxy's, drained while the command runs
 	 * (-v prints each decision at once; allowed calls too), summarised after it exits. */
+	/* Filesystem denials come from the kernel audit after the command exits (where nono may
+	 * read it): asked for unless nothing would show them (-q without --audit-log). */
 	nono_net_mode net = nono_caps_network(r->caps, NULL);
-	nono_audit *ring = net != NONO_NET_ALLOWED ? nono_audit_new(4096) : NULL;
+	eo.fs_audit = !o->quiet || r->audit_fd >= 0;
+	nono_audit *ring = nono_audit_new(4096);
 	struct denials *dn = ring ? denials_start(ring, r->proxy, o->verbose, net) : NULL;
 	eo.audit = ring;
 	eo.audit_allowed = o->verbose;
 	nono_exec_result res;
 	nono_error err = {0};
 	int rc = nono_exec(r->caps, (const char *const *)o->cmd, &eo, &res, &err);
-	denials_finish(dn, stderr, o->quiet || rc < 0);
+	denials_finish(dn, stderr, o->quiet || rc < 0, rc < 0 ? 0 : res.fs_audit,
+		       rc == 0 && res.exit_code != 0);
 	nono_audit_free(ring);
 	if (rc < 0)
 		return exec_status(rc, &err);

@@ -92,8 +92,12 @@ static int decide_landlock(const struct nono_kernel *k, bool best_effort, struct
 		if (restricted)
 			plan->landlock_scoped |= LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET;
 	}
-	/* ABI 7 (6.15) restrict_self flags only steer audit logging of denials; the defaults are
-	 * what we want, so restrict_flags stays 0. */
+	/* ABI 7 (6.15): by default Landlock logs the denials of the process that restricted itself
+	 * only until it calls execve; the command is what runs after our execve, so ask for its
+	 * denials to be logged too (LOG_NEW_EXEC_ON). They reach the kernel's audit only when audit is
+	 * enabled; nono_exec's fs_audit reads them back for the denial report. */
+	if (abi >= 7)
+		plan->restrict_flags = LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON;
 	rep->landlock_abi = abi;
 	rep->fs_handled = plan->fs_handled;
 	rep->fs_unenforced = nono_landlock_fs_unenforced(abi);

@@ -85,11 +85,11 @@ bool nono_sup_direct_ok(struct nono_supervisor *s, const struct sockaddr_storage
 		if (s->direct[i].family == t.family && s->direct[i].port == t.port &&
 		    !memcmp(s->direct[i].addr, t.addr, 16))
 			return true;
-	uint16_t port = 0;
-	if (!nono_sup_is_loopback(a, len, &port))
-		return false;
-	for (size_t i = 0; i < s->nports; i++)
-		if (s->ports[i] == port && atomic_load(&s->bound[i]))
+	/* normalise() made ::ffff:127.0.0.1 the IPv4 address. */
+	static const unsigned char lo4[4] = {127, 0, 0, 1}, lo6[16] = {[15] = 1};
+	bool loopback = t.family == AF_INET ? !memcmp(t.addr, lo4, 4) : !memcmp(t.addr, lo6, 16);
+	for (size_t i = 0; loopback && i < s->nports; i++)
+		if (s->ports[i] == t.port && atomic_load(&s->bound[i]))
 			return true;
 	return false;
 }

@@ -267,5 +267,87 @@ def test_why_net_shows_no_placeholder_port(nono):
     assert "chosen when it starts" in r.stdout
 
 
+# ---- filesystem denials: Landlock ABI 7 records in the kernel audit ----
+
+def _audit_set(enabled):
+    """AUDIT_SET {mask: ENABLED, enabled}; returns the previous state, or None if not allowed."""
+    import struct
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9)  # NETLINK_AUDIT
+    try:
+        s.settimeout(2)
+        s.sendto(struct.pack("IHHII", 16, 1000, 1, 1, 0), (0, 0))  # AUDIT_GET
+        prev = None
+        for _ in range(4):
+            d = s.recv(512)
+            if struct.unpack("H", d[4:6])[0] == 1000:
+                prev = struct.unpack("I", d[20:24])[0]
+                break
+        body = struct.pack("IIIIIIII", 1, enabled, 0, 0, 0, 0, 0, 0)
+        s.sendto(struct.pack("IHHII", 16 + len(body), 1001, 1 | 4, 2, 0) + body, (0, 0))
+        d = s.recv(512)
+        err = struct.unpack("i", d[16:20])[0]
+        return prev if err == 0 else None
+    except OSError:
+        return None
+    finally:
+        s.close()
+
+
+def _landlock_abi():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.syscall(444, None, 0, 1)  # landlock_create_ruleset(NULL, 0, VERSION)
+
+
+@pytest.fixture
+def kernel_audit():
+    """Audit enabled for the duration of one test (root only), restored after."""
+    if os.geteuid() != 0 or _landlock_abi() < 7:
+        pytest.skip("needs root (CAP_AUDIT_CONTROL, CAP_AUDIT_READ) and Landlock ABI 7 (6.15)")
+    prev = _audit_set(1)
+    if prev is None:
+        pytest.skip("cannot enable the kernel audit here (not in the initial namespaces?)")
+    yield
+    _audit_set(prev)
+
+
+def test_denied_read_appears_in_summary(nono, tmp_path, kernel_audit):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("x")
+    log = tmp_path / "audit.jsonl"
+    r = run_nono("run", "--net-block", "--audit-log", str(log), "--", "/bin/cat", str(secret))
+    assert r.returncode == 1 and "Permission denied" in r.stderr
+    assert f"allow with: --read-file {secret}" in r.stderr, r.stderr
+    ev = [json.loads(l) for l in log.read_text().splitlines()]
+    assert any(e["source"] == "landlock" and e["target"] == str(secret)
+               and "fs.read_file" in e["reason"] for e in ev), ev
+    # A denied write names the write flag.
+    r = run_nono("run", "--read", str(tmp_path), "--", "/bin/sh", "-c", f"echo > {tmp_path}/new")
+    assert f"allow with: --write {tmp_path}" in r.stderr, r.stderr
+
+
+def test_filesystem_denials_not_visible_says_so(nono):
+    if _audit_set_probe_enabled():
+        pytest.skip("the kernel audit is enabled here: filesystem denials are visible")
+    r = run_nono("run", "--", "/bin/cat", "/root/.bashrc" if os.geteuid() == 0 else "/etc/shadow")
+    assert r.returncode != 0
+    assert "filesystem denials are not visible here" in r.stderr, r.stderr
+
+
+def _audit_set_probe_enabled():
+    import struct
+    try:
+        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9)
+        s.settimeout(2)
+        s.sendto(struct.pack("IHHII", 16, 1000, 1, 1, 0), (0, 0))
+        for _ in range(4):
+            d = s.recv(512)
+            if struct.unpack("H", d[4:6])[0] == 1000:
+                return struct.unpack("I", d[20:24])[0] != 0
+    except OSError:
+        return False
+    return False
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["--netns"]:
     netns_main(sys.argv[2])
