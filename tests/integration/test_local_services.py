@@ -267,6 +267,39 @@ def test_why_net_shows_no_placeholder_port(nono):
     assert "chosen when it starts" in r.stdout
 
 
+DIRECT_SCRIPT = (
+    "import socket, sys\n"
+    "for port in map(int, sys.argv[1:]):\n"
+    "    s = socket.socket()\n"
+    "    try:\n"
+    "        s.connect(('127.0.0.1', port)); print('ok')\n"
+    "    except OSError as e:\n"
+    "        print(e.errno)\n"
+)
+
+
+@pytest.mark.parametrize("abi", ["", "3"])
+def test_direct_internal_connect_with_and_without_landlock_tcp(nono, abi):
+    """At Landlock ABI 4+ the internal port has a Landlock connect rule and the supervisor pins
+    the address; below (kernels < 6.7, capped here) the supervisor alone decides: the same
+    answers either way."""
+    granted, other = socket.socket(), socket.socket()
+    for s in (granted, other):
+        s.bind(("127.0.0.1", 0))
+    granted.listen(4)
+    other.listen(4)
+    gp, op = granted.getsockname()[1], other.getsockname()[1]
+    try:
+        env = dict(os.environ, NONO_MAX_LANDLOCK_ABI=abi)
+        r = subprocess.run([nono, "run", "-q", "--allow-domain", "x.test", "--allow-internal",
+                            f"127.0.0.1:{gp}", "--", sys.executable, "-c", DIRECT_SCRIPT, str(gp),
+                            str(op)], capture_output=True, text=True, timeout=60, env=env)
+        assert r.stdout.split() == ["ok", str(errno.EACCES)], (r.stdout, r.stderr)
+    finally:
+        granted.close()
+        other.close()
+
+
 # ---- filesystem denials: Landlock ABI 7 records in the kernel audit ----
 
 def _audit_set(enabled):
