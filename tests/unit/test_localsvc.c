@@ -178,8 +178,34 @@ static void test_query_host(void)
 	nono_proxy_config_free(c);
 }
 
+/* Saved and loaded as the grants were given (resolved again on load, like paths). */
+static void test_json_round_trip(void)
+{
+	nono_caps *c = nono_caps_new();
+	nono_error e;
+	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_PROXY_ONLY, 3128, &e), 0);
+	CHECK_EQ_INT(nono_caps_allow_internal(c, "localhost:8080", &e), 0);
+	CHECK_EQ_INT(nono_caps_allow_internal(c, "[fd12::1]:5432", &e), 0);
+	char *j = nono_caps_to_json(c, &e);
+	CHECK(j && strstr(j, "\"internal\"") && strstr(j, "\"localhost:8080\"") &&
+	      strstr(j, "\"[fd12::1]:5432\""));
+	nono_caps *k = j ? nono_caps_from_json(j, strlen(j), &e) : NULL;
+	CHECK(k != NULL);
+	CHECK_EQ_INT(nono_caps_internal_count(k), 3);
+	char *j2 = k ? nono_caps_to_json(k, &e) : NULL;
+	CHECK(j && j2 && strcmp(j, j2) == 0);
+	static const char bad[] = "{\"version\": 1, \"internal\": [\"169.254.169.254:80\"]}";
+	CHECK(nono_caps_from_json(bad, strlen(bad), &e) == NULL);
+	CHECK_EQ_INT(e.code, -EPERM);
+	free(j);
+	free(j2);
+	nono_caps_free(k);
+	nono_caps_free(c);
+}
+
 int main(void)
 {
+	test_json_round_trip();
 	test_caps_allow_internal();
 	test_supervisor_direct();
 	test_proxy_internal_by_address();
