@@ -479,7 +479,8 @@ def test_dry_run_proxy_mode(nono):
                  "4321", "--", "x")
     d = json.loads(r.stdout)
     assert d["network"] == {"mode": "proxy-only", "proxy_port": 4321,
-                            "allowed_domains": ["example.com"], "in_process_proxy": True}
+                            "allowed_domains": ["example.com"], "in_process_proxy": True,
+                            "internal": [], "no_proxy": ""}
 
 
 def test_dry_run_port_chosen_at_start(nono):
