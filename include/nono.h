@@ -127,6 +127,33 @@ NONO_API const char *nono_caps_unix_socket(const nono_caps *caps, size_t i); /* 
 NONO_API size_t nono_caps_bind_port_count(const nono_caps *caps);
 NONO_API uint16_t nono_caps_bind_port(const nono_caps *caps, size_t i);
 
+/* Allow direct TCP connects to one internal destination, "HOST:PORT" (IPv6 literals in brackets),
+ * under proxy-only: the supervisor approves exactly these addresses and this port (performing the
+ * connect on its own copy, as for the proxy), and Landlock's TCP rules (6.7+) grant the port.
+ * A name is resolved now, as paths are canonicalised: "localhost" means 127.0.0.1 and ::1 without
+ * a lookup; other names through getaddrinfo. Every resolved address must be internal (loopback,
+ * private, link-local, ...): a cloud metadata endpoint is -EPERM (never reachable), a public
+ * address -EINVAL (public hosts go through the proxy's allowlist). Adding the same HOST:PORT again
+ * is a no-op. The plan refuses internal grants outside proxy-only (-EINVAL).
+ * Errors: -EINVAL (syntax, no port, public address), -EPERM (metadata), -ENOENT (the name does not
+ * resolve), -ENOMEM. */
+NONO_API int nono_caps_allow_internal(nono_caps *caps, const char *host_port, nono_error *err);
+/* One resolved address of an internal grant. Strings borrowed from the capability set. */
+typedef struct nono_internal_dest {
+	const char *host;  /* the host as given (a name or a literal) */
+	const char *addr;  /* the resolved address, canonical text ("127.0.0.1", "::1") */
+	uint16_t port;
+} nono_internal_dest;
+/* Number of resolved internal addresses, and address `i` (-ERANGE past the end). */
+NONO_API size_t nono_caps_internal_count(const nono_caps *caps);
+NONO_API int nono_caps_internal(const nono_caps *caps, size_t i, nono_internal_dest *out);
+/* The NO_PROXY value for a command run under `caps`: exactly the hosts it may reach directly,
+ * comma-separated: each internal grant's host as written and its addresses, and, when bind ports are
+ * granted, "localhost,127.0.0.1,::1" (its own listeners). Ports are not written: curl and git match
+ * NO_PROXY on the host only; a port that is not granted is refused directly and through the proxy
+ * alike. "" when nothing is direct. Caller frees with free(); NULL when out of memory. */
+NONO_API char *nono_caps_no_proxy(const nono_caps *caps);
+
 /* One-line human summary, e.g. "2 paths (1 read, 1 read-write), network: proxy-only(3128)".
  * Caller frees with free(); NULL when out of memory. */
 NONO_API char *nono_caps_summary(const nono_caps *caps);
@@ -343,6 +370,14 @@ typedef struct nono_exec_opts {
 	                                 thread), else -EINVAL. Signals that arrive when no command
 	                                 runs (before the fork, after it ended) stay pending for the
 	                                 caller. Default false: they are the caller's business. */
+	bool fs_audit;                /* also report filesystem denials: read the kernel audit's
+	                                 Landlock records of this command's domain (Landlock ABI 7,
+	                                 6.15+; audit enabled; CAP_AUDIT_READ) into `audit` and
+	                                 `audit_fd` as events with source "landlock", mode "fs",
+	                                 target the path, reason "blockers: fs.read_file,...". The
+	                                 audit configuration is never changed. After the command has
+	                                 exited, nono_exec waits for the domain's last record (up to
+	                                 ~1 s; ~40 ms when nothing was denied). */
 } nono_exec_opts;
 
 typedef struct nono_exec_result {
@@ -356,6 +391,10 @@ typedef struct nono_exec_result {
 	nono_report report;   /* what was enforced */
 	uint64_t audit_lost;  /* supervisor events that could not be written to opts.audit_fd (the
 	                         ring's drops are nono_audit_dropped's); 0 when all were written */
+	int fs_audit;         /* opts.fs_audit: 1 filesystem denials were read; 0 not asked; else
+	                         why they are not visible: -EOPNOTSUPP (Landlock below ABI 7),
+	                         -ENOPROTOOPT (kernel audit disabled), -EPERM (no CAP_AUDIT_READ),
+	                         -EPROTONOSUPPORT (no audit in this kernel), other -errno */
 } nono_exec_result;
 
 /* Zero-initialise options (all defaults). */
@@ -419,6 +458,22 @@ NONO_API void nono_proxy_config_allow_all_hosts(nono_proxy_config *cfg, bool on)
 /* Refuse options that contradict each other (an allowlist together with allow-all-hosts): the one
  * check every front end gets, also made by nono_proxy_start. Errors: -EINVAL with the message. */
 NONO_API int nono_proxy_config_check(const nono_proxy_config *cfg, nono_error *err);
+/* The proxy's answer for HOST on PORT, without running it and without DNS (what `nono why --host`
+ * shows). `code`: "allowed", "host-not-allowed" (off the list), "port" (the host is listed for
+ * other ports only), "internal-address" (an internal literal or name not granted by
+ * allow_internal), "metadata" (never), "bad-host". `port` 0 means "no particular port": a host
+ * listed with ports only is then "port". A name that is allowed may still be refused when it
+ * resolves to an internal or metadata address (decided per request). `flag` names the CLI flag
+ * that would allow it ("--allow-domain HOST", "--allow-internal HOST:PORT"), "" when none can.
+ * Errors: -EINVAL (NULL argument). */
+typedef struct nono_host_decision {
+	bool allowed;
+	char code[24];
+	char reason[NONO_REASON_MAX];
+	char flag[NONO_REASON_MAX];
+} nono_host_decision;
+NONO_API int nono_proxy_config_query_host(const nono_proxy_config *cfg, const char *host,
+					  uint16_t port, nono_host_decision *out, nono_error *err);
 /* Listen address (IPv4/IPv6 literal) and port (0 = ephemeral). Errors: -EINVAL. */
 NONO_API int nono_proxy_config_set_listen(nono_proxy_config *cfg, const char *addr, uint16_t port,
 					  nono_error *err);
@@ -449,6 +504,13 @@ NONO_API nono_audit *nono_proxy_audit(nono_proxy *p);
  * malloc'd vector; free with nono_strv_free. */
 NONO_API int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out,
 			    nono_error *err);
+
+/* As nono_proxy_env, for a command that runs under `caps`: NO_PROXY (and no_proxy) list exactly
+ * what `caps` lets it reach directly (nono_caps_no_proxy: its internal grants and, with bind
+ * ports, loopback), "" when nothing; everything else goes through the proxy. `caps` is borrowed.
+ * Errors: -EINVAL (NULL argument, loader variable in `extra`), -ENOMEM. */
+NONO_API int nono_proxy_env_for(const nono_proxy *p, const nono_caps *caps,
+				const char *const *extra, char ***out, nono_error *err);
 
 /* Free a NULL-terminated vector returned by the library. */
 NONO_API void nono_strv_free(char **v);

@@ -186,7 +186,10 @@ static void exec_args_clear(exec_args *a)
 }
 
 /* The environment for the child: with proxy_only(handle), the proxy's variables (with its session
- * token) are merged in and win over `env`; they come from the handle, never from os.environ. */
+ * token) are merged in and win over `env`; they come from the handle, never from os.environ.
+ * NO_PROXY lists exactly what the set lets the child reach directly (nono_proxy_env_for): nothing
+ * by default, so a client reaches an allow_internal service through the proxy, never into a
+ * refused direct connect. */
 static int merge_proxy_env(exec_args *a)
 {
 	nono_py_proxy *proxy;
@@ -195,7 +198,7 @@ static int merge_proxy_env(exec_args *a)
 	if (!proxy)
 		return 0;
 	nono_error err = {0};
-	int rc = nono_proxy_env(proxy->proxy, a->env.v, &a->merged, &err);
+	int rc = nono_proxy_env_for(proxy->proxy, a->caps->caps, a->env.v, &a->merged, &err);
 	if (rc < 0) {
 		nono_py_raise(rc, &err);
 		return -1;

@@ -61,6 +61,19 @@ static json_t *strings_json(const char *const *v, size_t n)
 	return a;
 }
 
+/* --allow-internal grants, one entry per resolved address. */
+static json_t *internal_json(const nono_caps *caps)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < nono_caps_internal_count(caps); i++) {
+		nono_internal_dest x;
+		if (nono_caps_internal(caps, i, &x) == 0)
+			json_array_append_new(a, json_pack("{s:s, s:s, s:i}", "host", x.host, "addr",
+							   x.addr, "port", (int)x.port));
+	}
+	return a;
+}
+
 static json_t *network_json(const struct dry *d)
 {
 	const struct run_opts *o = d->o;
@@ -73,6 +86,11 @@ static json_t *network_json(const struct dry *d)
 				"proxy_port", d->port ? json_integer(d->port) : json_null(),
 				"allowed_domains", strings_json(o->domains.v, o->domains.n),
 				"in_process_proxy", o->domains.n > 0);
+	json_object_set_new(net, "internal", internal_json(d->caps));
+	char *np = nono_caps_no_proxy(d->caps);
+	json_object_set_new(net, "no_proxy",
+			    o->domains.n && np ? json_string(np) : json_null());
+	free(np);
 	return json_pack("{s:o, s:o, s:o}", "network", net, "unix_sockets", socks, "bind_ports",
 			 binds);
 }
@@ -162,6 +180,24 @@ static void print_network(const struct dry *d)
 		for (size_t i = 0; i < o->domains.n; i++)
 			printf(" %s", o->domains.v[i]);
 		putchar('\n');
+	}
+	size_t ni = nono_caps_internal_count(d->caps);
+	if (ni) {
+		printf("internal (directly and through the proxy):");
+		for (size_t i = 0; i < ni; i++) {
+			nono_internal_dest x;
+			if (nono_caps_internal(d->caps, i, &x) == 0)
+				printf(" %s%s%s:%u%s%s%s", strchr(x.addr, ':') ? "[" : "", x.addr,
+				       strchr(x.addr, ':') ? "]" : "", (unsigned)x.port,
+				       strcmp(x.host, x.addr) ? " (" : "", strcmp(x.host, x.addr) ? x.host : "",
+				       strcmp(x.host, x.addr) ? ")" : "");
+		}
+		putchar('\n');
+	}
+	if (o->domains.n) {
+		char *np = nono_caps_no_proxy(d->caps);
+		printf("NO_PROXY: %s\n", np && *np ? np : "(empty: everything goes through the proxy)");
+		free(np);
 	}
 	size_t ns = nono_caps_unix_socket_count(d->caps), nb = nono_caps_bind_port_count(d->caps);
 	printf("unix sockets:");

@@ -33,6 +33,7 @@ enum {
 	OPT_RW_Q,
 	OPT_NET_Q,
 	OPT_ALLOW_USERNS,
+	OPT_HOST_Q,
 };
 
 static const struct option run_longopts[] = {
@@ -62,6 +63,9 @@ static const struct option run_longopts[] = {
 	{"write-access", no_argument, NULL, OPT_WRITE_Q},
 	{"read-write", no_argument, NULL, OPT_RW_Q},
 	{"net", no_argument, NULL, OPT_NET_Q},
+	{"host", required_argument, NULL, OPT_HOST_Q},
+	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -168,6 +172,9 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case OPT_WRITE_Q: o->why_access = NONO_ACCESS_WRITE; break;
 	case OPT_RW_Q: o->why_access = NONO_ACCESS_READ_WRITE; break;
 	case OPT_NET_Q: o->why_net = true; break;
+	case OPT_HOST_Q: o->why_host = arg; break;
+	case 'q': o->quiet = true; break;
+	case 'v': o->verbose = true; break;
 	}
 	return rc < 0 ? EXIT_INTERNAL : -1;
 }
@@ -175,9 +182,10 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 /* Options that belong to the other subcommand are errors, not silently ignored. */
 static bool wrong_subcommand(int c, enum run_mode mode)
 {
-	bool why_only = c == OPT_PATH || c == OPT_WRITE_Q || c == OPT_RW_Q || c == OPT_NET_Q;
-	bool run_only = c == OPT_DRY_RUN || c == OPT_JSON || c == OPT_TIMEOUT || c == OPT_WORKDIR ||
-			c == 'e' || c == OPT_INHERIT || c == OPT_AUDIT;
+	bool why_only = c == OPT_PATH || c == OPT_WRITE_Q || c == OPT_RW_Q || c == OPT_NET_Q ||
+			c == OPT_HOST_Q;
+	bool run_only = c == OPT_DRY_RUN || c == OPT_TIMEOUT || c == OPT_WORKDIR || c == 'e' ||
+			c == OPT_INHERIT || c == OPT_AUDIT || c == 'q' || c == 'v';
 	return (mode == MODE_RUN && why_only) || (mode == MODE_WHY && run_only);
 }
 
@@ -194,15 +202,19 @@ static int check_cli_rules(struct run_opts *o, enum run_mode mode, const char *s
 		return cli_usage_error(sub, "--audit-log needs --net-block, --allow-domain or "
 					    "--proxy-port (with the network unrestricted there are no "
 					    "decisions to log)");
-	if (o->json && !o->dry_run)
-		return cli_usage_error(sub, "--json applies to --dry-run");
+	if (o->json && !o->dry_run && !o->why_host)
+		return cli_usage_error(sub, mode == MODE_RUN ? "--json applies to --dry-run"
+							     : "--json applies to --host");
+	if (o->quiet && o->verbose)
+		return cli_usage_error(sub, "-q and -v contradict each other");
 	if (mode == MODE_RUN && o->ncmd == 0 && !o->dry_run)
 		return cli_usage_error(sub, "no command given: nono run [OPTIONS] -- COMMAND [ARGS...]");
 	if (mode == MODE_WHY) {
 		if (o->ncmd)
 			return cli_usage_error(sub, "unexpected argument '%s'", o->cmd[0]);
-		if (!o->why_path == !o->why_net)
-			return cli_usage_error(sub, "give exactly one of --path PATH or --net");
+		if ((o->why_path != NULL) + o->why_net + (o->why_host != NULL) != 1)
+			return cli_usage_error(sub, "give exactly one of --path PATH, --net or "
+						    "--host HOST[:PORT]");
 		if (o->why_access && !o->why_path)
 			return cli_usage_error(sub, "--write-access/--read-write go with --path");
 		if (!o->why_access)
@@ -226,7 +238,7 @@ int run_opts_parse(int argc, char **argv, enum run_mode mode, struct run_opts *o
 	optind = 1;
 	/* `nono why --write PATH` reads naturally, but --write is also the write grant: in why mode
 	 * the query flag is spelled --write-access / --read-write. */
-	while ((c = getopt_long(argc, argv, "+:a:r:w:e:h", run_longopts, &li)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:a:r:w:e:hqv", run_longopts, &li)) != -1) {
 		if (c == 'h') {
 			(mode == MODE_RUN ? help_run : help_why)(stdout);
 			return 0;
@@ -237,7 +249,8 @@ int run_opts_parse(int argc, char **argv, enum run_mode mode, struct run_opts *o
 			return cli_usage_error(sub, "unknown option '%s'", argv[optind - 1]);
 		if (wrong_subcommand(c, mode))
 			return cli_usage_error(sub, "option '--%s' does not apply to '%s'",
-					       c >= 256 ? run_longopts[li].name : "env",
+					       c >= 256 ? run_longopts[li].name
+							: c == 'q' ? "quiet" : c == 'v' ? "verbose" : "env",
 					       mode == MODE_RUN ? "run" : "why");
 		int g = add_grant(o, c, optarg);
 		if (g < 0)

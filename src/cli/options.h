@@ -33,6 +33,8 @@ struct run_opts {
 	double timeout;
 	bool inherit_env, best_effort, dry_run, json;
 	bool allow_userns;
+	bool quiet, verbose; /* run: -q hides the denial summary, -v streams decisions */
+	const char *why_host; /* why --host HOST[:PORT] */
 	/* why */
 	const char *why_path;
 	nono_access why_access;

@@ -83,6 +83,13 @@ static int add_network(nono_caps *caps, const struct run_opts *o, uint16_t proxy
 			cli_err("--allow-bind %u: %s", (unsigned)o->binds[i], err.message);
 			return EXIT_USAGE;
 		}
+	/* --allow-internal: the proxy may dial it (policy_build_proxy_config) and the command may
+	 * connect to it directly (the supervisor approves exactly these addresses and port). */
+	for (size_t i = 0; i < o->internal.n; i++)
+		if (nono_caps_allow_internal(caps, o->internal.v[i], &err) < 0) {
+			cli_err("--allow-internal %s: %s", o->internal.v[i], err.message);
+			return EXIT_USAGE;
+		}
 	return -1;
 }
 

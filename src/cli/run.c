@@ -5,6 +5,7 @@
  * --audit-log file (audit_fd): no thread of the CLI's own. Exit status: the command's own, or one
  * of nono's codes (util.h). */
 #include "commands.h"
+#include "denials.h"
 #include "dryrun.h"
 #include "policy.h"
 
@@ -87,7 +88,7 @@ static int start_proxy(const struct run_opts *o, struct run_ctx *r)
 	}
 	if (nono_caps_set_network(r->caps, NONO_NET_PROXY_ONLY, nono_proxy_port(r->proxy),
 				  &err) < 0 ||
-	    nono_proxy_env(r->proxy, o->env.v, &r->penv, &err) < 0) {
+	    nono_proxy_env_for(r->proxy, r->caps, o->env.v, &r->penv, &err) < 0) {
 		cli_err("%s", err.message);
 		return err.code == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
 	}
@@ -145,9 +146,22 @@ static int execute(const struct run_opts *o, struct run_ctx *r)
 	eo.forward_signals = true;
 	eo.flags = o->best_effort ? NONO_FLAG_BEST_EFFORT : 0;
 	eo.audit_fd = r->audit_fd;
+	/* The denial report: the supervisor's ring and the proxy's, drained while the command runs
+	 * (-v prints each decision at once; allowed calls too), summarised after it exits. */
+	/* Filesystem denials come from the kernel audit after the command exits (where nono may
+	 * read it): asked for unless nothing would show them (-q without --audit-log). */
+	nono_net_mode net = nono_caps_network(r->caps, NULL);
+	eo.fs_audit = !o->quiet || r->audit_fd >= 0;
+	nono_audit *ring = nono_audit_new(4096);
+	struct denials *dn = ring ? denials_start(ring, r->proxy, o->verbose, net) : NULL;
+	eo.audit = ring;
+	eo.audit_allowed = o->verbose;
 	nono_exec_result res;
 	nono_error err = {0};
 	int rc = nono_exec(r->caps, (const char *const *)o->cmd, &eo, &res, &err);
+	denials_finish(dn, stderr, o->quiet || rc < 0, rc < 0 ? 0 : res.fs_audit,
+		       rc == 0 && res.exit_code != 0);
+	nono_audit_free(ring);
 	if (rc < 0)
 		return exec_status(rc, &err);
 	int status = res.exit_code;

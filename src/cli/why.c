@@ -2,6 +2,7 @@
  * allows an access, and which grant decides it. Nothing runs. */
 #include "commands.h"
 #include "policy.h"
+#include "whyhost.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -53,7 +54,7 @@ int cmd_why(int argc, char **argv)
 	if (status < 0)
 		status = check_combination(caps, &o);
 	if (status < 0)
-		status = o.why_net ? why_net(caps) : why_path(caps, &o);
+		status = o.why_host ? why_host(caps, &o) : o.why_net ? why_net(caps) : why_path(caps, &o);
 	nono_caps_free(caps);
 	run_opts_free(&o);
 	return status;

@@ -34,6 +34,7 @@ void nono_caps_free(nono_caps *caps)
 		free(caps->socks[i]);
 	free(caps->socks);
 	free(caps->ports);
+	nono_caps_direct_free(caps);
 	free(caps);
 }
 
@@ -83,6 +84,8 @@ nono_caps *nono_caps_clone(const nono_caps *caps)
 		memcpy(c->ports, caps->ports, caps->nports * sizeof *c->ports);
 		c->nports = caps->nports;
 	}
+	if (nono_caps_direct_copy(c, caps) < 0)
+		goto oom;
 	return c;
 oom:
 	nono_caps_free(c);

@@ -22,7 +22,22 @@ struct nono_caps {
 	uint16_t *ports; /* loopback bind ports, unique, in insertion order */
 	size_t nports;
 	bool userns; /* user namespaces allowed inside (nono_caps_set_user_namespaces) */
+	struct nono_direct *direct; /* internal destinations reached directly (caps_net.c) */
+	size_t ndirect;
 };
+
+/* One address of a nono_caps_allow_internal entry: `host` as the caller wrote it (each address
+ * owns its copy), the resolved address and the port. */
+struct nono_direct {
+	char *host;
+	int family; /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	char text[46]; /* canonical text of addr */
+	uint16_t port;
+};
+/* caps_net.c: free / deep-copy the direct list (caps.c's free and clone call them). */
+NONO_HIDDEN void nono_caps_direct_free(nono_caps *caps);
+NONO_HIDDEN int nono_caps_direct_copy(nono_caps *dst, const nono_caps *src);
 
 /* "read", "write", "read-write", or "?" for a value that is not one (messages only). */
 NONO_HIDDEN const char *nono_caps_access_label(nono_access a);

@@ -275,9 +275,22 @@ void nono_caps_query_network(const nono_caps *caps, nono_decision *out)
 	case NONO_NET_BLOCKED:
 		snprintf(out->reason, sizeof out->reason, "network blocked");
 		break;
-	case NONO_NET_PROXY_ONLY:
-		snprintf(out->reason, sizeof out->reason, "only the proxy on 127.0.0.1:%u",
-			 (unsigned)port);
+	case NONO_NET_PROXY_ONLY: {
+		/* Never a port that will not be used: 0 means chosen when the proxy starts. */
+		const char *a = nono_caps_proxy_address(caps);
+		bool v6 = strchr(a, ':') != NULL;
+		size_t ni = nono_caps_internal_count(caps);
+		char extra[64] = "";
+		if (ni)
+			snprintf(extra, sizeof extra, ", and %zu internal address%s directly", ni,
+				 ni == 1 ? "" : "es");
+		if (port)
+			snprintf(out->reason, sizeof out->reason, "only the proxy on %s%s%s:%u%s",
+				 v6 ? "[" : "", a, v6 ? "]" : "", (unsigned)port, extra);
+		else
+			snprintf(out->reason, sizeof out->reason,
+				 "only the proxy on %s (its port is chosen when it starts)%s", a, extra);
 		break;
+	}
 	}
 }

@@ -49,6 +49,7 @@
  * that owns the terminal); the reaper has a process group of its own (above), in the caller's
  * session. */
 #include "exec_int.h"
+#include "fsaudit.h"
 #include "uapi.h"
 
 #include <fcntl.h>
@@ -466,8 +467,12 @@ int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_op
 		.out = {.fd = -1, .name = "stdout"}, .errb = {.fd = -1, .name = "stderr"},
 	};
 	bool forked = false;
-	if ((rc = prepare(&s, caps, argv[0], opts, err)) < 0 ||
-	    (rc = spawn(&s, argv, opts, stdio_open, err)) < 0)
+	struct nono_fsaudit fsa = {.fd = -1, .state = 0};
+	if ((rc = prepare(&s, caps, argv[0], opts, err)) < 0)
+		goto out;
+	if (opts->fs_audit) /* before the fork: records of the whole run are buffered */
+		(void)nono_fsaudit_open(&fsa, s.plan.landlock_abi);
+	if ((rc = spawn(&s, argv, opts, stdio_open, err)) < 0)
 		goto out;
 	forked = true;
 	if ((rc = after_fork(&s, opts, err)) == 0)
@@ -481,9 +486,13 @@ int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_op
 	close(s.msg[0]);
 	s.msg[0] = -1;
 	rc = nono_exec_wait(&s, opts, result, err);
-	if (rc == 0)
+	if (rc == 0) {
+		struct nono_fsaudit_sink sink = {opts->audit, opts->audit_fd, &s.audit_lost};
+		nono_fsaudit_collect(&fsa, s.cmd_pid, &sink);
 		take_output(&s, result);
+	}
 out:
+	nono_fsaudit_close(&fsa);
 	if (forked)
 		nono_exec_tty_restore(s.tty_fd);
 	state_cleanup(&s);
@@ -491,5 +500,7 @@ out:
 		memset(result, 0, sizeof *result);
 	else
 		result->audit_lost = s.audit_lost;
+	if (rc == 0)
+		result->fs_audit = fsa.state;
 	return rc;
 }

@@ -15,7 +15,10 @@
  *       "proxy_address": "127.0.0.1" | "::1" },       optional, proxy_only only; default 127.0.0.1
  *     "unix_sockets": ["/abs/path", ...],             optional; socket files or directories
  *     "bind_ports": [N, ...],                         optional; 1..65535, no duplicates
- *     "user_namespaces": true | false                 optional, default false
+ *     "user_namespaces": true | false,                optional, default false
+ *     "internal": ["HOST:PORT", ...]                  optional (written only when not empty);
+ *                                                     nono_caps_allow_internal grants as given,
+ *                                                     resolved again on load, like paths
  *   }
  *
  * Loading is strict because a profile is policy: a typo that silently dropped a field would run the
@@ -104,6 +107,31 @@ static json_t *path_string(const char *p, const char *what, size_t i, nono_error
 	return s;
 }
 
+/* The internal grants as given ("HOST:PORT", IPv6 bracketed), one per grant (a grant resolved to
+ * several addresses is written once). NULL when out of memory (put() then fails). */
+static json_t *internal_json(const nono_caps *caps)
+{
+	json_t *a = json_array();
+	char prev[300] = "";
+	for (size_t i = 0; a && i < nono_caps_internal_count(caps); i++) {
+		nono_internal_dest d;
+		char hp[300];
+		if (nono_caps_internal(caps, i, &d) != 0)
+			continue;
+		bool v6 = strchr(d.host, ':') != NULL;
+		snprintf(hp, sizeof hp, "%s%.254s%s:%u", v6 ? "[" : "", d.host, v6 ? "]" : "",
+			 (unsigned)d.port);
+		if (!strcmp(hp, prev))
+			continue;
+		snprintf(prev, sizeof prev, "%s", hp);
+		if (json_array_append_new(a, json_string(hp)) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
 char *nono_caps_to_json(const nono_caps *caps, nono_error *err)
 {
 	if (!caps) {
@@ -161,6 +189,8 @@ char *nono_caps_to_json(const nono_caps *caps, nono_error *err)
 	ok = put(root, "network", net) && ok;
 	ok = put(root, "unix_sockets", socks) && ok;
 	ok = put(root, "bind_ports", ports) && ok;
+	if (nono_caps_internal_count(caps))
+		ok = put(root, "internal", internal_json(caps)) && ok;
 	fs = net = socks = ports = NULL;
 	if (nono_caps_user_namespaces(caps))
 		ok = put(root, "user_namespaces", json_true()) && ok;
@@ -402,10 +432,29 @@ static int load_ports(nono_caps *caps, json_t *arr, nono_error *err)
 	return 0;
 }
 
+static int load_internal(nono_caps *caps, json_t *arr, nono_error *err)
+{
+	if (!json_is_array(arr))
+		return nono_fail(err, -EINVAL, "internal: expected an array");
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v) {
+		char field[64];
+		snprintf(field, sizeof field, "internal[%zu]", i);
+		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+			return nono_fail(err, -EINVAL, "%s: expected a HOST:PORT string", field);
+		nono_error e2 = { 0 };
+		int rc = nono_caps_allow_internal(caps, json_string_value(v), &e2);
+		if (rc)
+			return nono_fail(err, rc, "%s: %s", field, e2.message);
+	}
+	return 0;
+}
+
 nono_caps *nono_caps_from_json(const char *json, size_t len, nono_error *err)
 {
 	static const char *const keys[] = { "version", "fs", "network", "unix_sockets",
-					    "bind_ports", "user_namespaces", NULL };
+					    "bind_ports", "user_namespaces", "internal", NULL };
 	if (!json) {
 		nono_fail(err, -EINVAL, "JSON text is NULL");
 		return NULL;
@@ -464,6 +513,8 @@ nono_caps *nono_caps_from_json(const char *json, size_t len, nono_error *err)
 		}
 		nono_caps_set_user_namespaces(caps, json_is_true(v));
 	}
+	if ((v = json_object_get(root, "internal")) && (rc = load_internal(caps, v, err)))
+		goto fail;
 	json_decref(root);
 	nono_error_clear(err);
 	return caps;

@@ -156,6 +156,28 @@ static int add_port_rule(int ruleset_fd, uint64_t access, uint16_t port, nono_er
 	return 0;
 }
 
+/* Proxy-only also connects directly to its internal grants and to its own bind ports on loopback
+ * (the supervisor pins the address; Landlock, 6.7+, can only say which ports). A port already
+ * granted is added again harmlessly (Landlock unites the rights). */
+static int add_direct_port_rules(int rfd, const nono_caps *caps, nono_error *err)
+{
+	for (size_t i = 0; i < nono_caps_internal_count(caps); i++) {
+		nono_internal_dest d;
+		int r = nono_caps_internal(caps, i, &d);
+		if (r == 0)
+			r = add_port_rule(rfd, LANDLOCK_ACCESS_NET_CONNECT_TCP, d.port, err);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < nono_caps_bind_port_count(caps); i++) {
+		int r = add_port_rule(rfd, LANDLOCK_ACCESS_NET_CONNECT_TCP,
+				      nono_caps_bind_port(caps, i), err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 int nono_landlock_build(const nono_caps *caps, const struct nono_plan *plan, int *ruleset_fd,
 			nono_error *err)
 {
@@ -202,6 +224,9 @@ int nono_landlock_build(const nono_caps *caps, const struct nono_plan *plan, int
 			if (r < 0)
 				return r;
 		}
+		int r = plan->net == NONO_NET_PROXY_ONLY ? add_direct_port_rules(rfd, caps, err) : 0;
+		if (r < 0)
+			return r;
 	}
 	*ruleset_fd = nono_steal_fd(&rfd);
 	return 0;

@@ -20,7 +20,7 @@
  *   cannot be honoured (refused, or dropped under best effort).
  * - Combinations that mean nothing are refused for every front end alike (-EINVAL): unix-socket or
  *   bind grants with the network allowed (nothing is denied), bind grants under blocked (no IP
- *   socket exists), and a datagram/raw socket on stdio under a restricted network.
+ *   socket exists), internal destinations outside proxy-only, and a datagram/raw socket on stdio under a restricted network.
  */
 #include "internal.h"
 #include "uapi.h"
@@ -52,6 +52,11 @@ static int check_combinations(const nono_caps *caps, const struct nono_kernel *k
 		return nono_fail(err, -EINVAL,
 				 "bind grants need proxy-only: a blocked network allows no IP socket at "
 				 "all");
+	if (net != NONO_NET_PROXY_ONLY && nono_caps_internal_count(caps))
+		return nono_fail(err, -EINVAL,
+				 "internal destinations (allow_internal) need proxy-only: %s",
+				 net == NONO_NET_BLOCKED ? "a blocked network allows no IP socket at all"
+							 : "with the network allowed nothing is denied");
 	if (net != NONO_NET_ALLOWED && k->stdio_dgram_fd >= 0) {
 		static const char *const names[] = {"stdin", "stdout", "stderr"};
 		return nono_fail(err, -EINVAL,
@@ -87,8 +92,12 @@ static int decide_landlock(const struct nono_kernel *k, bool best_effort, struct
 		if (restricted)
 			plan->landlock_scoped |= LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET;
 	}
-	/* ABI 7 (6.15) restrict_self flags only steer audit logging of denials; the defaults are
-	 * what we want, so restrict_flags stays 0. */
+	/* ABI 7 (6.15): by default Landlock logs the denials of the process that restricted itself
+	 * only until it calls execve; the command is what runs after our execve, so ask for its
+	 * denials to be logged too (LOG_NEW_EXEC_ON). They reach the kernel's audit only when audit is
+	 * enabled; nono_exec's fs_audit reads them back for the denial report. */
+	if (abi >= 7)
+		plan->restrict_flags = LANDLOCK_RESTRICT_SELF_LOG_NEW_EXEC_ON;
 	rep->landlock_abi = abi;
 	rep->fs_handled = plan->fs_handled;
 	rep->fs_unenforced = nono_landlock_fs_unenforced(abi);

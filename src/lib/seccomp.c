@@ -29,6 +29,10 @@
  *   2.5.4's SCMP_A1_32(SCMP_CMP_EQ, …) still emits "hi32 == 0", which 0xffffffff00005412 evades.)
  *   "Not one of these values" is expressed as deny rules over aligned blocks of the complement
  *   (libseccomp refuses an allow rule beside a deny rule for the same syscall).
+ * - Refused socket families and types are made visible: with a supervisor, socket() and
+ *   socketpair() calls the table refuses are sent to it (via_supervisor) and it answers
+ *   EACCES exactly as the filter would, recording the first refusal of each family and type for
+ *   the denial report. If the supervisor is gone the kernel answers ENOSYS: still refused.
  * - blocked: sockets of family AF_UNIX (stream, seqpacket) and AF_NETLINK protocol NETLINK_ROUTE
  *   only. Netlink is kernel IPC, not egress; glibc uses NETLINK_ROUTE for getaddrinfo
  *   (AI_ADDRCONFIG) and getifaddrs, so refusing it breaks ordinary programs for nothing.
@@ -367,6 +371,14 @@ static int export_prog(scmp_filter_ctx ctx, struct sock_fprog *prog, nono_error 
 	return 0;
 }
 
+/* The socket()/socketpair() refusals: with a supervisor they go to it, which answers the same
+ * EACCES and records the first of each kind (supervisor_net.c nono_sup_h_socket). */
+static bool via_supervisor(const struct sc_rule *r)
+{
+	return r->action == 0 && r->err == EACCES &&
+	       (!strcmp(r->sys, "socket") || !strcmp(r->sys, "socketpair"));
+}
+
 /* Build (libseccomp) and export the program for one environment. */
 static int build_prog(unsigned env, struct sock_fprog *prog, nono_error *err)
 {
@@ -381,7 +393,10 @@ static int build_prog(unsigned env, struct sock_fprog *prog, nono_error *err)
 	for (size_t i = 0; i < N_ELEMENTS(rules); i++) {
 		if (!(rules[i].when & env))
 			continue;
-		rc = add_rule(ctx, &rules[i], err);
+		struct sc_rule r = rules[i];
+		if ((env & W_NOTIFY) && via_supervisor(&r))
+			r.action = SCMP_ACT_NOTIFY;
+		rc = add_rule(ctx, &r, err);
 		if (rc < 0)
 			return rc;
 	}

@@ -88,8 +88,9 @@ static void handle(struct nono_supervisor *s, const struct seccomp_notif *req)
 		d = sup_refuse(EPERM, "request not in the supervisor's table");
 	} else {
 		q.sys = h->name;
-		bool ready;
-		d = read_request(&q, h, &ready);
+		bool ready = h->addr_arg == SUP_NO_FD; /* nothing in the task to take or read */
+		if (!ready)
+			d = read_request(&q, h, &ready);
 		if (ready)
 			d = h->fn(&q);
 	}
@@ -154,6 +155,7 @@ static void sup_free(struct nono_supervisor *s)
 	free(s->socks);
 	free(s->wdirs);
 	free(s->ports);
+	nono_sup_direct_free(s);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	free(s);
@@ -212,7 +214,7 @@ int nono_sup_new(int listener, const nono_caps *caps, const struct nono_sup_conf
 	s->proxy_port = cfg->proxy_port;
 	s->proxy_v6 = cfg->proxy_v6;
 	int r;
-	if (load_grants(s, caps) < 0)
+	if (load_grants(s, caps) < 0 || nono_sup_direct_load(s, caps) < 0)
 		r = nono_fail(err, -ENOMEM, "out of memory");
 	else if (syscall(__NR_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &s->sizes) < 0)
 		r = nono_fail(err, -errno, "SECCOMP_GET_NOTIF_SIZES: %s", strerror(errno));

@@ -4,8 +4,10 @@
  * supervisor_io.c, never continued in the child.
  *
  * Policy (EACCES for every denial unless the kernel would have said something more specific):
- * - proxy-only: TCP connect to 127.0.0.1:PORT, [::1]:PORT or [::ffff:127.0.0.1]:PORT only, on a
- *   socket that carries no re-routing option. AF_UNSPEC (disconnect) is allowed.
+ * - proxy-only: TCP connect to 127.0.0.1:PORT, [::1]:PORT or [::ffff:127.0.0.1]:PORT, to an
+ *   internal grant's exact address and port, or to the command's own listener (a granted bind
+ *   port bound through us, on loopback) — supervisor_net.c — on a socket that carries no
+ *   re-routing option. AF_UNSPEC (disconnect) is allowed.
  * - unix connect (blocked and proxy-only): pathname sockets inside an explicit grant only. The
  *   path (relative ones against the child's cwd, /proc/TID/cwd) is opened O_PATH by us, the
  *   opened inode's canonical path is checked against the grants, and we connect to
@@ -156,14 +158,23 @@ static struct denial connect_unix(struct rq *q)
 	path[pl] = '\0';
 	char canon[NONO_PATH_MAX];
 	cleanup_fd int pfd = nono_sup_open_path(q, path, 0, canon, sizeof canon);
+	if (pfd == -ENOENT) { /* a miss, not a decision: the kernel would say the same */
+		nono_sup_reply(q->s, q->id, 0, ENOENT);
+		return SUP_DONE;
+	}
 	if (pfd < 0)
 		return sup_refuse(-pfd, "unix socket path cannot be resolved");
 	struct stat st;
 	if (fstat(pfd, &st) < 0 || !S_ISSOCK(st.st_mode))
 		return sup_refuse(ECONNREFUSED, "not a socket");
 	snprintf(q->target, sizeof q->target, "%.250s", canon);
-	if (!in_grants(canon, q->s->socks, q->s->nsocks))
+	if (!in_grants(canon, q->s->socks, q->s->nsocks)) {
+		if (nono_sup_routine_seen(q->s, canon)) { /* recorded once already */
+			nono_sup_reply(q->s, q->id, 0, EACCES);
+			return SUP_DONE;
+		}
 		return sup_refuse(EACCES, "unix socket not granted (--allow-unix-socket)");
+	}
 	struct sockaddr_storage t;
 	memset(&t, 0, sizeof t);
 	struct sockaddr_un *tu = (void *)&t;
@@ -183,8 +194,10 @@ static struct denial connect_inet(struct rq *q)
 	if (q->addr.ss_family == AF_UNSPEC && q->alen >= sizeof(sa_family_t))
 		return nono_sup_perform_connect(q, &q->addr, q->alen, false, &(int){-1});
 	if (q->addr.ss_family != q->domain ||
-	    !nono_sup_is_proxy_addr(&q->addr, q->alen, s->proxy_port, s->proxy_v6))
-		return sup_refuse(EACCES, "proxy-only: only the proxy on loopback is reachable");
+	    (!nono_sup_is_proxy_addr(&q->addr, q->alen, s->proxy_port, s->proxy_v6) &&
+	     !nono_sup_direct_ok(s, &q->addr, q->alen)))
+		return sup_refuse(EACCES, "proxy-only: not the proxy, an internal grant "
+					  "(--allow-internal) or the command's own listener");
 	const char *why = rerouting_option(q);
 	if (why)
 		return sup_refuse(EACCES, why);
@@ -223,7 +236,10 @@ static struct denial bind_inet(struct rq *q)
 		return sup_refuse(EACCES, "bind: loopback addresses only");
 	if (!port_granted(q->s, port))
 		return sup_refuse(EACCES, "bind: port not granted (--allow-bind)");
-	return bind_performed(q, bind(q->fd, (struct sockaddr *)&q->addr, q->alen) < 0 ? -errno : 0);
+	int r = bind(q->fd, (struct sockaddr *)&q->addr, q->alen) < 0 ? -errno : 0;
+	if (r == 0)
+		nono_sup_mark_bound(q->s, port);
+	return bind_performed(q, r);
 }
 
 static struct denial bind_netlink(struct rq *q)
@@ -366,6 +382,8 @@ static const struct nono_sup_handler handlers[] = {
 	{__NR_listen, "listen", h_listen, -1, -1},
 	{__NR_sendto, "sendto", h_sendto, 4, 5},
 	{__NR_setsockopt, "setsockopt", h_setsockopt, -1, -1},
+	{__NR_socket, "socket", nono_sup_h_socket, SUP_NO_FD, -1},
+	{__NR_socketpair, "socketpair", nono_sup_h_socket, SUP_NO_FD, -1},
 };
 
 const struct nono_sup_handler *nono_sup_handler(int nr, uint32_t arch)

@@ -50,6 +50,11 @@ struct nono_supervisor {
 	struct grant *wdirs; /* writable directory grants (pathname unix bind) */
 	size_t nwdirs;
 	bool private_fs; /* unshare(CLONE_FS) succeeded: fchdir is ours alone */
+	struct sup_direct *direct; /* internal destinations reached directly (supervisor_net.c) */
+	size_t ndirect;
+	atomic_bool *bound; /* per ports[i]: bound on loopback through us (its own listener) */
+	atomic_uint seen_sockets; /* refused socket kinds already recorded (bit per kind) */
+	atomic_bool seen_routine; /* a routine miss (nscd) already recorded */
 	struct seccomp_notif_sizes sizes;
 	struct pidfd_slot pidfds[16]; /* main thread only */
 	unsigned pidfd_next;
@@ -57,6 +62,13 @@ struct nono_supervisor {
 	pthread_cond_t cond;
 	int workers;
 	atomic_bool stopping;
+};
+
+/* One address a proxy-only command may connect to directly (nono_caps_allow_internal). */
+struct sup_direct {
+	int family;
+	unsigned char addr[16];
+	uint16_t port;
 };
 
 /* One request being decided. */
@@ -125,8 +137,10 @@ struct nono_sup_handler {
 	int nr;
 	const char *name;
 	struct denial (*fn)(struct rq *q);
-	int addr_arg, len_arg; /* -1: no address */
+	int addr_arg, len_arg; /* -1: no address; SUP_NO_FD: arg 0 is not a socket either
+				  (socket, socketpair): nothing is taken or read from the task */
 };
+#define SUP_NO_FD (-2)
 /* The handler for a trapped syscall, or NULL: not in the closed table (denied). */
 NONO_HIDDEN const struct nono_sup_handler *nono_sup_handler(int nr, uint32_t arch);
 /* Pure policy checks (tests/unit/test_supervisor.c calls them too). */
@@ -137,6 +151,24 @@ NONO_HIDDEN bool nono_sup_is_loopback(const struct sockaddr_storage *a, socklen_
  * loopback address on the same port (review 2026-12-04 F2). */
 NONO_HIDDEN bool nono_sup_is_proxy_addr(const struct sockaddr_storage *a, socklen_t len,
 					uint16_t port, bool v6);
+
+/* ---- supervisor_net.c: direct connects, refused socket kinds, routine misses ---- */
+/* Copy the caps' internal destinations and size the bound-port flags. 0 or -ENOMEM. */
+NONO_HIDDEN int nono_sup_direct_load(struct nono_supervisor *s, const nono_caps *caps);
+NONO_HIDDEN void nono_sup_direct_free(struct nono_supervisor *s);
+/* May a proxy-only command connect to `a` directly: an internal grant (exact address and port;
+ * an IPv4 grant also in its v4-mapped form), or its own listener, i.e. a granted bind port on
+ * loopback that was bound through us? */
+NONO_HIDDEN bool nono_sup_direct_ok(struct nono_supervisor *s, const struct sockaddr_storage *a,
+				    socklen_t len);
+/* Remember that granted port `port` was bound on loopback through us. */
+NONO_HIDDEN void nono_sup_mark_bound(struct nono_supervisor *s, uint16_t port);
+/* socket()/socketpair() of a kind the filter refuses (seccomp.c via_sup rows): EACCES, recorded
+ * the first time per family and type. */
+NONO_HIDDEN struct denial nono_sup_h_socket(struct rq *q);
+/* A unix connect to a path that is a routine miss (the nscd socket glibc tries first): true
+ * when it was recorded already, so the caller answers without recording again. */
+NONO_HIDDEN bool nono_sup_routine_seen(struct nono_supervisor *s, const char *path);
 
 /* ---- supervisor.c ---- */
 /* Lines the supervisor could not write to its audit fd (read before nono_supervisor_stop). */

@@ -479,7 +479,8 @@ def test_dry_run_proxy_mode(nono):
                  "4321", "--", "x")
     d = json.loads(r.stdout)
     assert d["network"] == {"mode": "proxy-only", "proxy_port": 4321,
-                            "allowed_domains": ["example.com"], "in_process_proxy": True}
+                            "allowed_domains": ["example.com"], "in_process_proxy": True,
+                            "internal": [], "no_proxy": ""}
 
 
 def test_dry_run_port_chosen_at_start(nono):
@@ -631,16 +632,23 @@ def test_allow_domain_through_proxy_only(nono, upstream, tmp_path):
     hp = f"127.0.0.1:{upstream}"
     log = tmp_path / "audit.jsonl"
     base = ["run", "--allow-domain", hp, "--allow-internal", hp, "--audit-log", log, "--"]
-    # Through the proxy (NO_PROXY lists 127.0.0.1, so tell curl to use the proxy anyway).
+    # Through the proxy (NO_PROXY lists the --allow-internal host, so tell curl to use the proxy).
     r = run_nono(*base, CURL, "-sS", "--noproxy", "", f"http://{hp}/via-proxy")
     assert r.returncode == 0, r.stderr
     assert r.stdout == "hello from upstream /via-proxy"
     # CONNECT tunnel too.
     r = run_nono(*base, CURL, "-sS", "-p", "--noproxy", "", f"http://{hp}/tunnel")
     assert r.stdout == "hello from upstream /tunnel", r.stderr
-    # Going around the proxy: the supervisor refuses the connect (curl exit 7).
+    # Directly: --allow-internal lets the command reach exactly that address and port...
     r = run_nono(*base, CURL, "-sS", "--noproxy", "*", f"http://{hp}/direct")
+    assert r.stdout == "hello from upstream /direct", r.stderr
+    # ...and no other loopback port: the supervisor refuses the connect (curl exit 7).
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        other = spare.getsockname()[1]
+        r = run_nono(*base, CURL, "-sS", "--noproxy", "*", f"http://127.0.0.1:{other}/direct")
     assert r.returncode == 7, (r.stdout, r.stderr)
+    upstream = other
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert any(e["source"] == "proxy" and e["decision"] == "allow" and e["path"] == "/via-proxy"
                for e in events), events
@@ -663,7 +671,7 @@ def test_allow_domain_sets_proxy_env(nono):
     m = re.fullmatch(r"http://nono:[0-9a-f]+@127\.0\.0\.1:(\d+)", env["HTTPS_PROXY"])
     assert m, env
     assert env["HTTP_PROXY"] == env["HTTPS_PROXY"] == env["ALL_PROXY"] == env["https_proxy"]
-    assert env["NO_PROXY"] == "localhost,127.0.0.1,::1" and env["KEEP"] == "1"
+    assert env["NO_PROXY"] == "" and env["KEEP"] == "1"  # nothing may be reached directly
 
 
 @pytest.mark.skipif(not os.path.exists(CURL), reason="curl not installed")

@@ -1076,9 +1076,12 @@ def test_cli_run_allow_domain_end_to_end(upstream, tmp_path):
     if not NONO.exists():
         pytest.skip("CLI not built")
     log = tmp_path / "audit.jsonl"
+    spare = socket.socket()  # a loopback port nothing grants: --allow-internal opens only its own
+    spare.bind(("127.0.0.1", 0))
+    other = spare.getsockname()[1]
     script = (f'curl -sS --noproxy "" -w " %{{http_code}}\\n" http://127.0.0.1:{upstream.port}/hello; '
               f'curl -sS --noproxy "" -o /dev/null -w "%{{http_code}}\\n" http://localhost/; '
-              f'curl -sS --noproxy "*" -m 5 -o /dev/null http://127.0.0.1:{upstream.port}/hello; echo "direct=$?"; '
+              f'curl -sS --noproxy "*" -m 5 -o /dev/null http://127.0.0.1:{other}/hello; echo "direct=$?"; '
               f'test "$HTTPS_PROXY" = "$http_proxy" && echo "$NO_PROXY $NODE_USE_ENV_PROXY"')
     r = subprocess.run([str(NONO), "run", "--allow-domain", "good.invalid", "--allow-internal",
                         f"127.0.0.1:{upstream.port}", "--audit-log", str(log), "--", "sh", "-c", script],
@@ -1086,8 +1089,9 @@ def test_cli_run_allow_domain_end_to_end(upstream, tmp_path):
     lines = r.stdout.splitlines()
     assert lines[0] == "hello world 200", r.stderr
     assert lines[1] == "403"
-    assert lines[2] == "direct=7"  # connect() refused: the proxy is the only way out
-    assert lines[3] == "localhost,127.0.0.1,::1 1"
+    spare.close()
+    assert lines[2] == "direct=7"  # connect() refused: only the --allow-internal port is direct
+    assert lines[3] == "127.0.0.1 1"  # NO_PROXY: exactly what may be reached directly
     ev = [json.loads(x) for x in log.read_text().splitlines()]
     proxy_ev = [(e["decision"], e["status"], e["target"]) for e in ev if e["source"] == "proxy"]
     assert ("allow", 200, "127.0.0.1") in proxy_ev and ("deny", 403, "localhost") in proxy_ev

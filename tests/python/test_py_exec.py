@@ -248,7 +248,12 @@ def test_audit_allowed_records_allowed_calls(nono_py, base_caps, tmp_path):
 
 
 def test_supervisor_events_beyond_the_cap_are_counted(nono_py, base_caps, tmp_path):
-    """300 denied unix connects: the result keeps the newest 256 decisions and counts the rest."""
+    """300 denied unix connects: the result keeps the newest 256 decisions and counts the rest.
+    (Real socket files: a connect to a missing path is answered ENOENT unrecorded.)"""
+    import socket
+    for i in range(300):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(f"{tmp_path}/nope{i}.sock")
     caps = base_caps()
     caps.block_network()
     code = ("import socket\n"

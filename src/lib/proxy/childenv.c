@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out, nono_error *err)
+static int proxy_env(const nono_proxy *p, const char *no_proxy, const char *const *extra,
+		     char ***out, nono_error *err)
 {
 	if (!p || !out)
 		return nono_fail(err, -EINVAL, "no proxy");
@@ -22,8 +23,15 @@ int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out, n
 		}
 	/* The token never leaves through NO_PROXY; loopback stays direct (proxy-only mode lets the
 	 * child reach nothing on loopback but the proxy anyway). */
-	if (!(ov[n++] = strdup("NO_PROXY=localhost,127.0.0.1,::1")) ||
-	    !(ov[n++] = strdup("no_proxy=localhost,127.0.0.1,::1")) ||
+	if (asprintf(&ov[n++], "NO_PROXY=%s", no_proxy) < 0) {
+		ov[--n] = NULL;
+		goto out;
+	}
+	if (asprintf(&ov[n++], "no_proxy=%s", no_proxy) < 0) {
+		ov[--n] = NULL;
+		goto out;
+	}
+	if (
 	    !(ov[n++] = strdup("NODE_USE_ENV_PROXY=1")))
 		goto out;
 	rc = nono_env_build(false, extra, (const char *const *)ov, out, err);
@@ -34,4 +42,23 @@ done:
 	for (size_t i = 0; i < N_ELEMENTS(ov); i++)
 		free(ov[i]);
 	return rc;
+}
+
+int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out, nono_error *err)
+{
+	return proxy_env(p, "localhost,127.0.0.1,::1", extra, out, err);
+}
+
+/* NO_PROXY is what the supervisor lets `caps` reach directly (nono_caps_no_proxy), no more: a
+ * client that honours it goes straight to an internal grant or its own listener, and everything
+ * else goes through the proxy, which answers with a reason instead of a bare EACCES. */
+int nono_proxy_env_for(const nono_proxy *p, const nono_caps *caps, const char *const *extra,
+		       char ***out, nono_error *err)
+{
+	if (!caps)
+		return nono_fail(err, -EINVAL, "no capability set");
+	cleanup_free char *np = nono_caps_no_proxy(caps);
+	if (!np)
+		return nono_fail(err, -ENOMEM, "out of memory");
+	return proxy_env(p, np, extra, out, err);
 }

@@ -118,6 +118,7 @@ int nono_proxy_config_allow_internal(nono_proxy_config *cfg, const char *host_po
 	    (np_parse_ip_literal(p.host, &a) == 1 && np_classify(&a, &why) == NP_METADATA))
 		return nono_fail(err, -EPERM, "allow internal \"%s\": cloud metadata endpoints can never be allowed",
 				 host_port);
+	np_internal_resolve(&p);
 	return push_pattern(&cfg->internal, &cfg->ninternal, &p, err);
 }
 
@@ -258,6 +259,8 @@ void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t
 	}
 	for (size_t i = 0; i < c->ninternal && !v->internal_ok; i++)
 		v->internal_ok = np_pattern_match(&c->internal[i], norm, port);
+	if (v->literal && !v->internal_ok)
+		v->internal_ok = np_internal_addr_allowed(c, &v->addr, port);
 	if (cls == NP_INTERNAL && !v->internal_ok) {
 		deny(v, "internal-address", "host %s is an internal address: %s", norm, why);
 		return;

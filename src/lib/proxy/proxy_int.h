@@ -59,6 +59,9 @@ typedef struct np_pattern {
 	char host[NP_HOST_MAX]; /* normalised; for wildcards the suffix without "*." */
 	bool wildcard;
 	uint16_t port;
+	/* allow_internal only: the addresses the host stood for when granted (internaladdr.c) */
+	uint8_t naddrs;
+	np_addr addrs[4];
 } np_pattern;
 /* Parse one pattern. allow_wildcard false for allow_internal's "host:port" (port then required).
  * Returns 0 or -EINVAL with a static reason in *why. */
@@ -181,6 +184,17 @@ void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t
 /* Verdict on one resolved address of an allowed name (internal_ok from np_check_name). Returns true
  * when it may be dialled; else fills code and reason. */
 bool np_check_addr(const np_addr *a, const char *host, bool internal_ok, np_verdict *v);
+
+/* ================================ internaladdr.c ================================ */
+
+/* Fill p->addrs with what an allow_internal host stands for now: a literal itself, "localhost"
+ * (and *.localhost) 127.0.0.1 and ::1 without a lookup, another name what getaddrinfo says (none
+ * when it does not resolve: the name still matches as written). */
+void np_internal_resolve(np_pattern *p);
+/* Is address `a` on `port` an allow_internal grant (by a grant's resolved addresses)? So
+ * "localhost:8080" covers a request for 127.0.0.1:8080 and [::1]:8080, and an allowed name that
+ * resolves to a granted internal address may be dialled. */
+bool np_internal_addr_allowed(const struct nono_proxy_config *c, const np_addr *a, uint16_t port);
 
 /* ================================ resolve.c ================================ */
 

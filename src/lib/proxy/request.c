@@ -353,7 +353,10 @@ static void on_resolved(struct conn *c, struct np_resolve_req *req)
 	}
 	np_verdict v = {0};
 	for (size_t i = 0; i < req->naddrs; i++)
-		if (!np_check_addr(&req->addrs[i], req->host, c->internal_ok, &v)) {
+		if (!np_check_addr(&req->addrs[i], req->host,
+				   c->internal_ok ||
+					   np_internal_addr_allowed(c->x->cfg, &req->addrs[i], c->ev.port),
+				   &v)) {
 			deny(c, 403, "Forbidden", v.code, v.reason);
 			return;
 		}

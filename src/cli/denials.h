@@ -1,0 +1,29 @@
+/* denials.h — the report of what a run denied: events from the supervisor's ring and the proxy's
+ * ring are collected while the command runs (a thread drains both; -v prints each decision as it
+ * arrives) and, after the command exits, one line per distinct denial with the flag that would
+ * allow it goes to stderr (-q silences it). */
+#ifndef NONO_CLI_DENIALS_H
+#define NONO_CLI_DENIALS_H
+
+#include "nono.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+struct denials;
+
+/* Start collecting from `sup` (the ring nono_exec fills; borrowed) and `proxy` (may be NULL).
+ * `verbose`: print every decision to stderr as it arrives; `net`: the network mode enforced (what
+ * the hints say). NULL when out of memory. */
+struct denials *denials_start(nono_audit *sup, nono_proxy *proxy, bool verbose, nono_net_mode net);
+/* Stop the thread, drain what is left, and print the summary to `f` unless `quiet`. `fs_audit`
+ * is nono_exec_result.fs_audit: unless 1, the summary says why filesystem denials are not in it.
+ * `failed`: the command exited non-zero; with nothing else to report, one line then still says
+ * that filesystem denials are not visible (one may be the cause). Frees `d`; NULL is a no-op. */
+void denials_finish(struct denials *d, FILE *f, bool quiet, int fs_audit, bool failed);
+
+/* The flag that would allow what `ev` (a denial) describes, e.g. "--allow-domain api.test"; or a
+ * sentence when no flag can. Written to buf. */
+void denials_hint(const nono_audit_event *ev, nono_net_mode net, char *buf, size_t len);
+
+#endif
