@@ -60,6 +60,19 @@ static int add_paths(nono_caps *caps, const struct run_opts *o)
 	return -1;
 }
 
+/* --proxy-url: proxy-only to the URL's own loopback address and port. */
+static int policy_proxy_url_network(nono_caps *caps, const char *url, nono_error *err)
+{
+	const char *addr;
+	uint16_t port;
+	int r = nono_proxy_url_parse(url, &addr, &port, err);
+	if (!r)
+		r = nono_caps_set_network(caps, NONO_NET_PROXY_ONLY, port, err);
+	if (!r)
+		r = nono_caps_set_proxy_address(caps, addr, err);
+	return r;
+}
+
 static int add_network(nono_caps *caps, const struct run_opts *o, uint16_t proxy_port)
 {
 	nono_error err = {0};
@@ -68,6 +81,8 @@ static int add_network(nono_caps *caps, const struct run_opts *o, uint16_t proxy
 		r = nono_caps_set_network(caps, NONO_NET_BLOCKED, 0, &err);
 	else if (o->domains.n || o->proxy_port_set)
 		r = nono_caps_set_network(caps, NONO_NET_PROXY_ONLY, proxy_port, &err);
+	else if (o->proxy_url)
+		r = policy_proxy_url_network(caps, o->proxy_url, &err);
 	if (r < 0) {
 		cli_err("network: %s", err.message);
 		return EXIT_USAGE;
