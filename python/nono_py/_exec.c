@@ -186,7 +186,8 @@ static void exec_args_clear(exec_args *a)
 }
 
 /* The environment for the child: with proxy_only(handle), the proxy's variables (with its session
- * token) are merged in and win over `env`; they come from the handle, never from os.environ. */
+ * token) are merged in (nono_proxy_env refuses one of them in `env`: it would be overwritten); they
+ * come from the handle, never from os.environ. */
 static int merge_proxy_env(exec_args *a)
 {
 	nono_py_proxy *proxy;

@@ -92,15 +92,24 @@ static int grant_dir(nono_caps *caps, const char *rel, sysetc_cb withheld_cb, vo
 				withheld_cb(path, ctx);
 			continue;
 		}
+		/* d_type saves an lstat per entry (startup cost); filesystems without it say
+		 * DT_UNKNOWN. */
+		unsigned char type = e->d_type;
 		struct stat st;
-		if (lstat(path, &st) < 0 || S_ISLNK(st.st_mode))
+		if (type == DT_UNKNOWN) {
+			if (lstat(path, &st) < 0)
+				continue;
+			type = S_ISLNK(st.st_mode) ? DT_LNK : S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+		}
+		if (type == DT_LNK)
 			continue;
-		if (S_ISDIR(st.st_mode) && holds_secret(sub) && depth < 8) {
+		bool dir = type == DT_DIR;
+		if (dir && holds_secret(sub) && depth < 8) {
 			rc = grant_dir(caps, sub, withheld_cb, ctx, depth + 1);
 			continue;
 		}
 		nono_error err = {0};
-		int r = S_ISDIR(st.st_mode) ? nono_caps_allow_path(caps, path, NONO_ACCESS_READ, &err)
+		int r = dir ? nono_caps_allow_path(caps, path, NONO_ACCESS_READ, &err)
 					    : nono_caps_allow_file(caps, path, NONO_ACCESS_READ, &err);
 		/* Vanished or unreadable meanwhile: not granted, as "when present" says. */
 		if (r < 0 && r != -ENOENT && r != -EACCES && r != -ELOOP) {
