@@ -194,34 +194,13 @@ static bool wrong_subcommand(int c, enum run_mode mode)
 	return (mode == MODE_RUN && why_only) || (mode == MODE_WHY && run_only);
 }
 
-/* Does --env set or copy one of the proxy variables? */
-static bool env_names_proxy(const struct run_opts *o)
-{
-	const char *const *names = nono_proxy_env_names();
-	const struct strvec *lists[] = {&o->env, &o->env_copy};
-	for (size_t l = 0; l < N_ELEMENTS(lists); l++)
-		for (size_t i = 0; i < lists[l]->n; i++)
-			for (size_t j = 0; names[j]; j++) {
-				size_t n = strlen(names[j]);
-				const char *v = lists[l]->v[i];
-				if (!strncmp(v, names[j], n) && (v[n] == '=' || !v[n]))
-					return true;
-			}
-	return false;
-}
-
 /* The environment, temp dir and shared-proxy options that exclude each other. */
-static int check_env_tmp_rules(const struct run_opts *o, enum run_mode mode, const char *sub)
+static int check_env_tmp_rules(const struct run_opts *o, const char *sub)
 {
 	if (o->clear_env && o->inherit_env)
 		return cli_usage_error(sub, "--clear-env conflicts with --inherit-env");
 	if (o->keep_tmp && o->no_tmp)
 		return cli_usage_error(sub, "--keep-tmp conflicts with --no-tmp");
-	if (mode == MODE_RUN && o->proxy_port_set && !o->domains.n && !o->dry_run &&
-	    !env_names_proxy(o))
-		return cli_usage_error(sub, "--proxy-port alone would set no proxy variables: give "
-					    "--proxy-url URL instead (the URL 'nono proxy' prints, with "
-					    "its token), or set them with --env");
 	if (o->proxy_url && (o->domains.n || o->proxy_port_set))
 		return cli_usage_error(sub, "--proxy-url names a proxy already running; it conflicts "
 					    "with --allow-domain (nono starts its own) and --proxy-port "
@@ -236,7 +215,7 @@ static int check_cli_rules(struct run_opts *o, enum run_mode mode, const char *s
 	if (o->net_block && (proxy || o->proxy_port_set || o->proxy_url))
 		return cli_usage_error(sub, "--net-block conflicts with --allow-domain/--proxy-port/"
 					    "--proxy-url");
-	int rc = check_env_tmp_rules(o, mode, sub);
+	int rc = check_env_tmp_rules(o, sub);
 	if (rc >= 0)
 		return rc;
 	if (o->internal.n && !proxy)
