@@ -74,8 +74,9 @@ int nono_proxy_url_parse(const char *url, const char **addr, uint16_t *port, non
 		return nono_fail(err, -EINVAL, "expected http://[USER:TOKEN@]127.0.0.1:PORT (or "
 				 "[::1]:PORT), the URL 'nono proxy' prints");
 	const char *hp = url + sizeof scheme - 1;
-	const char *at = strrchr(hp, '@');
-	if (at && strchr(at, '/') == NULL)
+	size_t auth_len = strcspn(hp, "/?#"); /* the authority: userinfo@host:port */
+	const char *at = memrchr(hp, '@', auth_len);
+	if (at)
 		hp = at + 1;
 	const char *a = NULL, *rest = NULL;
 	if (strncmp(hp, "127.0.0.1:", 10) == 0)
