@@ -100,8 +100,12 @@ static int serve(int argc, char **argv)
 			fflush(stdout);
 		} else if (strncmp(line, "env", 3) == 0) {
 			char **env = NULL;
-			const char *extra[] = {"FOO=bar", "HTTP_PROXY=http://evil", NULL};
-			if (nono_proxy_env(p, extra, &env, &err) < 0) {
+			/* a proxy variable of the caller's is refused, not silently overwritten */
+			const char *clash[] = {"FOO=bar", "HTTP_PROXY=http://evil", NULL};
+			if (nono_proxy_env(p, clash, &env, &err) < 0)
+				printf("REFUSED %s\n", err.message);
+			const char *extra[] = {"FOO=bar", NULL};
+			if (!env && nono_proxy_env(p, extra, &env, &err) < 0) {
 				printf("ERROR %s\n", err.message);
 			} else {
 				for (char **e = env; *e; e++)
