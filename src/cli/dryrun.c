@@ -201,7 +201,10 @@ static void print_network(const struct dry *d)
 		if (!d->port)
 			printf(" (nono's proxy on 127.0.0.1, port chosen at start)");
 		else
-			printf(" (%s 127.0.0.1:%u)", o->domains.n ? "nono's proxy on" : "proxy at",
+			printf(" (%s %s%s%s:%u)", o->domains.n ? "nono's proxy on" : "proxy at",
+			       strchr(nono_caps_proxy_address(d->caps), ':') ? "[" : "",
+			       nono_caps_proxy_address(d->caps),
+			       strchr(nono_caps_proxy_address(d->caps), ':') ? "]" : "",
 			       (unsigned)d->port);
 	}
 	putchar('\n');
