@@ -335,6 +335,13 @@ typedef struct nono_exec_opts {
 	                                 thread), else -EINVAL. Signals that arrive when no command
 	                                 runs (before the fork, after it ended) stay pending for the
 	                                 caller. Default false: they are the caller's business. */
+	const char *remove_dir;       /* optional (borrowed): a directory the command used, e.g. a
+	                                 private temp dir the caller granted it. Removed with
+	                                 everything in it, following no symlink, by nono_exec's reaper
+	                                 once the command and every process it started have exited:
+	                                 before nono_exec returns, and also when the caller dies (even
+	                                 by SIGKILL). What could not be removed stays; the caller may
+	                                 check. Not removed if the command never started. */
 } nono_exec_opts;
 
 typedef struct nono_exec_result {

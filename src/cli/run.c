@@ -37,7 +37,9 @@ static void run_ctx_free(struct run_ctx *r)
 	nono_strv_free(r->penv);
 	nono_caps_free(r->caps);
 	nono_strv_free(r->env);
-	/* nono_exec has returned: its reaper saw the command and everything it started exit. */
+	/* nono_exec's reaper removed it (eo.remove_dir) after the command and everything it
+	 * started exited; what is left here is a run whose command never started, or what the
+	 * reaper could not remove (runtmp_remove says so). */
 	if (r->tmpdir && r->keep_tmp)
 		cli_err("kept the private temp dir %s (--keep-tmp)", r->tmpdir);
 	else if (r->tmpdir)
@@ -158,6 +160,9 @@ static int execute(const struct run_opts *o, struct run_ctx *r)
 	eo.forward_signals = true;
 	eo.flags = o->best_effort ? NONO_FLAG_BEST_EFFORT : 0;
 	eo.audit_fd = r->audit_fd;
+	/* The reaper removes it when the command and all it started are gone, even if nono is
+	 * SIGKILLed; run_ctx_free only sweeps up if the command never started. */
+	eo.remove_dir = r->keep_tmp ? NULL : r->tmpdir;
 	nono_exec_result res;
 	nono_error err = {0};
 	int rc = nono_exec(r->caps, (const char *const *)o->cmd, &eo, &res, &err);

@@ -48,6 +48,9 @@ int runtmp_create(char **out)
  * (by a process the command left behind, should one have survived) cannot redirect the removal. */
 static int remove_under(int dfd, int depth)
 {
+	/* The command may have taken write permission off a directory of its own (Landlock does not
+	 * mediate chmod): give it back through the fd, which is the directory itself, never a link. */
+	(void)fchmod(dfd, 0700);
 	DIR *d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);
@@ -77,6 +80,8 @@ static int remove_under(int dfd, int depth)
 int runtmp_remove(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return 0; /* the reaper removed it already */
 	if (fd < 0 || remove_under(fd, 0) < 0 || rmdir(path) < 0) {
 		cli_err("could not remove the private temp dir %s: %s", path, strerror(errno));
 		return -1;

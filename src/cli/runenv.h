@@ -8,7 +8,8 @@
 
 /* A fresh directory (mode 0700) under the caller's TMPDIR or /tmp; *out is malloc'd. */
 int runtmp_create(char **out);
-/* Remove it and everything in it, following no symlink. Returns 0, or -1 after printing why. */
+/* Remove it and everything in it, following no symlink (gone already: 0; nono_exec's reaper
+ * normally removes it, nono_exec_opts.remove_dir). Returns 0, or -1 after printing why. */
 int runtmp_remove(const char *path);
 
 /* The command's environment (nono_env_compose): the basic set, --clear-env or --inherit-env, then

@@ -415,3 +415,29 @@ def test_host_patterns_get_a_precise_answer(nono, pattern, answer):
 def test_bare_ipv6_literal_is_accepted(nono):
     r = run_nono("run", "--dry-run", "--allow-domain", "2001:db8::1", "--", "x")
     assert r.returncode == 0, r.stderr
+
+
+def test_private_tmp_removed_even_when_nono_is_sigkilled(nono, tmp_path):
+    """The reaper removes it (nono_exec_opts.remove_dir) once the tree is gone: it outlives a
+    SIGKILLed nono long enough to kill the command, reap it and remove the directory."""
+    p = subprocess.Popen([nono, "run", "--", "/bin/sh", "-c",
+                          "echo T=$TMPDIR; echo data > $TMPDIR/f; exec sleep 60"],
+                         stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                         env=dict(os.environ, TMPDIR=str(tmp_path)))
+    try:
+        assert select.select([p.stdout], [], [], 30)[0]
+        d = tmpdir_of(p.stdout.readline())
+        deadline = time.monotonic() + 30
+        while not (d / "f").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (d / "f").exists()
+        p.kill()
+        p.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while d.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not d.exists(), list(d.rglob("*"))
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

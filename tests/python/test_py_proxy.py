@@ -37,6 +37,13 @@ def test_proxy_config_defaults_and_validation(nono_py):
     for bad in ("bad host!", "", "*.", "exa mple.com", "host:99999", "a\0b"):
         with pytest.raises(ValueError):
             P(allowed_hosts=[bad])
+    # the library's answers, the same as the CLI's (issue 12)
+    for bad, why in (("https://api.example.com/", "give a host, not a URL"),
+                     ("b\u00fccher.example", "punycode"), ("*.com", "public suffix"),
+                     ("*.co.uk", "public suffix"), ("2001:db8::1:443", "bracket")):
+        with pytest.raises(ValueError, match=why):
+            P(allowed_hosts=[bad])
+    assert P(allowed_hosts=["2001:db8::1"]).allowed_hosts == ("2001:db8::1",)
     with pytest.raises(ValueError):
         P(bind_port=70000)
     with pytest.raises(ValueError):
