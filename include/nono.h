@@ -378,6 +378,13 @@ typedef struct nono_exec_opts {
 	                                 audit configuration is never changed. After the command has
 	                                 exited, nono_exec waits for the domain's last record (up to
 	                                 ~1 s; ~40 ms when nothing was denied). */
+	const char *remove_dir;       /* optional (borrowed): a directory the command used, e.g. a
+	                                 private temp dir the caller granted it. Removed with
+	                                 everything in it, following no symlink, by nono_exec's reaper
+	                                 once the command and every process it started have exited:
+	                                 before nono_exec returns, and also when the caller dies (even
+	                                 by SIGKILL). What could not be removed stays; the caller may
+	                                 check. Not removed if the command never started. */
 } nono_exec_opts;
 
 typedef struct nono_exec_result {
@@ -417,6 +424,33 @@ NONO_API void nono_exec_result_free(nono_exec_result *result);
 
 /* Is `name` (without "=value") a loader-control variable we refuse (LD_*, DYLD_*, …)? */
 NONO_API bool nono_env_name_is_loader(const char *name);
+
+/* ---- The command's environment (the one rule for the CLI, the C API and the bindings) ---- */
+
+typedef enum nono_env_base {
+	NONO_ENV_BASIC = 0,   /* from the caller: PATH HOME USER LOGNAME SHELL TERM COLORTERM LANG
+	                         LANGUAGE LC_* TZ (each when set) */
+	NONO_ENV_CLEAR = 1,   /* nothing from the caller */
+	NONO_ENV_INHERIT = 2, /* all of the caller's variables but the loader variables */
+} nono_env_base;
+
+/* Is `name` (without "=value") in the basic set above? */
+NONO_API bool nono_env_name_is_basic(const char *name);
+
+/* The environment for a sandboxed command, from the caller's (environ): the `base` set, then the
+ * caller's value of each name in `copy` (NULL-terminated names, may be NULL), then `set`
+ * (NULL-terminated "NAME=VALUE", may be NULL; a later entry wins). Loader variables never pass:
+ * dropped from the base, -EINVAL in `copy`/`set`. `reserved` (NULL-terminated names, may be NULL)
+ * are the variables the caller will set itself afterwards (e.g. nono_proxy_env_names()): -EINVAL
+ * when asked for in `copy`/`set` (a silent overwrite would be a no-op flag), withheld from the
+ * base. *out: NULL-terminated vector, free with nono_strv_free; pass it as nono_exec_opts.env with
+ * inherit_env false. `dropped` (optional) receives the names the base withheld (loader and reserved
+ * variables), a possibly empty vector freed with nono_strv_free.
+ * Errors: -EINVAL (bad base, malformed entry, loader or reserved name), -ENOENT (a `copy` name the
+ * caller does not have), -ENOMEM. */
+NONO_API int nono_env_compose(nono_env_base base, const char *const *copy, const char *const *set,
+			      const char *const *reserved, char ***out, char ***dropped,
+			      nono_error *err);
 
 /* ------------------------------------------------------------------------------------------------
  * The filtering proxy
@@ -459,10 +493,10 @@ NONO_API void nono_proxy_config_allow_all_hosts(nono_proxy_config *cfg, bool on)
  * check every front end gets, also made by nono_proxy_start. Errors: -EINVAL with the message. */
 NONO_API int nono_proxy_config_check(const nono_proxy_config *cfg, nono_error *err);
 /* The proxy's answer for HOST on PORT, without running it and without DNS (what `nono why --host`
- * shows). `code`: "allowed", "host-not-allowed" (off the list), "port" (the host is listed for
+ * shows). `code`: "allowed", "host-not-allowed" (off the list), "port-not-allowed" (the host is listed for
  * other ports only), "internal-address" (an internal literal or name not granted by
  * allow_internal), "metadata" (never), "bad-host". `port` 0 means "no particular port": a host
- * listed with ports only is then "port". A name that is allowed may still be refused when it
+ * listed with ports only is then "port-not-allowed". A name that is allowed may still be refused when it
  * resolves to an internal or metadata address (decided per request). `flag` names the CLI flag
  * that would allow it ("--allow-domain HOST", "--allow-internal HOST:PORT"), "" when none can.
  * Errors: -EINVAL (NULL argument). */
@@ -499,11 +533,27 @@ NONO_API const char *nono_proxy_url(const nono_proxy *p);
 /* The proxy's audit ring (borrowed): drain it with nono_audit_drain. */
 NONO_API nono_audit *nono_proxy_audit(nono_proxy *p);
 /* Child environment: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY (+ lowercase), NO_PROXY,
- * NODE_USE_ENV_PROXY=1, merged after `extra` ("NAME=VALUE", NULL-terminated, may be NULL) — the
- * proxy's own variables win. Loader variables in `extra` → -EINVAL. *out is a NULL-terminated
+ * NODE_USE_ENV_PROXY=1, merged after `extra` ("NAME=VALUE", NULL-terminated, may be NULL). One of
+ * these variables in `extra` is -EINVAL naming it (it would be silently overwritten), as are loader
+ * variables. *out is a NULL-terminated
  * malloc'd vector; free with nono_strv_free. */
 NONO_API int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out,
 			    nono_error *err);
+/* The names nono_proxy_env and nono_proxy_env_url set (static NULL-terminated list), for
+ * nono_env_compose's `reserved`. */
+NONO_API const char *const *nono_proxy_env_names(void);
+/* The same variables for a proxy given by URL (e.g. a shared 'nono proxy' and its token):
+ * "http://[USER:PASS@]HOST:PORT" with HOST a literal loopback address, 127.0.0.1 or [::1].
+ * NO_PROXY as nono_proxy_env_for with `caps` (borrowed), or nono_proxy_env's loopback list when
+ * `caps` is NULL. A variable of nono_proxy_env_names() in `extra` is -EINVAL (it would be
+ * overwritten). Errors: -EINVAL (not such a URL, loader variable or proxy variable in `extra`),
+ * -ENOMEM. */
+NONO_API int nono_proxy_env_url(const char *url, const nono_caps *caps, const char *const *extra,
+				char ***out, nono_error *err);
+/* Check such a URL and return its address ("127.0.0.1" or "::1", static) and port, e.g. to pin
+ * nono_caps_set_network / nono_caps_set_proxy_address to it. Errors: -EINVAL with the reason. */
+NONO_API int nono_proxy_url_parse(const char *url, const char **addr, uint16_t *port,
+				  nono_error *err);
 
 /* As nono_proxy_env, for a command that runs under `caps`: NO_PROXY (and no_proxy) list exactly
  * what `caps` lets it reach directly (nono_caps_no_proxy: its internal grants and, with bind

@@ -186,10 +186,10 @@ static void exec_args_clear(exec_args *a)
 }
 
 /* The environment for the child: with proxy_only(handle), the proxy's variables (with its session
- * token) are merged in and win over `env`; they come from the handle, never from os.environ.
- * NO_PROXY lists exactly what the set lets the child reach directly (nono_proxy_env_for): nothing
- * by default, so a client reaches an allow_internal service through the proxy, never into a
- * refused direct connect. */
+ * token) are merged in (nono_proxy_env_for refuses one of them in `env`: it would be
+ * overwritten); they come from the handle, never from os.environ. NO_PROXY lists exactly what the
+ * set lets the child reach directly: nothing by default, so a client reaches an allow_internal
+ * service through the proxy, never into a refused direct connect. */
 static int merge_proxy_env(exec_args *a)
 {
 	nono_py_proxy *proxy;

@@ -122,7 +122,8 @@ static PyMethodDef module_methods[] = {
 	 "Run command under caps and return ExecResult(exit_code, stdout, stderr).\n\n"
 	 "The environment is empty unless inherit_env (loader variables are never passed); env is a\n"
 	 "list of (name, value) pairs or a dict. When caps is proxy-only through a proxy handle, the\n"
-	 "proxy's variables are added and win. exit_code is 124 on timeout, -signo on a signal.\n"
+	 "proxy's variables are added (one of them in env is a ValueError: it would be overwritten).\n"
+	 "exit_code is 124 on timeout, -signo on a signal.\n"
 	 "audit_events holds the supervisor's denials, and its allowed calls too with audit_allowed."},
 	{"apply", nono_py_apply, METH_O, "apply(caps)\n--\n\nSandbox this process, irreversibly."},
 	{"is_supported", py_is_supported, METH_NOARGS, "is_supported()\n--\n\n"},

@@ -4,6 +4,8 @@
  * used: with --allow-domain and no --proxy-port the port is chosen when the proxy starts. */
 #include "dryrun.h"
 #include "policy.h"
+#include "runenv.h"
+#include "sysetc.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -95,14 +97,56 @@ static json_t *network_json(const struct dry *d)
 			 binds);
 }
 
-static json_t *env_json(const struct run_opts *o)
+/* The names the command's environment would hold (values are not shown: they may be secrets).
+ * The private temp dir is named by a placeholder: it is created when the command starts. */
+static char **env_preview(const struct run_opts *o, const nono_caps *caps)
 {
-	json_t *names = json_array();
+	char **env = NULL;
+	if (runenv_build(o, caps, o->no_tmp ? NULL : "(private temp dir)", true, &env) >= 0)
+		return NULL;
+	return env;
+}
+
+static const char *env_base_name(const struct run_opts *o)
+{
+	return o->clear_env ? "clear" : o->inherit_env ? "inherit" : "basic";
+}
+
+static json_t *env_json(const struct run_opts *o, const nono_caps *caps)
+{
+	json_t *names = json_array(), *set = json_array();
+	char **env = env_preview(o, caps);
+	for (char **p = env; p && *p; p++)
+		json_array_append_new(names, json_stringn(*p, strcspn(*p, "=")));
+	nono_strv_free(env);
 	for (size_t i = 0; i < o->env.n; i++) {
 		const char *eq = strchr(o->env.v[i], '=');
-		json_array_append_new(names, json_stringn(o->env.v[i], (size_t)(eq - o->env.v[i])));
+		json_array_append_new(set, json_stringn(o->env.v[i], (size_t)(eq - o->env.v[i])));
 	}
-	return json_pack("{s:b, s:o}", "inherit", o->inherit_env, "set", names);
+	return json_pack("{s:s, s:b, s:o, s:o, s:o, s:b}", "base", env_base_name(o), "inherit",
+			 o->inherit_env, "set", set, "copied",
+			 strings_json(o->env_copy.v, o->env_copy.n), "names", names, "private_tmp",
+			 !o->no_tmp);
+}
+
+static void withheld_json_cb(const char *path, void *ctx)
+{
+	json_array_append_new(ctx, json_string(path));
+}
+
+static void withheld_text_cb(const char *path, void *ctx)
+{
+	(void)ctx;
+	printf(" %s", path);
+}
+
+/* The secrets the system set leaves out (sysetc.c), walked again on a scratch set. */
+static void system_withheld(sysetc_cb cb, void *ctx)
+{
+	nono_caps *scratch = nono_caps_new();
+	if (scratch)
+		sysetc_grant(scratch, cb, ctx);
+	nono_caps_free(scratch);
 }
 
 static json_t *enforcement_json(const struct dry *d)
@@ -125,7 +169,11 @@ static int print_json(const struct dry *d)
 	json_object_set_new(root, "system_paths", json_boolean(!o->no_system));
 	json_object_update(root, net); /* network, unix_sockets, bind_ports */
 	json_decref(net);
-	json_object_set_new(root, "env", env_json(o));
+	json_object_set_new(root, "env", env_json(o, d->caps));
+	json_t *withheld = json_array();
+	if (!o->no_system)
+		system_withheld(withheld_json_cb, withheld);
+	json_object_set_new(root, "system_withheld", withheld);
 	json_object_set_new(root, "workdir", o->workdir ? json_string(o->workdir) : json_null());
 	json_object_set_new(root, "timeout", o->timeout > 0 ? json_real(o->timeout) : json_null());
 	json_object_set_new(root, "best_effort", json_boolean(o->best_effort));
@@ -171,7 +219,10 @@ static void print_network(const struct dry *d)
 		if (!d->port)
 			printf(" (nono's proxy on 127.0.0.1, port chosen at start)");
 		else
-			printf(" (%s 127.0.0.1:%u)", o->domains.n ? "nono's proxy on" : "proxy at",
+			printf(" (%s %s%s%s:%u)", o->domains.n ? "nono's proxy on" : "proxy at",
+			       strchr(nono_caps_proxy_address(d->caps), ':') ? "[" : "",
+			       nono_caps_proxy_address(d->caps),
+			       strchr(nono_caps_proxy_address(d->caps), ':') ? "]" : "",
 			       (unsigned)d->port);
 	}
 	putchar('\n');
@@ -213,14 +264,24 @@ static void print_network(const struct dry *d)
 	putchar('\n');
 }
 
-static void print_process(const struct run_opts *o)
+static void print_process(const struct run_opts *o, const nono_caps *caps)
 {
-	printf("environment: %s", o->inherit_env ? "inherited (loader variables dropped)" : "empty");
-	for (size_t i = 0; i < o->env.n; i++) {
-		const char *eq = strchr(o->env.v[i], '=');
-		printf("%s%.*s", i ? ", " : "; set: ", (int)(eq - o->env.v[i]), o->env.v[i]);
-	}
+	printf("environment (%s%s):", env_base_name(o),
+	       o->inherit_env ? ", loader variables dropped" : "");
+	char **env = env_preview(o, caps);
+	for (char **p = env; p && *p; p++)
+		printf(" %.*s", (int)strcspn(*p, "="), *p);
+	if (!env || !env[0])
+		printf(" (empty)");
+	nono_strv_free(env);
 	putchar('\n');
+	if (o->no_tmp)
+		printf("private temp dir: none (--no-tmp)\n");
+	else
+		printf("private temp dir: a fresh directory under %s, read-write, in TMPDIR/TMP/TEMP; "
+		       "%s\n", "$TMPDIR or /tmp",
+		       o->keep_tmp ? "kept afterwards (--keep-tmp)"
+				   : "removed when the command and all it started have exited");
 	if (o->workdir)
 		printf("workdir: %s\n", o->workdir);
 	if (o->timeout > 0)
@@ -252,8 +313,13 @@ static void print_text(const struct dry *d)
 		printf("%s%s", i ? " " : "", o->cmd[i]);
 	printf("   [dry run: nothing is executed]\n");
 	print_grants(d->caps);
+	if (!o->no_system) {
+		printf("withheld from the system set (secrets):");
+		system_withheld(withheld_text_cb, NULL);
+		putchar('\n');
+	}
 	print_network(d);
-	print_process(o);
+	print_process(o, d->caps);
 	print_enforcement(d);
 }
 

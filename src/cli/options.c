@@ -34,6 +34,10 @@ enum {
 	OPT_NET_Q,
 	OPT_ALLOW_USERNS,
 	OPT_HOST_Q,
+	OPT_CLEAR_ENV,
+	OPT_KEEP_TMP,
+	OPT_NO_TMP,
+	OPT_PROXY_URL,
 };
 
 static const struct option run_longopts[] = {
@@ -66,6 +70,10 @@ static const struct option run_longopts[] = {
 	{"host", required_argument, NULL, OPT_HOST_Q},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
+	{"clear-env", no_argument, NULL, OPT_CLEAR_ENV},
+	{"keep-tmp", no_argument, NULL, OPT_KEEP_TMP},
+	{"no-tmp", no_argument, NULL, OPT_NO_TMP},
+	{"proxy-url", required_argument, NULL, OPT_PROXY_URL},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -93,6 +101,7 @@ void run_opts_free(struct run_opts *o)
 	strvec_free(&o->internal);
 	strvec_free(&o->unix_socks);
 	strvec_free(&o->env);
+	strvec_free(&o->env_copy);
 }
 
 /* A grant option (return 1 when `c` is one; -1 out of memory), else 0. */
@@ -125,19 +134,21 @@ static int add_bind(struct run_opts *o, const char *arg)
 	return -1;
 }
 
+/* --env NAME=VALUE sets a variable, --env NAME copies the caller's (nono_env_compose checks both
+ * again, with the names nono sets itself). */
 static int add_env(struct run_opts *o, const char *sub, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
-	if (!eq || eq == arg)
-		return cli_usage_error(sub, "--env '%s': expected NAME=VALUE", arg);
+	if (eq == arg || !*arg)
+		return cli_usage_error(sub, "--env '%s': expected NAME or NAME=VALUE", arg);
 	char vname[256];
-	snprintf(vname, sizeof vname, "%.*s", (int)(eq - arg), arg);
+	snprintf(vname, sizeof vname, "%.*s", (int)(eq ? eq - arg : (long)strlen(arg)), arg);
 	if (nono_env_name_is_loader(vname)) {
 		cli_err("--env %s: loader-control variables are refused (they would choose code for "
 			"the sandboxed program)", vname);
 		return EXIT_USAGE;
 	}
-	return strvec_push(&o->env, arg) < 0 ? EXIT_INTERNAL : -1;
+	return strvec_push(eq ? &o->env : &o->env_copy, arg) < 0 ? EXIT_INTERNAL : -1;
 }
 
 /* The options other than grants. Returns -1 to go on, else an exit status. */
@@ -175,6 +186,10 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case OPT_HOST_Q: o->why_host = arg; break;
 	case 'q': o->quiet = true; break;
 	case 'v': o->verbose = true; break;
+	case OPT_CLEAR_ENV: o->clear_env = true; break;
+	case OPT_KEEP_TMP: o->keep_tmp = true; break;
+	case OPT_NO_TMP: o->no_tmp = true; break;
+	case OPT_PROXY_URL: o->proxy_url = arg; break;
 	}
 	return rc < 0 ? EXIT_INTERNAL : -1;
 }
@@ -185,20 +200,39 @@ static bool wrong_subcommand(int c, enum run_mode mode)
 	bool why_only = c == OPT_PATH || c == OPT_WRITE_Q || c == OPT_RW_Q || c == OPT_NET_Q ||
 			c == OPT_HOST_Q;
 	bool run_only = c == OPT_DRY_RUN || c == OPT_TIMEOUT || c == OPT_WORKDIR || c == 'e' ||
-			c == OPT_INHERIT || c == OPT_AUDIT || c == 'q' || c == 'v';
+			c == OPT_INHERIT || c == OPT_AUDIT || c == 'q' || c == 'v' ||
+			c == OPT_CLEAR_ENV || c == OPT_KEEP_TMP || c == OPT_NO_TMP;
 	return (mode == MODE_RUN && why_only) || (mode == MODE_WHY && run_only);
+}
+
+/* The environment, temp dir and shared-proxy options that exclude each other. */
+static int check_env_tmp_rules(const struct run_opts *o, const char *sub)
+{
+	if (o->clear_env && o->inherit_env)
+		return cli_usage_error(sub, "--clear-env conflicts with --inherit-env");
+	if (o->keep_tmp && o->no_tmp)
+		return cli_usage_error(sub, "--keep-tmp conflicts with --no-tmp");
+	if (o->proxy_url && (o->domains.n || o->proxy_port_set))
+		return cli_usage_error(sub, "--proxy-url names a proxy already running; it conflicts "
+					    "with --allow-domain (nono starts its own) and --proxy-port "
+					    "(the URL has the port)");
+	return -1;
 }
 
 /* The CLI's own rules about its options (the grant combinations are the library's). */
 static int check_cli_rules(struct run_opts *o, enum run_mode mode, const char *sub)
 {
 	bool proxy = o->domains.n > 0;
-	if (o->net_block && (proxy || o->proxy_port_set))
-		return cli_usage_error(sub, "--net-block conflicts with --allow-domain/--proxy-port");
+	if (o->net_block && (proxy || o->proxy_port_set || o->proxy_url))
+		return cli_usage_error(sub, "--net-block conflicts with --allow-domain/--proxy-port/"
+					    "--proxy-url");
+	int rc = check_env_tmp_rules(o, sub);
+	if (rc >= 0)
+		return rc;
 	if (o->internal.n && !proxy)
 		return cli_usage_error(sub, "--allow-internal needs --allow-domain (it configures the "
 					    "proxy nono starts)");
-	if (o->audit_log && !o->net_block && !proxy && !o->proxy_port_set)
+	if (o->audit_log && !o->net_block && !proxy && !o->proxy_port_set && !o->proxy_url)
 		return cli_usage_error(sub, "--audit-log needs --net-block, --allow-domain or "
 					    "--proxy-port (with the network unrestricted there are no "
 					    "decisions to log)");

@@ -24,7 +24,8 @@ struct run_opts {
 	size_t ngrants;
 	bool no_system;
 	bool net_block;
-	struct strvec domains, internal, unix_socks, env;
+	struct strvec domains, internal, unix_socks, env; /* env: NAME=VALUE */
+	struct strvec env_copy; /* --env NAME: copied from nono's environment */
 	uint16_t *binds;
 	size_t nbinds;
 	bool proxy_port_set;
@@ -35,6 +36,8 @@ struct run_opts {
 	bool allow_userns;
 	bool quiet, verbose; /* run: -q hides the denial summary, -v streams decisions */
 	const char *why_host; /* why --host HOST[:PORT] */
+	bool clear_env, keep_tmp, no_tmp;
+	const char *proxy_url; /* --proxy-url: a running proxy's URL (token included) */
 	/* why */
 	const char *why_path;
 	nono_access why_access;

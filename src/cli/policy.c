@@ -1,5 +1,6 @@
 /* policy.c — see policy.h. */
 #include "policy.h"
+#include "sysetc.h"
 
 #include <errno.h>
 #include <string.h>
@@ -26,7 +27,7 @@ bool policy_is_system_path(const char *original)
 	for (size_t i = 0; i < N_ELEMENTS(sys_paths); i++)
 		if (!strcmp(original, sys_paths[i].path))
 			return true;
-	return false;
+	return !strncmp(original, "/etc/", 5); /* sysetc.c: /etc entry by entry */
 }
 
 static int grant(nono_caps *caps, const char *path, nono_access a, bool file, nono_error *err)
@@ -40,6 +41,11 @@ static int add_paths(nono_caps *caps, const struct run_opts *o)
 	nono_error err = {0};
 	for (size_t i = 0; !o->no_system && i < N_ELEMENTS(sys_paths); i++) {
 		const struct sys_path *s = &sys_paths[i];
+		if (!strcmp(s->path, "/etc")) { /* without its secrets: sysetc.c */
+			if (sysetc_grant(caps, NULL, NULL) < 0)
+				return EXIT_USAGE;
+			continue;
+		}
 		int r = grant(caps, s->path, s->access, s->file, &err);
 		if (r == -ENOENT)
 			continue; /* "when present" */
@@ -60,6 +66,19 @@ static int add_paths(nono_caps *caps, const struct run_opts *o)
 	return -1;
 }
 
+/* --proxy-url: proxy-only to the URL's own loopback address and port. */
+static int policy_proxy_url_network(nono_caps *caps, const char *url, nono_error *err)
+{
+	const char *addr;
+	uint16_t port;
+	int r = nono_proxy_url_parse(url, &addr, &port, err);
+	if (!r)
+		r = nono_caps_set_network(caps, NONO_NET_PROXY_ONLY, port, err);
+	if (!r)
+		r = nono_caps_set_proxy_address(caps, addr, err);
+	return r;
+}
+
 static int add_network(nono_caps *caps, const struct run_opts *o, uint16_t proxy_port)
 {
 	nono_error err = {0};
@@ -68,6 +87,8 @@ static int add_network(nono_caps *caps, const struct run_opts *o, uint16_t proxy
 		r = nono_caps_set_network(caps, NONO_NET_BLOCKED, 0, &err);
 	else if (o->domains.n || o->proxy_port_set)
 		r = nono_caps_set_network(caps, NONO_NET_PROXY_ONLY, proxy_port, &err);
+	else if (o->proxy_url)
+		r = policy_proxy_url_network(caps, o->proxy_url, &err);
 	if (r < 0) {
 		cli_err("network: %s", err.message);
 		return EXIT_USAGE;

@@ -4,6 +4,7 @@
 #include "nono.h"
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -23,6 +24,34 @@ enum {
 };
 
 #define MAX_CONNECTIONS_LIMIT 1000000u /* the library's own upper bound */
+
+/* The --listen address as given (serve() warns when it is not loopback). */
+static char listen_addr[64] = "127.0.0.1";
+
+/* 127.0.0.0/8 or ::1 (an unparsable address is not; the library refuses it anyway). */
+static bool is_loopback(const char *addr)
+{
+	unsigned char b[16];
+	static const unsigned char v6lo[16] = {[15] = 1};
+	if (inet_pton(AF_INET, addr, b) == 1)
+		return b[0] == 127;
+	return inet_pton(AF_INET6, addr, b) == 1 && !memcmp(b, v6lo, 16);
+}
+
+/* Not loopback: any host that reaches this address may use the proxy (with the token). Say so,
+ * with the address really listened on; the URL printed stays the one local clients use. */
+static void warn_listen(uint16_t port)
+{
+	if (is_loopback(listen_addr))
+		return;
+	bool v6 = strchr(listen_addr, ':') != NULL;
+	cli_err("warning: listening on %s%s%s:%u, not loopback: %s can use this proxy (with its "
+		"token) and through it the allowed hosts; the URL below is for clients on this "
+		"machine", v6 ? "[" : "", listen_addr, v6 ? "]" : "", (unsigned)port,
+		strcmp(listen_addr, "0.0.0.0") && strcmp(listen_addr, "::")
+			? "every host that reaches this address"
+			: "every host that reaches this machine on any interface");
+}
 
 /* "PORT", "ADDR:PORT" or "[V6ADDR]:PORT" into addr (caller buffer) and port. */
 static int parse_listen(const char *s, char *addr, size_t alen, uint16_t *port)
@@ -90,6 +119,7 @@ static int serve(const nono_proxy_config *cfg, bool quiet, nono_proxy **p)
 		cli_err("starting the proxy: %s", err.message);
 		return err.code == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
 	}
+	warn_listen(nono_proxy_port(*p));
 	printf("%s\n", nono_proxy_url(*p));
 	fflush(stdout);
 	if (!quiet)
@@ -112,9 +142,9 @@ static int serve(const nono_proxy_config *cfg, bool quiet, nono_proxy **p)
 /* --listen: -1 when parsed (*r holds the library's answer), else the usage exit status. */
 static int opt_listen(nono_proxy_config *cfg, const char *arg, int *r, nono_error *err)
 {
-	char addr[64];
+	char *addr = listen_addr;
 	uint16_t port;
-	if (parse_listen(arg, addr, sizeof addr, &port) < 0)
+	if (parse_listen(arg, addr, sizeof listen_addr, &port) < 0)
 		return cli_usage_error("proxy ", "--listen '%s': expected PORT, ADDR:PORT or "
 						 "[ADDR6]:PORT", arg);
 	*r = nono_proxy_config_set_listen(cfg, addr, port, err);

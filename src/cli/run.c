@@ -8,10 +8,12 @@
 #include "denials.h"
 #include "dryrun.h"
 #include "policy.h"
+#include "runenv.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,6 +24,9 @@ struct run_ctx {
 	nono_proxy *proxy;
 	char **penv; /* the command's environment with the proxy's variables */
 	int audit_fd;
+	char **env;   /* the command's environment (runenv_build) */
+	char *tmpdir; /* the private temp dir, NULL with --no-tmp */
+	bool keep_tmp;
 };
 
 static void run_ctx_free(struct run_ctx *r)
@@ -32,6 +37,15 @@ static void run_ctx_free(struct run_ctx *r)
 	nono_proxy_config_free(r->pcfg);
 	nono_strv_free(r->penv);
 	nono_caps_free(r->caps);
+	nono_strv_free(r->env);
+	/* nono_exec's reaper removed it (eo.remove_dir) after the command and everything it
+	 * started exited; what is left here is a run whose command never started, or what the
+	 * reaper could not remove (runtmp_remove says so). */
+	if (r->tmpdir && r->keep_tmp)
+		cli_err("kept the private temp dir %s (--keep-tmp)", r->tmpdir);
+	else if (r->tmpdir)
+		runtmp_remove(r->tmpdir);
+	free(r->tmpdir);
 }
 
 /* ---- the stop signals: SIGTERM, SIGHUP, SIGINT, SIGQUIT ----
@@ -81,6 +95,7 @@ static bool stop_signal_pending(bool die)
 /* Start the proxy and point the capability set and the command's environment at its port. */
 static int start_proxy(const struct run_opts *o, struct run_ctx *r)
 {
+	(void)o; /* the environment is r->env (runenv_build) */
 	nono_error err = {0};
 	if (nono_proxy_start(r->pcfg, &r->proxy, &err) < 0) {
 		cli_err("starting the proxy: %s", err.message);
@@ -88,7 +103,7 @@ static int start_proxy(const struct run_opts *o, struct run_ctx *r)
 	}
 	if (nono_caps_set_network(r->caps, NONO_NET_PROXY_ONLY, nono_proxy_port(r->proxy),
 				  &err) < 0 ||
-	    nono_proxy_env_for(r->proxy, r->caps, o->env.v, &r->penv, &err) < 0) {
+	    nono_proxy_env_for(r->proxy, r->caps, (const char *const *)r->env, &r->penv, &err) < 0) {
 		cli_err("%s", err.message);
 		return err.code == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
 	}
@@ -138,8 +153,8 @@ static int execute(const struct run_opts *o, struct run_ctx *r)
 	nono_exec_opts eo;
 	nono_exec_opts_init(&eo);
 	eo.cwd = o->workdir;
-	eo.env = r->penv ? (const char *const *)r->penv : o->env.v;
-	eo.inherit_env = o->inherit_env;
+	eo.env = (const char *const *)(r->penv ? r->penv : r->env);
+	eo.inherit_env = false; /* runenv_build composed it from nono's environment */
 	eo.timeout_secs = o->timeout;
 	eo.pass_stdin = true;
 	eo.foreground = true;
@@ -156,6 +171,9 @@ static int execute(const struct run_opts *o, struct run_ctx *r)
 	struct denials *dn = ring ? denials_start(ring, r->proxy, o->verbose, net) : NULL;
 	eo.audit = ring;
 	eo.audit_allowed = o->verbose;
+	/* The reaper removes it when the command and all it started are gone, even if nono is
+	 * SIGKILLed; run_ctx_free only sweeps up if the command never started. */
+	eo.remove_dir = r->keep_tmp ? NULL : r->tmpdir;
 	nono_exec_result res;
 	nono_error err = {0};
 	int rc = nono_exec(r->caps, (const char *const *)o->cmd, &eo, &res, &err);
@@ -180,11 +198,50 @@ static int execute(const struct run_opts *o, struct run_ctx *r)
 	return status;
 }
 
+/* A proxy nono did not start (--proxy-port alone, --proxy-url) must be there. */
+static int check_shared_proxy(const struct run_opts *o, struct run_ctx *r)
+{
+	nono_error err = {0};
+	const char *addr = "127.0.0.1";
+	uint16_t port = o->proxy_port;
+	if (o->proxy_url && nono_proxy_url_parse(o->proxy_url, &addr, &port, &err) < 0) {
+		cli_err("--proxy-url: %s", err.message);
+		return EXIT_USAGE;
+	}
+	int status = runenv_check_listening(addr, port, o->proxy_url ? "--proxy-url" : "--proxy-port");
+	if (status < 0 && o->proxy_url &&
+	    nono_proxy_env_url(o->proxy_url, r->caps, (const char *const *)r->env, &r->penv,
+			       &err) < 0) {
+		cli_err("--proxy-url: %s", err.message);
+		return err.code == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
+	}
+	return status;
+}
+
+/* The private temp dir (granted read-write) and the command's environment. */
+static int prepare_env(const struct run_opts *o, struct run_ctx *r)
+{
+	r->keep_tmp = o->keep_tmp;
+	if (!o->no_tmp) {
+		int status = runtmp_create(&r->tmpdir);
+		if (status >= 0)
+			return status;
+		nono_error err = {0};
+		if (nono_caps_allow_path(r->caps, r->tmpdir, NONO_ACCESS_READ_WRITE, &err) < 0) {
+			cli_err("private temp dir %s: %s", r->tmpdir, err.message);
+			return EXIT_INTERNAL;
+		}
+	}
+	return runenv_build(o, r->caps, r->tmpdir, false, &r->env);
+}
+
 static int run(const struct run_opts *o, struct run_ctx *r)
 {
 	block_stop_signals();
-	int status = -1;
-	if (r->pcfg)
+	int status = prepare_env(o, r);
+	if (status < 0 && !r->pcfg && (o->proxy_url || o->proxy_port_set))
+		status = check_shared_proxy(o, r);
+	if (status < 0 && r->pcfg)
 		status = start_proxy(o, r);
 	if (status < 0 && o->audit_log)
 		status = open_audit(o, r);
@@ -207,6 +264,8 @@ int cmd_run(int argc, char **argv)
 		status = policy_build_caps(&o, o.proxy_port_set ? o.proxy_port : 0, &r.caps);
 	if (status < 0 && o.domains.n)
 		status = policy_build_proxy_config(&o, &r.pcfg);
+	if (status < 0 && o.audit_log)
+		status = runenv_check_audit_log(r.caps, o.audit_log);
 	if (status < 0)
 		status = o.dry_run ? dry_run(&o, r.caps) : run(&o, &r);
 	run_ctx_free(&r);

@@ -379,6 +379,7 @@ static int spawn(struct exec_state *s, const char *const *argv, const nono_exec_
 		.parent = getpid(),
 		.close_max = close_max,
 		.plan = &s->plan,
+		.remove_dir = o->remove_dir,
 	};
 	/* Block every signal across fork so none of the caller's handlers runs in the child before
 	 * it has reset them (it unblocks just before execve). */

@@ -375,5 +375,7 @@ void nono_exec_reaper_main(const struct child_ctx *c)
 	int cmd_status = 0;
 	bool cmd_reaped = reaper_wait(cmd, c->tty_fd >= 0, &cmd_status);
 	reaper_kill_all(cmd, kids, &cmd_reaped, &cmd_status);
+	if (c->remove_dir) /* nothing of the command's is left to write there */
+		nono_exec_rmtree(c->remove_dir);
 	reaper_exit_as(cmd_reaped, cmd_status);
 }

@@ -61,6 +61,7 @@ struct child_ctx {
 	pid_t parent;              /* the caller (the reaper's parent) */
 	unsigned close_max;        /* close_range fallback bound */
 	const struct nono_plan *plan;
+	const char *remove_dir;    /* nono_exec_opts.remove_dir: removed by the reaper at its end */
 };
 
 /* A capture pipe's read end and what was read from it. */
@@ -115,6 +116,10 @@ NONO_HIDDEN int nono_exec_reap(pid_t pid, int *status);
  * result's exit fields are set) or a failure (then the tree is killed and the reaper reaped). */
 NONO_HIDDEN int nono_exec_wait(struct exec_state *s, const nono_exec_opts *o,
 			       nono_exec_result *res, nono_error *err);
+
+/* exec_rmtree.c: remove `path` and everything below it, following no symlink. Async-signal-safe
+ * (the reaper's last act). Returns 0, or -1 when something stayed. */
+NONO_HIDDEN int nono_exec_rmtree(const char *path);
 
 /* The forked child: becomes the reaper, forks the command, never returns. Async-signal-safe. */
 __attribute__((noreturn)) NONO_HIDDEN void nono_exec_reaper_main(const struct child_ctx *c);

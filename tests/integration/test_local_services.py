@@ -249,7 +249,7 @@ def test_why_host(nono):
     assert d["allowed"] is False and d["code"] == "metadata" and d["flag"] is None
     r = run_nono("why", "--allow-domain", "example.com:443", "--host", "example.com:80", "--json")
     d = json.loads(r.stdout)
-    assert d["code"] == "port" and "port 80 is not allowed for example.com" in d["reason"]
+    assert d["code"] == "port-not-allowed" and "port 80 is not allowed for example.com" in d["reason"]
     r = run_nono("why", "--allow-domain", "example.com", "--host", "other.test:443")
     assert "allow with: --allow-domain other.test:443" in r.stdout, r.stdout
     r = run_nono("why", "--allow-domain", "x.test", "--host", "10.1.2.3:80")

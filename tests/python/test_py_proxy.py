@@ -37,6 +37,13 @@ def test_proxy_config_defaults_and_validation(nono_py):
     for bad in ("bad host!", "", "*.", "exa mple.com", "host:99999", "a\0b"):
         with pytest.raises(ValueError):
             P(allowed_hosts=[bad])
+    # the library's answers, the same as the CLI's (issue 12)
+    for bad, why in (("https://api.example.com/", "give a host, not a URL"),
+                     ("b\u00fccher.example", "punycode"), ("*.com", "public suffix"),
+                     ("*.co.uk", "public suffix"), ("2001:db8::1:443", "bracket")):
+        with pytest.raises(ValueError, match=why):
+            P(allowed_hosts=[bad])
+    assert P(allowed_hosts=["2001:db8::1"]).allowed_hosts == ("2001:db8::1",)
     with pytest.raises(ValueError):
         P(bind_port=70000)
     with pytest.raises(ValueError):
@@ -115,8 +122,13 @@ def test_handle_env_and_lifecycle(nono_py):
         se = p.sandbox_env()
         assert isinstance(se, list) and all(isinstance(t, tuple) and len(t) == 2 for t in se)
         assert dict(se) == ev
-        se = dict(p.sandbox_env(extra_env=[("FOO", "1"), ("HTTP_PROXY", "http://evil.example:1")]))
-        assert se["FOO"] == "1" and se["HTTP_PROXY"] == p.url  # the proxy's variables win
+        se = dict(p.sandbox_env(extra_env=[("FOO", "1")]))
+        assert se["FOO"] == "1" and se["HTTP_PROXY"] == p.url
+        # a proxy variable of the caller's would be overwritten without a word: refused (the same
+        # rule as the C API and the CLI's --env HTTPS_PROXY=...)
+        for name in ("HTTP_PROXY", "no_proxy", "NODE_USE_ENV_PROXY"):
+            with pytest.raises(ValueError, match=name):
+                p.sandbox_env(extra_env=[("FOO", "1"), (name, "http://evil.example:1")])
         assert dict(p.sandbox_env({"BAR": "2"}))["BAR"] == "2"
         with pytest.raises(ValueError, match="LD_PRELOAD"):
             p.sandbox_env(extra_env=[("LD_PRELOAD", "/tmp/x.so")])
@@ -154,14 +166,16 @@ def test_proxy_only_with_timeout(nono_py):
 
 def test_proxy_only_inherit_env_without_parent_proxy_vars(nono_py, monkeypatch):
     """The proxy variables come from the handle, not from os.environ: the child gets them with the
-    parent's deleted (inherit_env or not), and a bogus inherited value is overridden."""
+    parent's deleted (inherit_env or not), a bogus inherited value is overridden, and one given
+    explicitly in env is refused."""
     for k in PROXY_VARS:
         monkeypatch.delenv(k, raising=False)
     check_proxy_only(proxy_only_scenario(nono_py, inherit_env=True))
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     check_proxy_only(proxy_only_scenario(nono_py, inherit_env=True))
-    # and a caller-supplied value loses too
-    check_proxy_only(proxy_only_scenario(nono_py, env=[("HTTP_PROXY", "http://127.0.0.1:9")]))
+    # a caller-supplied value would be overwritten without a word: refused, naming it
+    with pytest.raises(ValueError, match="HTTP_PROXY"):
+        proxy_only_scenario(nono_py, env=[("HTTP_PROXY", "http://127.0.0.1:9")])
 
 
 def _run_scenario_in_subprocess(env_extra):

@@ -218,11 +218,69 @@ static void test_inherit(void)
 	unsetenv("GLIBC_TUNABLES");
 }
 
+/* nono_env_compose: the basic set by default, copies, sets, the three bases, loader and reserved
+ * names refused when asked for and withheld (and named) when inherited. */
+static void test_compose(void)
+{
+	setenv("PATH", "/usr/bin:/bin", 1);
+	setenv("LC_TIME", "C", 1);
+	setenv("NONO_TEST_SECRET", "hunter2", 1);
+	setenv("NONO_TEST_COPY", "copied", 1);
+	setenv("LD_PRELOAD", "/nonexistent-nono.so", 1);
+	setenv("HTTPS_PROXY", "http://caller:1", 1);
+	CHECK(nono_env_name_is_basic("PATH") && nono_env_name_is_basic("LC_ALL=C"));
+	CHECK(!nono_env_name_is_basic("LC_") && !nono_env_name_is_basic("PATHX"));
+	CHECK(!nono_env_name_is_basic(NULL));
+	nono_error err = {0};
+	char **env = NULL, **dropped = NULL;
+	const char *copy[] = {"NONO_TEST_COPY", NULL};
+	const char *set[] = {"PATH=/opt/bin", "X=1", NULL};
+	const char *const *reserved = nono_proxy_env_names();
+	CHECK_EQ_INT(nono_env_compose(NONO_ENV_BASIC, copy, set, reserved, &env, NULL, &err), 0);
+	CHECK(find(env, "PATH=/opt/bin") >= 0 && find(env, "LC_TIME=C") >= 0);
+	CHECK(find(env, "NONO_TEST_COPY=copied") >= 0 && find(env, "X=1") >= 0);
+	CHECK(find_name(env, "NONO_TEST_SECRET") < 0 && find_name(env, "LD_PRELOAD") < 0);
+	CHECK(find_name(env, "HTTPS_PROXY") < 0);
+	nono_strv_free(env);
+	CHECK_EQ_INT(nono_env_compose(NONO_ENV_CLEAR, NULL, set, NULL, &env, NULL, &err), 0);
+	CHECK_EQ_INT(count(env), 2);
+	nono_strv_free(env);
+	CHECK_EQ_INT(nono_env_compose(NONO_ENV_INHERIT, NULL, NULL, reserved, &env, &dropped, &err),
+		     0);
+	CHECK(find(env, "NONO_TEST_SECRET=hunter2") >= 0 && find_name(env, "LD_PRELOAD") < 0);
+	CHECK(find_name(env, "HTTPS_PROXY") < 0);
+	CHECK(find(dropped, "LD_PRELOAD") >= 0 && find(dropped, "HTTPS_PROXY") >= 0);
+	CHECK_EQ_INT(count(dropped), 2);
+	nono_strv_free(env);
+	nono_strv_free(dropped);
+	/* asked for explicitly: errors naming the variable, nothing returned */
+	const char *bad_set[] = {"HTTPS_PROXY=http://x", NULL};
+	env = NULL;
+	CHECK_EQ_INT(nono_env_compose(NONO_ENV_BASIC, NULL, bad_set, reserved, &env, NULL, &err),
+		     -EINVAL);
+	CHECK(env == NULL && strstr(err.message, "HTTPS_PROXY") != NULL);
+	const char *bad_copy[] = {"LD_PRELOAD", NULL};
+	CHECK_EQ_INT(nono_env_compose(NONO_ENV_BASIC, bad_copy, NULL, NULL, &env, NULL, &err),
+		     -EINVAL);
+	const char *missing[] = {"NONO_TEST_UNSET_VAR", NULL};
+	CHECK_EQ_INT(nono_env_compose(NONO_ENV_BASIC, missing, NULL, NULL, &env, NULL, &err), -ENOENT);
+	const char *not_name[] = {"A=B", NULL};
+	CHECK_EQ_INT(nono_env_compose(NONO_ENV_BASIC, not_name, NULL, NULL, &env, NULL, &err),
+		     -EINVAL);
+	CHECK_EQ_INT(nono_env_compose((nono_env_base)7, NULL, NULL, NULL, &env, NULL, &err), -EINVAL);
+	CHECK_EQ_INT(nono_env_compose(NONO_ENV_BASIC, NULL, NULL, NULL, NULL, NULL, &err), -EINVAL);
+	unsetenv("LD_PRELOAD");
+	unsetenv("HTTPS_PROXY");
+	unsetenv("NONO_TEST_SECRET");
+	unsetenv("NONO_TEST_COPY");
+}
+
 int main(void)
 {
 	test_loader_names();
 	test_merge();
 	test_refusals();
 	test_inherit();
+	test_compose();
 	UNIT_DONE();
 }

@@ -39,7 +39,7 @@ static void test_opts_and_free(void)
 	nono_exec_opts_init(&o);
 	CHECK(o.cwd == NULL && o.env == NULL && !o.inherit_env && o.timeout_secs == 0 &&
 	      !o.capture && !o.pass_stdin && o.flags == 0 && o.audit == NULL && !o.foreground &&
-	      o.audit_fd == -1 && !o.audit_allowed && !o.forward_signals);
+	      o.audit_fd == -1 && !o.audit_allowed && !o.forward_signals && o.remove_dir == NULL);
 	nono_exec_opts_init(NULL);
 	nono_exec_result r;
 	memset(&r, 0, sizeof r);
@@ -221,6 +221,44 @@ static void test_forward_signals(nono_caps *caps, const char *dir)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* remove_dir: the reaper removes the tree the command wrote once it has exited, following no
+ * symlink (the link's target survives), and leaves it when the option is not given. */
+static void test_remove_dir(void)
+{
+	char tmp[] = "/tmp/nono-unit-rmdir.XXXXXX", keep[] = "/tmp/nono-unit-keep.XXXXXX";
+	CHECK(mkdtemp(tmp) != NULL && mkdtemp(keep) != NULL);
+	char target[600], script[2048];
+	snprintf(target, sizeof target, "%s/target", keep);
+	write_file(target, "precious\n", 0600);
+	snprintf(script, sizeof script,
+		 "mkdir -p %s/a/b && echo x > %s/a/b/f && ln -s %s %s/link && ln -s %s %s/a/dirlink "
+		 "&& chmod 500 %s/a/b", tmp, tmp, target, tmp, keep, tmp, tmp);
+	nono_caps *caps = system_caps();
+	CHECK_EQ_INT(nono_caps_allow_path(caps, tmp, NONO_ACCESS_READ_WRITE, NULL), 0);
+	const char *argv[] = {"/bin/sh", "-c", script, NULL};
+	nono_exec_opts o;
+	nono_exec_opts_init(&o);
+	o.remove_dir = tmp;
+	nono_exec_result r;
+	nono_error e = {0};
+	CHECK_EQ_INT(nono_exec(caps, argv, &o, &r, &e), 0);
+	CHECK_EQ_INT(r.exit_code, 0);
+	nono_exec_result_free(&r);
+	CHECK(access(tmp, F_OK) != 0 && errno == ENOENT);
+	CHECK(access(target, R_OK) == 0 && access(keep, F_OK) == 0);
+	/* without the option the directory stays */
+	CHECK(mkdir(tmp, 0700) == 0);
+	o.remove_dir = NULL;
+	const char *touch[] = {"/bin/true", NULL};
+	CHECK_EQ_INT(nono_exec(caps, touch, &o, &r, &e), 0);
+	nono_exec_result_free(&r);
+	CHECK(access(tmp, F_OK) == 0);
+	rmdir(tmp);
+	unlink(target);
+	rmdir(keep);
+	nono_caps_free(caps);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/nono-unit-exec.XXXXXX";
@@ -232,6 +270,7 @@ int main(void)
 	test_resolution(caps, dir);
 	test_timeout_and_signal(caps);
 	test_forward_signals(caps, dir);
+	test_remove_dir();
 	nono_caps_free(caps);
 	const char *names[] = {"tool", "garbage", "plain"};
 	for (size_t i = 0; i < 3; i++) {

@@ -161,7 +161,7 @@ static void test_query_host(void)
 	CHECK_EQ_INT(nono_proxy_config_query_host(c, "example.com", 443, &d, &e), 0);
 	CHECK(d.allowed);
 	CHECK_EQ_INT(nono_proxy_config_query_host(c, "example.com", 80, &d, &e), 0);
-	CHECK_STR(d.code, "port");
+	CHECK_STR(d.code, "port-not-allowed");
 	CHECK(strstr(d.reason, "port 80 is not allowed for example.com") != NULL);
 	CHECK_STR(d.flag, "--allow-domain example.com:80");
 	CHECK_EQ_INT(nono_proxy_config_query_host(c, "other.test", 0, &d, &e), 0);

@@ -318,12 +318,42 @@ static void test_connect_only_verdicts(void)
 	nono_proxy_config_free(c);
 }
 
+/* Host-pattern mistakes get a precise answer; bare IPv6 literals are accepted (bracketed when a
+ * port would make them ambiguous); wildcards over a public suffix are refused. */
+static void test_pattern_answers(void)
+{
+	np_pattern p;
+	const char *why = "";
+	CHECK_EQ_INT(np_pattern_parse("https://api.example.com/", true, false, &p, &why), -EINVAL);
+	CHECK(strstr(why, "give a host, not a URL") != NULL);
+	CHECK_EQ_INT(np_pattern_parse("api.example.com/v1", true, false, &p, &why), -EINVAL);
+	CHECK(strstr(why, "give a host, not a URL") != NULL);
+	CHECK_EQ_INT(np_pattern_parse("b\xc3\xbc" "cher.example", true, false, &p, &why), -EINVAL);
+	CHECK(strstr(why, "punycode") != NULL);
+	CHECK_EQ_INT(np_pattern_parse("xn--bcher-kva.example", true, false, &p, &why), 0);
+	CHECK_EQ_INT(np_pattern_parse("2001:db8::1", true, false, &p, &why), 0);
+	CHECK_STR(p.host, "2001:db8::1");
+	CHECK(np_pattern_match(&p, "2001:db8::1", 443));
+	CHECK_EQ_INT(np_pattern_parse("2001:db8::1:443", true, false, &p, &why), -EINVAL);
+	CHECK(strstr(why, "bracket") != NULL);
+	CHECK_EQ_INT(np_pattern_parse("[2001:db8::1]:443", true, false, &p, &why), 0);
+	CHECK_EQ_INT(p.port, 443);
+	const char *const public_wild[] = {"*.com", "*.co.uk", "*.github.io", "*.dev:443", "*.COM"};
+	for (size_t i = 0; i < N_ELEMENTS(public_wild); i++) {
+		CHECK_EQ_INT(np_pattern_parse(public_wild[i], true, false, &p, &why), -EINVAL);
+		CHECK(strstr(why, "public suffix") != NULL);
+	}
+	CHECK_EQ_INT(np_pattern_parse("*.example.com", true, false, &p, &why), 0);
+	CHECK_EQ_INT(np_pattern_parse("*.example.co.uk", true, false, &p, &why), 0);
+}
+
 int main(void)
 {
 	test_table();
 	test_sockaddr();
 	test_normalize();
 	test_patterns();
+	test_pattern_answers();
 	test_verdicts();
 	test_connect_only_verdicts();
 	UNIT_DONE();

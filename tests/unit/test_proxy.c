@@ -100,8 +100,12 @@ static int serve(int argc, char **argv)
 			fflush(stdout);
 		} else if (strncmp(line, "env", 3) == 0) {
 			char **env = NULL;
-			const char *extra[] = {"FOO=bar", "HTTP_PROXY=http://evil", NULL};
-			if (nono_proxy_env(p, extra, &env, &err) < 0) {
+			/* a proxy variable of the caller's is refused, not silently overwritten */
+			const char *clash[] = {"FOO=bar", "HTTP_PROXY=http://evil", NULL};
+			if (nono_proxy_env(p, clash, &env, &err) < 0)
+				printf("REFUSED %s\n", err.message);
+			const char *extra[] = {"FOO=bar", NULL};
+			if (!env && nono_proxy_env(p, extra, &env, &err) < 0) {
 				printf("ERROR %s\n", err.message);
 			} else {
 				for (char **e = env; *e; e++)
@@ -347,9 +351,14 @@ static void test_end_to_end(void)
 	CHECK_STR(nono_proxy_url(p), want_url);
 	make_basic(tok);
 
-	/* env: proxy variables win over extra; loader variables refused */
+	/* env: a proxy variable in extra would be overwritten: refused, naming it; loader variables
+	 * refused */
 	char **env = NULL;
-	const char *extra[] = {"FOO=1", "HTTPS_PROXY=http://elsewhere", NULL};
+	const char *clash[] = {"FOO=1", "HTTPS_PROXY=http://elsewhere", NULL};
+	CHECK_EQ_INT(nono_proxy_env(p, clash, &env, &err), -EINVAL);
+	CHECK(strstr(err.message, "HTTPS_PROXY") != NULL);
+	CHECK(env == NULL);
+	const char *extra[] = {"FOO=1", NULL};
 	CHECK_EQ_INT(nono_proxy_env(p, extra, &env, &err), 0);
 	int seen = 0;
 	for (char **e = env; e && *e; e++) {
@@ -390,9 +399,15 @@ static void test_end_to_end(void)
 	CHECK(strncmp(r, "HTTP/1.1 200 Connection established\r\n\r\nHTTP/1.1 200 OK", 54) == 0);
 	free(r);
 	/* off the allowlist: 403 even without credentials (policy wins) */
-	r = exchange(port, "CONNECT localhost:444 HTTP/1.1\r\n\r\n", NULL);
-	CHECK(strncmp(r, "HTTP/1.1 403 Forbidden: host localhost is not in the allowlist\r\n", 64) == 0);
+	r = exchange(port, "CONNECT otherhost:443 HTTP/1.1\r\n\r\n", NULL);
+	CHECK(strncmp(r, "HTTP/1.1 403 Forbidden: host otherhost is not in the allowlist\r\n", 64) == 0);
 	CHECK(strstr(r, "X-Nono-Denial: host-not-allowed\r\n") != NULL);
+	free(r);
+	/* the host is listed on another port: the answer names the port */
+	r = exchange(port, "CONNECT localhost:444 HTTP/1.1\r\n\r\n", NULL);
+	static const char port444[] = "HTTP/1.1 403 Forbidden: port 444 is not allowed for localhost\r\n";
+	CHECK(strncmp(r, port444, strlen(port444)) == 0);
+	CHECK(strstr(r, "X-Nono-Denial: port-not-allowed\r\n") != NULL);
 	free(r);
 	/* allowed name resolving to loopback, no credentials: the policy answers first (403). Which
 	 * loopback address comes first depends on /etc/hosts and gai.conf (::1 on some hosts). */
@@ -420,10 +435,18 @@ static void test_end_to_end(void)
 	snprintf(req, sizeof req, "CONNECT 127.0.0.1:%u HTTP/1.1\r\nProxy-Authorization: Basic %s\r\n\r\n",
 		 up_port == 65535 ? 1 : up_port + 1, basic);
 	r = exchange(port, req, NULL);
-	CHECK(strncmp(r, "HTTP/1.1 403 Forbidden: host 127.0.0.1 is an internal address: loopback", 71) == 0);
+	char want_port[96];
+	snprintf(want_port, sizeof want_port, "HTTP/1.1 403 Forbidden: port %u is not allowed for 127.0.0.1",
+		 up_port == 65535 ? 1 : up_port + 1);
+	CHECK(strncmp(r, want_port, strlen(want_port)) == 0);
+	CHECK(strstr(r, "X-Nono-Denial: port-not-allowed\r\n") != NULL);
 	free(r);
 	/* loopback in decimal, port not allowed (metadata spellings: tests/integration, in a netns) */
 	r = exchange(port, "GET http://2130706433:1/ HTTP/1.1\r\n\r\n", NULL);
+	CHECK(strstr(r, "X-Nono-Denial: port-not-allowed\r\n") != NULL);
+	free(r);
+	/* an internal address no pattern names at all */
+	r = exchange(port, "GET http://127.0.0.2:1/ HTTP/1.1\r\n\r\n", NULL);
 	CHECK(strstr(r, "X-Nono-Denial: internal-address\r\n") != NULL);
 	free(r);
 	/* malformed */
@@ -443,7 +466,7 @@ static void test_end_to_end(void)
 		else
 			allows++;
 	}
-	CHECK_EQ_INT(denies, 7);
+	CHECK_EQ_INT(denies, 9); /* 7 + the port and unnamed-internal denials */
 	CHECK_EQ_INT(allows, 2);
 	CHECK_EQ_INT(closes, 2);
 	/* stop with a connection still open (a half-sent head): stop closes it. Wait (bounded) until

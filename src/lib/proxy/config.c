@@ -228,6 +228,25 @@ static void printable(const char *in, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+/* Would a pattern match `norm` on some other port? Then the port, not the host, is what is
+ * missing, and the denial says so. */
+static bool np_port_mismatch(const struct nono_proxy_config *c, const char *norm)
+{
+	const struct {
+		const np_pattern *p;
+		size_t n;
+	} lists[] = {{c->allow, c->nallow}, {c->allow_connect, c->nallow_connect},
+		     {c->internal, c->ninternal}};
+	for (size_t l = 0; l < N_ELEMENTS(lists); l++)
+		for (size_t i = 0; i < lists[l].n; i++) {
+			np_pattern any = lists[l].p[i];
+			any.port = 0;
+			if (lists[l].p[i].port && np_pattern_match(&any, norm, 0))
+				return true;
+		}
+	return false;
+}
+
 void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t port, char *norm,
 		   np_verdict *v)
 {
@@ -261,6 +280,10 @@ void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t
 		v->internal_ok = np_pattern_match(&c->internal[i], norm, port);
 	if (v->literal && !v->internal_ok)
 		v->internal_ok = np_internal_addr_allowed(c, &v->addr, port);
+	if (cls == NP_INTERNAL && !v->internal_ok && np_port_mismatch(c, norm)) {
+		deny(v, "port-not-allowed", "port %u is not allowed for %s", (unsigned)port, norm);
+		return;
+	}
 	if (cls == NP_INTERNAL && !v->internal_ok) {
 		deny(v, "internal-address", "host %s is an internal address: %s", norm, why);
 		return;
@@ -274,6 +297,10 @@ void np_check_name(const struct nono_proxy_config *c, const char *host, uint16_t
 	 * a narrower rule never revokes a wider one, so the outcome does not depend on call order. */
 	for (size_t i = 0; i < c->nallow_connect && !listed; i++)
 		listed = v->connect_only = np_pattern_match(&c->allow_connect[i], norm, port);
+	if (!listed && np_port_mismatch(c, norm)) {
+		deny(v, "port-not-allowed", "port %u is not allowed for %s", (unsigned)port, norm);
+		return;
+	}
 	if (!listed) {
 		deny(v, "host-not-allowed", "host %s is not in the allowlist", norm);
 		return;

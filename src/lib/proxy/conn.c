@@ -4,7 +4,8 @@
  *
  * Answers the proxy writes itself carry the reason in the status line ("403 Forbidden: host x is
  * not in the allowlist") and a machine-readable X-Nono-Denial code:
- *   403 host-not-allowed | internal-address | metadata | bad-host | connect-only    (policy)
+ *   403 host-not-allowed | port-not-allowed | internal-address | metadata | bad-host |
+ *       connect-only    (policy)
  *   407 auth-required          400/431/501 bad-request          408 header-timeout
  *   503 connection-limit       502 dns-failure | upstream-failure   504 upstream-timeout */
 #include "conn.h"

@@ -367,6 +367,9 @@ int np_pattern_parse(const char *text, bool allow_wildcard, bool port_required, 
 	memset(out, 0, sizeof *out);
 	if (!text || !*text)
 		return (*why = "empty pattern"), -EINVAL;
+	char bracketed[NP_HOST_MAX + 16];
+	if (np_pattern_precheck(text, bracketed, sizeof bracketed, &text, why) < 0)
+		return -EINVAL;
 	size_t len = strlen(text);
 	if (len > NP_HOST_MAX + 8)
 		return (*why = "pattern too long"), -EINVAL;
@@ -399,6 +402,10 @@ int np_pattern_parse(const char *text, bool allow_wildcard, bool port_required, 
 			return (*why = "a wildcard cannot apply to an IP address"), -EINVAL;
 		np_addr_format(&a, out->host, sizeof out->host); /* canonical spelling */
 	}
+	if (out->wildcard && np_public_suffix(out->host))
+		return (*why = "a wildcard over a public suffix (\"*.com\", \"*.co.uk\", "
+			       "\"*.github.io\") would allow names anyone can register; list the "
+			       "hosts, or a suffix you control"), -EINVAL;
 	out->port = port;
 	return 0;
 }

@@ -70,6 +70,13 @@ int np_pattern_parse(const char *text, bool allow_wildcard, bool port_required, 
 /* Does normalised `host`:`port` match? "*.example.com" matches "a.example.com" but not
  * "example.com". IP literals compare by address. */
 bool np_pattern_match(const np_pattern *p, const char *host, uint16_t port);
+/* hostpattern.c: a URL, a non-ASCII name or an IPv6 literal with a port unbracketed is -EINVAL
+ * with a precise *why; a bare IPv6 literal is rewritten as "[...]" into buf and *out points at
+ * whichever text to parse. */
+int np_pattern_precheck(const char *text, char *buf, size_t cap, const char **out,
+			const char **why);
+/* Is `suffix` (normalised, without "*.") one under which anyone can register names? */
+bool np_public_suffix(const char *suffix);
 
 /* ================================ http.c ================================ */
 

@@ -47,9 +47,10 @@ int nono_proxy_config_query_host(const nono_proxy_config *cfg, const char *host,
 		snprintf(out->reason, sizeof out->reason, "allowed for CONNECT tunnels only");
 	if (v.allowed)
 		return 0;
-	uint16_t other = strcmp(v.code, "host-not-allowed") ? 0 : listed_port(cfg, norm);
+	bool off = !strcmp(v.code, "host-not-allowed") || !strcmp(v.code, "port-not-allowed");
+	uint16_t other = off ? listed_port(cfg, norm) : 0;
 	if (other) {
-		snprintf(out->code, sizeof out->code, "port");
+		snprintf(out->code, sizeof out->code, "port-not-allowed");
 		if (port)
 			snprintf(out->reason, sizeof out->reason,
 				 "port %u is not allowed for %.200s (listed for port %u)", (unsigned)port,
@@ -60,7 +61,7 @@ int nono_proxy_config_query_host(const nono_proxy_config *cfg, const char *host,
 	}
 	if (!strcmp(out->code, "internal-address"))
 		snprintf(out->flag, sizeof out->flag, "--allow-internal %.220s", hp);
-	else if (!strcmp(out->code, "host-not-allowed") || !strcmp(out->code, "port"))
+	else if (!strcmp(out->code, "host-not-allowed") || !strcmp(out->code, "port-not-allowed"))
 		snprintf(out->flag, sizeof out->flag, "--allow-domain %.200s", port ? hp : norm);
 	return 0;
 }
