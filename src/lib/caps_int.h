@@ -9,6 +9,8 @@ struct grant {
 	char *resolved;
 	nono_access access;
 	bool is_file;
+	nono_source source;
+	char *group; /* NONO_SOURCE_GROUP: the group's name (owned), else NULL */
 };
 
 struct nono_caps {
@@ -21,8 +23,14 @@ struct nono_caps {
 	size_t nsocks;
 	uint16_t *ports; /* loopback bind ports, unique, in insertion order */
 	size_t nports;
+	char **prules; /* platform (Seatbelt) rules, recorded; caps_meta.c */
+	size_t nprules;
 };
 
 /* "read", "write", "read-write", or "?" for a value that is not one (messages only). */
 NONO_HIDDEN const char *nono_caps_access_label(nono_access a);
+/* caps_meta.c: the parts of a grant and a set that never decide access (source, platform rules).
+ * meta_free releases them; meta_clone copies them into `dst` (grants already copied one to one). */
+NONO_HIDDEN void nono_caps_meta_free(nono_caps *caps);
+NONO_HIDDEN int nono_caps_meta_clone(nono_caps *dst, const nono_caps *src);
 #endif
