@@ -202,6 +202,8 @@ static int validate_rule(const char *rule, nono_error *err)
 			r.p++;
 			break;
 		}
+		if (!*r.p)
+			return nono_fail(err, -EINVAL, "platform rule: unbalanced parentheses");
 		if (*r.p != '(')
 			return nono_fail(err, -EINVAL, "platform rule: filters must be lists, e.g. "
 					 "(subpath \"/path\")");

@@ -91,9 +91,12 @@ def test_environment_not_inherited_unless_asked(nono_py, base_caps, monkeypatch)
     assert "NONO_PY_PARENT_SECRET" not in env and "HOME" not in env
     env = json.loads(nono_py.sandboxed_exec(base_caps(), show, env=[("A", "1"), ("B", "x=y")]).stdout)
     assert env.get("A") == "1" and env.get("B") == "x=y" and "NONO_PY_PARENT_SECRET" not in env
+    # inherited loader variables are refused by name, not dropped silently
+    with pytest.raises(ValueError, match="LD_LIBRARY_PATH"):
+        nono_py.sandboxed_exec(base_caps(), show, inherit_env=True)
+    monkeypatch.delenv("LD_LIBRARY_PATH")
     env = json.loads(nono_py.sandboxed_exec(base_caps(), show, inherit_env=True).stdout)
     assert env.get("NONO_PY_PARENT_SECRET") == "parent-only"
-    assert not any(k.startswith("LD_") for k in env), env  # loader variables dropped
     env = json.loads(nono_py.sandboxed_exec(base_caps(), show, env={"C": "3"}).stdout)
     assert env.get("C") == "3"
 
@@ -265,3 +268,21 @@ def test_supervisor_events_beyond_the_cap_are_counted(nono_py, base_caps, tmp_pa
     assert len(r.audit_events) == 256
     assert r.audit_dropped >= 300 - 256  # (the interpreter's own startup connects add a few)
     assert unix[-1]["target"] == f"{tmp_path}/nope299.sock"
+
+
+def test_nono_py_error_types(nono_py, base_caps, tmp_path):
+    """nono-py's exception contract: a missing program is both FileNotFoundError and RuntimeError
+    ("Program not found in PATH"), a negative timeout names timeout_secs, a missing cwd is
+    FileNotFoundError."""
+    with pytest.raises(RuntimeError, match="Program not found in PATH: nono-no-such-program") as ei:
+        nono_py.sandboxed_exec(base_caps(), ["nono-no-such-program"])
+    assert isinstance(ei.value, FileNotFoundError) and ei.value.errno == errno.ENOENT
+    assert isinstance(ei.value, nono_py.ProgramNotFoundError)
+    with pytest.raises(FileNotFoundError):
+        nono_py.sandboxed_exec(base_caps(), [str(tmp_path / "nope")])
+    for bad in (-1.0, -0.001, float("nan")):
+        with pytest.raises(ValueError, match="timeout_secs must be non-negative"):
+            nono_py.sandboxed_exec(base_caps(), ["/bin/true"], timeout_secs=bad)
+    with pytest.raises(FileNotFoundError, match="cwd does not exist") as ei:
+        nono_py.sandboxed_exec(base_caps(), ["/bin/true"], cwd=str(tmp_path / "gone"))
+    assert ei.value.errno == errno.ENOENT
