@@ -398,8 +398,8 @@ NONO_API void nono_exec_opts_init(nono_exec_opts *opts);
  * bad cwd or a grant path that vanished, -EOPNOTSUPP the kernel cannot enforce the policy (or
  * entering it failed in the child, e.g. EBUSY under another supervisor: the command never runs
  * unsupervised), -EFBIG a captured stream passed 64 MiB (the child was killed; nothing is silently
- * truncated), -ENOMEM, other errno from fork/pipe. `result` must be freed with
- * nono_exec_result_free. */
+ * truncated, and `result` keeps what was captured up to the cap, so free it in this case too),
+ * -ENOMEM, other errno from fork/pipe. `result` must be freed with nono_exec_result_free. */
 NONO_API int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_opts *opts,
 		       nono_exec_result *result, nono_error *err);
 NONO_API void nono_exec_result_free(nono_exec_result *result);

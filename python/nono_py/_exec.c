@@ -321,6 +321,24 @@ static int exec_args_parse(nono_py_state *st, PyObject *args, PyObject *kw, exec
 	return 0;
 }
 
+/* -EFBIG (a captured stream passed the cap; the command was killed): RuntimeError with .errno and
+ * .result, the ExecResult of what was captured, up to the cap. */
+static void raise_with_partial(nono_py_state *st, const nono_exec_result *r, exec_args *a,
+			       const nono_error *err)
+{
+	PyObject *partial = build_exec_result(st, r, a->audit);
+	nono_py_raise(-EFBIG, err);
+	if (!partial)
+		return;
+	PyObject *t, *v, *tb;
+	PyErr_Fetch(&t, &v, &tb);
+	PyErr_NormalizeException(&t, &v, &tb);
+	if (v && PyObject_SetAttrString(v, "result", partial) < 0)
+		PyErr_Clear();
+	Py_DECREF(partial);
+	PyErr_Restore(t, v, tb);
+}
+
 PyObject *nono_py_sandboxed_exec(PyObject *module, PyObject *args, PyObject *kw)
 {
 	nono_py_state *st = PyModule_GetState(module);
@@ -348,6 +366,8 @@ PyObject *nono_py_sandboxed_exec(PyObject *module, PyObject *args, PyObject *kw)
 	Py_END_ALLOW_THREADS
 	if (rc == -ENOENT)
 		raise_not_found(&err);
+	else if (rc == -EFBIG)
+		raise_with_partial(st, &r, &a, &err);
 	else if (rc < 0)
 		nono_py_raise(rc, &err);
 	else

@@ -286,3 +286,16 @@ def test_nono_py_error_types(nono_py, base_caps, tmp_path):
     with pytest.raises(FileNotFoundError, match="cwd does not exist") as ei:
         nono_py.sandboxed_exec(base_caps(), ["/bin/true"], cwd=str(tmp_path / "gone"))
     assert ei.value.errno == errno.ENOENT
+
+
+def test_capture_cap_keeps_what_was_captured(nono_py, base_caps):
+    """Past 64 MiB a stream the command is killed and RuntimeError (errno EFBIG) raised; .result is
+    the ExecResult of what was captured, up to the cap (nothing silently truncated or lost)."""
+    cmd = [PYTHON, "-c", "import sys\nsys.stderr.write('started\\n'); sys.stderr.flush()\n"
+           "b = b'x' * (1 << 20)\nwhile True: sys.stdout.buffer.write(b)"]
+    with pytest.raises(RuntimeError) as ei:
+        nono_py.sandboxed_exec(base_caps(), cmd, timeout_secs=120)
+    assert ei.value.errno == errno.EFBIG and "64 MiB" in str(ei.value)
+    part = ei.value.result
+    assert len(part.stdout) == 64 << 20 and set(part.stdout[:4096]) == {ord("x")}
+    assert part.stderr == b"started\n"
