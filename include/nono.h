@@ -50,7 +50,7 @@ typedef enum nono_access {
 
 typedef enum nono_net_mode {
 	NONO_NET_ALLOWED = 0,    /* default: network not restricted */
-	NONO_NET_BLOCKED = 1,    /* no IP socket of any kind, no packet sockets */
+	NONO_NET_BLOCKED = 1,    /* as an empty netns: TCP sockets reach nothing, no UDP/raw/packet */
 	NONO_NET_PROXY_ONLY = 2, /* TCP to 127.0.0.1/::1 on the proxy port, nothing else */
 } nono_net_mode;
 
