@@ -389,3 +389,37 @@ def test_namespace_hygiene(nono_py):
     for mod in ("re", "urllib", "ipaddress", "dataclass", "json", "_nono"):
         assert mod not in names
     assert set(nono_py.__all__) <= set(names)
+
+
+def test_signatures_match_nono_py(nono_py):
+    """nono-py's names and parameters (its _nono_py.pyi) for the surface this package owns; ours
+    may add keyword parameters after them."""
+    import inspect
+
+    def params(f):
+        return list(inspect.signature(f).parameters)
+
+    assert params(nono_py.sandboxed_exec)[:5] == ["caps", "command", "cwd", "timeout_secs", "env"]
+    assert params(nono_py.apply) == ["caps"]
+    for name in ("allow_path", "allow_file"):
+        assert params(getattr(nono_py.CapabilitySet, name)) == ["path", "mode"]
+    assert params(nono_py.CapabilitySet.platform_rule) == ["rule"]
+    assert params(nono_py.CapabilitySet.path_covered) == ["path"]
+    assert params(nono_py.QueryContext) == ["caps"]
+    assert params(nono_py.QueryContext.query_path) == ["path", "mode"]
+    assert params(nono_py.SandboxState.from_json) == ["json"]
+    assert params(nono_py.SandboxState.from_caps) == ["caps"]
+    assert params(nono_py.CapabilitySource.group) == ["name"]
+    for cls, attrs in {
+        nono_py.CapabilitySet: ["block_network", "deduplicate", "fs_capabilities", "summary",
+                                "is_network_blocked", "proxy_only"],
+        nono_py.SandboxState: ["to_json", "to_caps", "net_blocked"],
+        nono_py.QueryContext: ["query_network"],
+        nono_py.ExecResult: ["stdout", "stderr", "exit_code"],
+        nono_py.SupportInfo: ["is_supported", "platform", "details"],
+        nono_py.FsCapability: ["original", "resolved", "access", "is_file", "source"],
+        nono_py.CapabilitySource: ["user", "system", "group"],
+        nono_py.ProxyHandle: ["port", "env_vars", "drain_audit_events", "shutdown"],
+    }.items():
+        for a in attrs:
+            assert hasattr(cls, a), (cls, a)
