@@ -85,6 +85,7 @@ def test_timeout_gives_124(nono_py, base_caps):
 def test_environment_not_inherited_unless_asked(nono_py, base_caps, monkeypatch):
     monkeypatch.setenv("NONO_PY_PARENT_SECRET", "parent-only")
     monkeypatch.setenv("LD_LIBRARY_PATH", "/nonexistent")
+    monkeypatch.delenv("LD_PRELOAD", raising=False)  # the ASan re-run's (named in the error)
     show = [PYTHON, "-c", "import os, json; print(json.dumps(dict(os.environ)))"]
     import json
     env = json.loads(nono_py.sandboxed_exec(base_caps(), show).stdout)
@@ -95,6 +96,7 @@ def test_environment_not_inherited_unless_asked(nono_py, base_caps, monkeypatch)
     with pytest.raises(ValueError, match="LD_LIBRARY_PATH"):
         nono_py.sandboxed_exec(base_caps(), show, inherit_env=True)
     monkeypatch.delenv("LD_LIBRARY_PATH")
+    monkeypatch.delenv("LD_PRELOAD", raising=False)  # the ASan re-run's
     env = json.loads(nono_py.sandboxed_exec(base_caps(), show, inherit_env=True).stdout)
     assert env.get("NONO_PY_PARENT_SECRET") == "parent-only"
     env = json.loads(nono_py.sandboxed_exec(base_caps(), show, env={"C": "3"}).stdout)

@@ -157,6 +157,7 @@ def test_proxy_only_inherit_env_without_parent_proxy_vars(nono_py, monkeypatch):
     parent's deleted (inherit_env or not), and a bogus inherited value is overridden."""
     for k in PROXY_VARS:
         monkeypatch.delenv(k, raising=False)
+    monkeypatch.delenv("LD_PRELOAD", raising=False)  # the ASan re-run's: inherit_env refuses it
     check_proxy_only(proxy_only_scenario(nono_py, inherit_env=True))
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     check_proxy_only(proxy_only_scenario(nono_py, inherit_env=True))
