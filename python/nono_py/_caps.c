@@ -73,9 +73,10 @@ static int access_set_text(PyObject *cls)
 		"for _n in ('__repr__', '__str__', '__format__'):\n    setattr(cls, _n, globals()[_n])\n";
 	PyObject *g = Py_BuildValue("{s:O,s:O}", "cls", cls, "__builtins__", PyEval_GetBuiltins());
 	PyObject *r = g ? PyRun_String(code, Py_file_input, g, g) : NULL;
+	int rc = r ? 0 : -1;
 	Py_XDECREF(g);
 	Py_XDECREF(r);
-	return r ? 0 : -1;
+	return rc;
 }
 
 int nono_py_access_mode_init(PyObject *m, nono_py_state *st)

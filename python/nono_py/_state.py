@@ -19,10 +19,10 @@ from . import _nono
 
 __all__ = ["SandboxState"]
 
-# nono-py writes "readwrite"; "read_write", "read-write" and "read+write" are read too.
+# nono writes "readwrite"; any case and "read_write", "read-write", "read+write" (serde's
+# "ReadWrite", ours, AccessMode's str) are read too.
 _ACCESS_OUT = {1: "read", 2: "write", 3: "readwrite"}
-_ACCESS_IN = {"read": 1, "write": 2, "readwrite": 3, "read_write": 3, "read-write": 3,
-              "read+write": 3}
+_ACCESS_IN = {"read": 1, "write": 2, "readwrite": 3}
 _LIB_ACCESS = {1: "read", 2: "write", 3: "read_write"}
 _TOP_KEYS = {"fs", "net_blocked", "network", "unix_sockets", "bind_ports", "platform_rules"}
 _FS_KEYS = {"original", "resolved", "access", "is_file", "source"}
@@ -62,7 +62,8 @@ def _fs_entry(e, i):
            "resolved": _text(e["resolved"], f"{where}.resolved")}
     if not out["resolved"].startswith("/"):
         _fail(f"{where}.resolved: expected an absolute path")
-    access = _ACCESS_IN.get(_text(e["access"], f"{where}.access"))
+    spelled = _text(e["access"], f"{where}.access")
+    access = _ACCESS_IN.get(spelled.lower().replace("_", "").replace("-", "").replace("+", ""))
     if access is None:
         _fail(f"{where}.access: expected \"read\", \"write\" or \"readwrite\"")
     if not isinstance(e["is_file"], bool):

@@ -271,6 +271,10 @@ def test_sandbox_state_reads_nono_py_documents(nono_py, tmp_path):
     assert [(c.resolved, c.access, str(c.source)) for c in caps.fs_capabilities()] == [
         (str(tmp_path), A.READ_WRITE, "user")]
     assert caps.network_mode == "allowed"
+    for spelled in ("ReadWrite", "read_write", "read-write", "read+write"):
+        doc = {"fs": [dict(theirs["fs"][0], access=spelled)], "net_blocked": True}
+        back = nono_py.SandboxState.from_json(json.dumps(doc)).to_caps()
+        assert back.fs_capabilities()[0].access == A.READ_WRITE and back.is_network_blocked
     for bad in ({}, {"fs": []}, {"net_blocked": True}, dict(theirs, net_blocked="yes"),
                 {"fs": [{"resolved": "/tmp"}], "net_blocked": False},
                 dict(theirs, network={"mode": "allowed"}, net_blocked=True),
