@@ -50,11 +50,20 @@ typedef enum nono_access {
 
 typedef enum nono_net_mode {
 	NONO_NET_ALLOWED = 0,    /* default: network not restricted */
-	NONO_NET_BLOCKED = 1,    /* no IP socket of any kind, no packet sockets */
+	NONO_NET_BLOCKED = 1,    /* as an empty netns: TCP sockets reach nothing, no UDP/raw/packet */
 	NONO_NET_PROXY_ONLY = 2, /* TCP to 127.0.0.1/::1 on the proxy port, nothing else */
 } nono_net_mode;
 
 typedef struct nono_caps nono_caps;
+
+/* Where a grant came from: the caller (the default), a named policy group, or a system set nono
+ * adds itself (the CLI's system paths). Carried through clone, deduplicate (the first grant's
+ * source wins) and JSON; shown by front ends, never used to decide access. */
+typedef enum nono_source {
+	NONO_SOURCE_USER = 0,
+	NONO_SOURCE_GROUP = 1,
+	NONO_SOURCE_SYSTEM = 2,
+} nono_source;
 
 /* One filesystem grant. Strings are borrowed from the capability set. */
 typedef struct nono_grant {
@@ -62,6 +71,8 @@ typedef struct nono_grant {
 	const char *resolved; /* canonical absolute path (symlinks resolved) */
 	nono_access access;
 	bool is_file; /* true: a single file; false: a directory and everything under it */
+	nono_source source; /* where the grant came from (NONO_SOURCE_USER unless set) */
+	const char *group;  /* the policy group's name for NONO_SOURCE_GROUP, else NULL */
 } nono_grant;
 
 /* Names used everywhere (CLI, JSON, reports, bindings): "read", "write", "read-write" and
@@ -153,6 +164,24 @@ NONO_API int nono_caps_internal(const nono_caps *caps, size_t i, nono_internal_d
  * NO_PROXY on the host only; a port that is not granted is refused directly and through the proxy
  * alike. "" when nothing is direct. Caller frees with free(); NULL when out of memory. */
 NONO_API char *nono_caps_no_proxy(const nono_caps *caps);
+/* "user", "group" or "system" (static string); NULL for a value outside the enum. */
+NONO_API const char *nono_source_name(nono_source source);
+/* Record where grant `i` came from. `group` names the policy group and is required for
+ * NONO_SOURCE_GROUP (copied; non-empty, no control characters), NULL otherwise.
+ * Errors: -ERANGE (no grant i), -EINVAL, -ENOMEM. */
+NONO_API int nono_caps_set_grant_source(nono_caps *caps, size_t i, nono_source source,
+					const char *group, nono_error *err);
+
+/* A raw platform rule in macOS Seatbelt syntax, e.g. `(deny file-write* (subpath "/work/.git"))`.
+ * Validated on every platform: one balanced form `(allow|deny OPERATION FILTER...)` with a known
+ * operation shape, printable ASCII, at most 1024 bytes; an `allow` that is unscoped or whose filter
+ * covers "/" is dangerous and refused. Linux has no Seatbelt, so the rule is not enforced here: it is
+ * recorded (copied, kept by clone and JSON) and every plan reports it (nono_report.platform_rules)
+ * instead of dropping it silently. Errors: -EINVAL (malformed or dangerous; the message says which),
+ * -ENOMEM. */
+NONO_API int nono_caps_add_platform_rule(nono_caps *caps, const char *rule, nono_error *err);
+NONO_API size_t nono_caps_platform_rule_count(const nono_caps *caps);
+NONO_API const char *nono_caps_platform_rule(const nono_caps *caps, size_t i); /* borrowed */
 
 /* One-line human summary, e.g. "2 paths (1 read, 1 read-write), network: proxy-only(3128)".
  * Caller frees with free(); NULL when out of memory. */
@@ -167,6 +196,11 @@ typedef struct nono_decision {
 	bool allowed;
 	char reason[NONO_REASON_MAX];   /* why, in one line */
 	char grant[NONO_PATH_MAX];      /* resolved path of the grant that decided it, "" if none */
+	/* A stable tag for programs (static string): "granted_path", "path_not_granted",
+	 * "insufficient_access", "network_allowed", "network_blocked", "network_proxy_only". */
+	const char *code;
+	nono_access requested; /* path queries: the access asked for */
+	nono_access granted;   /* path queries: the access the covering grants hold (0 if none) */
 } nono_decision;
 
 /* May `path` be accessed with `access`? Rights add up along the hierarchy, as Landlock does: a write
@@ -263,6 +297,7 @@ typedef struct nono_report {
 	unsigned n_downgrades;        /* entries in downgrades[] */
 	char downgrades[NONO_REPORT_DOWNGRADES_MAX][NONO_REASON_MAX]; /* one reason each */
 	char text[1536];              /* one line a layer, human readable, rendered from the fields */
+	size_t platform_rules;        /* platform (Seatbelt) rules recorded, not enforced on Linux */
 } nono_report;
 
 /* The report as a JSON object (keys are the field names above; fs rights as arrays of names, the
@@ -416,8 +451,8 @@ NONO_API void nono_exec_opts_init(nono_exec_opts *opts);
  * bad cwd or a grant path that vanished, -EOPNOTSUPP the kernel cannot enforce the policy (or
  * entering it failed in the child, e.g. EBUSY under another supervisor: the command never runs
  * unsupervised), -EFBIG a captured stream passed 64 MiB (the child was killed; nothing is silently
- * truncated), -ENOMEM, other errno from fork/pipe. `result` must be freed with
- * nono_exec_result_free. */
+ * truncated, and `result` keeps what was captured up to the cap, so free it in this case too),
+ * -ENOMEM, other errno from fork/pipe. `result` must be freed with nono_exec_result_free. */
 NONO_API int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_opts *opts,
 		       nono_exec_result *result, nono_error *err);
 NONO_API void nono_exec_result_free(nono_exec_result *result);

@@ -9,6 +9,8 @@ pkgs=(
 	# the build
 	build-essential meson ninja-build pkg-config libseccomp-dev libjansson-dev
 	python3 python3-dev
+	python3-mesonpy   # pip install . (pyproject.toml's build backend, offline: --no-build-isolation)
+	python3-venv      # tests/python/test_py_pip.py installs nono_py into a fresh venv
 	# the tests: pytest, and the commands they run
 	python3-pytest
 	curl              # test_cli/test_proxy: a real HTTP client through the proxy; the demo

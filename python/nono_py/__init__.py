@@ -28,13 +28,15 @@ from ._nono import (
     FsCapability,
     ProxyHandle,
     QueryContext,
-    SandboxState,
     SupportInfo,
     apply,
     is_supported,
     sandboxed_exec,
     support_info,
 )
+from ._errors import ProgramNotFoundError
+from ._source import CapabilitySource
+from ._state import SandboxState
 
 __version__ = "@VERSION@"  # filled in by meson (configure_file)
 
@@ -42,6 +44,7 @@ __all__ = [
     "AccessMode", "CapabilitySet", "ExecResult", "FsCapability", "ProxyConfig", "ProxyHandle",
     "QueryContext", "RouteConfig", "SandboxState", "SupportInfo", "apply", "is_supported",
     "sandboxed_exec", "start_proxy", "support_info",
+    "CapabilitySource", "ProgramNotFoundError",
 ]
 
 _PREFIX_RE = re.compile(r"^/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/?$")
@@ -185,3 +188,9 @@ def start_proxy(config=None):
     if not isinstance(config, ProxyConfig):
         raise TypeError(f"start_proxy() needs a ProxyConfig, not {type(config).__name__}")
     return _nono._start_proxy(config._native)
+
+
+def __dir__():
+    # Namespace hygiene: dir(nono_py) lists the API (and dunders), not the modules this file
+    # imports for its own use (re, urllib, ipaddress, dataclass).
+    return sorted(set(__all__) | {k for k in globals() if k.startswith("__")})

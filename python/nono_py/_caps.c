@@ -61,10 +61,28 @@ static PyObject *make_access_enum(void)
 	return r;
 }
 
+/* nono-py's spellings: repr "AccessMode.READ", str "read" / "write" / "read+write" (f-strings too). An
+ * IntEnum's own repr is "<AccessMode.READ: 1>" and its str the number. */
+static int access_set_text(PyObject *cls)
+{
+	static const char code[] =
+		"_TEXT = {1: 'read', 2: 'write', 3: 'read+write'}\n"
+		"def __repr__(self):\n    return 'AccessMode.' + self.name\n"
+		"def __str__(self):\n    return _TEXT[self._value_]\n"
+		"def __format__(self, spec):\n    return format(str(self), spec)\n"
+		"for _n in ('__repr__', '__str__', '__format__'):\n    setattr(cls, _n, globals()[_n])\n";
+	PyObject *g = Py_BuildValue("{s:O,s:O}", "cls", cls, "__builtins__", PyEval_GetBuiltins());
+	PyObject *r = g ? PyRun_String(code, Py_file_input, g, g) : NULL;
+	int rc = r ? 0 : -1;
+	Py_XDECREF(g);
+	Py_XDECREF(r);
+	return rc;
+}
+
 int nono_py_access_mode_init(PyObject *m, nono_py_state *st)
 {
 	st->access_mode = make_access_enum();
-	if (!st->access_mode)
+	if (!st->access_mode || access_set_text(st->access_mode) < 0)
 		return -1;
 	for (long v = NONO_ACCESS_READ; v <= NONO_ACCESS_READ_WRITE; v++) {
 		PyObject *n = PyLong_FromLong(v);
@@ -265,6 +283,18 @@ static PyObject *caps_path_covered(nono_py_caps *self, PyObject *arg)
 	return PyBool_FromLong(r);
 }
 
+/* A CapabilitySource (nono_py/_source.py) for a grant's source. */
+static PyObject *source_obj(const nono_grant *g)
+{
+	PyObject *mod = PyImport_ImportModule("nono_py._source");
+	if (!mod)
+		return NULL;
+	PyObject *r = PyObject_CallMethod(mod, "_from_lib", "sz", nono_source_name(g->source),
+					  g->source == NONO_SOURCE_GROUP ? g->group : NULL);
+	Py_DECREF(mod);
+	return r;
+}
+
 static PyObject *caps_fs_capabilities(nono_py_caps *self, PyObject *unused)
 {
 	(void)unused;
@@ -286,6 +316,7 @@ static PyObject *caps_fs_capabilities(nono_py_caps *self, PyObject *unused)
 			PyUnicode_DecodeFSDefault(g.resolved),
 			access_obj(st, g.access),
 			PyBool_FromLong(g.is_file),
+			source_obj(&g),
 		};
 		int bad = 0;
 		for (size_t k = 0; k < N_ELEMENTS(v); k++) {
@@ -303,6 +334,7 @@ static PyStructSequence_Field fs_cap_fields[] = {
 	{"resolved", "canonical absolute path"},
 	{"access", "AccessMode"},
 	{"is_file", "True for a single-file grant"},
+	{"source", "CapabilitySource: where the grant came from (user, group or system)"},
 	{NULL, NULL},
 };
 PyStructSequence_Desc nono_py_fs_cap_desc = {
@@ -324,6 +356,8 @@ static PyObject *caps_unix_sockets(nono_py_caps *self, void *closure)
 	return list;
 }
 
+/* The library's one-line summary, then one line a grant ("  read-write  /work (dir)") and a line a
+ * platform rule, so the summary names what it grants. */
 static PyObject *caps_summary(nono_py_caps *self, PyObject *unused)
 {
 	(void)unused;
@@ -332,7 +366,70 @@ static PyObject *caps_summary(nono_py_caps *self, PyObject *unused)
 		return PyErr_NoMemory();
 	PyObject *r = nono_py_text(s);
 	free(s);
+	for (size_t i = 0; r && i < nono_caps_grant_count(self->caps); i++) {
+		nono_grant g;
+		if (nono_caps_grant(self->caps, i, &g) < 0)
+			break;
+		char acc[16]; /* PyUnicode_FromFormat has no field widths */
+		snprintf(acc, sizeof acc, "%-10s", nono_access_name(g.access));
+		PyObject *path = PyUnicode_DecodeFSDefault(g.resolved);
+		PyObject *line = path ? PyUnicode_FromFormat("\n  %s  %U (%s)", acc, path,
+							     g.is_file ? "file" : "dir")
+				      : NULL;
+		Py_XDECREF(path);
+		if (line)
+			PyUnicode_Append(&r, line);
+		else
+			Py_CLEAR(r);
+		Py_XDECREF(line);
+	}
+	for (size_t i = 0; r && i < nono_caps_platform_rule_count(self->caps); i++) {
+		PyObject *line = PyUnicode_FromFormat("\n  platform rule (not enforced on Linux): %s",
+						      nono_caps_platform_rule(self->caps, i));
+		if (line)
+			PyUnicode_Append(&r, line);
+		else
+			Py_CLEAR(r);
+		Py_XDECREF(line);
+	}
 	return r;
+}
+
+static PyObject *caps_platform_rule(nono_py_caps *self, PyObject *arg)
+{
+	if (!PyUnicode_Check(arg)) {
+		PyErr_Format(PyExc_TypeError, "platform_rule() needs a str, not %.100s",
+			     Py_TYPE(arg)->tp_name);
+		return NULL;
+	}
+	Py_ssize_t n;
+	const char *rule = PyUnicode_AsUTF8AndSize(arg, &n);
+	if (!rule)
+		return NULL;
+	if ((size_t)n != strlen(rule)) {
+		PyErr_SetString(PyExc_ValueError, "platform rule must not contain NUL");
+		return NULL;
+	}
+	nono_error err = {0};
+	int rc = nono_caps_add_platform_rule(self->caps, rule, &err);
+	if (rc < 0)
+		return nono_py_raise(rc, &err);
+	Py_RETURN_NONE;
+}
+
+static PyObject *caps_platform_rules(nono_py_caps *self, void *closure)
+{
+	(void)closure;
+	size_t n = nono_caps_platform_rule_count(self->caps);
+	PyObject *list = PyList_New((Py_ssize_t)n);
+	for (size_t i = 0; list && i < n; i++) {
+		PyObject *s = PyUnicode_FromString(nono_caps_platform_rule(self->caps, i));
+		if (!s)
+			Py_CLEAR(list);
+		else
+			PyList_SET_ITEM(list, (Py_ssize_t)i, s);
+	}
+	return list;
 }
 
 static PyObject *caps_is_network_blocked(nono_py_caps *self, void *closure)
@@ -384,7 +481,11 @@ static PyMethodDef caps_methods[] = {
 	{"path_covered", (PyCFunction)caps_path_covered, METH_O, "path_covered(path)\n--\n\n"},
 	{"fs_capabilities", (PyCFunction)caps_fs_capabilities, METH_NOARGS,
 	 "fs_capabilities()\n--\n\nList of FsCapability(original, resolved, access, is_file)."},
-	{"summary", (PyCFunction)caps_summary, METH_NOARGS, "summary()\n--\n\n"},
+	{"summary", (PyCFunction)caps_summary, METH_NOARGS,
+	 "summary()\n--\n\nOne line of counts and the network mode, then one line a grant."},
+	{"platform_rule", (PyCFunction)caps_platform_rule, METH_O,
+	 "platform_rule(rule)\n--\n\nA raw macOS Seatbelt rule: validated (ValueError when malformed or "
+	 "dangerous), recorded and reported; not enforced on Linux."},
 	{NULL, NULL, 0, NULL},
 };
 
@@ -394,6 +495,8 @@ static PyGetSetDef caps_getset[] = {
 	{"network_mode", (getter)caps_network_mode, NULL, "'allowed', 'blocked' or 'proxy-only'", NULL},
 	{"proxy_port", (getter)caps_proxy_port, NULL, "the proxy port when proxy-only, else None", NULL},
 	{"unix_sockets", (getter)caps_unix_sockets, NULL, "allowed unix socket paths", NULL},
+	{"platform_rules", (getter)caps_platform_rules, NULL, "recorded platform rules (list of str)",
+	 NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -447,15 +550,43 @@ static void query_dealloc(nono_py_query *self)
 	NONO_PY_DEALLOC(self);
 }
 
+/* nono-py's spelling of an access in query results: "read", "write", "read+write". */
+static const char *access_text(nono_access a)
+{
+	return a == NONO_ACCESS_READ_WRITE ? "read+write" : nono_access_name(a);
+}
+
+/* {"status": "allowed"|"denied", "reason": <tag>, "message": <prose>} plus one extra key. */
 static PyObject *decision_dict(const nono_decision *d, PyObject *extra_key, PyObject *extra_val)
 {
-	PyObject *reason = nono_py_text(d->reason);
-	PyObject *r = reason ? Py_BuildValue("{s:s,s:N}", "status", d->allowed ? "allowed" : "denied",
-					     "reason", reason)
-			     : NULL;
+	PyObject *msg = nono_py_text(d->reason);
+	PyObject *r = msg ? Py_BuildValue("{s:s,s:s,s:N}", "status", d->allowed ? "allowed" : "denied",
+					  "reason", d->code ? d->code : "unknown", "message", msg)
+			  : NULL;
 	if (r && extra_key && PyDict_SetItem(r, extra_key, extra_val) < 0)
 		Py_CLEAR(r);
 	return r;
+}
+
+/* Path results carry what nono-py's do: allowed -> granted_path, access; insufficient_access ->
+ * granted, requested (and granted_path, the nearest covering grant); path_not_granted ->
+ * requested. */
+static int set_text(PyObject *r, const char *key, const char *val)
+{
+	PyObject *k = PyUnicode_FromString(key), *v = PyUnicode_FromString(val);
+	int rc = k && v ? PyDict_SetItem(r, k, v) : -1;
+	Py_XDECREF(k);
+	Py_XDECREF(v);
+	return rc;
+}
+
+static int path_fields(PyObject *r, const nono_decision *d)
+{
+	if (d->allowed)
+		return d->granted ? set_text(r, "access", access_text(d->granted)) : 0;
+	if (d->granted && set_text(r, "granted", access_text(d->granted)) < 0)
+		return -1;
+	return set_text(r, "requested", access_text(d->requested));
 }
 
 static PyObject *query_path(nono_py_query *self, PyObject *args, PyObject *kw)
@@ -482,6 +613,8 @@ static PyObject *query_path(nono_py_query *self, PyObject *args, PyObject *kw)
 		PyObject *val = !key ? NULL : d->grant[0] ? PyUnicode_DecodeFSDefault(d->grant) : Py_NewRef(Py_None);
 		if (val)
 			r = decision_dict(d, key, val);
+		if (r && path_fields(r, d) < 0)
+			Py_CLEAR(r);
 		Py_XDECREF(key);
 		Py_XDECREF(val);
 	}

@@ -6,8 +6,10 @@
 #include "_caps.h"
 #include "_proxy.h"
 
+#include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Supervisor decisions kept per sandboxed_exec (the oldest are dropped and counted beyond this). */
 #define EXEC_AUDIT_CAP 256
@@ -80,8 +82,8 @@ fail_vec:
 	return -1;
 }
 
-/* None or a number -> seconds for nono_exec_opts (0 = none). Only the type is checked here: the
- * library refuses a negative or NaN timeout itself. Infinity means "no timeout" in Python. */
+/* None or a number -> seconds for nono_exec_opts (0 = none). Negative and NaN are refused here in
+ * nono-py's words (naming the argument); the library refuses them too. Infinity means "no timeout". */
 static int parse_timeout(PyObject *obj, double *out)
 {
 	*out = 0;
@@ -95,8 +97,96 @@ static int parse_timeout(PyObject *obj, double *out)
 	double t = PyFloat_AsDouble(obj);
 	if (t == -1.0 && PyErr_Occurred())
 		return -1;
+	if (isnan(t) || t < 0) {
+		PyErr_Format(PyExc_ValueError, "timeout_secs must be non-negative, not %R", obj);
+		return -1;
+	}
 	*out = isinf(t) && t > 0 ? 0 : t;
 	return 0;
+}
+
+/* With inherit_env, loader-control variables in this process's environment (LD_PRELOAD, …) are
+ * refused by name instead of being dropped silently: the caller asked for "my environment" and
+ * would not get it. Unset them (os.environ.pop) or pass env= explicitly. */
+static int check_inherited_loader_vars(void)
+{
+	extern char **environ;
+	PyObject *names = PyList_New(0);
+	for (char **p = environ; names && p && *p; p++) {
+		const char *eq = strchr(*p, '=');
+		if (!eq || eq == *p)
+			continue;
+		PyObject *n = PyUnicode_DecodeFSDefaultAndSize(*p, eq - *p);
+		PyObject *b = n ? PyUnicode_EncodeFSDefault(n) : NULL;
+		if (b && nono_env_name_is_loader(PyBytes_AS_STRING(b)) && PyList_Append(names, n) < 0)
+			Py_CLEAR(names);
+		if (!n || !b)
+			Py_CLEAR(names);
+		Py_XDECREF(n);
+		Py_XDECREF(b);
+	}
+	if (!names)
+		return -1;
+	int rc = 0;
+	if (PyList_GET_SIZE(names)) {
+		PyObject *sep = PyUnicode_FromString(", ");
+		PyObject *joined = sep ? PyUnicode_Join(sep, names) : NULL;
+		if (joined)
+			PyErr_Format(PyExc_ValueError, "inherit_env: the environment holds loader-control "
+				     "variables (%U); the child would not get them: unset them or pass "
+				     "env= explicitly", joined);
+		Py_XDECREF(sep);
+		Py_XDECREF(joined);
+		rc = -1;
+	}
+	Py_DECREF(names);
+	return rc;
+}
+
+/* A cwd that does not exist is FileNotFoundError (the library reports any bad cwd as -EINVAL,
+ * keeping -ENOENT for "program not found"). */
+static int check_cwd(PyObject *cwd)
+{
+	struct stat st;
+	if (!cwd || stat(PyBytes_AS_STRING(cwd), &st) == 0 || errno != ENOENT)
+		return 0;
+	PyObject *name = PyUnicode_DecodeFSDefault(PyBytes_AS_STRING(cwd));
+	PyObject *exc = name ? PyObject_CallFunction(PyExc_FileNotFoundError, "isO", ENOENT,
+						     "cwd does not exist", name)
+			     : NULL;
+	if (exc)
+		PyErr_SetObject(PyExc_FileNotFoundError, exc);
+	Py_XDECREF(exc);
+	Py_XDECREF(name);
+	return -1;
+}
+
+/* -ENOENT from nono_exec: nono_py._errors.ProgramNotFoundError (FileNotFoundError and RuntimeError),
+ * the library's message with a capital letter ("Program not found in PATH: …"). */
+static PyObject *raise_not_found(const nono_error *err)
+{
+	PyObject *mod = PyImport_ImportModule("nono_py._errors");
+	PyObject *cls = mod ? PyObject_GetAttrString(mod, "ProgramNotFoundError") : NULL;
+	Py_XDECREF(mod);
+	if (!cls)
+		return NULL;
+	PyObject *msg = nono_py_text(err->message);
+	if (msg && PyUnicode_GET_LENGTH(msg) > 0) {
+		PyObject *head = PyUnicode_Substring(msg, 0, 1), *tail = PyUnicode_Substring(msg, 1,
+											PY_SSIZE_T_MAX);
+		PyObject *up = head ? PyObject_CallMethod(head, "upper", NULL) : NULL;
+		Py_SETREF(msg, up && tail ? PyUnicode_Concat(up, tail) : NULL);
+		Py_XDECREF(head);
+		Py_XDECREF(tail);
+		Py_XDECREF(up);
+	}
+	PyObject *exc = msg ? PyObject_CallFunction(cls, "iO", ENOENT, msg) : NULL;
+	if (exc)
+		PyErr_SetObject(cls, exc);
+	Py_XDECREF(exc);
+	Py_XDECREF(msg);
+	Py_DECREF(cls);
+	return NULL;
 }
 
 /* The proxy attached by proxy_only(), if any, must still be running: a stopped proxy's port could be
@@ -218,7 +308,8 @@ static int exec_args_parse(nono_py_state *st, PyObject *args, PyObject *kw, exec
 					 &env, &a->inherit_env, &a->audit_allowed))
 		return -1;
 	if (parse_timeout(timeout_obj, &a->timeout) < 0 || command_to_argv(command, &a->argv) < 0 ||
-	    nono_py_env_vec(env, &a->env) < 0 || merge_proxy_env(a) < 0)
+	    nono_py_env_vec(env, &a->env) < 0 || merge_proxy_env(a) < 0 || check_cwd(a->cwd) < 0 ||
+	    (a->inherit_env && check_inherited_loader_vars() < 0))
 		return -1;
 	a->clone = nono_caps_clone(a->caps->caps);
 	if (!a->clone) {
@@ -231,6 +322,24 @@ static int exec_args_parse(nono_py_state *st, PyObject *args, PyObject *kw, exec
 		return -1;
 	}
 	return 0;
+}
+
+/* -EFBIG (a captured stream passed the cap; the command was killed): RuntimeError with .errno and
+ * .result, the ExecResult of what was captured, up to the cap. */
+static void raise_with_partial(nono_py_state *st, const nono_exec_result *r, exec_args *a,
+			       const nono_error *err)
+{
+	PyObject *partial = build_exec_result(st, r, a->audit);
+	nono_py_raise(-EFBIG, err);
+	if (!partial)
+		return;
+	PyObject *t, *v, *tb;
+	PyErr_Fetch(&t, &v, &tb);
+	PyErr_NormalizeException(&t, &v, &tb);
+	if (v && PyObject_SetAttrString(v, "result", partial) < 0)
+		PyErr_Clear();
+	Py_DECREF(partial);
+	PyErr_Restore(t, v, tb);
 }
 
 PyObject *nono_py_sandboxed_exec(PyObject *module, PyObject *args, PyObject *kw)
@@ -258,7 +367,11 @@ PyObject *nono_py_sandboxed_exec(PyObject *module, PyObject *args, PyObject *kw)
 	Py_BEGIN_ALLOW_THREADS
 	rc = nono_exec(a.clone, a.argv.v, &opts, &r, &err);
 	Py_END_ALLOW_THREADS
-	if (rc < 0)
+	if (rc == -ENOENT)
+		raise_not_found(&err);
+	else if (rc == -EFBIG)
+		raise_with_partial(st, &r, &a, &err);
+	else if (rc < 0)
 		nono_py_raise(rc, &err);
 	else
 		res = build_exec_result(st, &r, a.audit);

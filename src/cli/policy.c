@@ -54,6 +54,9 @@ static int add_paths(nono_caps *caps, const struct run_opts *o)
 				s->path, err.message);
 			return EXIT_USAGE;
 		}
+		/* provenance for front ends (nono_grant.source); cannot fail for the last grant */
+		(void)nono_caps_set_grant_source(caps, nono_caps_grant_count(caps) - 1,
+						 NONO_SOURCE_SYSTEM, NULL, NULL);
 	}
 	for (size_t i = 0; i < o->ngrants; i++) {
 		const struct grant_arg *g = &o->grants[i];

@@ -97,7 +97,7 @@ int nono_audit_event_format(const nono_audit_event *ev, char *buf, size_t len)
 	if (!ev || !buf)
 		return -EINVAL;
 	json_t *o = json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:i, s:o, s:I, s:I}",
-			      "ts_ms", (json_int_t)ev->timestamp_unix_ms, "source", F(source),
+			      "timestamp_unix_ms", (json_int_t)ev->timestamp_unix_ms, "source", F(source),
 			      "mode", F(mode), "decision", F(decision), "family", F(family),
 			      "target", F(target), "port", (int)ev->port, "method", F(method),
 			      "path", F(path), "status", ev->status, "reason", F(reason),

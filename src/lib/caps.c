@@ -25,6 +25,7 @@ void nono_caps_free(nono_caps *caps)
 {
 	if (!caps)
 		return;
+	nono_caps_meta_free(caps);
 	for (size_t i = 0; i < caps->ngrants; i++) {
 		free(caps->grants[i].original);
 		free(caps->grants[i].resolved);
@@ -84,7 +85,7 @@ nono_caps *nono_caps_clone(const nono_caps *caps)
 		memcpy(c->ports, caps->ports, caps->nports * sizeof *c->ports);
 		c->nports = caps->nports;
 	}
-	if (nono_caps_direct_copy(c, caps) < 0)
+	if (nono_caps_direct_copy(c, caps) < 0 || nono_caps_meta_clone(c, caps) < 0)
 		goto oom;
 	return c;
 oom:
@@ -211,7 +212,7 @@ int nono_caps_grant(const nono_caps *caps, size_t i, nono_grant *out)
 		return -ERANGE;
 	const struct grant *g = &caps->grants[i];
 	*out = (nono_grant){ .original = g->original, .resolved = g->resolved, .access = g->access,
-			     .is_file = g->is_file };
+			     .is_file = g->is_file, .source = g->source, .group = g->group };
 	return 0;
 }
 
@@ -232,6 +233,7 @@ void nono_caps_deduplicate(nono_caps *caps)
 			caps->grants[j].access |= g->access;
 			free(g->original);
 			free(g->resolved);
+			free(g->group);
 		} else {
 			caps->grants[kept++] = *g;
 		}

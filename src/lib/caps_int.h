@@ -9,6 +9,8 @@ struct grant {
 	char *resolved;
 	nono_access access;
 	bool is_file;
+	nono_source source;
+	char *group; /* NONO_SOURCE_GROUP: the group's name (owned), else NULL */
 };
 
 struct nono_caps {
@@ -24,6 +26,8 @@ struct nono_caps {
 	bool userns; /* user namespaces allowed inside (nono_caps_set_user_namespaces) */
 	struct nono_direct *direct; /* internal destinations reached directly (caps_net.c) */
 	size_t ndirect;
+	char **prules; /* platform (Seatbelt) rules, recorded; caps_meta.c */
+	size_t nprules;
 };
 
 /* One address of a nono_caps_allow_internal entry: `host` as the caller wrote it (each address
@@ -41,4 +45,8 @@ NONO_HIDDEN int nono_caps_direct_copy(nono_caps *dst, const nono_caps *src);
 
 /* "read", "write", "read-write", or "?" for a value that is not one (messages only). */
 NONO_HIDDEN const char *nono_caps_access_label(nono_access a);
+/* caps_meta.c: the parts of a grant and a set that never decide access (source, platform rules).
+ * meta_free releases them; meta_clone copies them into `dst` (grants already copied one to one). */
+NONO_HIDDEN void nono_caps_meta_free(nono_caps *caps);
+NONO_HIDDEN int nono_caps_meta_clone(nono_caps *dst, const nono_caps *src);
 #endif

@@ -238,11 +238,15 @@ int nono_caps_query_path(const nono_caps *caps, const char *path, nono_access ac
 		      !best_full->is_file)))
 			best_full = g;
 	}
+	out->requested = access;
+	out->granted = (nono_access)have;
 	if (!best) {
 		out->allowed = false;
+		out->code = "path_not_granted";
 		snprintf(out->reason, sizeof out->reason, "no grant covers %s", p);
 	} else if ((have & access) == (unsigned)access) {
 		out->allowed = true;
+		out->code = "granted_path";
 		const struct grant *g = best_full ? best_full : best;
 		snprintf(out->grant, sizeof out->grant, "%s", g->resolved);
 		if (best_full)
@@ -253,6 +257,7 @@ int nono_caps_query_path(const nono_caps *caps, const char *path, nono_access ac
 				 "(most specific: %s)", nono_caps_access_label(access), g->resolved);
 	} else {
 		out->allowed = false;
+		out->code = "insufficient_access";
 		snprintf(out->grant, sizeof out->grant, "%s", best->resolved);
 		snprintf(out->reason, sizeof out->reason, "%s is granted %s only", p,
 			 nono_caps_access_label((nono_access)have));
@@ -270,12 +275,15 @@ void nono_caps_query_network(const nono_caps *caps, nono_decision *out)
 	switch (nono_caps_network(caps, &port)) {
 	case NONO_NET_ALLOWED:
 		out->allowed = true;
+		out->code = "network_allowed";
 		snprintf(out->reason, sizeof out->reason, "network allowed");
 		break;
 	case NONO_NET_BLOCKED:
+		out->code = "network_blocked";
 		snprintf(out->reason, sizeof out->reason, "network blocked");
 		break;
 	case NONO_NET_PROXY_ONLY: {
+		out->code = "network_proxy_only";
 		/* Never a port that will not be used: 0 means chosen when the proxy starts. */
 		const char *a = nono_caps_proxy_address(caps);
 		bool v6 = strchr(a, ':') != NULL;

@@ -487,7 +487,7 @@ int nono_exec(const nono_caps *caps, const char *const *argv, const nono_exec_op
 	close(s.msg[0]);
 	s.msg[0] = -1;
 	rc = nono_exec_wait(&s, opts, result, err);
-	if (rc == 0) {
+	if (rc == 0 || rc == -EFBIG) { /* -EFBIG: keep what was captured, up to the cap */
 		struct nono_fsaudit_sink sink = {opts->audit, opts->audit_fd, &s.audit_lost};
 		nono_fsaudit_collect(&fsa, s.cmd_pid, &sink);
 		take_output(&s, result);
@@ -497,7 +497,7 @@ out:
 	if (forked)
 		nono_exec_tty_restore(s.tty_fd);
 	state_cleanup(&s);
-	if (rc < 0)
+	if (rc < 0 && rc != -EFBIG)
 		memset(result, 0, sizeof *result);
 	else
 		result->audit_lost = s.audit_lost;

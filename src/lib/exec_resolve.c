@@ -86,6 +86,6 @@ char *nono_exec_resolve_program(const char *argv0, char *const *envp, int cwd_fd
 		*rc = nono_fail(err, -EACCES,
 				"not executable: %s (found in PATH, but not an executable file)", argv0);
 	else
-		*rc = nono_fail(err, -ENOENT, "program not found: %s (PATH=%s)", argv0, path);
+		*rc = nono_fail(err, -ENOENT, "program not found in PATH: %s (PATH=%s)", argv0, path);
 	return NULL;
 }

@@ -132,6 +132,36 @@ static json_t *internal_json(const nono_caps *caps)
 	return a;
 }
 
+/* "source" of a grant that is not the caller's own: "system" or "group:NAME". */
+static bool put_source(json_t *e, const nono_grant *g)
+{
+	if (g->source != NONO_SOURCE_GROUP)
+		return put(e, "source", json_string(nono_source_name(g->source)));
+	size_t n = strlen(g->group) + 7;
+	char *s = malloc(n);
+	if (!s)
+		return false;
+	snprintf(s, n, "group:%s", g->group);
+	bool ok = put(e, "source", json_string(s));
+	free(s);
+	return ok;
+}
+
+/* "platform_rules", only when there are any (older readers never see the key). */
+static bool put_platform_rules(json_t *root, const nono_caps *caps)
+{
+	size_t n = nono_caps_platform_rule_count(caps);
+	if (!n)
+		return true;
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_string(nono_caps_platform_rule(caps, i))) != 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	return put(root, "platform_rules", a);
+}
+
 char *nono_caps_to_json(const nono_caps *caps, nono_error *err)
 {
 	if (!caps) {
@@ -163,6 +193,8 @@ char *nono_caps_to_json(const nono_caps *caps, nono_error *err)
 		if (!put(e, "path", p) || !put(e, "access", json_string(access_json(g.access))) ||
 		    !put(e, "kind", json_string(g.is_file ? "file" : "dir")))
 			goto oom;
+		if (g.source != NONO_SOURCE_USER && !put_source(e, &g))
+			goto oom;
 	}
 	uint16_t port = 0;
 	nono_net_mode mode = nono_caps_network(caps, &port);
@@ -191,6 +223,7 @@ char *nono_caps_to_json(const nono_caps *caps, nono_error *err)
 	ok = put(root, "bind_ports", ports) && ok;
 	if (nono_caps_internal_count(caps))
 		ok = put(root, "internal", internal_json(caps)) && ok;
+	ok = put_platform_rules(root, caps) && ok;
 	fs = net = socks = ports = NULL;
 	if (nono_caps_user_namespaces(caps))
 		ok = put(root, "user_namespaces", json_true()) && ok;
@@ -268,9 +301,50 @@ static int get_port(json_t *v, const char *field, bool zero_ok, uint16_t *out, n
 	return 0;
 }
 
+/* "source": "system" or "group:NAME" (absent = "user"); applied to the grant just added. */
+static int load_source(nono_caps *caps, json_t *js, const char *field, nono_error *err)
+{
+	const char *src;
+	int rc = get_string(js, field, &src, err);
+	if (rc)
+		return rc;
+	size_t last = nono_caps_grant_count(caps) - 1;
+	nono_error e2 = { 0 };
+	if (!strcmp(src, "user"))
+		rc = nono_caps_set_grant_source(caps, last, NONO_SOURCE_USER, NULL, &e2);
+	else if (!strcmp(src, "system"))
+		rc = nono_caps_set_grant_source(caps, last, NONO_SOURCE_SYSTEM, NULL, &e2);
+	else if (!strncmp(src, "group:", 6))
+		rc = nono_caps_set_grant_source(caps, last, NONO_SOURCE_GROUP, src + 6, &e2);
+	else
+		return nono_fail(err, -EINVAL, "%s: expected \"user\", \"system\" or \"group:NAME\"",
+				 field);
+	return rc ? nono_fail(err, rc, "%s: %s", field, e2.message) : 0;
+}
+
+static int load_platform_rules(nono_caps *caps, json_t *arr, nono_error *err)
+{
+	if (!json_is_array(arr))
+		return nono_fail(err, -EINVAL, "platform_rules: expected an array");
+	size_t i;
+	json_t *e;
+	json_array_foreach(arr, i, e) {
+		char field[48];
+		const char *rule;
+		snprintf(field, sizeof field, "platform_rules[%zu]", i);
+		int rc = get_string(e, field, &rule, err);
+		if (rc)
+			return rc;
+		nono_error e2 = { 0 };
+		if ((rc = nono_caps_add_platform_rule(caps, rule, &e2)))
+			return nono_fail(err, rc, "%s: %s", field, e2.message);
+	}
+	return 0;
+}
+
 static int load_fs(nono_caps *caps, json_t *fs, nono_error *err)
 {
-	static const char *const keys[] = { "path", "access", "kind", NULL };
+	static const char *const keys[] = { "path", "access", "kind", "source", NULL };
 	if (!json_is_array(fs))
 		return nono_fail(err, -EINVAL, "fs: expected an array");
 	size_t i;
@@ -329,6 +403,10 @@ static int load_fs(nono_caps *caps, json_t *fs, nono_error *err)
 					 where, path);
 		if (rc)
 			return nono_fail(err, rc, "%s.path: %s", where, e2.message);
+		json_t *js = json_object_get(e, "source");
+		snprintf(field, sizeof field, "%s.source", where);
+		if (js && (rc = load_source(caps, js, field, err)))
+			return rc;
 	}
 	return 0;
 }
@@ -454,7 +532,8 @@ static int load_internal(nono_caps *caps, json_t *arr, nono_error *err)
 nono_caps *nono_caps_from_json(const char *json, size_t len, nono_error *err)
 {
 	static const char *const keys[] = { "version", "fs", "network", "unix_sockets",
-					    "bind_ports", "user_namespaces", "internal", NULL };
+					    "bind_ports", "user_namespaces", "internal", "platform_rules",
+					    NULL };
 	if (!json) {
 		nono_fail(err, -EINVAL, "JSON text is NULL");
 		return NULL;
@@ -514,6 +593,7 @@ nono_caps *nono_caps_from_json(const char *json, size_t len, nono_error *err)
 		nono_caps_set_user_namespaces(caps, json_is_true(v));
 	}
 	if ((v = json_object_get(root, "internal")) && (rc = load_internal(caps, v, err)))
+	if ((v = json_object_get(root, "platform_rules")) && (rc = load_platform_rules(caps, v, err)))
 		goto fail;
 	json_decref(root);
 	nono_error_clear(err);

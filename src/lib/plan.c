@@ -198,6 +198,7 @@ int nono_plan_decide(const nono_caps *caps, const struct nono_kernel *k, unsigne
 	rep->landlock_abi_kernel = k->landlock_abi_kernel;
 	snprintf(rep->landlock_cap, sizeof rep->landlock_cap, "%s", k->landlock_cap);
 	rep->grants = nono_caps_grant_count(caps);
+	rep->platform_rules = nono_caps_platform_rule_count(caps);
 	bool best_effort = flags & NONO_FLAG_BEST_EFFORT;
 	int r = 0;
 	if (flags & ~NONO_FLAG_BEST_EFFORT)

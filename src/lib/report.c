@@ -105,6 +105,10 @@ void nono_report_render(nono_report *r)
 		append(t, len, "(%s)", port);
 	}
 	append(t, len, ", enforced %s\n", nono_net_mode_name(r->net_enforced));
+	if (r->platform_rules)
+		/* Seatbelt rules have no Linux equivalent: say so rather than drop them silently. */
+		append(t, len, "platform rules: %zu recorded, NOT ENFORCED on Linux (macOS Seatbelt)\n",
+		       r->platform_rules);
 	for (unsigned i = 0; i < r->n_downgrades; i++)
 		append(t, len, "%s%s", i ? "; " : "downgraded: ", r->downgrades[i]);
 	size_t l = strlen(t);
@@ -156,6 +160,10 @@ char *nono_report_json(const nono_report *r)
 		r->proxy_port ? json_integer(r->proxy_port) : json_null(), "bind_ports",
 		(json_int_t)r->bind_ports, "unix_sockets", (json_int_t)r->unix_sockets, "downgraded",
 		r->downgraded, "downgrades", down, "text", lines_json(r->text));
+	if (o && json_object_set_new(o, "platform_rules", json_integer((json_int_t)r->platform_rules))) {
+		json_decref(o);
+		return NULL;
+	}
 	if (!o)
 		return NULL;
 	if (json_object_set_new(o, "userns_refused", json_boolean(r->userns_refused)) != 0) {

@@ -33,11 +33,17 @@
  *   socketpair() calls the table refuses are sent to it (via_supervisor) and it answers
  *   EACCES exactly as the filter would, recording the first refusal of each family and type for
  *   the denial report. If the supervisor is gone the kernel answers ENOSYS: still refused.
- * - blocked: sockets of family AF_UNIX (stream, seqpacket) and AF_NETLINK protocol NETLINK_ROUTE
- *   only. Netlink is kernel IPC, not egress; glibc uses NETLINK_ROUTE for getaddrinfo
- *   (AI_ADDRCONFIG) and getifaddrs, so refusing it breaks ordinary programs for nothing.
- * - proxy-only: additionally AF_INET/AF_INET6 SOCK_STREAM with protocol 0 or IPPROTO_TCP (not
- *   MPTCP, not SCTP, no UDP/raw/ICMP/packet).
+ * - blocked and proxy-only: sockets of family AF_UNIX (stream, seqpacket), AF_NETLINK protocol
+ *   NETLINK_ROUTE, and AF_INET/AF_INET6 SOCK_STREAM with protocol 0 or IPPROTO_TCP (not MPTCP, not
+ *   SCTP, no UDP/raw/ICMP/packet). Netlink is kernel IPC, not egress; glibc uses NETLINK_ROUTE for
+ *   getaddrinfo (AI_ADDRCONFIG) and getifaddrs, so refusing it breaks ordinary programs for
+ *   nothing. Under blocked a TCP socket may exist, as in an empty network namespace (what
+ *   nono-py's block_network() promises and programs probe for, e.g. `socket.socket()` at import
+ *   time): every way it could carry a packet is an address syscall below (connect, bind, listen —
+ *   which auto-binds —, sendto with an address), denied with EACCES by the supervisor or, without
+ *   one, by this filter, on every kernel: Landlock's TCP rules (ABI 4, 6.7) are not needed for it
+ *   and do not cover listen's auto-bind anyway. UDP, raw and packet sockets stay refused at
+ *   socket(), which is stronger than a namespace: they take a destination per message.
  * - AF_UNIX SOCK_DGRAM (and SOCK_RAW, which AF_UNIX turns into DGRAM) is refused under blocked and
  *   proxy-only, for socket() and socketpair(): a datagram socket takes a destination per message
  *   (sendmsg's msghdr, which BPF cannot read), so it could reach host daemons (journald, abstract
@@ -188,15 +194,14 @@ static const struct sc_rule rules[] = {
 	{"openat2", W_OLD_LL, DENY(ENOSYS), ANY, ANY},
 
 	/* Socket families. */
-	{"socket", W_BLOCKED, DENY(EACCES), NOTIN(0, M32, AF_UNIX, AF_NETLINK), ANY},
-	{"socket", W_PROXY, DENY(EACCES), NOTIN(0, M32, AF_UNIX, AF_NETLINK, AF_INET, AF_INET6), ANY},
+	{"socket", W_NET, DENY(EACCES), NOTIN(0, M32, AF_UNIX, AF_NETLINK, AF_INET, AF_INET6), ANY},
 	{"socket", W_NET, DENY(EACCES), EQ(0, M32, AF_UNIX),
 	 NOTIN(1, SOCKTYPE_MASK, SOCK_STREAM, SOCK_SEQPACKET)},
 	{"socket", W_NET, DENY(EACCES), EQ(0, M32, AF_NETLINK), NOTIN(2, M32, NETLINK_ROUTE)},
-	{"socket", W_PROXY, DENY(EACCES), EQ(0, M32, AF_INET), NOTIN(1, SOCKTYPE_MASK, SOCK_STREAM)},
-	{"socket", W_PROXY, DENY(EACCES), EQ(0, M32, AF_INET6), NOTIN(1, SOCKTYPE_MASK, SOCK_STREAM)},
-	{"socket", W_PROXY, DENY(EACCES), EQ(0, M32, AF_INET), NOTIN(2, M32, 0, IPPROTO_TCP)},
-	{"socket", W_PROXY, DENY(EACCES), EQ(0, M32, AF_INET6), NOTIN(2, M32, 0, IPPROTO_TCP)},
+	{"socket", W_NET, DENY(EACCES), EQ(0, M32, AF_INET), NOTIN(1, SOCKTYPE_MASK, SOCK_STREAM)},
+	{"socket", W_NET, DENY(EACCES), EQ(0, M32, AF_INET6), NOTIN(1, SOCKTYPE_MASK, SOCK_STREAM)},
+	{"socket", W_NET, DENY(EACCES), EQ(0, M32, AF_INET), NOTIN(2, M32, 0, IPPROTO_TCP)},
+	{"socket", W_NET, DENY(EACCES), EQ(0, M32, AF_INET6), NOTIN(2, M32, 0, IPPROTO_TCP)},
 	{"socketpair", W_NET, DENY(EACCES), NOTIN(0, M32, AF_UNIX), ANY},
 	{"socketpair", W_NET, DENY(EACCES), ANY, NOTIN(1, SOCKTYPE_MASK, SOCK_STREAM, SOCK_SEQPACKET)},
 

@@ -17,11 +17,17 @@
  *   bindtodevice           TCP socket + SO_BINDTODEVICE "lo" (review F11: an approved loopback
  *                          connect leaving through another interface). Nothing is sent.
  *   ipoptions              TCP socket + IP_OPTIONS loose source route (needs CAP_NET_RAW).
+ *   listen [6]             TCP socket + listen() without bind: the kernel auto-binds an
+ *                          ephemeral port on every address (0.0.0.0 / ::), a listener anyone
+ *                          can reach. ESCAPED when listen succeeds; the probe then connects to
+ *                          the port itself and accepts, to show the listener is live.
+ *   bind_any [6]           bind(0.0.0.0:0 / [::]:0) + listen.
  * For the setsockopt probes, ESCAPED means the kernel accepted the option.
  */
 #include "probe.h"
 
 #include <linux/if_ether.h>
+#include <stdbool.h>
 #include <netinet/ip_icmp.h>
 #include <sys/un.h>
 
@@ -199,6 +205,45 @@ static int ipoptions(void)
 	return sockopt(AF_INET, IPPROTO_IP, IP_OPTIONS, opt, sizeof opt, "setsockopt-IP_OPTIONS");
 }
 
+/* listen on `s` (bound or not); ESCAPED with the port, and whether a connection was accepted. */
+static int listen_on(int s, int family)
+{
+	if (listen(s, 4) < 0)
+		return probe_denied("listen", errno);
+	struct sockaddr_storage me;
+	socklen_t ml = sizeof me;
+	if (getsockname(s, (struct sockaddr *)&me, &ml) < 0)
+		return probe_denied("getsockname", errno);
+	int port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&me)->sin6_port
+					    : ((struct sockaddr_in *)&me)->sin_port);
+	char b[96];
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in lo = probe_v4("127.0.0.1", port);
+	if (c >= 0 && connect(c, (struct sockaddr *)&lo, sizeof lo) == 0 && accept(s, NULL, NULL) >= 0)
+		snprintf(b, sizeof b, "listening on port %d, accepted a connection", port);
+	else
+		snprintf(b, sizeof b, "listening on port %d (every address: reachable from outside)",
+			 port);
+	return probe_escaped(b);
+}
+
+static int listen_probe(int family, bool bind_any)
+{
+	int s = socket(family, SOCK_STREAM, 0);
+	if (s < 0)
+		return probe_denied("socket", errno);
+	if (bind_any) {
+		struct sockaddr_storage a;
+		memset(&a, 0, sizeof a);
+		a.ss_family = (sa_family_t)family; /* any address, port 0 */
+		socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						   : sizeof(struct sockaddr_in);
+		if (bind(s, (struct sockaddr *)&a, len) < 0)
+			return probe_denied("bind", errno);
+	}
+	return listen_on(s, family);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -233,6 +278,9 @@ int main(int argc, char **argv)
 			       "setsockopt-SO_BINDTODEVICE");
 	if (strcmp(m, "ipoptions") == 0)
 		return ipoptions();
+	if (strcmp(m, "listen") == 0 || strcmp(m, "bind_any") == 0)
+		return listen_probe(argc > 2 && !strcmp(argv[2], "6") ? AF_INET6 : AF_INET,
+				    strcmp(m, "bind_any") == 0);
 	fprintf(stderr, "unknown probe %s\n", m);
 	return 2;
 }

@@ -141,7 +141,8 @@ def _probes(srv):
     py = ["/usr/bin/python3", str(HERE / "py_probe.py")]
     lo, other, udp = "127.0.0.1", str(srv.other), str(srv.udp)
     return {
-        "tcp-other-port": ([net, "tcp", lo, other], "EACCES", "EACCES"),
+        # blocked behaves as an empty network namespace: the TCP socket exists, connect fails.
+        "tcp-other-port": ([net, "tcp", lo, other], "EACCES connect", "EACCES connect"),
         "udp-sendto": ([net, "udp_sendto", lo, udp], "EACCES", "EACCES"),
         "udp-sendmsg": ([net, "udp_sendmsg", lo, udp], "EACCES", "EACCES"),
         "udp-sendmmsg": ([net, "udp_sendmmsg", lo, udp], "EACCES", "EACCES"),
@@ -156,18 +157,26 @@ def _probes(srv):
         "py-connect": ([*py, "connect", lo, other], "EACCES", "EACCES"),
         "py-urllib": ([*py, "urllib", lo, other], "EACCES", "EACCES"),
         "py-udp": ([*py, "udp", lo, udp], "EACCES", "EACCES"),
-        # setsockopt deny list (review F10/F11): the option itself is refused under proxy-only;
-        # blocked refuses the TCP socket first.
-        "sockopt-rthdr": ([net, "rthdr"], "EPERM", "EACCES"),
-        "sockopt-bindtodevice": ([net, "bindtodevice"], "EPERM", "EACCES"),
-        "sockopt-ipoptions": ([net, "ipoptions"], "EPERM", "EACCES"),
+        # setsockopt deny list (review F10/F11): the option itself is refused (the TCP socket
+        # exists under both modes).
+        "sockopt-rthdr": ([net, "rthdr"], "EPERM", "EPERM"),
+        "sockopt-bindtodevice": ([net, "bindtodevice"], "EPERM", "EPERM"),
+        "sockopt-ipoptions": ([net, "ipoptions"], "EPERM", "EPERM"),
+        # listen() on an unbound TCP socket auto-binds an ephemeral port on every address: a
+        # listener reachable from outside without any bind() call. Refused at listen; binding
+        # the wildcard address first is refused at bind.
+        "tcp-listen-autobind": ([net, "listen"], "EACCES listen", "EACCES listen"),
+        "tcp6-listen-autobind": ([net, "listen", "6"], "EACCES listen", "EACCES listen"),
+        "tcp-bind-any": ([net, "bind_any"], "EACCES bind", "EACCES bind"),
+        "tcp6-bind-any": ([net, "bind_any", "6"], "EACCES bind", "EACCES bind"),
     }
 
 
 PROBE_IDS = ["tcp-other-port", "udp-sendto", "udp-sendmsg", "udp-sendmmsg", "tcp-fastopen",
              "raw-icmp", "packet", "iouring-connect", "i386-socketcall", "i386-connect",
              "unix-abstract", "unix-not-granted", "py-connect", "py-urllib", "py-udp",
-             "sockopt-rthdr", "sockopt-bindtodevice", "sockopt-ipoptions"]
+             "sockopt-rthdr", "sockopt-bindtodevice", "sockopt-ipoptions",
+             "tcp-listen-autobind", "tcp6-listen-autobind", "tcp-bind-any", "tcp6-bind-any"]
 
 
 @pytest.mark.parametrize("pid", PROBE_IDS)
@@ -187,6 +196,8 @@ def test_probe_escapes_unsandboxed(srv, pid):
     assert line.startswith("ESCAPED"), (pid, r.returncode, r.stdout, r.stderr)
     if pid.startswith(("udp", "py-udp")):
         assert srv.udp_received(), "the datagram did not arrive: the baseline proves nothing"
+    if "listen" in pid or "bind-any" in pid:
+        assert "accepted a connection" in line, line  # the listener was live
 
 
 @pytest.mark.parametrize("mode,abi", CONFIGS, ids=CONFIG_IDS)
@@ -264,11 +275,12 @@ def test_race_denied(srv, mode, abi):
     argv = [probe("probe_race"), "127.0.0.1", str(srv.proxy), str(srv.other), RACE_N]
     r = run_sandboxed(mode, abi, argv, srv)
     line = result_line(r.stdout)
-    if mode == "blocked":
-        assert line.startswith("DENIED EACCES socket"), (line, r.stderr)
-        return
     counts = dict(kv.split("=") for kv in line.split()[1:])
     assert counts["forbidden"] == "0", line
+    if mode == "blocked":  # the sockets exist, every connect is refused
+        assert counts["allowed"] == "0" and int(counts["denied"]) == int(RACE_N), line
+        assert counts["deny_errno"] == "EACCES", line
+        return
     assert int(counts["allowed"]) > 0 and int(counts["denied"]) > 0, line
     assert counts["deny_errno"] == "EACCES", line
     assert int(counts["allowed"]) + int(counts["denied"]) == int(RACE_N), line
@@ -459,4 +471,4 @@ def test_metadata_in_netns():
                                                                                     target, res)
         # The proxy's port on loopback stays reachable in proxy-only (same port number!).
         assert res[f"proxy-{abi}-loopback"].startswith("ESCAPED"), res
-        assert res[f"blocked-{abi}-loopback"].startswith("DENIED EACCES socket"), res
+        assert res[f"blocked-{abi}-loopback"].startswith("DENIED EACCES connect"), res

@@ -858,7 +858,7 @@ def test_audit_log_supervisor_lines_are_json(nono, tmp_path):
     denials = [e for e in lines[1:] if e["source"] == "supervisor" and e["decision"] == "deny"
                and e["target"] == str(path) and e["status"] == errno.EACCES]
     assert len(denials) == 5, lines
-    assert all(list(e) == ["ts_ms", "source", "mode", "decision", "family", "target", "port",
+    assert all(list(e) == ["timestamp_unix_ms", "source", "mode", "decision", "family", "target", "port",
                            "method", "path", "status", "reason", "bytes_up", "bytes_down"]
                for e in lines[1:]), lines
 

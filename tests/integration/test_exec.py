@@ -322,16 +322,21 @@ def test_signal_dispositions_and_mask_reset(probe_exe):
 # ---- supervised plans: the listener handoff ----
 
 def test_blocked_network_is_supervised(probe):
+    # As an empty network namespace: TCP sockets are made, and go nowhere; UDP is refused.
     code = ("import socket, errno\n"
-            "for fam, typ in ((socket.AF_INET, socket.SOCK_STREAM), (socket.AF_INET, socket.SOCK_DGRAM),\n"
-            "                 (socket.AF_INET6, socket.SOCK_STREAM)):\n"
+            "def err(f):\n"
             "    try:\n"
-            "        socket.socket(fam, typ); print('open')\n"
+            "        f(); return 'ok'\n"
             "    except OSError as e:\n"
-            "        print(errno.errorcode[e.errno])\n")
+            "        return errno.errorcode[e.errno]\n"
+            "print(err(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)))\n"
+            "for fam, addr in ((socket.AF_INET, '127.0.0.1'), (socket.AF_INET6, '::1')):\n"
+            "    s = socket.socket(fam, socket.SOCK_STREAM)\n"
+            "    print(err(lambda: s.connect((addr, 9))), err(lambda: s.bind((addr, 0))),\n"
+            "          err(lambda: s.listen()))\n")
     r = probe(SYS + ["--net-block"], [PY, "-c", code])
     assert r["rc"] == 0, r["error"]
-    assert r["out"].split() == [b"EACCES"] * 3, r["err"]
+    assert r["out"].split() == [b"EACCES"] * 7, (r["out"], r["err"])
     assert r["seccomp"] is True and r["supervisor"] is True
 
 
@@ -339,14 +344,14 @@ def test_never_runs_unsupervised(nono, tmp_path):
     """Under an outer nono's supervisor the inner filter cannot get a listener (EBUSY). Proxy-only
     needs one: the inner run must fail (exit 123) without running the command at all. With
     --best-effort it runs with the network *blocked*, never open. Blocked itself needs no
-    supervisor (the filter denies every IP socket) and runs.
+    supervisor (the filter denies every address syscall) and runs.
     (/proc is readable for the inner nono's sake: LeakSanitizer needs it in ASan builds.)"""
     marker = tmp_path / "ran"
     outer = [nono, "run", "--net-block", "--read", str(BUILD), "--read", "/proc",
              "--allow", str(tmp_path), "--", nono, "run", "--allow", str(tmp_path)]
     sock = ("import socket, errno\n"
             "try:\n"
-            "    socket.socket(); print('open')\n"
+            "    socket.socket().connect(('127.0.0.1', 9)); print('open')\n"
             "except OSError as e:\n"
             "    print(errno.errorcode[e.errno])\n")
     r = subprocess.run(outer + ["--proxy-port", "3128", "--", "/bin/sh", "-c", f"touch {marker}"],

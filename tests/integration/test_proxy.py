@@ -718,7 +718,7 @@ def test_audit_log_file_matches_ring(upstream, tmp_path):
     assert lines == ring
     assert [(e["decision"], e["status"], e["reason"][:6]) for e in lines] == [
         ("deny", 403, "host l"), ("allow", 0, "allowe"), ("allow", 200, "closed"), ("deny", 407, "proxy ")]
-    assert set(lines[0]) == {"ts_ms", "source", "mode", "decision", "family", "target", "port", "method", "path",
+    assert set(lines[0]) == {"timestamp_unix_ms", "source", "mode", "decision", "family", "target", "port", "method", "path",
                              "status", "reason", "bytes_up", "bytes_down"}
     assert oct(log.stat().st_mode & 0o777) == "0o600"
 

@@ -85,15 +85,20 @@ def test_timeout_gives_124(nono_py, base_caps):
 def test_environment_not_inherited_unless_asked(nono_py, base_caps, monkeypatch):
     monkeypatch.setenv("NONO_PY_PARENT_SECRET", "parent-only")
     monkeypatch.setenv("LD_LIBRARY_PATH", "/nonexistent")
+    monkeypatch.delenv("LD_PRELOAD", raising=False)  # the ASan re-run's (named in the error)
     show = [PYTHON, "-c", "import os, json; print(json.dumps(dict(os.environ)))"]
     import json
     env = json.loads(nono_py.sandboxed_exec(base_caps(), show).stdout)
     assert "NONO_PY_PARENT_SECRET" not in env and "HOME" not in env
     env = json.loads(nono_py.sandboxed_exec(base_caps(), show, env=[("A", "1"), ("B", "x=y")]).stdout)
     assert env.get("A") == "1" and env.get("B") == "x=y" and "NONO_PY_PARENT_SECRET" not in env
+    # inherited loader variables are refused by name, not dropped silently
+    with pytest.raises(ValueError, match="LD_LIBRARY_PATH"):
+        nono_py.sandboxed_exec(base_caps(), show, inherit_env=True)
+    monkeypatch.delenv("LD_LIBRARY_PATH")
+    monkeypatch.delenv("LD_PRELOAD", raising=False)  # the ASan re-run's
     env = json.loads(nono_py.sandboxed_exec(base_caps(), show, inherit_env=True).stdout)
     assert env.get("NONO_PY_PARENT_SECRET") == "parent-only"
-    assert not any(k.startswith("LD_") for k in env), env  # loader variables dropped
     env = json.loads(nono_py.sandboxed_exec(base_caps(), show, env={"C": "3"}).stdout)
     assert env.get("C") == "3"
 
@@ -270,3 +275,34 @@ def test_supervisor_events_beyond_the_cap_are_counted(nono_py, base_caps, tmp_pa
     assert len(r.audit_events) == 256
     assert r.audit_dropped >= 300 - 256  # (the interpreter's own startup connects add a few)
     assert unix[-1]["target"] == f"{tmp_path}/nope299.sock"
+
+
+def test_nono_py_error_types(nono_py, base_caps, tmp_path):
+    """nono-py's exception contract: a missing program is both FileNotFoundError and RuntimeError
+    ("Program not found in PATH"), a negative timeout names timeout_secs, a missing cwd is
+    FileNotFoundError."""
+    with pytest.raises(RuntimeError, match="Program not found in PATH: nono-no-such-program") as ei:
+        nono_py.sandboxed_exec(base_caps(), ["nono-no-such-program"])
+    assert isinstance(ei.value, FileNotFoundError) and ei.value.errno == errno.ENOENT
+    assert isinstance(ei.value, nono_py.ProgramNotFoundError)
+    with pytest.raises(FileNotFoundError):
+        nono_py.sandboxed_exec(base_caps(), [str(tmp_path / "nope")])
+    for bad in (-1.0, -0.001, float("nan")):
+        with pytest.raises(ValueError, match="timeout_secs must be non-negative"):
+            nono_py.sandboxed_exec(base_caps(), ["/bin/true"], timeout_secs=bad)
+    with pytest.raises(FileNotFoundError, match="cwd does not exist") as ei:
+        nono_py.sandboxed_exec(base_caps(), ["/bin/true"], cwd=str(tmp_path / "gone"))
+    assert ei.value.errno == errno.ENOENT
+
+
+def test_capture_cap_keeps_what_was_captured(nono_py, base_caps):
+    """Past 64 MiB a stream the command is killed and RuntimeError (errno EFBIG) raised; .result is
+    the ExecResult of what was captured, up to the cap (nothing silently truncated or lost)."""
+    cmd = [PYTHON, "-c", "import sys\nsys.stderr.write('started\\n'); sys.stderr.flush()\n"
+           "b = b'x' * (1 << 20)\nwhile True: sys.stdout.buffer.write(b)"]
+    with pytest.raises(RuntimeError) as ei:
+        nono_py.sandboxed_exec(base_caps(), cmd, timeout_secs=120)
+    assert ei.value.errno == errno.EFBIG and "64 MiB" in str(ei.value)
+    part = ei.value.result
+    assert len(part.stdout) == 64 << 20 and set(part.stdout[:4096]) == {ord("x")}
+    assert part.stderr == b"started\n"

@@ -170,6 +170,7 @@ def test_proxy_only_inherit_env_without_parent_proxy_vars(nono_py, monkeypatch):
     explicitly in env is refused."""
     for k in PROXY_VARS:
         monkeypatch.delenv(k, raising=False)
+    monkeypatch.delenv("LD_PRELOAD", raising=False)  # the ASan re-run's: inherit_env refuses it
     check_proxy_only(proxy_only_scenario(nono_py, inherit_env=True))
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     check_proxy_only(proxy_only_scenario(nono_py, inherit_env=True))
