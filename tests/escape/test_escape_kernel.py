@@ -27,6 +27,7 @@ KERNEL_IDS = CONFIG_IDS + ["allowed-abi-native", "allowed-abi3"]
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 SYS_add_key, SYS_keyctl = 248, 250
 KEY_SPEC_USER_KEYRING = -4
+KEY_SPEC_PROCESS_KEYRING = -2
 KEYCTL_SETPERM, KEYCTL_UNLINK, KEYCTL_READ, KEYCTL_LINK = 5, 9, 11, 8
 
 
@@ -51,6 +52,9 @@ class Keys:
                         self.ring)
         for k in (self.ring, self.key):  # possessor and user: everything (the setting)
             _sys(SYS_keyctl, KEYCTL_SETPERM, k, 0x3f3f0000)
+        # A second link from this process's own keyring: the baseline "clear" unlinks the key
+        # from the ring, and a key nothing links to is garbage-collected.
+        _sys(SYS_keyctl, KEYCTL_LINK, self.key, KEY_SPEC_PROCESS_KEYRING)
 
     def read(self):
         buf = ctypes.create_string_buffer(256)
