@@ -26,14 +26,21 @@ from ._nono import (
     CapabilitySet,
     ExecResult,
     FsCapability,
+    Policy,
     ProxyHandle,
     QueryContext,
+    ResolvedPolicy,
     SandboxState,
     SupportInfo,
     apply,
+    apply_unlink_overrides,
+    embedded_policy_json,
     is_supported,
+    load_embedded_policy,
+    load_policy,
     sandboxed_exec,
     support_info,
+    validate_deny_overlaps,
 )
 
 __version__ = "@VERSION@"  # filled in by meson (configure_file)
@@ -42,6 +49,8 @@ __all__ = [
     "AccessMode", "CapabilitySet", "ExecResult", "FsCapability", "ProxyConfig", "ProxyHandle",
     "QueryContext", "RouteConfig", "SandboxState", "SupportInfo", "apply", "is_supported",
     "sandboxed_exec", "start_proxy", "support_info",
+    "Policy", "ResolvedPolicy", "apply_unlink_overrides", "embedded_policy_json",
+    "load_embedded_policy", "load_policy", "validate_deny_overlaps",
 ]
 
 _PREFIX_RE = re.compile(r"^/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/?$")
