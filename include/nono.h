@@ -524,6 +524,11 @@ NONO_API const char *nono_policy_resolved_domain(const nono_policy_resolved *r, 
 /* True when a resolved group set "network.block": true. */
 NONO_API bool nono_policy_resolved_network_block(const nono_policy_resolved *r);
 
+/* Expand the path forms policy documents use ("~", "$HOME", "$TMPDIR", "$XDG_CONFIG_HOME", ...; an
+ * absolute path is copied) from this process's environment. *out: caller frees with free().
+ * Errors: -EINVAL (another form, or HOME unset for a form that needs it), -ENOMEM. */
+NONO_API int nono_policy_expand_path(const char *path, char **out, nono_error *err);
+
 /* The expanded deny.access paths of the named groups (platform-filtered), deduplicated. *out is a
  * NULL-terminated vector (free with nono_strv_free). Errors: -EINVAL unknown group / HOME unset,
  * -ENOMEM. */

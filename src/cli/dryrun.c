@@ -4,6 +4,7 @@
  * used: with --allow-domain and no --proxy-port the port is chosen when the proxy starts. */
 #include "dryrun.h"
 #include "policy.h"
+#include "profile.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -126,7 +127,7 @@ static int print_json(const struct dry *d)
 
 /* ---- text ---- */
 
-static void print_grants(const nono_caps *caps)
+static void print_grants(const nono_caps *caps, const struct profile *prof)
 {
 	size_t ng = nono_caps_grant_count(caps);
 	printf("filesystem grants (%zu):\n", ng);
@@ -137,7 +138,10 @@ static void print_grants(const nono_caps *caps)
 		       g.resolved);
 		if (strcmp(g.original, g.resolved))
 			printf("  (from %s)", g.original);
-		if (policy_is_system_path(g.original))
+		const char *from = profile_origin_of(prof, g.resolved);
+		if (from)
+			printf("  [%s]", from);
+		else if (policy_is_system_path(g.original))
 			printf("  [system]");
 		putchar('\n');
 	}
@@ -215,7 +219,7 @@ static void print_text(const struct dry *d)
 	for (int i = 0; i < o->ncmd; i++)
 		printf("%s%s", i ? " " : "", o->cmd[i]);
 	printf("   [dry run: nothing is executed]\n");
-	print_grants(d->caps);
+	print_grants(d->caps, d->o->prof);
 	print_network(d);
 	print_process(o);
 	print_enforcement(d);

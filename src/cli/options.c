@@ -2,6 +2,7 @@
  * what tests/integration/test_cli.py checks --help, docs/cli.md and docs/nono.1 against. */
 #include "help.h"
 #include "options.h"
+#include "profile_opts.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -32,6 +33,7 @@ enum {
 	OPT_WRITE_Q,
 	OPT_RW_Q,
 	OPT_NET_Q,
+	OPT_PROFILE,
 };
 
 static const struct option run_longopts[] = {
@@ -60,6 +62,7 @@ static const struct option run_longopts[] = {
 	{"write-access", no_argument, NULL, OPT_WRITE_Q},
 	{"read-write", no_argument, NULL, OPT_RW_Q},
 	{"net", no_argument, NULL, OPT_NET_Q},
+	{"profile", required_argument, NULL, OPT_PROFILE},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -87,6 +90,7 @@ void run_opts_free(struct run_opts *o)
 	strvec_free(&o->internal);
 	strvec_free(&o->unix_socks);
 	strvec_free(&o->env);
+	profile_opts_free(o);
 }
 
 /* A grant option (return 1 when `c` is one; -1 out of memory), else 0. */
@@ -165,6 +169,11 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case OPT_WRITE_Q: o->why_access = NONO_ACCESS_WRITE; break;
 	case OPT_RW_Q: o->why_access = NONO_ACCESS_READ_WRITE; break;
 	case OPT_NET_Q: o->why_net = true; break;
+	case OPT_PROFILE:
+		if (o->profile)
+			return cli_usage_error(sub, "--profile given twice (use \"extends\" to combine)");
+		o->profile = arg;
+		break;
 	}
 	return rc < 0 ? EXIT_INTERNAL : -1;
 }
@@ -245,5 +254,6 @@ int run_opts_parse(int argc, char **argv, enum run_mode mode, struct run_opts *o
 	}
 	o->cmd = argv + optind;
 	o->ncmd = argc - optind;
-	return check_cli_rules(o, mode, sub);
+	int status = profile_opts_merge(o);
+	return status >= 0 ? status : check_cli_rules(o, mode, sub);
 }

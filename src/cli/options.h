@@ -38,6 +38,9 @@ struct run_opts {
 	bool why_net;
 	char **cmd;
 	int ncmd;
+	/* --profile NAME|FILE (profile_opts.c): loaded while parsing, owned */
+	const char *profile;
+	struct profile *prof;
 };
 
 /* Parse argv (starting at the subcommand's name) into *o (zeroed by the caller). Only the rules

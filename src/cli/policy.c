@@ -1,5 +1,6 @@
 /* policy.c — see policy.h. */
 #include "policy.h"
+#include "profile.h"
 
 #include <errno.h>
 #include <string.h>
@@ -93,6 +94,8 @@ int policy_build_caps(const struct run_opts *o, uint16_t proxy_port, nono_caps *
 		return EXIT_INTERNAL;
 	}
 	int status = add_paths(caps, o);
+	if (status < 0 && o->prof) /* after the command line's grants: it checks deny paths */
+		status = profile_apply(o->prof, caps, o->workdir);
 	if (status < 0)
 		status = add_network(caps, o, proxy_port);
 	if (status >= 0) {

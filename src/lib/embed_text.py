@@ -5,8 +5,10 @@ import sys
 
 src, out, sym = sys.argv[1:4]
 data = open(src, "rb").read()
+# No include: the declaration is the user's (the library builds with -fvisibility=hidden, so the
+# symbol stays internal there).
 lines = [f"/* Generated from {src.split('/')[-1]} by embed_text.py: do not edit. */",
-         '#include "internal.h"', "", f"NONO_HIDDEN const char {sym}[] ="]
+         f"extern const char {sym}[];", f"const char {sym}[] ="]
 for line in data.decode("utf-8").splitlines(keepends=True):
     esc = line.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     lines.append(f'\t"{esc}"')

@@ -434,3 +434,15 @@ const char *nono_policy_embedded_json(void)
 {
 	return nono_policy_embedded_text;
 }
+
+int nono_policy_expand_path(const char *path, char **out, nono_error *err)
+{
+	nono_error_clear(err);
+	if (!out)
+		return nono_fail(err, -EINVAL, "out is NULL");
+	*out = NULL;
+	if (!path || !nono_policy_path_form_ok(path))
+		return nono_fail(err, -EINVAL, "%.200s: not absolute, and starts with no known variable "
+				 "(~, $HOME, $TMPDIR, $XDG_*_HOME)", path ? path : "(null)");
+	return nono_policy_expand(path, out, err);
+}
