@@ -127,12 +127,16 @@ static int apply_paths(struct profile *p, nono_caps *caps, const char *workdir)
 	return -1;
 }
 
-/* Refuse every deny path that lies inside a grant: nono_policy_validate_deny_overlaps names it. */
+/* Refuse every deny path that exists and lies inside a grant (nono_policy_validate_deny_overlaps
+ * names the grant). A deny path that does not exist protects nothing yet: the required groups list
+ * places most homes lack (~/.mozilla, ~/.kube, ...), and refusing every run in a directory above
+ * them would make profiles unusable there. */
 static int check_denies(struct profile *p, const nono_caps *caps)
 {
 	for (size_t i = 0; i < p->norigins; i++) {
 		const struct prof_origin *o = &p->origins[i];
-		if (o->access)
+		struct stat st;
+		if (o->access || lstat(o->path, &st) < 0)
 			continue;
 		const char *one[] = {o->path};
 		nono_error err = {0};
