@@ -93,6 +93,21 @@ NONO_API void nono_caps_deduplicate(nono_caps *caps);
 /* True when `path` (canonicalised if it exists, else made absolute lexically) lies inside a grant. */
 NONO_API bool nono_caps_path_covered(const nono_caps *caps, const char *path);
 
+/* Deny `path` (and everything below it) even inside a grant. Landlock cannot take a path back out
+ * of a granted tree, so nono_exec enforces such denials in a private mount namespace of the
+ * command (a user namespace too when unprivileged): before Landlock applies, a denied directory is
+ * covered by an empty read-only tmpfs with mode 000 and a denied file by an empty read-only file
+ * with mode 000 (and a command running as root loses CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so
+ * the modes hold). The plan refuses such a policy with -EOPNOTSUPP where no namespace can be made
+ * (best effort: a downgrade in the report); nono_apply refuses deny paths inside grants (it cannot
+ * move the calling process into a new namespace after threads may exist). A deny path outside every
+ * grant needs nothing: Landlock denies it already. The path is made absolute and canonicalised if it
+ * exists (a missing one is kept as written and only matters if it appears later).
+ * Errors: -EINVAL (empty or relative path), -ENAMETOOLONG, -ENOMEM. */
+NONO_API int nono_caps_deny_path(nono_caps *caps, const char *path, nono_error *err);
+NONO_API size_t nono_caps_deny_count(const nono_caps *caps);
+NONO_API const char *nono_caps_deny(const nono_caps *caps, size_t i); /* borrowed; NULL past end */
+
 /* Network mode. For NONO_NET_PROXY_ONLY `proxy_port` is the proxy's port (1..65535), or 0 for "chosen
  * when the proxy starts": a plan (nono_plan_report) accepts 0 and reports the port as not yet known,
  * while nono_apply and nono_exec refuse it (-EINVAL). For the other modes it must be 0.
@@ -224,6 +239,8 @@ typedef struct nono_report {
 	                                 proxy starts); reachable only if net_enforced is proxy-only */
 	size_t bind_ports;            /* TCP ports the command may bind (loopback), as enforced */
 	size_t unix_sockets;          /* unix socket grants honoured (0 without a supervisor) */
+	size_t deny_mounts;           /* deny paths inside grants covered in a private mount
+	                                 namespace (nono_caps_deny_path); nono_exec only */
 	bool downgraded;              /* something asked for was not enforced (best effort only) */
 	unsigned n_downgrades;        /* entries in downgrades[] */
 	char downgrades[NONO_REPORT_DOWNGRADES_MAX][NONO_REASON_MAX]; /* one reason each */

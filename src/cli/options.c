@@ -34,6 +34,7 @@ enum {
 	OPT_RW_Q,
 	OPT_NET_Q,
 	OPT_PROFILE,
+	OPT_DENY,
 };
 
 static const struct option run_longopts[] = {
@@ -63,6 +64,7 @@ static const struct option run_longopts[] = {
 	{"read-write", no_argument, NULL, OPT_RW_Q},
 	{"net", no_argument, NULL, OPT_NET_Q},
 	{"profile", required_argument, NULL, OPT_PROFILE},
+	{"deny", required_argument, NULL, OPT_DENY},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -91,6 +93,7 @@ void run_opts_free(struct run_opts *o)
 	strvec_free(&o->unix_socks);
 	strvec_free(&o->env);
 	profile_opts_free(o);
+	strvec_free(&o->denies);
 }
 
 /* A grant option (return 1 when `c` is one; -1 out of memory), else 0. */
@@ -169,6 +172,7 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case OPT_WRITE_Q: o->why_access = NONO_ACCESS_WRITE; break;
 	case OPT_RW_Q: o->why_access = NONO_ACCESS_READ_WRITE; break;
 	case OPT_NET_Q: o->why_net = true; break;
+	case OPT_DENY: rc = strvec_push(&o->denies, arg); break;
 	case OPT_PROFILE:
 		if (o->profile)
 			return cli_usage_error(sub, "--profile given twice (use \"extends\" to combine)");

@@ -60,10 +60,10 @@ struct profile {
 int profile_load(const char *arg, struct profile *p);
 void profile_free(struct profile *p);
 
-/* Add the profile's groups (with the embedded policy's required groups), its filesystem grants
- * and the working directory `workdir` (NULL: the current one) with the profile's access to `caps`,
- * recording where each came from; then refuse deny paths that lie inside any grant of `caps`
- * (call it after every other grant is in). Returns -1 or an exit status (after printing why). */
+/* Add the profile's groups (with the embedded policy's required groups), its filesystem grants,
+ * the working directory `workdir` (NULL: the current one) with the profile's access, and its deny
+ * paths (nono_caps_deny_path) to `caps`, recording where each came from. Returns -1 or an exit
+ * status (after printing why). */
 int profile_apply(struct profile *p, nono_caps *caps, const char *workdir);
 
 /* Where `resolved` (a grant's resolved path) came from, or NULL. */

@@ -127,22 +127,16 @@ static int apply_paths(struct profile *p, nono_caps *caps, const char *workdir)
 	return -1;
 }
 
-/* Refuse every deny path that exists and lies inside a grant (nono_policy_validate_deny_overlaps
- * names the grant). A deny path that does not exist protects nothing yet: the required groups list
- * places most homes lack (~/.mozilla, ~/.kube, ...), and refusing every run in a directory above
- * them would make profiles unusable there. */
-static int check_denies(struct profile *p, const nono_caps *caps)
+/* Every deny path joins the capability set (nono_caps_deny_path). One inside a grant is covered in
+ * the command's private mount namespace; where none can be made the plan refuses the run (123) or,
+ * with --best-effort, reports the downgrade. One outside every grant is denied by Landlock anyway. */
+static int add_denies(struct profile *p, nono_caps *caps)
 {
 	for (size_t i = 0; i < p->norigins; i++) {
 		const struct prof_origin *o = &p->origins[i];
-		struct stat st;
-		if (o->access || lstat(o->path, &st) < 0)
-			continue;
-		const char *one[] = {o->path};
 		nono_error err = {0};
-		if (nono_policy_validate_deny_overlaps(one, 1, caps, &err) < 0) {
-			cli_err("profile %s: %s: %s (denied by %s; run in a directory that does not "
-				"contain it)", p->name, o->path, err.message, o->from);
+		if (!o->access && nono_caps_deny_path(caps, o->path, &err) < 0) {
+			cli_err("profile %s: deny %s (%s): %s", p->name, o->path, o->from, err.message);
 			return EXIT_USAGE;
 		}
 	}
@@ -182,5 +176,5 @@ int profile_apply(struct profile *p, nono_caps *caps, const char *workdir)
 	}
 	if (status < 0)
 		nono_caps_deduplicate(caps);
-	return status < 0 ? check_denies(p, caps) : status;
+	return status < 0 ? add_denies(p, caps) : status;
 }

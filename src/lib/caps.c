@@ -34,6 +34,9 @@ void nono_caps_free(nono_caps *caps)
 		free(caps->socks[i]);
 	free(caps->socks);
 	free(caps->ports);
+	for (size_t i = 0; i < caps->ndenies; i++)
+		free(caps->denies[i]);
+	free(caps->denies);
 	free(caps);
 }
 
@@ -81,6 +84,17 @@ nono_caps *nono_caps_clone(const nono_caps *caps)
 			goto oom;
 		memcpy(c->ports, caps->ports, caps->nports * sizeof *c->ports);
 		c->nports = caps->nports;
+	}
+	if (caps->ndenies) {
+		c->denies = calloc(caps->ndenies, sizeof *c->denies);
+		if (!c->denies)
+			goto oom;
+		for (size_t i = 0; i < caps->ndenies; i++) {
+			c->denies[i] = strdup(caps->denies[i]);
+			c->ndenies++;
+			if (!c->denies[i])
+				goto oom;
+		}
 	}
 	return c;
 oom:

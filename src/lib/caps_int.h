@@ -21,7 +21,12 @@ struct nono_caps {
 	size_t nsocks;
 	uint16_t *ports; /* loopback bind ports, unique, in insertion order */
 	size_t nports;
+	char **denies; /* denied paths (caps_deny.c): canonical when they existed, unique */
+	size_t ndenies;
 };
+
+/* caps_deny.c: the deny path covering canonical absolute `p` (equal or below), or NULL. */
+NONO_HIDDEN const char *nono_caps_denied_by(const nono_caps *caps, const char *p);
 
 /* "read", "write", "read-write", or "?" for a value that is not one (messages only). */
 NONO_HIDDEN const char *nono_caps_access_label(nono_access a);

@@ -69,6 +69,15 @@ __attribute__((noreturn)) static void child_main(const struct child_ctx *c, pid_
 	if (c->cwd_fd >= 0 && fchdir(c->cwd_fd) < 0)
 		child_fail(msg, ST_CHDIR, errno);
 
+	/* 3b. Deny paths inside grants: a private mount namespace covering them, made before
+	 * Landlock (which then forbids changing it) and after the chdir (unshare moves the working
+	 * directory into the new namespace; one inside a covered path is refused). */
+	if (c->plan->mount_paths) {
+		int mr = nono_mounts_enter(c->plan->mount_paths);
+		if (mr < 0)
+			child_fail(msg, ST_MOUNTS, -mr);
+	}
+
 	/* 4. File descriptors. First lift every fd we keep above the target range (F_DUPFD_CLOEXEC
 	 * >= 16 cannot collide with 0..5), then place them: 0,1,2 stdio (inherited), 3 the error
 	 * pipe, 4 the ack pipe, 5 the Landlock ruleset (all three CLOEXEC), and close the rest. */

@@ -102,6 +102,8 @@ struct nono_kernel {
 	bool wait_killable_recv;  /* 5.19 */
 	int stdio_dgram_fd;       /* process fact: the first of fds 0-2 holding a datagram, raw or
 	                             packet socket, else -1 */
+	bool mount_ns;            /* a private mount namespace (with a user namespace when
+	                             unprivileged) and a tmpfs can be made here (mounts.c) */
 };
 NONO_HIDDEN void nono_kernel_probe(struct nono_kernel *k);
 /* Effective Landlock ABI (kernel ABI, capped by nono_set_max_landlock_abi / NONO_MAX_LANDLOCK_ABI),
@@ -138,6 +140,9 @@ struct nono_plan {
 	bool seccomp;               /* install the filter */
 	unsigned seccomp_variant;   /* NONO_SC_* */
 	unsigned seccomp_flags;     /* SECCOMP_FILTER_FLAG_* for seccomp(2), NEW_LISTENER excluded */
+	char **mount_paths;         /* deny paths inside grants to cover in a private mount namespace
+	                               (mounts.c; NULL-terminated vector owned, strings borrowed from
+	                               the caps), NULL when none */
 	nono_report report;
 	/* built (landlock.c, seccomp.c) */
 	int ruleset_fd;             /* Landlock ruleset, -1 if none */
@@ -157,6 +162,21 @@ NONO_HIDDEN int nono_plan_prepare(const nono_caps *caps, unsigned flags, struct 
  * Returns 0 or -errno. */
 NONO_HIDDEN int nono_plan_enter(const struct nono_plan *plan, int *listener_fd);
 NONO_HIDDEN void nono_plan_release(struct nono_plan *plan);
+
+/* mounts.c: deny paths inside grants (nono_caps_deny_path), enforced in a private mount namespace.
+ * nono_mounts_needed counts the deny paths inside a grant (the first and its grant into *first and
+ * *grant when non-NULL); nono_mounts_paths lists them (NULL-terminated, strings borrowed from caps;
+ * free the vector only); nono_mounts_enter (the exec child, before Landlock) makes the namespace
+ * and covers them, 0 or -errno; nono_mounts_probe_child (a forked child of support.c) exits 0 when
+ * a namespace and a tmpfs can be made here, else an errno. */
+NONO_HIDDEN size_t nono_mounts_needed(const nono_caps *caps, const char **first, const char **grant);
+NONO_HIDDEN char **nono_mounts_paths(const nono_caps *caps);
+NONO_HIDDEN int nono_mounts_enter(char *const *paths);
+NONO_HIDDEN int nono_mounts_probe_child(void);
+/* The plan's step for deny paths inside grants: plan->mount_paths and report->deny_mounts where
+ * the kernel lets us (k->mount_ns); else -EOPNOTSUPP, or with best effort a downgrade. */
+NONO_HIDDEN int nono_mounts_decide(const nono_caps *caps, const struct nono_kernel *k,
+				   bool best_effort, struct nono_plan *plan, nono_error *err);
 
 /* landlock.c: the ruleset the plan describes. *ruleset_fd = -1 when the plan has no Landlock. */
 NONO_HIDDEN int nono_landlock_build(const nono_caps *caps, const struct nono_plan *plan,

@@ -202,6 +202,8 @@ int nono_plan_decide(const nono_caps *caps, const struct nono_kernel *k, unsigne
 		r = decide_landlock(k, best_effort, plan, err);
 	if (r == 0)
 		r = decide_seccomp(k, best_effort, plan, err);
+	if (r == 0)
+		r = nono_mounts_decide(caps, k, best_effort, plan, err);
 	rep->net_enforced = plan->net;
 	nono_caps_network(caps, &rep->proxy_port); /* as requested (0 unless proxy-only) */
 	/* Grants the supervisor honours: none without it (each such call is denied then). */
@@ -226,6 +228,8 @@ static void plan_free_parts(struct nono_plan *plan)
 	plan->ruleset_fd = -1;
 	free(plan->prog.filter);
 	plan->prog.filter = NULL;
+	free(plan->mount_paths);
+	plan->mount_paths = NULL;
 	plan->prog.len = 0;
 }
 

@@ -241,8 +241,24 @@ static int user_notif_available(void)
 static pthread_once_t static_once = PTHREAD_ONCE_INIT;
 static struct {
 	int landlock_abi_kernel;
-	bool seccomp_filter, notif_action, pidfd_getfd, wait_killable_recv;
+	bool seccomp_filter, notif_action, pidfd_getfd, wait_killable_recv, mount_ns;
 } facts;
+
+/* Can a private mount namespace be made here (mounts.c)? Asked once, in a forked child: user
+ * namespaces may be disabled (sysctl, AppArmor) or refused by a filter we already sit under. */
+static bool mount_ns_supported(void)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid == 0)
+		_exit(nono_mounts_probe_child() ? 1 : 0);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
 
 static void probe_static(void)
 {
@@ -251,6 +267,7 @@ static void probe_static(void)
 	facts.notif_action = facts.seccomp_filter && seccomp_action_avail(SECCOMP_RET_USER_NOTIF);
 	facts.pidfd_getfd = pidfd_getfd_supported();
 	facts.wait_killable_recv = facts.seccomp_filter && wait_killable_recv_supported();
+	facts.mount_ns = mount_ns_supported();
 }
 
 /* stdin/stdout/stderr go to the sandboxed command as they are. A datagram, raw or packet socket
@@ -295,6 +312,7 @@ void nono_kernel_probe(struct nono_kernel *k)
 	k->pidfd_getfd = facts.pidfd_getfd;
 	k->wait_killable_recv = facts.wait_killable_recv;
 	k->stdio_dgram_fd = stdio_dgram_fd();
+	k->mount_ns = facts.mount_ns;
 }
 
 int nono_support_query(nono_support *out)

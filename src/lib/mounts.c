@@ -1,0 +1,266 @@
+/* mounts.c — deny paths inside grants, enforced. Landlock only grants: it cannot take ~/.ssh back
+ * out of a grant of ~. nono_exec's command therefore gets a private mount namespace (plus a user
+ * namespace when unprivileged) in which, before Landlock applies, every denied path inside a grant
+ * is covered: a directory by an empty read-only tmpfs with mode 000, a file by an empty read-only
+ * file with mode 000. The cover is a mount point, so it cannot be renamed or removed (EBUSY), and a
+ * Landlock-restricted process cannot unmount it (Landlock denies mount topology changes, 5.13).
+ * A command running as root would read through mode 000 with CAP_DAC_OVERRIDE: it loses
+ * CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH then. The plan decides (nono_mounts_decide); the exec
+ * child enters (nono_mounts_enter); support.c asks once whether a namespace can be made here
+ * (nono_mounts_probe_child, in a forked child). The fs mount API (fsopen, 5.2; mount_setattr,
+ * 5.12) is always there where Landlock (5.13) is. */
+#include "caps_int.h"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/mount.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+/* Does deny path `d` lie inside (or equal) a grant of `caps`? Returns the grant's path or NULL. */
+static const char *inside_grant(const nono_caps *caps, const char *d)
+{
+	for (size_t i = 0; i < caps->ngrants; i++)
+		if (nono_path_within(d, caps->grants[i].resolved, !caps->grants[i].is_file))
+			return caps->grants[i].resolved;
+	return NULL;
+}
+
+size_t nono_mounts_needed(const nono_caps *caps, const char **first, const char **grant)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < caps->ndenies; i++) {
+		const char *g = inside_grant(caps, caps->denies[i]);
+		if (g && n++ == 0 && first) {
+			*first = caps->denies[i];
+			*grant = g;
+		}
+	}
+	return n;
+}
+
+char **nono_mounts_paths(const nono_caps *caps)
+{
+	char **v = calloc(caps->ndenies + 1, sizeof *v);
+	size_t n = 0;
+	for (size_t i = 0; v && i < caps->ndenies; i++)
+		if (inside_grant(caps, caps->denies[i]))
+			v[n++] = caps->denies[i]; /* borrowed from caps */
+	return v;
+}
+
+int nono_mounts_decide(const nono_caps *caps, const struct nono_kernel *k, bool best_effort,
+		       struct nono_plan *plan, nono_error *err)
+{
+	const char *first = NULL, *grant = NULL;
+	size_t n = nono_mounts_needed(caps, &first, &grant);
+	if (!n)
+		return 0;
+	if (!k->mount_ns) {
+		if (!best_effort)
+			return nono_fail(err, -EOPNOTSUPP,
+					 "deny path %.200s lies inside the grant %.200s: enforcing it "
+					 "needs a private mount namespace, which this process cannot make "
+					 "(user namespaces disabled?)", first, grant);
+		nono_report_downgrade(&plan->report,
+				      "%zu deny path(s) inside grants NOT enforced (no private mount "
+				      "namespace here), e.g. %.120s", n, first);
+		return 0;
+	}
+	plan->mount_paths = nono_mounts_paths(caps);
+	if (!plan->mount_paths)
+		return nono_fail(err, -ENOMEM, "out of memory");
+	plan->report.deny_mounts = n;
+	return 0;
+}
+
+/* ---- in the child: raw syscalls and stack memory only ---- */
+
+static int write_all(const char *path, const char *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t w = write(fd, buf, len);
+	int e = errno;
+	close(fd);
+	return w == (ssize_t)len ? 0 : -(w < 0 ? e : EIO);
+}
+
+/* "ID ID 1\n" for a uid_map / gid_map of our own id alone. */
+static size_t id_map(char *buf, unsigned id)
+{
+	char digits[12];
+	size_t n = 0, len = 0;
+	do
+		digits[n++] = (char)('0' + id % 10);
+	while ((id /= 10) && n < sizeof digits);
+	for (int rep = 0; rep < 2; rep++) {
+		for (size_t i = n; i > 0; i--)
+			buf[len++] = digits[i - 1];
+		buf[len++] = ' ';
+	}
+	buf[len++] = '1';
+	buf[len++] = '\n';
+	return len;
+}
+
+/* A private mount namespace; unprivileged: in a new user namespace mapping only our ids. */
+static int enter_namespace(bool priv)
+{
+	unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
+	if (unshare(priv ? CLONE_NEWNS : CLONE_NEWUSER | CLONE_NEWNS) < 0)
+		return -errno;
+	char buf[40];
+	int r = 0;
+	if (!priv) {
+		/* setgroups must be denied before an unprivileged gid_map (3.19). */
+		r = write_all("/proc/self/setgroups", "deny", 4);
+		r = r ? r : write_all("/proc/self/uid_map", buf, id_map(buf, uid));
+		r = r ? r : write_all("/proc/self/gid_map", buf, id_map(buf, gid));
+	}
+	/* Nothing we mount may propagate back to the caller's namespace. */
+	if (!r && syscall(__NR_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		r = -errno;
+	return r;
+}
+
+/* A detached tmpfs: mode 000, tiny; `attrs` MOUNT_ATTR_*. Returns the mount fd or -errno. */
+static int new_tmpfs(unsigned attrs)
+{
+	int fs = (int)syscall(__NR_fsopen, "tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return -errno;
+	int r = 0;
+	if (syscall(__NR_fsconfig, fs, FSCONFIG_SET_STRING, "mode", "000", 0) < 0 ||
+	    syscall(__NR_fsconfig, fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
+	    syscall(__NR_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		r = -errno;
+	int mnt = r ? -1 : (int)syscall(__NR_fsmount, fs, FSMOUNT_CLOEXEC, attrs);
+	if (!r && mnt < 0)
+		r = -errno;
+	close(fs);
+	return r ? r : mnt;
+}
+
+#define COVER_ATTRS (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
+
+static int attach(int mnt, int target)
+{
+	if (syscall(__NR_move_mount, mnt, "", target, "",
+		    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Cover one file with a read-only clone of `src` (an empty mode-000 file on our own tmpfs). */
+static int cover_file(int files_mnt, int target)
+{
+	int t = (int)syscall(__NR_open_tree, files_mnt, "empty", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (t < 0)
+		return -errno;
+	struct mount_attr a = {.attr_set = COVER_ATTRS};
+	int r = syscall(__NR_mount_setattr, t, "", AT_EMPTY_PATH, &a, sizeof a) < 0 ? -errno : 0;
+	r = r ? r : attach(t, target);
+	close(t);
+	return r;
+}
+
+/* The tmpfs holding the one empty file that covers denied files (made when first needed). */
+static int files_source(int *files_mnt)
+{
+	if (*files_mnt >= 0)
+		return 0;
+	int m = new_tmpfs(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (m < 0)
+		return m;
+	int f = openat(m, "empty", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
+	if (f < 0) {
+		int e = errno;
+		close(m);
+		return -e;
+	}
+	close(f);
+	*files_mnt = m;
+	return 0;
+}
+
+/* Cover `path` (opened without following a final symlink: the deny path was canonicalised when
+ * it was added; a symlink there now is refused, never followed). A missing path is skipped. */
+static int cover(const char *path, int *files_mnt)
+{
+	int t = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (t < 0)
+		return errno == ENOENT ? 0 : -errno;
+	struct stat st;
+	int r = fstat(t, &st) < 0 ? -errno : S_ISLNK(st.st_mode) ? -ELOOP : 0;
+	if (!r && S_ISDIR(st.st_mode)) {
+		int m = new_tmpfs(COVER_ATTRS);
+		r = m < 0 ? m : attach(m, t);
+		if (m >= 0)
+			close(m);
+	} else if (!r) {
+		r = files_source(files_mnt);
+		r = r ? r : cover_file(*files_mnt, t);
+	}
+	close(t);
+	return r;
+}
+
+/* Root reads through mode 000: take the two capabilities that would let it. */
+static int drop_dac_caps(void)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	if (syscall(__NR_capget, &h, d) < 0)
+		return -errno;
+	unsigned mask = ~((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH));
+	d[0].effective &= mask;
+	d[0].permitted &= mask;
+	d[0].inheritable &= mask;
+	if (syscall(__NR_capset, &h, d) < 0)
+		return -errno;
+	if (prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0) < 0 ||
+	    prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The working directory must not lie inside a covered path: relative lookups from it would pass
+ * under the cover. */
+static int check_cwd(char *const *paths)
+{
+	char cwd[4096];
+	if (syscall(__NR_getcwd, cwd, sizeof cwd) < 0)
+		return -errno;
+	for (size_t i = 0; paths[i]; i++) {
+		size_t n = strlen(paths[i]);
+		if (!strncmp(cwd, paths[i], n) && (cwd[n] == '\0' || cwd[n] == '/'))
+			return -EACCES;
+	}
+	return 0;
+}
+
+int nono_mounts_enter(char *const *paths)
+{
+	bool priv = geteuid() == 0;
+	int r = enter_namespace(priv);
+	int files_mnt = -1;
+	for (size_t i = 0; !r && paths[i]; i++)
+		r = cover(paths[i], &files_mnt);
+	if (files_mnt >= 0)
+		close(files_mnt);
+	r = r ? r : check_cwd(paths);
+	return r || !priv ? r : drop_dac_caps();
+}
+
+int nono_mounts_probe_child(void)
+{
+	int r = enter_namespace(geteuid() == 0);
+	int m = r ? r : new_tmpfs(COVER_ATTRS);
+	return m < 0 ? -m : 0;
+}
