@@ -34,7 +34,9 @@ from ._nono import (
     SupportInfo,
     apply,
     apply_unlink_overrides,
+    deny_paths_of,
     embedded_policy_json,
+    enforce_deny_paths,
     is_supported,
     load_embedded_policy,
     load_policy,
@@ -50,7 +52,8 @@ __all__ = [
     "QueryContext", "RouteConfig", "SandboxState", "SupportInfo", "apply", "is_supported",
     "sandboxed_exec", "start_proxy", "support_info",
     "Policy", "ResolvedPolicy", "apply_unlink_overrides", "embedded_policy_json",
-    "load_embedded_policy", "load_policy", "validate_deny_overlaps",
+    "load_embedded_policy", "load_policy", "validate_deny_overlaps", "enforce_deny_paths",
+    "deny_paths_of",
 ]
 
 _PREFIX_RE = re.compile(r"^/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/?$")

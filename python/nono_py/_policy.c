@@ -544,7 +544,49 @@ static PyObject *py_apply_unlink_overrides(PyObject *module, PyObject *caps_obj)
 	Py_RETURN_NONE;
 }
 
+static PyObject *py_enforce_deny_paths(PyObject *module, PyObject *args)
+{
+	PyObject *caps_obj, *paths;
+	if (!PyArg_ParseTuple(args, "OO:enforce_deny_paths", &caps_obj, &paths))
+		return NULL;
+	nono_caps *caps = caps_arg(module, caps_obj);
+	nono_py_strvec v;
+	if (!caps || names_vec(paths, "deny_paths", &v) < 0)
+		return NULL;
+	nono_error err = {0};
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < vec_len(&v); i++)
+		rc = nono_caps_deny_path(caps, v.v[i], &err);
+	nono_py_strvec_clear(&v);
+	if (rc < 0)
+		return nono_py_raise(rc, &err);
+	Py_RETURN_NONE;
+}
+
+static PyObject *py_deny_paths_of(PyObject *module, PyObject *caps_obj)
+{
+	nono_caps *caps = caps_arg(module, caps_obj);
+	if (!caps)
+		return NULL;
+	size_t n = nono_caps_deny_count(caps);
+	PyObject *l = PyList_New((Py_ssize_t)n);
+	for (size_t i = 0; l && i < n; i++) {
+		PyObject *s = nono_py_text(nono_caps_deny(caps, i));
+		if (!s)
+			Py_CLEAR(l);
+		else
+			PyList_SET_ITEM(l, (Py_ssize_t)i, s);
+	}
+	return l;
+}
+
 PyMethodDef nono_py_policy_functions[] = {
+	{"enforce_deny_paths", py_enforce_deny_paths, METH_VARARGS,
+	 "enforce_deny_paths(caps, deny_paths)\n--\n\nDeny these paths even inside grants: "
+	 "sandboxed_exec covers each one inside a grant in the command's private mount namespace "
+	 "(RuntimeError from sandboxed_exec where none can be made; apply() refuses them)."},
+	{"deny_paths_of", py_deny_paths_of, METH_O,
+	 "deny_paths_of(caps)\n--\n\nThe deny paths of caps (canonical where they existed)."},
 	{"load_policy", py_load_policy, METH_O,
 	 "load_policy(json)\n--\n\nParse a policy document strictly (unknown fields are a "
 	 "ValueError naming the field)."},

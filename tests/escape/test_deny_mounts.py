@@ -1,0 +1,197 @@
+"""Deny inside allow, enforced: a denied ~/.ssh inside an allowed ~ (nono run --allow HOME --deny
+HOME/.ssh) is unreadable, unwritable, unlistable and cannot be renamed, moved, unlinked, linked,
+reached through a symlink or a file handle, or unmounted, at the native Landlock ABI and at
+NONO_MAX_LANDLOCK_ABI=3, as root and as an unprivileged user (a user namespace). Every probe is
+first shown to succeed unsandboxed in the same harness."""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from conftest import NONO  # noqa: E402
+
+PY = "/usr/bin/python3"
+
+# Each probe prints one JSON object: {name: "ok" | errno name}.
+PROBE = r'''
+import ctypes, errno, json, os, sys
+home, handle_hex = sys.argv[1], sys.argv[2]
+ssh = os.path.join(home, ".ssh")
+out = {}
+def t(name, f):
+    try:
+        r = f()
+        out[name] = "ok" if r is None or r else "empty"
+    except OSError as e:
+        out[name] = errno.errorcode.get(e.errno, str(e.errno))
+def read_key():
+    with open(os.path.join(ssh, "id_ed25519")) as f:
+        return "PRIVATE" in f.read()
+def write_key():
+    with open(os.path.join(ssh, "id_ed25519"), "a") as f:
+        f.write("x")
+def create():
+    with open(os.path.join(ssh, "planted"), "w") as f:
+        f.write("x")
+def listing():
+    return "id_ed25519" in os.listdir(ssh)
+def via_symlink():
+    link = os.path.join(home, "work", "lnk")
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink(os.path.join(ssh, "id_ed25519"), link)
+    with open(link) as f:
+        return "PRIVATE" in f.read()
+def by_handle():
+    libc = ctypes.CDLL(None, use_errno=True)
+    raw = bytes.fromhex(handle_hex)
+    buf = ctypes.create_string_buffer(raw, len(raw))
+    mfd = os.open(home, os.O_RDONLY | os.O_DIRECTORY)
+    fd = libc.open_by_handle_at(mfd, buf, os.O_RDONLY)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "open_by_handle_at")
+    return b"PRIVATE" in os.read(fd, 100)
+def umount():
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.umount2(ssh.encode(), 2) != 0:
+        raise OSError(ctypes.get_errno(), "umount2")
+t("read", read_key)
+t("write", write_key)
+t("create", create)
+t("list", listing)
+t("hardlink", lambda: os.link(os.path.join(ssh, "id_ed25519"), os.path.join(home, "work", "hl")))
+t("symlink", via_symlink)
+t("chmod", lambda: os.chmod(ssh, 0o755))
+t("handle", by_handle)
+t("umount", umount)
+t("work", lambda: open(os.path.join(home, "work", "ok"), "w").close())
+t("unlink", lambda: os.unlink(os.path.join(ssh, "id_ed25519")))
+t("rename", lambda: os.rename(ssh, os.path.join(home, "stolen")))
+print(json.dumps(out))
+'''
+
+DENIED = {"read", "write", "create", "list", "rename", "unlink", "hardlink", "symlink", "chmod",
+          "handle", "umount"}
+
+
+def can_setpriv():
+    return shutil.which("setpriv") is not None
+
+
+USERS = ["root", "nobody"] if os.geteuid() == 0 and can_setpriv() else ["self"]
+
+
+@pytest.fixture
+def home():
+    # Outside /tmp's grant-free zone does not matter here; the harness grants only this home.
+    h = pathlib.Path(tempfile.mkdtemp(prefix="nono-deny-", dir="/var/tmp"))
+    (h / ".ssh").mkdir()
+    (h / ".ssh" / "id_ed25519").write_text("PRIVATE KEY")
+    (h / "work").mkdir()
+    os.chmod(h, 0o755)
+    os.chmod(h / ".ssh", 0o700)
+    yield h
+    subprocess.run(["chattr", "-R", "-i", str(h)], capture_output=True)
+    shutil.rmtree(h, ignore_errors=True)
+
+
+def handle_of(path):
+    """name_to_handle_at, computed unsandboxed: the probe tries to open the key by it."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    size = 128
+    buf = ctypes.create_string_buffer(8 + size)
+    ctypes.c_uint.from_buffer(buf, 0).value = size
+    mnt = ctypes.c_int()
+    if libc.name_to_handle_at(-100, str(path).encode(), buf, ctypes.byref(mnt), 0) != 0:
+        pytest.skip("name_to_handle_at not supported on this filesystem")
+    n = ctypes.c_uint.from_buffer(buf, 0).value
+    return buf.raw[:8 + n].hex()
+
+
+def as_user(user, cmd, home):
+    if user == "nobody":
+        subprocess.run(["chown", "-R", "65534:65534", str(home)], check=True)
+        return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+    return cmd
+
+
+def run_probe(cmd, home, abi):
+    env = {k: v for k, v in os.environ.items() if k != "NONO_MAX_LANDLOCK_ABI"}
+    if abi:
+        env["NONO_MAX_LANDLOCK_ABI"] = abi
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_probes_escape_unsandboxed(home, user):
+    handle = handle_of(home / ".ssh" / "id_ed25519")
+    got = run_probe(as_user(user, [PY, "-c", PROBE, str(home), handle], home), home, None)
+    # Everything succeeds without nono, except what needs privileges the user lacks.
+    expect_fail = {"umount"} | ({"handle"} if user == "nobody" else set())
+    assert {k for k, v in got.items() if v != "ok"} <= expect_fail, got
+    for k in ("read", "list", "symlink", "create", "write", "chmod"):
+        assert got[k] == "ok", (k, got)
+    if user != "nobody":
+        assert got["handle"] == "ok", got
+
+
+@pytest.mark.parametrize("abi", [None, "3"], ids=["abi-native", "abi3"])
+@pytest.mark.parametrize("user", USERS)
+def test_denied_ssh_inside_allowed_home(home, user, abi):
+    handle = handle_of(home / ".ssh" / "id_ed25519")
+    cmd = [str(NONO), "run", "--allow", str(home), "--deny", str(home / ".ssh"), "--",
+           PY, "-c", PROBE, str(home), handle]
+    got = run_probe(as_user(user, cmd, home), home, abi)
+    assert got["work"] == "ok", got  # the rest of the home stays writable
+    for k in DENIED:
+        assert got[k] != "ok", (k, got)
+    assert got["read"] == "EACCES" and got["list"] == "EACCES", got
+    assert got["create"] in ("EACCES", "EROFS"), got
+    assert got["rename"] == "EBUSY", got
+    assert got["umount"] in ("EPERM", "EINVAL"), got
+    # Nothing reached the real directory.
+    assert (home / ".ssh" / "id_ed25519").read_text() == "PRIVATE KEY"
+    assert sorted(os.listdir(home / ".ssh")) == ["id_ed25519"]  # nothing planted, nothing removed
+    assert not (home / "stolen").exists()
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_denied_file_inside_allowed_home(home, user):
+    secret = home / "work" / "token"
+    secret.write_text("TOKEN")
+    script = (f"import os\n"
+              f"for f in (lambda: open({str(secret)!r}).read(), lambda: open({str(secret)!r}, 'w'),"
+              f" lambda: os.unlink({str(secret)!r}), lambda: os.rename({str(secret)!r}, 'x')):\n"
+              f"    try:\n        f(); print('ok')\n    except OSError as e: print(e.strerror)\n")
+    cmd = [str(NONO), "run", "--allow", str(home), "--deny", str(secret), "--workdir",
+           str(home / "work"), "--", PY, "-c", script]
+    r = subprocess.run(as_user(user, cmd, home), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["Permission denied", "Read-only file system",
+                                     "Device or resource busy", "Device or resource busy"]
+    assert secret.read_text() == "TOKEN"
+
+
+def test_workdir_inside_a_denied_path_is_refused(home):
+    r = subprocess.run([str(NONO), "run", "--allow", str(home), "--deny", str(home / ".ssh"),
+                        "--workdir", str(home / ".ssh"), "--", "/bin/true"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "covering deny paths" in r.stderr, r.stderr
+
+
+def test_dry_run_reports_the_covered_paths(home):
+    r = subprocess.run([str(NONO), "run", "--allow", str(home), "--deny", str(home / ".ssh"),
+                        "--deny", str(home / "elsewhere-missing"), "--dry-run", "--json"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)["enforcement"]
+    assert rep["deny_mounts"] == 2 and rep["ok"], rep
