@@ -241,6 +241,8 @@ typedef struct nono_report {
 	size_t unix_sockets;          /* unix socket grants honoured (0 without a supervisor) */
 	size_t deny_mounts;           /* deny paths inside grants covered in a private mount
 	                                 namespace (nono_caps_deny_path); nono_exec only */
+	size_t ro_binds;              /* read-only grants inside writable grants bound read-only
+	                                 there (so they are really read-only) */
 	bool downgraded;              /* something asked for was not enforced (best effort only) */
 	unsigned n_downgrades;        /* entries in downgrades[] */
 	char downgrades[NONO_REPORT_DOWNGRADES_MAX][NONO_REASON_MAX]; /* one reason each */

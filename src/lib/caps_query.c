@@ -227,6 +227,12 @@ int nono_caps_query_path(const nono_caps *caps, const char *path, nono_access ac
 		snprintf(out->reason, sizeof out->reason, "%.200s is denied (deny path)", denied);
 		return 0;
 	}
+	if ((access & NONO_ACCESS_WRITE) && nono_mounts_write_blocked(caps, p)) {
+		out->allowed = false;
+		snprintf(out->reason, sizeof out->reason,
+			 "inside a read-only grant within a writable one (bound read-only)");
+		return 0;
+	}
 	unsigned have = 0;
 	const struct grant *best = NULL, *best_full = NULL;
 	for (size_t i = 0; i < caps->ngrants; i++) {

@@ -69,11 +69,12 @@ __attribute__((noreturn)) static void child_main(const struct child_ctx *c, pid_
 	if (c->cwd_fd >= 0 && fchdir(c->cwd_fd) < 0)
 		child_fail(msg, ST_CHDIR, errno);
 
-	/* 3b. Deny paths inside grants: a private mount namespace covering them, made before
+	/* 3b. Deny paths and read-only grants inside writable grants: a private mount namespace
+	 * (covers, read-only binds), made before
 	 * Landlock (which then forbids changing it) and after the chdir (unshare moves the working
 	 * directory into the new namespace; one inside a covered path is refused). */
-	if (c->plan->mount_paths) {
-		int mr = nono_mounts_enter(c->plan->mount_paths);
+	if (c->plan->mount_ops) {
+		int mr = nono_mounts_enter(c->plan->mount_ops);
 		if (mr < 0)
 			child_fail(msg, ST_MOUNTS, -mr);
 	}

@@ -127,6 +127,12 @@ enum {
 	NONO_SC_OLD_LL = 1u << 5,   /* Landlock ABI < 3: the filter closes truncation */
 };
 
+/* One step of the command's private mount namespace (mounts.c), applied in order. */
+struct nono_mount_op {
+	char kind;        /* 'r' read-only bind, 'w' writable bind, 'd' deny cover; 0 ends the list */
+	const char *path; /* a grant's or deny path's canonical path (borrowed from the caps) */
+};
+
 struct nono_plan {
 	/* decided (plan.c) */
 	nono_net_mode net;          /* the network mode enforced (may be tighter than requested) */
@@ -140,9 +146,9 @@ struct nono_plan {
 	bool seccomp;               /* install the filter */
 	unsigned seccomp_variant;   /* NONO_SC_* */
 	unsigned seccomp_flags;     /* SECCOMP_FILTER_FLAG_* for seccomp(2), NEW_LISTENER excluded */
-	char **mount_paths;         /* deny paths inside grants to cover in a private mount namespace
-	                               (mounts.c; NULL-terminated vector owned, strings borrowed from
-	                               the caps), NULL when none */
+	struct nono_mount_op *mount_ops; /* the command's private mount namespace (mounts.c): an
+	                               array ended by kind 0 (owned; paths borrowed from the caps),
+	                               NULL when none is needed */
 	nono_report report;
 	/* built (landlock.c, seccomp.c) */
 	int ruleset_fd;             /* Landlock ruleset, -1 if none */
@@ -163,20 +169,19 @@ NONO_HIDDEN int nono_plan_prepare(const nono_caps *caps, unsigned flags, struct 
 NONO_HIDDEN int nono_plan_enter(const struct nono_plan *plan, int *listener_fd);
 NONO_HIDDEN void nono_plan_release(struct nono_plan *plan);
 
-/* mounts.c: deny paths inside grants (nono_caps_deny_path), enforced in a private mount namespace.
- * nono_mounts_needed counts the deny paths inside a grant (the first and its grant into *first and
- * *grant when non-NULL); nono_mounts_paths lists them (NULL-terminated, strings borrowed from caps;
- * free the vector only); nono_mounts_enter (the exec child, before Landlock) makes the namespace
- * and covers them, 0 or -errno; nono_mounts_probe_child (a forked child of support.c) exits 0 when
- * a namespace and a tmpfs can be made here, else an errno. */
-NONO_HIDDEN size_t nono_mounts_needed(const nono_caps *caps, const char **first, const char **grant);
-NONO_HIDDEN char **nono_mounts_paths(const nono_caps *caps);
-NONO_HIDDEN int nono_mounts_enter(char *const *paths);
-NONO_HIDDEN int nono_mounts_probe_child(void);
-/* The plan's step for deny paths inside grants: plan->mount_paths and report->deny_mounts where
- * the kernel lets us (k->mount_ns); else -EOPNOTSUPP, or with best effort a downgrade. */
+/* mounts.c: what Landlock's adding-up rights cannot say, made true in a private mount namespace
+ * of nono_exec's command: deny paths inside grants (nono_caps_deny_path) covered, and read-only
+ * grants inside writable grants bound read-only. nono_mounts_decide is the plan's step
+ * (plan->mount_ops, report->deny_mounts / ro_binds where k->mount_ns; else -EOPNOTSUPP, or with
+ * best effort a downgrade). nono_mounts_enter (the exec child, before Landlock) makes the
+ * namespace and applies the ops, 0 or -errno. nono_mounts_probe_child (a forked child of
+ * support.c) returns 0 when a namespace and a tmpfs can be made here, else an errno.
+ * nono_mounts_write_blocked: would a read-only bind stop a write to canonical `p`? (caps_query.c) */
 NONO_HIDDEN int nono_mounts_decide(const nono_caps *caps, const struct nono_kernel *k,
 				   bool best_effort, struct nono_plan *plan, nono_error *err);
+NONO_HIDDEN int nono_mounts_enter(const struct nono_mount_op *ops);
+NONO_HIDDEN int nono_mounts_probe_child(void);
+NONO_HIDDEN bool nono_mounts_write_blocked(const nono_caps *caps, const char *p);
 
 /* landlock.c: the ruleset the plan describes. *ruleset_fd = -1 when the plan has no Landlock. */
 NONO_HIDDEN int nono_landlock_build(const nono_caps *caps, const struct nono_plan *plan,

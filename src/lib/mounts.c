@@ -21,60 +21,151 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-/* Does deny path `d` lie inside (or equal) a grant of `caps`? Returns the grant's path or NULL. */
-static const char *inside_grant(const nono_caps *caps, const char *d)
+/* `p` is `g` or below it (below only for a directory grant). Our own copy of nono_path_within's
+ * rule: caps_query.c asks nono_mounts_write_blocked, so calling back into it would make a cycle. */
+static bool within(const char *p, const char *g, bool dir)
+{
+	size_t n = strlen(g);
+	if (strncmp(g, p, n))
+		return false;
+	return p[n] == '\0' || (dir && (p[n] == '/' || (n == 1 && g[0] == '/')));
+}
+
+/* The grant (other than `self`) covering `p` with `want` access bits, or NULL. */
+static const struct grant *covering(const nono_caps *caps, const char *p, unsigned want,
+				    const struct grant *self)
+{
+	for (size_t i = 0; i < caps->ngrants; i++) {
+		const struct grant *g = &caps->grants[i];
+		if (g != self && (g->access & want) && within(p, g->resolved, !g->is_file) &&
+		    strcmp(p, g->resolved))
+			return g;
+	}
+	return NULL;
+}
+
+/* A read-only grant strictly inside a writable directory grant: Landlock would let it be written
+ * (rights add up along the hierarchy); a read-only bind makes it read-only. */
+static bool is_ro_bind(const nono_caps *caps, const struct grant *g)
+{
+	return g->access == NONO_ACCESS_READ && covering(caps, g->resolved, NONO_ACCESS_WRITE, g);
+}
+
+/* The innermost read-only bind covering `p`, or NULL. */
+static const struct grant *ro_bind_of(const nono_caps *caps, const char *p)
+{
+	const struct grant *best = NULL;
+	for (size_t i = 0; i < caps->ngrants; i++) {
+		const struct grant *g = &caps->grants[i];
+		if (is_ro_bind(caps, g) && within(p, g->resolved, !g->is_file) &&
+		    (!best || strlen(g->resolved) > strlen(best->resolved)))
+			best = g;
+	}
+	return best;
+}
+
+/* A writable grant strictly inside a read-only bind gets its own writable bind again. */
+static bool is_rw_bind(const nono_caps *caps, const struct grant *g)
+{
+	if (!(g->access & NONO_ACCESS_WRITE))
+		return false;
+	const struct grant *ro = ro_bind_of(caps, g->resolved);
+	return ro && strcmp(ro->resolved, g->resolved);
+}
+
+bool nono_mounts_write_blocked(const nono_caps *caps, const char *p)
+{
+	const struct grant *ro = ro_bind_of(caps, p);
+	if (!ro)
+		return false;
+	/* A writable bind deeper than the read-only one, and covering p, lifts it. */
+	for (size_t i = 0; i < caps->ngrants; i++) {
+		const struct grant *g = &caps->grants[i];
+		if (strlen(g->resolved) > strlen(ro->resolved) && within(p, g->resolved, !g->is_file) &&
+		    is_rw_bind(caps, g))
+			return false;
+	}
+	return true;
+}
+
+static const char *deny_inside_grant(const nono_caps *caps, const char *d)
 {
 	for (size_t i = 0; i < caps->ngrants; i++)
-		if (nono_path_within(d, caps->grants[i].resolved, !caps->grants[i].is_file))
+		if (within(d, caps->grants[i].resolved, !caps->grants[i].is_file))
 			return caps->grants[i].resolved;
 	return NULL;
 }
 
-size_t nono_mounts_needed(const nono_caps *caps, const char **first, const char **grant)
+static int op_cmp(const void *a, const void *b)
 {
-	size_t n = 0;
-	for (size_t i = 0; i < caps->ndenies; i++) {
-		const char *g = inside_grant(caps, caps->denies[i]);
-		if (g && n++ == 0 && first) {
-			*first = caps->denies[i];
-			*grant = g;
-		}
-	}
-	return n;
+	const struct nono_mount_op *x = a, *y = b;
+	if ((x->kind == 'd') != (y->kind == 'd'))
+		return x->kind == 'd' ? 1 : -1; /* covers last, on top of every bind */
+	size_t lx = strlen(x->path), ly = strlen(y->path);
+	return lx < ly ? -1 : lx > ly; /* outer binds first */
 }
 
-char **nono_mounts_paths(const nono_caps *caps)
+/* The ops, sorted; *n_deny / *n_ro counted; *why names the first one for messages. */
+static struct nono_mount_op *build_ops(const nono_caps *caps, size_t *n_deny, size_t *n_ro,
+				       char *why, size_t why_len)
 {
-	char **v = calloc(caps->ndenies + 1, sizeof *v);
+	struct nono_mount_op *ops = calloc(caps->ngrants + caps->ndenies + 1, sizeof *ops);
 	size_t n = 0;
-	for (size_t i = 0; v && i < caps->ndenies; i++)
-		if (inside_grant(caps, caps->denies[i]))
-			v[n++] = caps->denies[i]; /* borrowed from caps */
-	return v;
+	*n_deny = *n_ro = 0;
+	for (size_t i = 0; ops && i < caps->ngrants; i++) {
+		const struct grant *g = &caps->grants[i];
+		bool ro = is_ro_bind(caps, g), rw = !ro && is_rw_bind(caps, g);
+		if (ro && why && !why[0])
+			snprintf(why, why_len, "read-only grant %.200s lies inside the writable grant "
+				 "%.200s", g->resolved,
+				 covering(caps, g->resolved, NONO_ACCESS_WRITE, g)->resolved);
+		if (ro || rw)
+			ops[n++] = (struct nono_mount_op){ro ? 'r' : 'w', g->resolved};
+		*n_ro += ro;
+	}
+	for (size_t i = 0; ops && i < caps->ndenies; i++) {
+		const char *g = deny_inside_grant(caps, caps->denies[i]);
+		if (!g)
+			continue;
+		if (why && !why[0])
+			snprintf(why, why_len, "deny path %.200s lies inside the grant %.200s",
+				 caps->denies[i], g);
+		ops[n++] = (struct nono_mount_op){'d', caps->denies[i]};
+		++*n_deny;
+	}
+	if (ops)
+		qsort(ops, n, sizeof *ops, op_cmp);
+	return ops;
 }
 
 int nono_mounts_decide(const nono_caps *caps, const struct nono_kernel *k, bool best_effort,
 		       struct nono_plan *plan, nono_error *err)
 {
-	const char *first = NULL, *grant = NULL;
-	size_t n = nono_mounts_needed(caps, &first, &grant);
-	if (!n)
-		return 0;
-	if (!k->mount_ns) {
-		if (!best_effort)
-			return nono_fail(err, -EOPNOTSUPP,
-					 "deny path %.200s lies inside the grant %.200s: enforcing it "
-					 "needs a private mount namespace, which this process cannot make "
-					 "(user namespaces disabled?)", first, grant);
-		nono_report_downgrade(&plan->report,
-				      "%zu deny path(s) inside grants NOT enforced (no private mount "
-				      "namespace here), e.g. %.120s", n, first);
+	size_t n_deny, n_ro;
+	char why[480] = "";
+	struct nono_mount_op *ops = build_ops(caps, &n_deny, &n_ro, why, sizeof why);
+	if (!ops)
+		return nono_fail(err, -ENOMEM, "out of memory");
+	if (!ops[0].kind) {
+		free(ops);
 		return 0;
 	}
-	plan->mount_paths = nono_mounts_paths(caps);
-	if (!plan->mount_paths)
-		return nono_fail(err, -ENOMEM, "out of memory");
-	plan->report.deny_mounts = n;
+	if (!k->mount_ns) {
+		free(ops);
+		if (!best_effort)
+			return nono_fail(err, -EOPNOTSUPP,
+					 "%s: Landlock cannot enforce that alone and this process "
+					 "cannot make a private mount namespace (user namespaces "
+					 "disabled?)", why);
+		nono_report_downgrade(&plan->report,
+				      "NOT enforced without a private mount namespace: %zu deny "
+				      "path(s) inside grants, %zu read-only grant(s) inside writable "
+				      "ones (%.120s)", n_deny, n_ro, why);
+		return 0;
+	}
+	plan->mount_ops = ops;
+	plan->report.deny_mounts = n_deny;
+	plan->report.ro_binds = n_ro;
 	return 0;
 }
 
@@ -230,32 +321,63 @@ static int drop_dac_caps(void)
 	return 0;
 }
 
-/* The working directory must not lie inside a covered path: relative lookups from it would pass
- * under the cover. */
-static int check_cwd(char *const *paths)
+/* A bind of `path` onto itself, read-only ('r') or writable again ('w', inside a read-only one),
+ * with what is mounted below it. */
+static int rebind(const char *path, bool readonly)
+{
+	int t = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (t < 0)
+		return errno == ENOENT ? 0 : -errno;
+	int c = (int)syscall(__NR_open_tree, t, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+				    AT_EMPTY_PATH | AT_RECURSIVE);
+	int r = c < 0 ? -errno : 0;
+	struct mount_attr a = {0};
+	if (readonly)
+		a.attr_set = MOUNT_ATTR_RDONLY;
+	else
+		a.attr_clr = MOUNT_ATTR_RDONLY;
+	if (!r && syscall(__NR_mount_setattr, c, "", AT_EMPTY_PATH | (readonly ? AT_RECURSIVE : 0),
+			  &a, sizeof a) < 0)
+		r = -errno;
+	r = r ? r : attach(c, t);
+	if (c >= 0)
+		close(c);
+	close(t);
+	return r;
+}
+
+/* The working directory was moved into the new namespace by unshare, before the binds and covers:
+ * it still names the dentry under them. One inside a covered path is refused (relative lookups
+ * would pass under the cover); otherwise it is looked up again, so that it lies in the new mounts
+ * (a working directory inside a read-only bind becomes read-only too). */
+static int check_cwd(const struct nono_mount_op *ops)
 {
 	char cwd[4096];
 	if (syscall(__NR_getcwd, cwd, sizeof cwd) < 0)
 		return -errno;
-	for (size_t i = 0; paths[i]; i++) {
-		size_t n = strlen(paths[i]);
-		if (!strncmp(cwd, paths[i], n) && (cwd[n] == '\0' || cwd[n] == '/'))
+	for (size_t i = 0; ops[i].kind; i++) {
+		size_t n = strlen(ops[i].path);
+		if (ops[i].kind == 'd' && !strncmp(cwd, ops[i].path, n) &&
+		    (cwd[n] == '\0' || cwd[n] == '/'))
 			return -EACCES;
 	}
-	return 0;
+	return chdir(cwd) < 0 ? -errno : 0;
 }
 
-int nono_mounts_enter(char *const *paths)
+int nono_mounts_enter(const struct nono_mount_op *ops)
 {
-	bool priv = geteuid() == 0;
+	bool priv = geteuid() == 0, covers = false;
 	int r = enter_namespace(priv);
 	int files_mnt = -1;
-	for (size_t i = 0; !r && paths[i]; i++)
-		r = cover(paths[i], &files_mnt);
+	for (size_t i = 0; !r && ops[i].kind; i++) {
+		covers = covers || ops[i].kind == 'd';
+		r = ops[i].kind == 'd' ? cover(ops[i].path, &files_mnt)
+					: rebind(ops[i].path, ops[i].kind == 'r');
+	}
 	if (files_mnt >= 0)
 		close(files_mnt);
-	r = r ? r : check_cwd(paths);
-	return r || !priv ? r : drop_dac_caps();
+	r = r ? r : check_cwd(ops);
+	return r || !priv || !covers ? r : drop_dac_caps();
 }
 
 int nono_mounts_probe_child(void)

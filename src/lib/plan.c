@@ -228,8 +228,8 @@ static void plan_free_parts(struct nono_plan *plan)
 	plan->ruleset_fd = -1;
 	free(plan->prog.filter);
 	plan->prog.filter = NULL;
-	free(plan->mount_paths);
-	plan->mount_paths = NULL;
+	free(plan->mount_ops);
+	plan->mount_ops = NULL;
 	plan->prog.len = 0;
 }
 

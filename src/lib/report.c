@@ -95,9 +95,10 @@ void nono_report_render(nono_report *r)
 	       r->seccomp ? (r->supervisor ? "filter + user-notification supervisor" : "filter")
 			  : "NOT APPLIED");
 	append(t, len, "no_new_privs: %s\n", r->no_new_privs ? "yes" : "no");
-	if (r->deny_mounts)
-		append(t, len, "mounts: %zu denied path(s) inside grants covered (private mount "
-			       "namespace)\n", r->deny_mounts);
+	if (r->deny_mounts || r->ro_binds)
+		append(t, len, "mounts: %zu denied path(s) inside grants covered, %zu read-only "
+			       "grant(s) inside writable grants bound read-only (private mount "
+			       "namespace)\n", r->deny_mounts, r->ro_binds);
 	append(t, len, "network: requested %s", nono_net_mode_name(r->net_requested));
 	if (r->net_requested == NONO_NET_PROXY_ONLY) {
 		char port[32];
@@ -159,6 +160,7 @@ char *nono_report_json(const nono_report *r)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "deny_mounts", json_integer((json_int_t)r->deny_mounts));
+	json_object_set_new(o, "ro_binds", json_integer((json_int_t)r->ro_binds));
 	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return s;

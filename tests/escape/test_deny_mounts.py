@@ -195,3 +195,62 @@ def test_dry_run_reports_the_covered_paths(home):
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)["enforcement"]
     assert rep["deny_mounts"] == 2 and rep["ok"], rep
+
+
+RO_PROBE = r'''
+import errno, os, sys
+home = sys.argv[1]
+git = os.path.join(home, "proj", ".git")
+def t(f):
+    try:
+        f(); return "ok"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+def append():
+    with open(os.path.join(git, "config"), "a") as f:
+        f.write("[core]\n\tfsmonitor = evil\n")
+def hook():
+    with open(os.path.join(git, "hooks", "post-checkout"), "w") as f:
+        f.write("#!/bin/sh\n")
+out = [t(lambda: open(os.path.join(git, "config")).read()), t(append), t(hook),
+       t(lambda: os.chmod(os.path.join(git, "config"), 0o777)),
+       t(lambda: open(os.path.join(git, "objects", "new"), "w").close()),
+       t(lambda: open(os.path.join(home, "proj", "src.c"), "w").close()),
+       t(lambda: os.unlink(os.path.join(git, "config"))),
+       t(lambda: os.rename(git, os.path.join(home, "proj", "g2")))]
+print(" ".join(out))
+'''
+
+
+@pytest.mark.parametrize("abi", [None, "3"], ids=["abi-native", "abi3"])
+@pytest.mark.parametrize("user", USERS)
+def test_read_grant_inside_writable_grant_is_read_only(home, user, abi):
+    """--allow PROJECT --read PROJECT/.git: .git is really read-only (review F12: hooks and
+    config planted through a read-write project grant run outside the sandbox later), except
+    --allow PROJECT/.git/objects inside it, bound writable again."""
+    proj = home / "proj"
+    (proj / ".git" / "hooks").mkdir(parents=True)
+    (proj / ".git" / "objects").mkdir()
+    (proj / ".git" / "config").write_text("[core]\n")
+    base = [PY, "-c", RO_PROBE, str(home)]
+    assert run_plain(as_user(user, base, home), abi) == "ok ok ok ok ok ok ok ok"
+    # (the baseline moved .git away and rewrote things: start again)
+    shutil.rmtree(proj)
+    (proj / ".git" / "hooks").mkdir(parents=True)
+    (proj / ".git" / "objects").mkdir()
+    (proj / ".git" / "config").write_text("[core]\n")
+    cmd = [str(NONO), "run", "--allow", str(proj), "--read", str(proj / ".git"), "--allow",
+           str(proj / ".git" / "objects"), "--workdir", str(proj / ".git"), "--", *base]
+    got = run_plain(as_user(user, cmd, home), abi)
+    assert got == "ok EROFS EROFS EROFS ok ok EROFS EBUSY", got
+    assert (proj / ".git" / "config").read_text() == "[core]\n"
+    assert not (proj / ".git" / "hooks" / "post-checkout").exists()
+
+
+def run_plain(cmd, abi):
+    env = {k: v for k, v in os.environ.items() if k != "NONO_MAX_LANDLOCK_ABI"}
+    if abi:
+        env["NONO_MAX_LANDLOCK_ABI"] = abi
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    return r.stdout.strip()
