@@ -207,3 +207,47 @@ def test_git_reads_its_config_only_with_the_git_group(nono_py, tmp_path, monkeyp
     assert r.stdout.startswith(b"Sandboxed Tester\n"), r.stderr
     assert r.exit_code != 0 and b"Permission denied" in r.stderr  # ~/.ssh stays out of reach
     assert (repo / ".git" / "HEAD").exists()
+
+
+def test_enforced_deny_paths_in_sandboxed_exec(nono_py, tmp_path):
+    """enforce_deny_paths: a denied directory and file inside a read-write grant are out of reach
+    for the command (the library covers them in its mount namespace); the rest is usable."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id").write_text("KEY")
+    (home / "token").write_text("TOKEN")
+    caps = embedded_caps(nono_py, SYSTEM)
+    caps.allow_path(str(home), nono_py.AccessMode.READ_WRITE)
+    nono_py.enforce_deny_paths(caps, [str(home / ".ssh"), str(home / "token")])
+    assert nono_py.deny_paths_of(caps) == [str(home / ".ssh"), str(home / "token")]
+    q = nono_py.QueryContext(caps).query_path(str(home / ".ssh" / "id"), nono_py.AccessMode.READ)
+    assert q["status"] == "denied"
+    script = ("cat .ssh/id || echo key-denied; cat token || echo token-denied; "
+              "ls .ssh || echo list-denied; echo ok > note && echo wrote")
+    r = run(nono_py, caps, ["/bin/sh", "-c", script], home)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.split() == [b"key-denied", b"token-denied", b"list-denied", b"wrote"]
+    # The deny paths survive a SandboxState round trip (never dropped silently).
+    again = nono_py.SandboxState.from_json(nono_py.SandboxState.from_caps(caps).to_json()).to_caps()
+    assert nono_py.deny_paths_of(again) == nono_py.deny_paths_of(caps)
+    with pytest.raises(ValueError):
+        nono_py.enforce_deny_paths(caps, ["relative/path"])
+
+
+def test_apply_refuses_deny_paths_inside_grants(nono_py, tmp_path):
+    """nono_apply cannot give the calling process a namespace of its own: it refuses, before
+    restricting anything (a subprocess, since apply is irreversible)."""
+    import subprocess
+    import sys
+    from nono_py_testlib import PYDIR
+    (tmp_path / "w" / "secret").mkdir(parents=True)
+    code = (f"import nono_py\n"
+            f"c = nono_py.CapabilitySet()\n"
+            f"c.allow_path({str(tmp_path / 'w')!r}, nono_py.AccessMode.READ_WRITE)\n"
+            f"nono_py.enforce_deny_paths(c, [{str(tmp_path / 'w' / 'secret')!r}])\n"
+            f"try:\n    nono_py.apply(c)\nexcept RuntimeError as e:\n    print('refused', e)\n"
+            f"import os\nos.listdir({str(tmp_path / 'w' / 'secret')!r})\nprint('unrestricted')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={"PYTHONPATH": str(PYDIR), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    assert "refused" in r.stdout and "nono_exec only" in r.stdout and "unrestricted" in r.stdout
