@@ -89,13 +89,12 @@ static void policy_dealloc(nono_py_policy *self)
 	NONO_PY_DEALLOC(self);
 }
 
-static PyObject *policy_group_names(nono_py_policy *self, PyObject *unused)
+static PyObject *name_list(const nono_policy *p, size_t n,
+			   const char *(*get)(const nono_policy *, size_t))
 {
-	(void)unused;
-	size_t n = nono_policy_group_count(self->policy);
 	PyObject *l = PyList_New((Py_ssize_t)n);
 	for (size_t i = 0; l && i < n; i++) {
-		PyObject *s = nono_py_text(nono_policy_group_name(self->policy, i));
+		PyObject *s = nono_py_text(get(p, i));
 		if (!s)
 			Py_CLEAR(l);
 		else
@@ -104,19 +103,18 @@ static PyObject *policy_group_names(nono_py_policy *self, PyObject *unused)
 	return l;
 }
 
+static PyObject *policy_group_names(nono_py_policy *self, PyObject *unused)
+{
+	(void)unused;
+	return name_list(self->policy, nono_policy_group_count(self->policy),
+			 nono_policy_group_name);
+}
+
 static PyObject *policy_base_groups(nono_py_policy *self, PyObject *unused)
 {
 	(void)unused;
-	size_t n = nono_policy_base_group_count(self->policy);
-	PyObject *l = PyList_New((Py_ssize_t)n);
-	for (size_t i = 0; l && i < n; i++) {
-		PyObject *s = nono_py_text(nono_policy_base_group(self->policy, i));
-		if (!s)
-			Py_CLEAR(l);
-		else
-			PyList_SET_ITEM(l, (Py_ssize_t)i, s);
-	}
-	return l;
+	return name_list(self->policy, nono_policy_base_group_count(self->policy),
+			 nono_policy_base_group);
 }
 
 static PyObject *policy_group_description(nono_py_policy *self, PyObject *name)

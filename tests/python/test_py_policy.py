@@ -248,6 +248,6 @@ def test_apply_refuses_deny_paths_inside_grants(nono_py, tmp_path):
             f"try:\n    nono_py.apply(c)\nexcept RuntimeError as e:\n    print('refused', e)\n"
             f"import os\nos.listdir({str(tmp_path / 'w' / 'secret')!r})\nprint('unrestricted')\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                       env={"PYTHONPATH": str(PYDIR), "PATH": "/usr/bin:/bin"})
+                       env={**os.environ, "PYTHONPATH": str(PYDIR)})  # LD_PRELOAD under ASan
     assert r.returncode == 0, r.stderr
     assert "refused" in r.stdout and "nono_exec only" in r.stdout and "unrestricted" in r.stdout
