@@ -106,6 +106,8 @@ struct nono_kernel {
 	                             unprivileged) and a tmpfs can be made here (mounts.c) */
 };
 NONO_HIDDEN void nono_kernel_probe(struct nono_kernel *k);
+/* Can a private mount namespace be made here (mounts.c)? Probed once, on first use (a fork). */
+NONO_HIDDEN bool nono_kernel_mount_ns(void);
 /* Effective Landlock ABI (kernel ABI, capped by nono_set_max_landlock_abi / NONO_MAX_LANDLOCK_ABI),
  * -EINVAL when the cap is invalid. */
 NONO_HIDDEN int nono_landlock_abi(void);
@@ -182,6 +184,8 @@ NONO_HIDDEN int nono_mounts_decide(const nono_caps *caps, const struct nono_kern
 NONO_HIDDEN int nono_mounts_enter(const struct nono_mount_op *ops);
 NONO_HIDDEN int nono_mounts_probe_child(void);
 NONO_HIDDEN bool nono_mounts_write_blocked(const nono_caps *caps, const char *p);
+/* Does `caps` need the namespace at all (a deny path or read-only grant inside a grant)? */
+NONO_HIDDEN bool nono_mounts_wanted(const nono_caps *caps);
 
 /* landlock.c: the ruleset the plan describes. *ruleset_fd = -1 when the plan has no Landlock. */
 NONO_HIDDEN int nono_landlock_build(const nono_caps *caps, const struct nono_plan *plan,

@@ -138,6 +138,15 @@ static struct nono_mount_op *build_ops(const nono_caps *caps, size_t *n_deny, si
 	return ops;
 }
 
+bool nono_mounts_wanted(const nono_caps *caps)
+{
+	size_t n_deny, n_ro;
+	struct nono_mount_op *ops = build_ops(caps, &n_deny, &n_ro, NULL, 0);
+	bool wanted = !ops || ops[0].kind; /* out of memory: let the plan say so */
+	free(ops);
+	return wanted;
+}
+
 int nono_mounts_decide(const nono_caps *caps, const struct nono_kernel *k, bool best_effort,
 		       struct nono_plan *plan, nono_error *err)
 {

@@ -239,6 +239,7 @@ static int plan_prepare(const nono_caps *caps, unsigned flags, bool for_run, str
 {
 	struct nono_kernel k;
 	nono_kernel_probe(&k);
+	k.mount_ns = nono_mounts_wanted(caps) && nono_kernel_mount_ns();
 	int r = nono_plan_decide(caps, &k, flags, plan, err);
 	if (r < 0)
 		return r;

@@ -241,7 +241,7 @@ static int user_notif_available(void)
 static pthread_once_t static_once = PTHREAD_ONCE_INIT;
 static struct {
 	int landlock_abi_kernel;
-	bool seccomp_filter, notif_action, pidfd_getfd, wait_killable_recv, mount_ns;
+	bool seccomp_filter, notif_action, pidfd_getfd, wait_killable_recv;
 } facts;
 
 /* Can a private mount namespace be made here (mounts.c)? Asked once, in a forked child: user
@@ -267,7 +267,21 @@ static void probe_static(void)
 	facts.notif_action = facts.seccomp_filter && seccomp_action_avail(SECCOMP_RET_USER_NOTIF);
 	facts.pidfd_getfd = pidfd_getfd_supported();
 	facts.wait_killable_recv = facts.seccomp_filter && wait_killable_recv_supported();
-	facts.mount_ns = mount_ns_supported();
+}
+
+/* Asked only by plans that need it (a fork per process otherwise: `nono run` starts often). */
+static pthread_once_t mount_ns_once = PTHREAD_ONCE_INIT;
+static bool mount_ns_fact;
+
+static void probe_mount_ns(void)
+{
+	mount_ns_fact = mount_ns_supported();
+}
+
+bool nono_kernel_mount_ns(void)
+{
+	pthread_once(&mount_ns_once, probe_mount_ns);
+	return mount_ns_fact;
 }
 
 /* stdin/stdout/stderr go to the sandboxed command as they are. A datagram, raw or packet socket
@@ -312,7 +326,7 @@ void nono_kernel_probe(struct nono_kernel *k)
 	k->pidfd_getfd = facts.pidfd_getfd;
 	k->wait_killable_recv = facts.wait_killable_recv;
 	k->stdio_dgram_fd = stdio_dgram_fd();
-	k->mount_ns = facts.mount_ns;
+	/* k->mount_ns: filled by plan_prepare through nono_kernel_mount_ns, when a plan needs it */
 }
 
 int nono_support_query(nono_support *out)
