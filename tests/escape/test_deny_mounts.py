@@ -27,7 +27,7 @@ out = {}
 def t(name, f):
     try:
         r = f()
-        out[name] = "ok" if r is None or r else "empty"
+        out[name] = r if r == "n/a" else "ok" if r is None or r else "empty"
     except OSError as e:
         out[name] = errno.errorcode.get(e.errno, str(e.errno))
 def read_key():
@@ -49,6 +49,8 @@ def via_symlink():
     with open(link) as f:
         return "PRIVATE" in f.read()
 def by_handle():
+    if not handle_hex:
+        return "n/a"
     libc = ctypes.CDLL(None, use_errno=True)
     raw = bytes.fromhex(handle_hex)
     buf = ctypes.create_string_buffer(raw, len(raw))
@@ -89,8 +91,7 @@ USERS = ["root", "nobody"] if os.geteuid() == 0 and can_setpriv() else ["self"]
 
 @pytest.fixture
 def home():
-    # Outside /tmp's grant-free zone does not matter here; the harness grants only this home.
-    h = pathlib.Path(tempfile.mkdtemp(prefix="nono-deny-", dir="/var/tmp"))
+    h = pathlib.Path(tempfile.mkdtemp(prefix="nono-deny-"))
     (h / ".ssh").mkdir()
     (h / ".ssh" / "id_ed25519").write_text("PRIVATE KEY")
     (h / "work").mkdir()
@@ -110,7 +111,7 @@ def handle_of(path):
     ctypes.c_uint.from_buffer(buf, 0).value = size
     mnt = ctypes.c_int()
     if libc.name_to_handle_at(-100, str(path).encode(), buf, ctypes.byref(mnt), 0) != 0:
-        pytest.skip("name_to_handle_at not supported on this filesystem")
+        return ""  # no file handles on this filesystem: the probe reports "n/a"
     n = ctypes.c_uint.from_buffer(buf, 0).value
     return buf.raw[:8 + n].hex()
 
@@ -136,12 +137,10 @@ def test_probes_escape_unsandboxed(home, user):
     handle = handle_of(home / ".ssh" / "id_ed25519")
     got = run_probe(as_user(user, [PY, "-c", PROBE, str(home), handle], home), home, None)
     # Everything succeeds without nono, except what needs privileges the user lacks.
-    expect_fail = {"umount"} | ({"handle"} if user == "nobody" else set())
+    expect_fail = {"umount", "handle"}
     assert {k for k, v in got.items() if v != "ok"} <= expect_fail, got
-    for k in ("read", "list", "symlink", "create", "write", "chmod"):
-        assert got[k] == "ok", (k, got)
-    if user != "nobody":
-        assert got["handle"] == "ok", got
+    if user != "nobody" and handle:
+        assert got["handle"] == "ok", got  # root can open a file by its handle
 
 
 @pytest.mark.parametrize("abi", [None, "3"], ids=["abi-native", "abi3"])
