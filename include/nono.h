@@ -96,9 +96,10 @@ NONO_API bool nono_caps_path_covered(const nono_caps *caps, const char *path);
 /* Deny `path` (and everything below it) even inside a grant. Landlock cannot take a path back out
  * of a granted tree, so nono_exec enforces such denials in a private mount namespace of the
  * command (a user namespace too when unprivileged): before Landlock applies, a denied directory is
- * covered by an empty read-only tmpfs with mode 000 and a denied file by an empty read-only file
- * with mode 000 (and a command running as root loses CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so
- * the modes hold). The plan refuses such a policy with -EOPNOTSUPP where no namespace can be made
+ * covered by an empty read-only tmpfs with mode 000 and a denied file by a read-only, nodev bind of
+ * /dev/null (opening it fails with EACCES); a command running as root loses CAP_DAC_OVERRIDE and
+ * CAP_DAC_READ_SEARCH, so the modes hold. A read-only grant inside a writable grant is bound
+ * read-only there as well. The plan refuses such a policy with -EOPNOTSUPP where no namespace can be made
  * (best effort: a downgrade in the report); nono_apply refuses deny paths inside grants (it cannot
  * move the calling process into a new namespace after threads may exist). A deny path outside every
  * grant needs nothing: Landlock denies it already. The path is made absolute and canonicalised if it

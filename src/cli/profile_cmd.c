@@ -94,7 +94,7 @@ static void show_grants(const struct profile *p, const nono_caps *caps)
 		if (p->origins[i].skipped)
 			printf("  %-10s %-50s %s\n", nono_access_name(p->origins[i].access),
 			       p->origins[i].path, p->origins[i].from);
-	printf("denied (each outside every grant, or the profile is refused):\n");
+	printf("denied (inside a grant: covered in the command's own mount namespace):\n");
 	for (size_t i = 0; i < p->norigins; i++)
 		if (!p->origins[i].access)
 			printf("  %-61s %s\n", p->origins[i].path, p->origins[i].from);

@@ -1,9 +1,10 @@
 /* mounts.c — deny paths inside grants, enforced. Landlock only grants: it cannot take ~/.ssh back
  * out of a grant of ~. nono_exec's command therefore gets a private mount namespace (plus a user
  * namespace when unprivileged) in which, before Landlock applies, every denied path inside a grant
- * is covered: a directory by an empty read-only tmpfs with mode 000, a file by an empty read-only
- * file with mode 000. The cover is a mount point, so it cannot be renamed or removed (EBUSY), and a
- * Landlock-restricted process cannot unmount it (Landlock denies mount topology changes, 5.13).
+ * is covered: a directory by an empty read-only tmpfs with mode 000, a file by a read-only, nodev
+ * bind of /dev/null (opening it fails with EACCES). The cover is a mount point, so it cannot be
+ * renamed or removed (EBUSY), and a Landlock-restricted process cannot unmount it (Landlock denies
+ * mount topology changes, 5.13).
  * A command running as root would read through mode 000 with CAP_DAC_OVERRIDE: it loses
  * CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH then. The plan decides (nono_mounts_decide); the exec
  * child enters (nono_mounts_enter); support.c asks once whether a namespace can be made here
@@ -257,10 +258,12 @@ static int attach(int mnt, int target)
 	return 0;
 }
 
-/* Cover one file with a read-only clone of `src` (an empty mode-000 file on our own tmpfs). */
-static int cover_file(int files_mnt, int target)
+/* Cover one file with a bind of /dev/null, read-only and nodev: opening it fails with EACCES
+ * (nodev), it reads and writes nothing. The source must be a mount of our own namespace: before
+ * 6.15 open_tree cannot clone a detached mount (EINVAL on 6.1), so no private tmpfs file here. */
+static int cover_file(int target)
 {
-	int t = (int)syscall(__NR_open_tree, files_mnt, "empty", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	int t = (int)syscall(__NR_open_tree, AT_FDCWD, "/dev/null", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 	if (t < 0)
 		return -errno;
 	struct mount_attr a = {.attr_set = COVER_ATTRS};
@@ -270,28 +273,9 @@ static int cover_file(int files_mnt, int target)
 	return r;
 }
 
-/* The tmpfs holding the one empty file that covers denied files (made when first needed). */
-static int files_source(int *files_mnt)
-{
-	if (*files_mnt >= 0)
-		return 0;
-	int m = new_tmpfs(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-	if (m < 0)
-		return m;
-	int f = openat(m, "empty", O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
-	if (f < 0) {
-		int e = errno;
-		close(m);
-		return -e;
-	}
-	close(f);
-	*files_mnt = m;
-	return 0;
-}
-
 /* Cover `path` (opened without following a final symlink: the deny path was canonicalised when
  * it was added; a symlink there now is refused, never followed). A missing path is skipped. */
-static int cover(const char *path, int *files_mnt)
+static int cover(const char *path)
 {
 	int t = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (t < 0)
@@ -304,8 +288,7 @@ static int cover(const char *path, int *files_mnt)
 		if (m >= 0)
 			close(m);
 	} else if (!r) {
-		r = files_source(files_mnt);
-		r = r ? r : cover_file(*files_mnt, t);
+		r = cover_file(t);
 	}
 	close(t);
 	return r;
@@ -377,14 +360,10 @@ int nono_mounts_enter(const struct nono_mount_op *ops)
 {
 	bool priv = geteuid() == 0, covers = false;
 	int r = enter_namespace(priv);
-	int files_mnt = -1;
 	for (size_t i = 0; !r && ops[i].kind; i++) {
 		covers = covers || ops[i].kind == 'd';
-		r = ops[i].kind == 'd' ? cover(ops[i].path, &files_mnt)
-					: rebind(ops[i].path, ops[i].kind == 'r');
+		r = ops[i].kind == 'd' ? cover(ops[i].path) : rebind(ops[i].path, ops[i].kind == 'r');
 	}
-	if (files_mnt >= 0)
-		close(files_mnt);
 	r = r ? r : check_cwd(ops);
 	return r || !priv || !covers ? r : drop_dac_caps();
 }
