@@ -192,6 +192,8 @@ typedef struct nono_support {
 	bool wait_killable_recv;  /* 5.19 */
 	bool sync_wakeup;         /* 6.6 */
 	bool x86_64;              /* running on x86_64 (i386/x32 checks apply) */
+	bool mount_ns;            /* a private mount namespace can be made for nono_exec's command
+	                             (deny paths and read-only grants inside grants, mounts.c) */
 } nono_support;
 
 /* Probe the running kernel (cheap; not cached). Always fills *out; returns 0. */

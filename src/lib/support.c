@@ -372,6 +372,7 @@ int nono_support_query(nono_support *out)
 	}
 	out->pidfd_getfd = pidfd_getfd_supported();
 	out->wait_killable_recv = out->seccomp_filter && wait_killable_recv_supported();
+	out->mount_ns = nono_kernel_mount_ns();
 	return 0;
 }
 
@@ -434,11 +435,12 @@ char *nono_support_text(const nono_support *s)
 			 "seccomp user notification (5.0): %s\n"
 			 "pidfd_getfd (5.6): %s\n"
 			 "seccomp WAIT_KILLABLE_RECV (5.19): %s\n"
-			 "seccomp sync wake-up (6.6): %s\n",
+			 "seccomp sync wake-up (6.6): %s\n"
+			 "private mount namespace (deny inside grants): %s\n",
 			 s->kernel_release[0] ? s->kernel_release : "unknown",
 			 s->x86_64 ? "x86_64" : "not x86_64", ll, abis, yn(s->seccomp_filter),
 			 yn(s->seccomp_user_notif), yn(s->pidfd_getfd), yn(s->wait_killable_recv),
-			 yn(s->sync_wakeup));
+			 yn(s->sync_wakeup), yn(s->mount_ns));
 	return n < 0 ? NULL : out;
 }
 
@@ -473,6 +475,7 @@ char *nono_support_json(const nono_support *s)
 	bad |= json_object_set_new(o, "wait_killable_recv", json_boolean(s->wait_killable_recv));
 	bad |= json_object_set_new(o, "sync_wakeup", json_boolean(s->sync_wakeup));
 	bad |= json_object_set_new(o, "x86_64", json_boolean(s->x86_64));
+	bad |= json_object_set_new(o, "mount_ns", json_boolean(s->mount_ns));
 	char *txt = bad ? NULL : json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return txt;
