@@ -104,6 +104,22 @@ NONO_API void nono_caps_deduplicate(nono_caps *caps);
 /* True when `path` (canonicalised if it exists, else made absolute lexically) lies inside a grant. */
 NONO_API bool nono_caps_path_covered(const nono_caps *caps, const char *path);
 
+/* Deny `path` (and everything below it) even inside a grant. Landlock cannot take a path back out
+ * of a granted tree, so nono_exec enforces such denials in a private mount namespace of the
+ * command (a user namespace too when unprivileged): before Landlock applies, a denied directory is
+ * covered by an empty read-only tmpfs with mode 000 and a denied file by a read-only, nodev bind of
+ * /dev/null (opening it fails with EACCES); a command running as root loses CAP_DAC_OVERRIDE and
+ * CAP_DAC_READ_SEARCH, so the modes hold. A read-only grant inside a writable grant is bound
+ * read-only there as well. The plan refuses such a policy with -EOPNOTSUPP where no namespace can be made
+ * (best effort: a downgrade in the report); nono_apply refuses deny paths inside grants (it cannot
+ * move the calling process into a new namespace after threads may exist). A deny path outside every
+ * grant needs nothing: Landlock denies it already. The path is made absolute and canonicalised if it
+ * exists (a missing one is kept as written and only matters if it appears later).
+ * Errors: -EINVAL (empty or relative path), -ENAMETOOLONG, -ENOMEM. */
+NONO_API int nono_caps_deny_path(nono_caps *caps, const char *path, nono_error *err);
+NONO_API size_t nono_caps_deny_count(const nono_caps *caps);
+NONO_API const char *nono_caps_deny(const nono_caps *caps, size_t i); /* borrowed; NULL past end */
+
 /* Network mode. For NONO_NET_PROXY_ONLY `proxy_port` is the proxy's port (1..65535), or 0 for "chosen
  * when the proxy starts": a plan (nono_plan_report) accepts 0 and reports the port as not yet known,
  * while nono_apply and nono_exec refuse it (-EINVAL). For the other modes it must be 0.
@@ -244,6 +260,8 @@ typedef struct nono_support {
 	bool wait_killable_recv;  /* 5.19 */
 	bool sync_wakeup;         /* 6.6 */
 	bool x86_64;              /* running on x86_64 (i386/x32 checks apply) */
+	bool mount_ns;            /* a private mount namespace can be made for nono_exec's command
+	                             (deny paths and read-only grants inside grants, mounts.c) */
 } nono_support;
 
 /* Probe the running kernel (cheap; not cached). Always fills *out; returns 0. */
@@ -293,6 +311,10 @@ typedef struct nono_report {
 	                                 proxy starts); reachable only if net_enforced is proxy-only */
 	size_t bind_ports;            /* TCP ports the command may bind (loopback), as enforced */
 	size_t unix_sockets;          /* unix socket grants honoured (0 without a supervisor) */
+	size_t deny_mounts;           /* deny paths inside grants covered in a private mount
+	                                 namespace (nono_caps_deny_path); nono_exec only */
+	size_t ro_binds;              /* read-only grants inside writable grants bound read-only
+	                                 there (so they are really read-only) */
 	bool downgraded;              /* something asked for was not enforced (best effort only) */
 	unsigned n_downgrades;        /* entries in downgrades[] */
 	char downgrades[NONO_REPORT_DOWNGRADES_MAX][NONO_REASON_MAX]; /* one reason each */
@@ -596,6 +618,136 @@ NONO_API int nono_proxy_url_parse(const char *url, const char **addr, uint16_t *
  * Errors: -EINVAL (NULL argument, loader variable in `extra`), -ENOMEM. */
 NONO_API int nono_proxy_env_for(const nono_proxy *p, const nono_caps *caps,
 				const char *const *extra, char ***out, nono_error *err);
+
+/* ------------------------------------------------------------------------------------------------
+ * Policy groups (policy.c, policy_resolve.c; the embedded document is policy_embedded.c)
+ *
+ * A policy document names groups of grants: {"groups": {NAME: GROUP}, "never_grant": [PATH...],
+ * "base_groups": [NAME...], "meta": {...}}. A GROUP holds "description", "required" (it may not be
+ * excluded), "platform" ("linux" or "macos": a group for another platform resolves to nothing),
+ * "allow" {"read", "write", "readwrite": [PATH...]}, "deny" {"access": [PATH...], "unlink": bool,
+ * "unlink_override_for_user_writable": bool} and "network" {"block": bool, "allow_domain" (alias
+ * "allow_proxy"): [HOST...], "max_connections": N, "external_proxy": "HOST:PORT",
+ * "custom_credentials": {NAME: {"prefix", "upstream", "credential_key", "inject_header",
+ * "credential_format", "env_var"}}}. A PATH is absolute, or starts with "~", "$HOME", "$TMPDIR",
+ * "$XDG_CONFIG_HOME", "$XDG_CACHE_HOME", "$XDG_DATA_HOME" or "$XDG_STATE_HOME" (expanded when
+ * resolved; the XDG ones fall back to their defaults under $HOME).
+ * Parsing is strict: an unknown field anywhere, a wrong type, or a group name in base_groups that no
+ * group defines is -EINVAL naming the field ("groups.g: unknown field \"sandbox\"").
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct nono_policy nono_policy;
+typedef struct nono_policy_resolved nono_policy_resolved;
+
+/* Parse and validate a policy document. Returns a new policy (free with nono_policy_free) or NULL
+ * with `err` set (-EINVAL bad JSON or schema, -ENOMEM). */
+NONO_API nono_policy *nono_policy_load(const char *json, size_t len, nono_error *err);
+/* nono's own embedded policy (docs/policy.md lists its groups). NULL only when out of memory. */
+NONO_API nono_policy *nono_policy_load_embedded(nono_error *err);
+/* The embedded document's JSON text (static string). */
+NONO_API const char *nono_policy_embedded_json(void);
+NONO_API void nono_policy_free(nono_policy *p);
+
+/* Group names in sorted order: count, and name `i` (borrowed; NULL past the end). */
+NONO_API size_t nono_policy_group_count(const nono_policy *p);
+NONO_API const char *nono_policy_group_name(const nono_policy *p, size_t i);
+/* A group's description (borrowed), NULL for an unknown group or one without a description. */
+NONO_API const char *nono_policy_group_description(const nono_policy *p, const char *name);
+/* True when the group exists and is marked "required". */
+NONO_API bool nono_policy_group_required(const nono_policy *p, const char *name);
+/* "base_groups": count and name `i` (borrowed; NULL past the end). */
+NONO_API size_t nono_policy_base_group_count(const nono_policy *p);
+NONO_API const char *nono_policy_base_group(const nono_policy *p, size_t i);
+/* Refuse to exclude required groups, or groups the policy does not define.
+ * Errors: -EINVAL naming the first such group. */
+NONO_API int nono_policy_validate_exclusions(const nono_policy *p, const char *const *names,
+					     size_t n, nono_error *err);
+
+/* Resolve groups into `caps`: allow paths become grants (a directory with nono_caps_allow_path, a
+ * file with nono_caps_allow_file; a path that does not exist is skipped and listed in the result),
+ * "network.block" true blocks the network, and a group that allows domains blocks direct network
+ * too (proxy-only is for the caller to set once its proxy runs: fail closed until then). Groups for
+ * another platform are skipped. All or nothing: on error `caps` is unchanged. `out` (optional)
+ * receives what was done, with each grant's group (free with nono_policy_resolved_free).
+ * Errors: -EINVAL unknown group, a path inside "never_grant", HOME unset for a "~" path; the
+ * errors of nono_caps_allow_path other than -ENOENT; -ENOMEM. */
+NONO_API int nono_policy_resolve(const nono_policy *p, const char *const *names, size_t n,
+				 nono_caps *caps, nono_policy_resolved **out, nono_error *err);
+
+/* One grant made (or skipped) by nono_policy_resolve. Strings borrowed from the result. */
+typedef struct nono_policy_grant {
+	const char *path;    /* expanded path */
+	const char *group;   /* the group it came from */
+	nono_access access;
+	bool is_file;
+	bool skipped;        /* not granted: the path does not exist */
+} nono_policy_grant;
+
+/* One deny path: expanded, with its group (borrowed). */
+typedef struct nono_policy_deny {
+	const char *path;
+	const char *group;
+} nono_policy_deny;
+
+NONO_API void nono_policy_resolved_free(nono_policy_resolved *r);
+/* Groups applied (platform-filtered), in the order given. */
+NONO_API size_t nono_policy_resolved_group_count(const nono_policy_resolved *r);
+NONO_API const char *nono_policy_resolved_group(const nono_policy_resolved *r, size_t i);
+/* True when a resolved group asks for unlink overrides (nono_policy_apply_unlink_overrides). */
+NONO_API bool nono_policy_resolved_needs_unlink_overrides(const nono_policy_resolved *r);
+NONO_API size_t nono_policy_resolved_grant_count(const nono_policy_resolved *r);
+NONO_API int nono_policy_resolved_grant(const nono_policy_resolved *r, size_t i,
+					nono_policy_grant *out); /* -ERANGE past the end */
+NONO_API size_t nono_policy_resolved_deny_count(const nono_policy_resolved *r);
+NONO_API int nono_policy_resolved_deny(const nono_policy_resolved *r, size_t i,
+				       nono_policy_deny *out); /* -ERANGE past the end */
+/* Domains the resolved groups allow through the proxy, deduplicated, in order (borrowed). */
+NONO_API size_t nono_policy_resolved_domain_count(const nono_policy_resolved *r);
+NONO_API const char *nono_policy_resolved_domain(const nono_policy_resolved *r, size_t i);
+/* True when a resolved group set "network.block": true. */
+NONO_API bool nono_policy_resolved_network_block(const nono_policy_resolved *r);
+
+/* Expand the path forms policy documents use ("~", "$HOME", "$TMPDIR", "$XDG_CONFIG_HOME", ...; an
+ * absolute path is copied) from this process's environment. *out: caller frees with free().
+ * Errors: -EINVAL (another form, or HOME unset for a form that needs it), -ENOMEM. */
+NONO_API int nono_policy_expand_path(const char *path, char **out, nono_error *err);
+
+/* The expanded deny.access paths of the named groups (platform-filtered), deduplicated. *out is a
+ * NULL-terminated vector (free with nono_strv_free). Errors: -EINVAL unknown group / HOME unset,
+ * -ENOMEM. */
+NONO_API int nono_policy_deny_paths(const nono_policy *p, const char *const *names, size_t n,
+				    char ***out, nono_error *err);
+
+/* Landlock only grants: it cannot take a path back out of a granted tree. Refuse deny paths that lie
+ * inside (or are) a grant of `caps`, the first one named with its grant.
+ * Errors: -EOPNOTSUPP (an overlap), -EINVAL (empty or relative path). */
+NONO_API int nono_policy_validate_deny_overlaps(const char *const *deny_paths, size_t n,
+						const nono_caps *caps, nono_error *err);
+/* Compatibility with nono-py: a group's "deny.unlink" is a macOS (Seatbelt) rule; Landlock rights in
+ * nono are per grant (write includes removing), so on Linux there is nothing to override. Checks
+ * its argument and returns 0 (-EINVAL for NULL). */
+NONO_API int nono_policy_apply_unlink_overrides(nono_caps *caps, nono_error *err);
+
+/* Proxy settings of the named groups' "network" sections. */
+typedef struct nono_policy_route {
+	char *name, *prefix, *upstream, *credential_key, *inject_header, *credential_format, *env_var;
+} nono_policy_route; /* NULL fields were not given */
+
+typedef struct nono_policy_proxy {
+	char **hosts;            /* NULL-terminated, deduplicated, in order */
+	size_t nhosts;
+	unsigned max_connections; /* 0: not given */
+	char *upstream_proxy;    /* "external_proxy", NULL when none */
+	nono_policy_route *routes;
+	size_t nroutes;
+} nono_policy_proxy;
+
+/* *out is NULL (return 0) when no named group has proxy settings, else a new value freed with
+ * nono_policy_proxy_free. Errors: -EINVAL unknown group, conflicting "external_proxy" values
+ * ("Conflicting upstream_proxy values"), conflicting max_connections; -ENOMEM. */
+NONO_API int nono_policy_resolve_proxy(const nono_policy *p, const char *const *names, size_t n,
+				       nono_policy_proxy **out, nono_error *err);
+NONO_API void nono_policy_proxy_free(nono_policy_proxy *px);
 
 /* Free a NULL-terminated vector returned by the library. */
 NONO_API void nono_strv_free(char **v);

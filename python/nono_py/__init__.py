@@ -26,13 +26,22 @@ from ._nono import (
     CapabilitySet,
     ExecResult,
     FsCapability,
+    Policy,
     ProxyHandle,
     QueryContext,
+    ResolvedPolicy,
     SupportInfo,
     apply,
+    apply_unlink_overrides,
+    deny_paths_of,
+    embedded_policy_json,
+    enforce_deny_paths,
     is_supported,
+    load_embedded_policy,
+    load_policy,
     sandboxed_exec,
     support_info,
+    validate_deny_overlaps,
 )
 from ._errors import ProgramNotFoundError
 from ._source import CapabilitySource
@@ -45,6 +54,9 @@ __all__ = [
     "QueryContext", "RouteConfig", "SandboxState", "SupportInfo", "apply", "is_supported",
     "sandboxed_exec", "start_proxy", "support_info",
     "CapabilitySource", "ProgramNotFoundError",
+    "Policy", "ResolvedPolicy", "apply_unlink_overrides", "embedded_policy_json",
+    "load_embedded_policy", "load_policy", "validate_deny_overlaps", "enforce_deny_paths",
+    "deny_paths_of",
 ]
 
 _PREFIX_RE = re.compile(r"^/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/?$")
@@ -175,7 +187,7 @@ class ProxyConfig:
         targets = tuple(f"{r.upstream_host}:{r.upstream_port}" for r in routes)
         native = _nono._ProxyConfig(hosts, internal, self.bind_addr, self.bind_port,
                                     self.max_connections, self.allow_all_hosts, targets)
-        object.__setattr__(self, "allowed_hosts", hosts)
+        object.__setattr__(self, "allowed_hosts", list(hosts))  # a list, as nono-py's
         object.__setattr__(self, "allow_internal", internal)
         object.__setattr__(self, "routes", routes)
         object.__setattr__(self, "_native", native)  # not a field: asdict/replace/eq ignore it

@@ -92,6 +92,22 @@ void nono_py_strvec_clear(nono_py_strvec *s)
 	s->v = NULL;
 }
 
+void nono_py_strvec_drop_proxy_vars(nono_py_strvec *s)
+{
+	const char *const *names = nono_proxy_env_names();
+	size_t w = 0;
+	for (size_t r = 0; s->v && s->v[r]; r++) {
+		size_t n = strcspn(s->v[r], "=");
+		bool proxy = false;
+		for (size_t j = 0; names[j] && !proxy; j++)
+			proxy = strlen(names[j]) == n && !memcmp(s->v[r], names[j], n);
+		if (!proxy)
+			s->v[w++] = s->v[r];
+	}
+	if (s->v)
+		s->v[w] = NULL;
+}
+
 /* Point s->v at the bytes in s->keep, NULL-terminated. */
 static int strvec_finish(nono_py_strvec *s)
 {

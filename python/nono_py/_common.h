@@ -8,6 +8,7 @@
  *   _caps.c   (_caps.h)           CapabilitySet, QueryContext, AccessMode
  *   _sandbox_state.c (_caps.h)    SandboxState
  *   _exec.c   (_exec.h)           sandboxed_exec, apply
+ *   _policy.c (_policy.h)         Policy, ResolvedPolicy, load_policy, ... (over _caps.h)
  *   _nono.c                       the module: support_info, is_supported, init
  *
  * The extension is written over the public libnono API only (nono.h). It uses multi-phase init
@@ -38,6 +39,8 @@ typedef struct {
 	PyTypeObject *exec_result_type;  /* ExecResult (struct sequence) */
 	PyTypeObject *fs_cap_type;       /* FsCapability (struct sequence) */
 	PyTypeObject *support_type;      /* SupportInfo (struct sequence) */
+	PyTypeObject *policy_type;       /* Policy (_policy.c) */
+	PyTypeObject *resolved_type;     /* ResolvedPolicy (_policy.c) */
 	PyObject *access_mode;           /* AccessMode, an enum.IntEnum class */
 	PyObject *access_member[4];      /* its members by value (1..3), cached: enum lookups are slow */
 } nono_py_state;
@@ -76,6 +79,11 @@ typedef struct {
 } nono_py_strvec;
 
 void nono_py_strvec_clear(nono_py_strvec *s);
+/* Remove the variables the proxy sets (nono_proxy_env_names) from an env vector, in place:
+ * nono-py's contract is that a proxy handle's values win over the caller's (sandbox_env's
+ * extra_env, sandboxed_exec's env under proxy_only), where the library itself would refuse a
+ * differing value. */
+void nono_py_strvec_drop_proxy_vars(nono_py_strvec *s);
 
 /* env (None, a dict, or an iterable of (name, value) pairs) -> "NAME=VALUE" vector. Shapes are
  * checked here (TypeError), and names that cannot be written as NAME=VALUE (empty, or with '=')

@@ -288,6 +288,7 @@ static int merge_proxy_env(exec_args *a)
 	if (!proxy)
 		return 0;
 	nono_error err = {0};
+	nono_py_strvec_drop_proxy_vars(&a->env);
 	int rc = nono_proxy_env_for(proxy->proxy, a->caps->caps, a->env.v, &a->merged, &err);
 	if (rc < 0) {
 		nono_py_raise(rc, &err);

@@ -4,6 +4,7 @@
 #include "_caps.h"
 #include "_common.h"
 #include "_exec.h"
+#include "_policy.h"
 #include "_proxy.h"
 
 #include <stdlib.h>
@@ -156,6 +157,10 @@ static int module_exec(PyObject *m)
 	    add_structseq(m, &nono_py_fs_cap_desc, &st->fs_cap_type) < 0 ||
 	    add_structseq(m, &support_desc, &st->support_type) < 0 || nono_py_access_mode_init(m, st) < 0)
 		return -1;
+	if (add_type(m, &nono_py_policy_spec, &st->policy_type) < 0 ||
+	    add_type(m, &nono_py_resolved_spec, &st->resolved_type) < 0 ||
+	    PyModule_AddFunctions(m, nono_py_policy_functions) < 0)
+		return -1;
 	return 0;
 }
 
@@ -172,6 +177,8 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
 	Py_VISIT(st->exec_result_type);
 	Py_VISIT(st->fs_cap_type);
 	Py_VISIT(st->support_type);
+	Py_VISIT(st->policy_type);
+	Py_VISIT(st->resolved_type);
 	Py_VISIT(st->access_mode);
 	for (size_t i = 0; i < N_ELEMENTS(st->access_member); i++)
 		Py_VISIT(st->access_member[i]);
@@ -191,6 +198,8 @@ static int module_clear(PyObject *m)
 	Py_CLEAR(st->exec_result_type);
 	Py_CLEAR(st->fs_cap_type);
 	Py_CLEAR(st->support_type);
+	Py_CLEAR(st->policy_type);
+	Py_CLEAR(st->resolved_type);
 	Py_CLEAR(st->access_mode);
 	for (size_t i = 0; i < N_ELEMENTS(st->access_member); i++)
 		Py_CLEAR(st->access_member[i]);

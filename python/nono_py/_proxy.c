@@ -301,6 +301,7 @@ static PyObject *proxy_sandbox_env(nono_py_proxy *self, PyObject *args, PyObject
 	nono_py_strvec vec;
 	if (nono_py_env_vec(extra, &vec) < 0)
 		return NULL;
+	nono_py_strvec_drop_proxy_vars(&vec);
 	char **env = proxy_env(self, vec.v);
 	if (env) {
 		list = PyList_New(0);

@@ -6,6 +6,7 @@
 #include "policy.h"
 #include "runenv.h"
 #include "sysetc.h"
+#include "profile.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -192,7 +193,7 @@ static int print_json(const struct dry *d)
 
 /* ---- text ---- */
 
-static void print_grants(const nono_caps *caps)
+static void print_grants(const nono_caps *caps, const struct profile *prof)
 {
 	size_t ng = nono_caps_grant_count(caps);
 	printf("filesystem grants (%zu):\n", ng);
@@ -203,7 +204,10 @@ static void print_grants(const nono_caps *caps)
 		       g.resolved);
 		if (strcmp(g.original, g.resolved))
 			printf("  (from %s)", g.original);
-		if (policy_is_system_path(g.original))
+		const char *from = profile_origin_of(prof, g.resolved);
+		if (from)
+			printf("  [%s]", from);
+		else if (policy_is_system_path(g.original))
 			printf("  [system]");
 		putchar('\n');
 	}
@@ -312,7 +316,7 @@ static void print_text(const struct dry *d)
 	for (int i = 0; i < o->ncmd; i++)
 		printf("%s%s", i ? " " : "", o->cmd[i]);
 	printf("   [dry run: nothing is executed]\n");
-	print_grants(d->caps);
+	print_grants(d->caps, d->o->prof);
 	if (!o->no_system) {
 		printf("withheld from the system set (secrets):");
 		system_withheld(withheld_text_cb, NULL);

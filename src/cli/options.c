@@ -2,6 +2,7 @@
  * what tests/integration/test_cli.py checks --help, docs/cli.md and docs/nono.1 against. */
 #include "help.h"
 #include "options.h"
+#include "profile_opts.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -38,6 +39,8 @@ enum {
 	OPT_KEEP_TMP,
 	OPT_NO_TMP,
 	OPT_PROXY_URL,
+	OPT_PROFILE,
+	OPT_DENY,
 };
 
 static const struct option run_longopts[] = {
@@ -74,6 +77,8 @@ static const struct option run_longopts[] = {
 	{"keep-tmp", no_argument, NULL, OPT_KEEP_TMP},
 	{"no-tmp", no_argument, NULL, OPT_NO_TMP},
 	{"proxy-url", required_argument, NULL, OPT_PROXY_URL},
+	{"profile", required_argument, NULL, OPT_PROFILE},
+	{"deny", required_argument, NULL, OPT_DENY},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -102,6 +107,8 @@ void run_opts_free(struct run_opts *o)
 	strvec_free(&o->unix_socks);
 	strvec_free(&o->env);
 	strvec_free(&o->env_copy);
+	profile_opts_free(o);
+	strvec_free(&o->denies);
 }
 
 /* A grant option (return 1 when `c` is one; -1 out of memory), else 0. */
@@ -190,6 +197,12 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case OPT_KEEP_TMP: o->keep_tmp = true; break;
 	case OPT_NO_TMP: o->no_tmp = true; break;
 	case OPT_PROXY_URL: o->proxy_url = arg; break;
+	case OPT_DENY: rc = strvec_push(&o->denies, arg); break;
+	case OPT_PROFILE:
+		if (o->profile)
+			return cli_usage_error(sub, "--profile given twice (use \"extends\" to combine)");
+		o->profile = arg;
+		break;
 	}
 	return rc < 0 ? EXIT_INTERNAL : -1;
 }
@@ -295,5 +308,6 @@ int run_opts_parse(int argc, char **argv, enum run_mode mode, struct run_opts *o
 	}
 	o->cmd = argv + optind;
 	o->ncmd = argc - optind;
-	return check_cli_rules(o, mode, sub);
+	int status = profile_opts_merge(o);
+	return status >= 0 ? status : check_cli_rules(o, mode, sub);
 }

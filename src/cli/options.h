@@ -44,6 +44,10 @@ struct run_opts {
 	bool why_net;
 	char **cmd;
 	int ncmd;
+	/* --profile NAME|FILE (profile_opts.c): loaded while parsing, owned */
+	const char *profile;
+	struct profile *prof;
+	struct strvec denies; /* --deny PATH */
 };
 
 /* Parse argv (starting at the subcommand's name) into *o (zeroed by the caller). Only the rules

@@ -1,9 +1,11 @@
 /* policy.c — see policy.h. */
 #include "policy.h"
 #include "sysetc.h"
+#include "profile.h"
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The default system set: enough for ordinary dynamically linked programs to start and for
  * shells to redirect to /dev/null. Read-only except the harmless character devices. Each entry is
@@ -62,6 +64,18 @@ static int add_paths(nono_caps *caps, const struct run_opts *o)
 		const struct grant_arg *g = &o->grants[i];
 		if (grant(caps, g->path, g->access, g->file, &err) < 0) {
 			cli_err("%s %s: %s", g->opt, g->path, err.message);
+			return EXIT_USAGE;
+		}
+	}
+	for (size_t i = 0; i < o->denies.n; i++) {
+		char abs[4096];
+		const char *d = o->denies.v[i];
+		if (d[0] != '/' && getcwd(abs, sizeof abs - strlen(d) - 2)) {
+			strcat(strcat(abs, "/"), d); /* relative: from the current directory */
+			d = abs;
+		}
+		if (nono_caps_deny_path(caps, d, &err) < 0) {
+			cli_err("--deny %s: %s", o->denies.v[i], err.message);
 			return EXIT_USAGE;
 		}
 	}
@@ -125,6 +139,8 @@ int policy_build_caps(const struct run_opts *o, uint16_t proxy_port, nono_caps *
 		return EXIT_INTERNAL;
 	}
 	int status = add_paths(caps, o);
+	if (status < 0 && o->prof) /* after the command line's grants: it checks deny paths */
+		status = profile_apply(o->prof, caps, o->workdir);
 	if (status < 0)
 		status = add_network(caps, o, proxy_port);
 	if (status >= 0) {

@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "policy.h"
 #include "whyhost.h"
+#include "profile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,8 +31,9 @@ static int why_path(const nono_caps *caps, const struct run_opts *o)
 	}
 	printf("%s %s: %s: %s", nono_access_name(o->why_access), o->why_path,
 	       d.allowed ? "allowed" : "denied", d.reason);
+	const char *from = d.grant[0] ? profile_origin_of(o->prof, d.grant) : NULL;
 	if (d.grant[0])
-		printf(" (grant: %s)", d.grant);
+		printf(" (grant: %s%s%s)", d.grant, from ? ", from " : "", from ? from : "");
 	putchar('\n');
 	return d.allowed ? 0 : 1;
 }

@@ -27,6 +27,15 @@ int nono_apply(const nono_caps *caps, unsigned flags, nono_report *report, nono_
 	int r = nono_plan_prepare(caps, flags, &plan, err);
 	if (report)
 		*report = plan.report;
+	if (r == 0 && plan.mount_ops) {
+		/* A private mount namespace is made for nono_exec's command (mounts.c); the calling
+		 * process's own namespaces are not ours to change. */
+		nono_plan_release(&plan);
+		return nono_fail(err, -EOPNOTSUPP,
+				 "deny paths inside grants and read-only grants inside writable "
+				 "grants are enforced by nono_exec only (a private mount namespace for "
+				 "the command); nono_apply cannot");
+	}
 	if (r < 0)
 		return r;
 

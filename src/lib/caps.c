@@ -36,6 +36,9 @@ void nono_caps_free(nono_caps *caps)
 	free(caps->socks);
 	free(caps->ports);
 	nono_caps_direct_free(caps);
+	for (size_t i = 0; i < caps->ndenies; i++)
+		free(caps->denies[i]);
+	free(caps->denies);
 	free(caps);
 }
 
@@ -87,6 +90,17 @@ nono_caps *nono_caps_clone(const nono_caps *caps)
 	}
 	if (nono_caps_direct_copy(c, caps) < 0 || nono_caps_meta_clone(c, caps) < 0)
 		goto oom;
+	if (caps->ndenies) {
+		c->denies = calloc(caps->ndenies, sizeof *c->denies);
+		if (!c->denies)
+			goto oom;
+		for (size_t i = 0; i < caps->ndenies; i++) {
+			c->denies[i] = strdup(caps->denies[i]);
+			c->ndenies++;
+			if (!c->denies[i])
+				goto oom;
+		}
+	}
 	return c;
 oom:
 	nono_caps_free(c);

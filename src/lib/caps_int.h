@@ -28,6 +28,8 @@ struct nono_caps {
 	size_t ndirect;
 	char **prules; /* platform (Seatbelt) rules, recorded; caps_meta.c */
 	size_t nprules;
+	char **denies; /* denied paths (caps_deny.c): canonical when they existed, unique */
+	size_t ndenies;
 };
 
 /* One address of a nono_caps_allow_internal entry: `host` as the caller wrote it (each address
@@ -42,6 +44,9 @@ struct nono_direct {
 /* caps_net.c: free / deep-copy the direct list (caps.c's free and clone call them). */
 NONO_HIDDEN void nono_caps_direct_free(nono_caps *caps);
 NONO_HIDDEN int nono_caps_direct_copy(nono_caps *dst, const nono_caps *src);
+
+/* caps_deny.c: the deny path covering canonical absolute `p` (equal or below), or NULL. */
+NONO_HIDDEN const char *nono_caps_denied_by(const nono_caps *caps, const char *p);
 
 /* "read", "write", "read-write", or "?" for a value that is not one (messages only). */
 NONO_HIDDEN const char *nono_caps_access_label(nono_access a);

@@ -221,6 +221,18 @@ int nono_caps_query_path(const nono_caps *caps, const char *path, nono_access ac
 		int e = errno ? errno : ENOMEM;
 		return nono_fail(err, -e, "cannot make %s absolute: %s", path, strerror(e));
 	}
+	const char *denied = nono_caps_denied_by(caps, p);
+	if (denied) {
+		out->allowed = false;
+		snprintf(out->reason, sizeof out->reason, "%.200s is denied (deny path)", denied);
+		return 0;
+	}
+	if ((access & NONO_ACCESS_WRITE) && nono_mounts_write_blocked(caps, p)) {
+		out->allowed = false;
+		snprintf(out->reason, sizeof out->reason,
+			 "inside a read-only grant within a writable one (bound read-only)");
+		return 0;
+	}
 	unsigned have = 0;
 	const struct grant *best = NULL, *best_full = NULL;
 	for (size_t i = 0; i < caps->ngrants; i++) {

@@ -74,6 +74,7 @@ static const char *stage_name(int stage)
 	case ST_SIGNALS: return "resetting signal dispositions";
 	case ST_EXEC: return "execve";
 	case ST_REAPER: return "starting the reaper (child subreaper, /proc/thread-self/children, fork)";
+	case ST_MOUNTS: return "covering deny paths in a private mount namespace";
 	default: return "unknown stage";
 	}
 }
@@ -271,7 +272,7 @@ static int await_exec(struct exec_state *s, const nono_caps *caps, const nono_ex
 		/* Keep -ENOENT / -EACCES meaning "program not found / not executable" only. The
 		 * kernel refusing to install the sandbox (e.g. EBUSY: another seccomp listener
 		 * already watches us) is "cannot enforce". */
-		int code = m.stage == ST_PLAN ? -EOPNOTSUPP
+		int code = m.stage == ST_PLAN || m.stage == ST_MOUNTS ? -EOPNOTSUPP
 			   : (e == ENOENT || e == EACCES) ? -EIO
 							  : -e;
 		return nono_fail(err, code, "child setup failed while %s: %s", stage_name(m.stage),

@@ -40,6 +40,21 @@ static int child_place(int src, int dst, bool cloexec)
 	return dup3(src, dst, cloexec ? O_CLOEXEC : 0) < 0 ? -1 : 0;
 }
 
+/* 3b. Deny paths and read-only grants inside writable grants: a private mount namespace (covers,
+ * read-only binds, mounts.c), made before Landlock (which then forbids changing it) and after the
+ * chdir (unshare moves the working directory into the new namespace; one inside a covered path is
+ * refused). */
+static void child_workdir(const struct child_ctx *c, int msg)
+{
+	if (c->cwd_fd >= 0 && fchdir(c->cwd_fd) < 0)
+		child_fail(msg, ST_CHDIR, errno);
+	if (c->plan->mount_ops) {
+		int mr = nono_mounts_enter(c->plan->mount_ops);
+		if (mr < 0)
+			child_fail(msg, ST_MOUNTS, -mr);
+	}
+}
+
 __attribute__((noreturn)) static void child_main(const struct child_ctx *c, pid_t reaper)
 {
 	int msg = c->msg_w;
@@ -66,8 +81,7 @@ __attribute__((noreturn)) static void child_main(const struct child_ctx *c, pid_
 
 	/* 3. Working directory, by fd opened in the parent (no path lookup race, and the cwd was
 	 * validated before fork). Before Landlock: the domain does not need to cover the cwd. */
-	if (c->cwd_fd >= 0 && fchdir(c->cwd_fd) < 0)
-		child_fail(msg, ST_CHDIR, errno);
+	child_workdir(c, msg); /* and 3b., the mount namespace */
 
 	/* 4. File descriptors. First lift every fd we keep above the target range (F_DUPFD_CLOEXEC
 	 * >= 16 cannot collide with 0..5), then place them: 0,1,2 stdio (inherited), 3 the error

@@ -102,8 +102,12 @@ struct nono_kernel {
 	bool wait_killable_recv;  /* 5.19 */
 	int stdio_dgram_fd;       /* process fact: the first of fds 0-2 holding a datagram, raw or
 	                             packet socket, else -1 */
+	bool mount_ns;            /* a private mount namespace (with a user namespace when
+	                             unprivileged) and a tmpfs can be made here (mounts.c) */
 };
 NONO_HIDDEN void nono_kernel_probe(struct nono_kernel *k);
+/* Can a private mount namespace be made here (mounts.c)? Probed once, on first use (a fork). */
+NONO_HIDDEN bool nono_kernel_mount_ns(void);
 /* Effective Landlock ABI (kernel ABI, capped by nono_set_max_landlock_abi / NONO_MAX_LANDLOCK_ABI),
  * -EINVAL when the cap is invalid. */
 NONO_HIDDEN int nono_landlock_abi(void);
@@ -126,6 +130,12 @@ enum {
 	NONO_SC_NO_USERNS = 1u << 6, /* user namespaces refused (not nono_caps_set_user_namespaces) */
 };
 
+/* One step of the command's private mount namespace (mounts.c), applied in order. */
+struct nono_mount_op {
+	char kind;        /* 'r' read-only bind, 'w' writable bind, 'd' deny cover; 0 ends the list */
+	const char *path; /* a grant's or deny path's canonical path (borrowed from the caps) */
+};
+
 struct nono_plan {
 	/* decided (plan.c) */
 	nono_net_mode net;          /* the network mode enforced (may be tighter than requested) */
@@ -139,6 +149,9 @@ struct nono_plan {
 	bool seccomp;               /* install the filter */
 	unsigned seccomp_variant;   /* NONO_SC_* */
 	unsigned seccomp_flags;     /* SECCOMP_FILTER_FLAG_* for seccomp(2), NEW_LISTENER excluded */
+	struct nono_mount_op *mount_ops; /* the command's private mount namespace (mounts.c): an
+	                               array ended by kind 0 (owned; paths borrowed from the caps),
+	                               NULL when none is needed */
 	nono_report report;
 	/* built (landlock.c, seccomp.c) */
 	int ruleset_fd;             /* Landlock ruleset, -1 if none */
@@ -158,6 +171,22 @@ NONO_HIDDEN int nono_plan_prepare(const nono_caps *caps, unsigned flags, struct 
  * Returns 0 or -errno. */
 NONO_HIDDEN int nono_plan_enter(const struct nono_plan *plan, int *listener_fd);
 NONO_HIDDEN void nono_plan_release(struct nono_plan *plan);
+
+/* mounts.c: what Landlock's adding-up rights cannot say, made true in a private mount namespace
+ * of nono_exec's command: deny paths inside grants (nono_caps_deny_path) covered, and read-only
+ * grants inside writable grants bound read-only. nono_mounts_decide is the plan's step
+ * (plan->mount_ops, report->deny_mounts / ro_binds where k->mount_ns; else -EOPNOTSUPP, or with
+ * best effort a downgrade). nono_mounts_enter (the exec child, before Landlock) makes the
+ * namespace and applies the ops, 0 or -errno. nono_mounts_probe_child (a forked child of
+ * support.c) returns 0 when a namespace and a tmpfs can be made here, else an errno.
+ * nono_mounts_write_blocked: would a read-only bind stop a write to canonical `p`? (caps_query.c) */
+NONO_HIDDEN int nono_mounts_decide(const nono_caps *caps, const struct nono_kernel *k,
+				   bool best_effort, struct nono_plan *plan, nono_error *err);
+NONO_HIDDEN int nono_mounts_enter(const struct nono_mount_op *ops);
+NONO_HIDDEN int nono_mounts_probe_child(void);
+NONO_HIDDEN bool nono_mounts_write_blocked(const nono_caps *caps, const char *p);
+/* Does `caps` need the namespace at all (a deny path or read-only grant inside a grant)? */
+NONO_HIDDEN bool nono_mounts_wanted(const nono_caps *caps);
 
 /* landlock.c: the ruleset the plan describes. *ruleset_fd = -1 when the plan has no Landlock. */
 NONO_HIDDEN int nono_landlock_build(const nono_caps *caps, const struct nono_plan *plan,

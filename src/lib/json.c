@@ -229,6 +229,18 @@ char *nono_caps_to_json(const nono_caps *caps, nono_error *err)
 		ok = put(root, "user_namespaces", json_true()) && ok;
 	if (!ok)
 		goto oom;
+	if (nono_caps_deny_count(caps)) { /* only when there are some: older readers stay happy */
+		json_t *deny = json_array();
+		if (!put(root, "deny", deny))
+			goto oom;
+		for (size_t i = 0; i < nono_caps_deny_count(caps); i++) {
+			json_t *p = path_string(nono_caps_deny(caps, i), "deny", i, err, &rc);
+			if (!p)
+				goto fail;
+			if (json_array_append_new(deny, p) != 0)
+				goto oom;
+		}
+	}
 	out = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	if (!out)
 		goto oom;
@@ -529,11 +541,29 @@ static int load_internal(nono_caps *caps, json_t *arr, nono_error *err)
 	return 0;
 }
 
+/* "deny": absolute paths (nono_caps_deny_path); they need not exist. */
+static int load_denies(nono_caps *caps, json_t *arr, nono_error *err)
+{
+	if (!json_is_array(arr))
+		return nono_fail(err, -EINVAL, "deny: expected an array");
+	size_t i;
+	json_t *e;
+	json_array_foreach(arr, i, e) {
+		const char *p;
+		char field[32];
+		snprintf(field, sizeof field, "deny[%zu]", i);
+		int rc = get_path(e, field, &p, err);
+		if (rc || (rc = nono_caps_deny_path(caps, p, err)))
+			return rc;
+	}
+	return 0;
+}
+
 nono_caps *nono_caps_from_json(const char *json, size_t len, nono_error *err)
 {
 	static const char *const keys[] = { "version", "fs", "network", "unix_sockets",
 					    "bind_ports", "user_namespaces", "internal", "platform_rules",
-					    NULL };
+					    "deny", NULL };
 	if (!json) {
 		nono_fail(err, -EINVAL, "JSON text is NULL");
 		return NULL;
@@ -593,7 +623,10 @@ nono_caps *nono_caps_from_json(const char *json, size_t len, nono_error *err)
 		nono_caps_set_user_namespaces(caps, json_is_true(v));
 	}
 	if ((v = json_object_get(root, "internal")) && (rc = load_internal(caps, v, err)))
+		goto fail;
 	if ((v = json_object_get(root, "platform_rules")) && (rc = load_platform_rules(caps, v, err)))
+		goto fail;
+	if ((v = json_object_get(root, "deny")) && (rc = load_denies(caps, v, err)))
 		goto fail;
 	json_decref(root);
 	nono_error_clear(err);

@@ -216,6 +216,8 @@ int nono_plan_decide(const nono_caps *caps, const struct nono_kernel *k, unsigne
 		r = decide_landlock(k, best_effort, plan, err);
 	if (r == 0)
 		r = decide_seccomp(caps, k, best_effort, plan, err);
+	if (r == 0)
+		r = nono_mounts_decide(caps, k, best_effort, plan, err);
 	rep->net_enforced = plan->net;
 	nono_caps_network(caps, &rep->proxy_port); /* as requested (0 unless proxy-only) */
 	/* Grants the supervisor honours: none without it (each such call is denied then). */
@@ -240,6 +242,8 @@ static void plan_free_parts(struct nono_plan *plan)
 	plan->ruleset_fd = -1;
 	free(plan->prog.filter);
 	plan->prog.filter = NULL;
+	free(plan->mount_ops);
+	plan->mount_ops = NULL;
 	plan->prog.len = 0;
 }
 
@@ -249,6 +253,7 @@ static int plan_prepare(const nono_caps *caps, unsigned flags, bool for_run, str
 {
 	struct nono_kernel k;
 	nono_kernel_probe(&k);
+	k.mount_ns = nono_mounts_wanted(caps) && nono_kernel_mount_ns();
 	int r = nono_plan_decide(caps, &k, flags, plan, err);
 	if (r < 0)
 		return r;

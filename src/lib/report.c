@@ -98,6 +98,10 @@ void nono_report_render(nono_report *r)
 		append(t, len, "keyring: refused; user namespaces: %s\n",
 		       r->userns_refused ? "refused" : "ALLOWED (--allow-userns)");
 	append(t, len, "no_new_privs: %s\n", r->no_new_privs ? "yes" : "no");
+	if (r->deny_mounts || r->ro_binds)
+		append(t, len, "mounts: %zu denied path(s) inside grants covered, %zu read-only "
+			       "grant(s) inside writable grants bound read-only (private mount "
+			       "namespace)\n", r->deny_mounts, r->ro_binds);
 	append(t, len, "network: requested %s", nono_net_mode_name(r->net_requested));
 	if (r->net_requested == NONO_NET_PROXY_ONLY) {
 		char port[32];
@@ -166,6 +170,8 @@ char *nono_report_json(const nono_report *r)
 	}
 	if (!o)
 		return NULL;
+	json_object_set_new(o, "deny_mounts", json_integer((json_int_t)r->deny_mounts));
+	json_object_set_new(o, "ro_binds", json_integer((json_int_t)r->ro_binds));
 	if (json_object_set_new(o, "userns_refused", json_boolean(r->userns_refused)) != 0) {
 		json_decref(o);
 		return NULL;

@@ -244,6 +244,22 @@ static struct {
 	bool seccomp_filter, notif_action, pidfd_getfd, wait_killable_recv;
 } facts;
 
+/* Can a private mount namespace be made here (mounts.c)? Asked once, in a forked child: user
+ * namespaces may be disabled (sysctl, AppArmor) or refused by a filter we already sit under. */
+static bool mount_ns_supported(void)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid == 0)
+		_exit(nono_mounts_probe_child() ? 1 : 0);
+	int st = 0;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 static void probe_static(void)
 {
 	facts.landlock_abi_kernel = kernel_landlock_abi();
@@ -251,6 +267,21 @@ static void probe_static(void)
 	facts.notif_action = facts.seccomp_filter && seccomp_action_avail(SECCOMP_RET_USER_NOTIF);
 	facts.pidfd_getfd = pidfd_getfd_supported();
 	facts.wait_killable_recv = facts.seccomp_filter && wait_killable_recv_supported();
+}
+
+/* Asked only by plans that need it (a fork per process otherwise: `nono run` starts often). */
+static pthread_once_t mount_ns_once = PTHREAD_ONCE_INIT;
+static bool mount_ns_fact;
+
+static void probe_mount_ns(void)
+{
+	mount_ns_fact = mount_ns_supported();
+}
+
+bool nono_kernel_mount_ns(void)
+{
+	pthread_once(&mount_ns_once, probe_mount_ns);
+	return mount_ns_fact;
 }
 
 /* stdin/stdout/stderr go to the sandboxed command as they are. A datagram, raw or packet socket
@@ -295,6 +326,7 @@ void nono_kernel_probe(struct nono_kernel *k)
 	k->pidfd_getfd = facts.pidfd_getfd;
 	k->wait_killable_recv = facts.wait_killable_recv;
 	k->stdio_dgram_fd = stdio_dgram_fd();
+	/* k->mount_ns: filled by plan_prepare through nono_kernel_mount_ns, when a plan needs it */
 }
 
 int nono_support_query(nono_support *out)
@@ -340,6 +372,7 @@ int nono_support_query(nono_support *out)
 	}
 	out->pidfd_getfd = pidfd_getfd_supported();
 	out->wait_killable_recv = out->seccomp_filter && wait_killable_recv_supported();
+	out->mount_ns = nono_kernel_mount_ns();
 	return 0;
 }
 
@@ -402,11 +435,12 @@ char *nono_support_text(const nono_support *s)
 			 "seccomp user notification (5.0): %s\n"
 			 "pidfd_getfd (5.6): %s\n"
 			 "seccomp WAIT_KILLABLE_RECV (5.19): %s\n"
-			 "seccomp sync wake-up (6.6): %s\n",
+			 "seccomp sync wake-up (6.6): %s\n"
+			 "private mount namespace (deny inside grants): %s\n",
 			 s->kernel_release[0] ? s->kernel_release : "unknown",
 			 s->x86_64 ? "x86_64" : "not x86_64", ll, abis, yn(s->seccomp_filter),
 			 yn(s->seccomp_user_notif), yn(s->pidfd_getfd), yn(s->wait_killable_recv),
-			 yn(s->sync_wakeup));
+			 yn(s->sync_wakeup), yn(s->mount_ns));
 	return n < 0 ? NULL : out;
 }
 
@@ -441,6 +475,7 @@ char *nono_support_json(const nono_support *s)
 	bad |= json_object_set_new(o, "wait_killable_recv", json_boolean(s->wait_killable_recv));
 	bad |= json_object_set_new(o, "sync_wakeup", json_boolean(s->sync_wakeup));
 	bad |= json_object_set_new(o, "x86_64", json_boolean(s->x86_64));
+	bad |= json_object_set_new(o, "mount_ns", json_boolean(s->mount_ns));
 	char *txt = bad ? NULL : json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return txt;

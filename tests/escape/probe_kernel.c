@@ -14,7 +14,6 @@
  *   probe_kernel setns               setns(-1, CLONE_NEWUSER): EBADF when it reaches the kernel
  *   probe_kernel spawn               pthread_create + posix_spawn(/bin/true): must keep working
  */
-#define _GNU_SOURCE
 #include "probe.h"
 
 #include <linux/netlink.h>
