@@ -72,7 +72,12 @@ static json_t *network_json(const struct dry *d)
 	json_t *net = json_pack("{s:s, s:o, s:o, s:b}", "mode", nono_net_mode_name(d->net),
 				"proxy_port", d->port ? json_integer(d->port) : json_null(),
 				"allowed_domains", strings_json(o->domains.v, o->domains.n),
-				"in_process_proxy", o->domains.n > 0);
+				"in_process_proxy", o->domains.n > 0 || o->ro.routes.n > 0);
+	json_t *routes = json_array();
+	char line[1024];
+	for (size_t i = 0; o->pcfg && nono_proxy_config_describe_route(o->pcfg, i, line, sizeof line) >= 0; i++)
+		json_array_append_new(routes, json_string(line));
+	json_object_set_new(net, "routes", routes);
 	return json_pack("{s:o, s:o, s:o}", "network", net, "unix_sockets", socks, "bind_ports",
 			 binds);
 }
@@ -163,6 +168,8 @@ static void print_network(const struct dry *d)
 			printf(" %s", o->domains.v[i]);
 		putchar('\n');
 	}
+	if (o->pcfg)
+		route_opts_print(o->pcfg, stdout); /* the secret's source, never its value */
 	size_t ns = nono_caps_unix_socket_count(d->caps), nb = nono_caps_bind_port_count(d->caps);
 	printf("unix sockets:");
 	if (!ns)

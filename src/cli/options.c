@@ -32,6 +32,10 @@ enum {
 	OPT_WRITE_Q,
 	OPT_RW_Q,
 	OPT_NET_Q,
+	OPT_ROUTE,
+	OPT_CREDENTIAL,
+	OPT_ROUTE_CA,
+	OPT_ROUTE_ENDPOINT,
 };
 
 static const struct option run_longopts[] = {
@@ -60,6 +64,10 @@ static const struct option run_longopts[] = {
 	{"write-access", no_argument, NULL, OPT_WRITE_Q},
 	{"read-write", no_argument, NULL, OPT_RW_Q},
 	{"net", no_argument, NULL, OPT_NET_Q},
+	{"route", required_argument, NULL, OPT_ROUTE},
+	{"credential", required_argument, NULL, OPT_CREDENTIAL},
+	{"route-ca", required_argument, NULL, OPT_ROUTE_CA},
+	{"route-endpoint", required_argument, NULL, OPT_ROUTE_ENDPOINT},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -87,6 +95,7 @@ void run_opts_free(struct run_opts *o)
 	strvec_free(&o->internal);
 	strvec_free(&o->unix_socks);
 	strvec_free(&o->env);
+	route_opts_free(&o->ro);
 }
 
 /* A grant option (return 1 when `c` is one; -1 out of memory), else 0. */
@@ -165,6 +174,10 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case OPT_WRITE_Q: o->why_access = NONO_ACCESS_WRITE; break;
 	case OPT_RW_Q: o->why_access = NONO_ACCESS_READ_WRITE; break;
 	case OPT_NET_Q: o->why_net = true; break;
+	case OPT_ROUTE: return route_opts_route(&o->ro, arg);
+	case OPT_CREDENTIAL: return route_opts_credential(&o->ro, arg);
+	case OPT_ROUTE_CA: return route_opts_ca(&o->ro, arg);
+	case OPT_ROUTE_ENDPOINT: return route_opts_endpoint(&o->ro, arg);
 	}
 	return rc < 0 ? EXIT_INTERNAL : -1;
 }
@@ -174,16 +187,17 @@ static bool wrong_subcommand(int c, enum run_mode mode)
 {
 	bool why_only = c == OPT_PATH || c == OPT_WRITE_Q || c == OPT_RW_Q || c == OPT_NET_Q;
 	bool run_only = c == OPT_DRY_RUN || c == OPT_JSON || c == OPT_TIMEOUT || c == OPT_WORKDIR ||
-			c == 'e' || c == OPT_INHERIT || c == OPT_AUDIT;
+			c == 'e' || c == OPT_INHERIT || c == OPT_AUDIT || c == OPT_ROUTE || c == OPT_CREDENTIAL ||
+			c == OPT_ROUTE_CA || c == OPT_ROUTE_ENDPOINT;
 	return (mode == MODE_RUN && why_only) || (mode == MODE_WHY && run_only);
 }
 
 /* The CLI's own rules about its options (the grant combinations are the library's). */
 static int check_cli_rules(struct run_opts *o, enum run_mode mode, const char *sub)
 {
-	bool proxy = o->domains.n > 0;
+	bool proxy = o->domains.n > 0 || o->ro.routes.n > 0;
 	if (o->net_block && (proxy || o->proxy_port_set))
-		return cli_usage_error(sub, "--net-block conflicts with --allow-domain/--proxy-port");
+		return cli_usage_error(sub, "--net-block conflicts with --allow-domain/--route/--proxy-port");
 	if (o->internal.n && !proxy)
 		return cli_usage_error(sub, "--allow-internal needs --allow-domain (it configures the "
 					    "proxy nono starts)");

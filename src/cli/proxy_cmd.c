@@ -2,6 +2,7 @@
 #include "commands.h"
 #include "help.h"
 #include "nono.h"
+#include "routes.h"
 #include "util.h"
 
 #include <errno.h>
@@ -20,6 +21,10 @@ enum {
 	P_AUDIT,
 	P_NOTOKEN,
 	P_MAXCONN,
+	P_ROUTE,
+	P_CREDENTIAL,
+	P_ROUTE_CA,
+	P_ROUTE_ENDPOINT,
 };
 
 #define MAX_CONNECTIONS_LIMIT 1000000u /* the library's own upper bound */
@@ -91,6 +96,14 @@ static int serve(const nono_proxy_config *cfg, bool quiet, nono_proxy **p)
 		return err.code == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
 	}
 	printf("%s\n", nono_proxy_url(*p));
+	/* Credential routes: the variables a client needs (base URLs and placeholders, never the
+	 * secrets), one NAME=VALUE a line after the URL. */
+	char **cenv = NULL;
+	if (nono_proxy_credential_env(*p, &cenv, &err) == 0) {
+		for (size_t i = 0; cenv[i]; i++)
+			printf("%s\n", cenv[i]);
+		nono_strv_free(cenv);
+	}
 	fflush(stdout);
 	if (!quiet)
 		cli_err("proxy listening on port %u; stop with Ctrl-C or SIGTERM",
@@ -142,6 +155,10 @@ int cmd_proxy(int argc, char **argv)
 		{"audit-log", required_argument, NULL, P_AUDIT},
 		{"connect-without-token", no_argument, NULL, P_NOTOKEN},
 		{"max-connections", required_argument, NULL, P_MAXCONN},
+		{"route", required_argument, NULL, P_ROUTE},
+		{"credential", required_argument, NULL, P_CREDENTIAL},
+		{"route-ca", required_argument, NULL, P_ROUTE_CA},
+		{"route-endpoint", required_argument, NULL, P_ROUTE_ENDPOINT},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -149,6 +166,7 @@ int cmd_proxy(int argc, char **argv)
 	nono_error err = {0};
 	nono_proxy_config *cfg = nono_proxy_config_new();
 	nono_proxy *p = NULL;
+	struct route_opts ro = {0};
 	bool quiet = false, any_host = false;
 	int status = EXIT_USAGE, c, u;
 	if (!cfg) {
@@ -189,6 +207,14 @@ int cmd_proxy(int argc, char **argv)
 			if ((u = opt_max_connections(cfg, optarg)) >= 0)
 				goto usage;
 			break;
+		case P_ROUTE: u = route_opts_route(&ro, optarg); any_host = true; goto route_opt;
+		case P_CREDENTIAL: u = route_opts_credential(&ro, optarg); goto route_opt;
+		case P_ROUTE_CA: u = route_opts_ca(&ro, optarg); goto route_opt;
+		case P_ROUTE_ENDPOINT: u = route_opts_endpoint(&ro, optarg);
+		route_opt:
+			if (u >= 0)
+				goto usage;
+			break;
 		case 'q': quiet = true; break;
 		case 'h': help_proxy(stdout); status = 0; goto out;
 		case ':':
@@ -209,16 +235,19 @@ int cmd_proxy(int argc, char **argv)
 	}
 	if (!any_host) {
 		status = cli_usage_error("proxy ", "no host allowed: give --allow-domain (or "
-						   "--allow-all-hosts); a proxy that denies everything "
-						   "is not useful");
+						   "--allow-all-hosts, or a --route); a proxy that denies "
+						   "everything is not useful");
 		goto out;
 	}
+	if ((u = route_opts_apply(&ro, cfg)) >= 0)
+		goto usage;
 
 	status = serve(cfg, quiet, &p);
 	goto out;
 usage:
 	status = u;
 out:
+	route_opts_free(&ro);
 	nono_proxy_stop(p);
 	nono_proxy_config_free(cfg);
 	return status;

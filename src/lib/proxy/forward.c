@@ -39,7 +39,7 @@ static int http_up(struct conn *c)
 {
 	struct relay *r = &c->up;
 	r->want_read = r->want_write = false;
-	int f = outq_flush(c->uio.fd, &c->uq, &r->bytes);
+	int f = up_flush(c, &c->uq, &r->bytes);
 	if (f < 0)
 		return upstream_failed(c, "write failed");
 	if (f == 0) {
@@ -54,7 +54,7 @@ static int http_up(struct conn *c)
 			c->in_body += (size_t)k;
 		}
 		if (c->in_body) {
-			ssize_t n = np_send_some(c->uio.fd, c->in, c->in_body);
+			ssize_t n = up_send(c, c->in, c->in_body);
 			if (n == 0) {
 				r->want_write = true;
 				return 0;
@@ -246,7 +246,7 @@ static int http_down(struct conn *c)
 		}
 		if (c->rb_len == c->rb_cap) /* bytes after a complete body: the upstream misbehaves */
 			return closed(c, "closed: data after the response body");
-		int got = np_recv_more(c->uio.fd, c->rb, &c->rb_len, c->rb_cap);
+		int got = up_recv(c, c->rb, &c->rb_len, c->rb_cap);
 		if (got > 0)
 			continue;
 		if (got == 0) {
@@ -268,6 +268,7 @@ static int http_down(struct conn *c)
  * writable), `down` = upstream->client can move. */
 static void step(struct conn *c, bool up, bool down)
 {
+	c->tls_want = 0;
 	if (up && (http_up(c) == GONE || c->st != C_HTTP))
 		return;
 	if (down && (http_down(c) == GONE || c->st != C_HTTP))
@@ -282,7 +283,12 @@ static void client_event(struct np_io *io, uint32_t what)
 
 static void upstream_event(struct np_io *io, uint32_t what)
 {
-	step(CONN_OF(io, uio), what & NP_OUT, what & (NP_IN | EPOLLERR | EPOLLHUP));
+	struct conn *c = CONN_OF(io, uio);
+	if (c->tls_want) { /* TLS waited for this event on behalf of either direction */
+		step(c, true, true);
+		return;
+	}
+	step(c, what & NP_OUT, what & (NP_IN | EPOLLERR | EPOLLHUP));
 }
 
 static void forward_timeout(struct conn *c)

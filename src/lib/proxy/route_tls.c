@@ -1,0 +1,170 @@
+/* route_tls.c — the TLS leg of a route to its https:// upstream, on the loop thread with
+ * non-blocking OpenSSL: the handshake is driven by SSL_ERROR_WANT_READ/WANT_WRITE from the loop's
+ * events (never a blocking call in the loop), the peer is verified against the system trust store
+ * or the route's tls_ca (name or IP checked with SSL_set1_host / the IP parameter), an optional
+ * client certificate is presented, and the session is kept for resumption by the next request on
+ * the route (each routed request opens its own upstream connection: "Connection: close"). After the
+ * handshake forward.c streams both ways through the TLS-aware send/recv of conn.c. A certificate the
+ * route does not trust ends the request with 502 and the verifier's reason. */
+#include "relay.h"
+#include "route.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+
+static void tls_error(char *buf, size_t cap)
+{
+	unsigned long e = ERR_get_error();
+	if (!e) {
+		snprintf(buf, cap, "unknown TLS error");
+		return;
+	}
+	ERR_error_string_n(e, buf, cap);
+	ERR_clear_error();
+}
+
+int np_route_tls_init(struct np_route *r, nono_error *err)
+{
+	char why[200];
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (!ctx)
+		return nono_fail(err, -ENOMEM, "route %s: cannot create a TLS context", r->prefix);
+	r->ssl_ctx = ctx;
+	pthread_mutex_init(&r->session_lock, NULL);
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_RELEASE_BUFFERS);
+	/* No renegotiation: a write never has to wait for a read (TLS 1.2; 1.3 has none). */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	int ok = r->tls_ca ? SSL_CTX_load_verify_locations(ctx, r->tls_ca, NULL)
+			   : SSL_CTX_set_default_verify_paths(ctx);
+	if (ok != 1) {
+		tls_error(why, sizeof why);
+		return nono_fail(err, -EINVAL, "route %s: trust store %s: %s", r->prefix,
+				 r->tls_ca ? r->tls_ca : "(system)", why);
+	}
+	if (r->tls_cert && (SSL_CTX_use_certificate_chain_file(ctx, r->tls_cert) != 1 ||
+			    SSL_CTX_use_PrivateKey_file(ctx, r->tls_key, SSL_FILETYPE_PEM) != 1 ||
+			    SSL_CTX_check_private_key(ctx) != 1)) {
+		tls_error(why, sizeof why);
+		return nono_fail(err, -EINVAL, "route %s: client certificate %s / key %s: %s", r->prefix,
+				 r->tls_cert, r->tls_key, why);
+	}
+	return 0;
+}
+
+void np_route_tls_free(struct np_route *r)
+{
+	if (!r->ssl_ctx)
+		return;
+	SSL_SESSION_free(r->session);
+	SSL_CTX_free(r->ssl_ctx);
+	pthread_mutex_destroy(&r->session_lock);
+	r->ssl_ctx = r->session = NULL;
+}
+
+static void tls_fail(struct conn *c, const char *reason)
+{
+	conn_audit(c, "allow", 502, reason);
+	conn_answer(c, 502, "Bad Gateway", "upstream-tls", reason);
+}
+
+static void tls_ready(struct conn *c)
+{
+	struct np_route *r = (struct np_route *)c->route;
+	SSL *s = c->ssl;
+	if (!SSL_session_reused(s)) {
+		SSL_SESSION *sess = SSL_get1_session(s);
+		if (sess && SSL_SESSION_is_resumable(sess)) {
+			pthread_mutex_lock(&r->session_lock);
+			SSL_SESSION *old = r->session;
+			r->session = sess;
+			pthread_mutex_unlock(&r->session_lock);
+			SSL_SESSION_free(old);
+		} else {
+			SSL_SESSION_free(sess);
+		}
+	}
+	conn_audit(c, "allow", 0, "allowed");
+	forward_start(c);
+}
+
+static void handshake(struct conn *c)
+{
+	char reason[NONO_REASON_MAX], why[200];
+	ERR_clear_error();
+	int rc = SSL_do_handshake(c->ssl);
+	if (rc == 1) {
+		tls_ready(c);
+		return;
+	}
+	int e = SSL_get_error(c->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		if (np_io_want(c->x->loop, &c->uio, e == SSL_ERROR_WANT_READ ? NP_IN : NP_OUT) < 0)
+			tls_fail(c, "TLS handshake: cannot wait for the upstream socket");
+		return;
+	}
+	long vr = SSL_get_verify_result(c->ssl);
+	const struct np_route *r = c->route;
+	if (vr != X509_V_OK)
+		snprintf(reason, sizeof reason, "TLS to %.60s port %u (route %.30s): certificate not trusted: %.60s%s",
+			 r->host, r->port, r->prefix, X509_verify_cert_error_string(vr),
+			 r->tls_ca ? " (checked against the route's CA)" : " (checked against the system trust store)");
+	else {
+		tls_error(why, sizeof why);
+		snprintf(reason, sizeof reason, "TLS to %.60s port %u (route %.30s) failed: %.100s", r->host, r->port,
+			 r->prefix, e == SSL_ERROR_SYSCALL ? "connection closed during the handshake" : why);
+	}
+	snprintf(c->ev.denial_category, sizeof c->ev.denial_category, "upstream_tls");
+	tls_fail(c, reason);
+}
+
+static void handshake_event(struct np_io *io, uint32_t what)
+{
+	(void)what;
+	handshake(CONN_OF(io, uio));
+}
+
+static void handshake_timeout(struct conn *c)
+{
+	char reason[NONO_REASON_MAX];
+	snprintf(reason, sizeof reason, "TLS handshake with %.100s port %u timed out", c->ev.target, c->ev.port);
+	tls_fail(c, reason);
+}
+
+void route_connected(struct conn *c)
+{
+	struct np_route *r = (struct np_route *)c->route;
+	if (!r->tls) {
+		conn_audit(c, "allow", 0, "allowed");
+		forward_start(c);
+		return;
+	}
+	SSL *s = SSL_new(r->ssl_ctx);
+	np_addr a;
+	if (!s || SSL_set_fd(s, c->uio.fd) != 1) {
+		SSL_free(s);
+		tls_fail(c, "TLS: out of memory");
+		return;
+	}
+	c->ssl = s;
+	if (np_parse_ip_literal(r->host, &a) == 1) {
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), r->host);
+	} else {
+		SSL_set_tlsext_host_name(s, r->host);
+		SSL_set1_host(s, r->host);
+	}
+	pthread_mutex_lock(&r->session_lock);
+	if (r->session)
+		SSL_set_session(s, r->session);
+	pthread_mutex_unlock(&r->session_lock);
+	SSL_set_connect_state(s);
+	c->uio.fn = handshake_event;
+	c->on_timeout = handshake_timeout;
+	handshake(c);
+}
