@@ -472,7 +472,9 @@ NONO_API const char *nono_inject_mode_name(nono_inject_mode mode);
 typedef struct nono_route_spec {
 	const char *prefix;          /* "openai" or "/openai" (segments of [A-Za-z0-9._~-]) */
 	const char *upstream;        /* "https://api.openai.com" or with a base path, "http://…" too */
-	const char *credential_key;  /* "env://VAR", "file://PATH", "keyring://SERVICE/ACCOUNT", or NULL */
+	const char *credential_key;  /* "env://VAR" (nono's own environment), "file://PATH" (one trailing
+	                                newline dropped), "keyring://NAME" or a bare NAME (desktop secret
+	                                service), or NULL */
 	const char *credential_value;/* the secret itself (wins over credential_key's source; then
 	                                credential_key, if given, only names it); NULL: none */
 	nono_inject_mode inject_mode;
@@ -490,11 +492,13 @@ typedef struct nono_route_spec {
 
 /* Zero the spec (header mode, all strings NULL). */
 NONO_API void nono_route_spec_init(nono_route_spec *spec);
-/* Add a route. Everything is copied; the secret is read now (env://, file://, keyring://) and kept in
- * the config, wiped by nono_proxy_config_free. Errors (the message names the source, never the
- * secret): -EINVAL bad prefix/upstream/format/mode fields or a duplicate prefix, -ENOENT an unset
- * variable or missing file, -EACCES unreadable file, -ENOTSUP keyring:// with no secret service
- * (no D-Bus session bus) or none reachable, -ENOMEM. TLS files are checked at nono_proxy_start. */
+/* Add a route. Everything is copied. A credential_value is kept in the config (wiped by
+ * nono_proxy_config_free); a credential_key source is read by nono_proxy_start into the running
+ * proxy's memory only (wiped by nono_proxy_stop), as are the TLS files. Errors here: -EINVAL bad
+ * prefix/upstream/format/mode fields, a value with a control character, or a duplicate prefix;
+ * -ENOMEM. nono_proxy_start then fails with -ENOENT (unset variable, missing file), -EACCES
+ * (unreadable file), -ENOTSUP (keyring:// or a bare key name: no desktop secret service here) or
+ * -EINVAL (empty secret, bad TLS file). Messages name the source, never the secret. */
 NONO_API int nono_proxy_config_add_route(nono_proxy_config *cfg, const nono_route_spec *spec,
 					 nono_error *err);
 /* Allow only listed endpoints on route `prefix`: `method` ("GET", or "*" for any) and a path

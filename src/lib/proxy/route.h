@@ -27,8 +27,9 @@ struct np_route {
 	char host[NP_HOST_MAX];           /* raw upstream host (brackets removed) */
 	uint16_t port;
 	char *base_path;                  /* "" or "/v1" (no trailing slash) */
-	char *source;                     /* where the secret came from ("env://X"), NULL: no source */
-	unsigned char *secret;            /* NULL: no credential */
+	char *source;                     /* where the secret comes from ("env://X"), NULL: no credential */
+	unsigned char *secret;            /* NULL: none (yet: a source is read at start) */
+	bool has_value;                   /* the secret was given as a value, not a source */
 	size_t secret_len;
 	nono_inject_mode mode;
 	char *inject_header, *format, *path_pattern, *path_replacement, *query_param;

@@ -64,6 +64,7 @@ struct np_route *np_route_clone(const struct np_route *r)
 	n->tls = r->tls;
 	n->port = r->port;
 	n->mode = r->mode;
+	n->has_value = r->has_value;
 	bool ok = dup_opt(&n->upstream, r->upstream) && dup_opt(&n->base_path, r->base_path) &&
 		  dup_opt(&n->source, r->source) && dup_opt(&n->inject_header, r->inject_header) &&
 		  dup_opt(&n->format, r->format) && dup_opt(&n->path_pattern, r->path_pattern) &&
@@ -329,12 +330,13 @@ static int take_secret(struct np_route *r, const char *value, nono_error *err)
 	return 0;
 }
 
-static int load_secret(struct np_route *r, const nono_route_spec *s, nono_error *err)
+/* The secret from its source (r->source), or the value already given (r->secret). */
+static int load_secret(struct np_route *r, nono_error *err)
 {
-	const char *key = s->credential_key;
-	int rc;
-	if (s->credential_value)
-		rc = take_secret(r, s->credential_value, err);
+	const char *key = r->has_value ? NULL : r->source;
+	int rc = 0;
+	if (r->has_value)
+		; /* given through the API: taken when the route was added */
 	else if (strncmp(key, "env://", 6) == 0) {
 		const char *v = valid_env_name(key + 6) ? getenv(key + 6) : NULL;
 		if (!valid_env_name(key + 6))
@@ -356,13 +358,12 @@ static int load_secret(struct np_route *r, const nono_route_spec *s, nono_error 
 	if (rc < 0)
 		return rc;
 	if (r->secret_len == 0)
-		return nono_fail(err, -EINVAL, "route %s: the credential from %.100s is empty", r->prefix,
-				 key ? key : "the API");
+		return nono_fail(err, -EINVAL, "route %s: the credential from %.100s is empty", r->prefix, r->source);
 	for (size_t i = 0; i < r->secret_len; i++)
 		if (r->secret[i] < 0x20 || r->secret[i] == 0x7f)
 			return nono_fail(err, -EINVAL, "route %s: the credential from %.100s contains a control "
 						       "character (refused: it would split the request)",
-					 r->prefix, key ? key : "the API");
+					 r->prefix, r->source);
 	return 0;
 }
 
@@ -375,10 +376,12 @@ static int fill_route(struct np_route *r, const nono_route_spec *s, nono_error *
 	bool cred = s->credential_key || s->credential_value;
 	if (s->credential_key && (!*s->credential_key || strpbrk(s->credential_key, "\r\n")))
 		return nono_fail(err, -EINVAL, "route %s: credential_key must not be empty", r->prefix);
-	if (cred && (rc = load_secret(r, s, err)) < 0)
-		return rc;
-	if (cred && !dup_opt(&r->source, s->credential_value ? "value" : s->credential_key))
+	/* A source is read when the proxy starts (np_routes_start); a value is taken now and checked. */
+	r->has_value = s->credential_value != NULL;
+	if (cred && !dup_opt(&r->source, s->credential_value ? "a value given through the API" : s->credential_key))
 		return nono_fail(err, -ENOMEM, "out of memory");
+	if (r->has_value && ((rc = take_secret(r, s->credential_value, err)) < 0 || (rc = load_secret(r, err)) < 0))
+		return rc;
 	char ev[128];
 	if (s->env_var)
 		snprintf(ev, sizeof ev, "%s", s->env_var);
@@ -392,7 +395,7 @@ static int fill_route(struct np_route *r, const nono_route_spec *s, nono_error *
 	if ((cred && !dup_opt(&r->env_var, ev)) || !dup_opt(&r->tls_ca, s->tls_ca) ||
 	    !dup_opt(&r->tls_cert, s->tls_client_cert) || !dup_opt(&r->tls_key, s->tls_client_key))
 		return nono_fail(err, -ENOMEM, "out of memory");
-	if (!r->secret && r->mode != NONO_INJECT_HEADER)
+	if (!cred && r->mode != NONO_INJECT_HEADER)
 		return nono_fail(err, -EINVAL, "route %s: injection mode %s without a credential", r->prefix,
 				 nono_inject_mode_name(r->mode));
 	if (!!s->tls_client_cert != !!s->tls_client_key)
@@ -489,9 +492,9 @@ int nono_proxy_config_describe_route(const nono_proxy_config *cfg, size_t i, cha
 		return -ENOENT;
 	const struct np_route *r = cfg->routes[i];
 	char how[160] = "no credential";
-	if (r->secret && r->mode == NONO_INJECT_HEADER)
+	if (r->source && r->mode == NONO_INJECT_HEADER)
 		snprintf(how, sizeof how, "header %s, credential from %.100s", r->inject_header, r->source);
-	else if (r->secret)
+	else if (r->source)
 		snprintf(how, sizeof how, "%s, credential from %.100s", nono_inject_mode_name(r->mode), r->source);
 	return snprintf(buf, len, "%s -> %s (%s%s%s%s%s%s)", r->prefix, r->upstream, how,
 			r->env_var ? ", placeholder in $" : "", r->env_var ? r->env_var : "",
@@ -506,6 +509,8 @@ int np_routes_start(struct nono_proxy_config *cfg, nono_error *err)
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		struct np_route *r = cfg->routes[i];
 		int rc;
+		if (r->source && !r->secret && (rc = load_secret(r, err)) < 0)
+			return rc;
 		if (r->secret) {
 			unsigned char b[16];
 			if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
