@@ -83,7 +83,7 @@ static void print_event(const nono_audit_event *e)
 /* Start the proxy, print its URL, and print its decisions until SIGINT or SIGTERM. The stop
  * signals are blocked before the proxy thread exists (it inherits the mask), then waited for here.
  * Returns the exit status; *p is the proxy to stop. */
-static int serve(const nono_proxy_config *cfg, bool quiet, nono_proxy **p)
+static int serve(const nono_proxy_config *cfg, const struct route_opts *ro, bool quiet, nono_proxy **p)
 {
 	nono_error err = {0};
 	sigset_t stop;
@@ -95,6 +95,7 @@ static int serve(const nono_proxy_config *cfg, bool quiet, nono_proxy **p)
 		cli_err("starting the proxy: %s", err.message);
 		return err.code == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
 	}
+	route_scrub_env(ro);
 	printf("%s\n", nono_proxy_url(*p));
 	/* Credential routes: the variables a client needs (base URLs and placeholders, never the
 	 * secrets), one NAME=VALUE a line after the URL. */
@@ -242,7 +243,7 @@ int cmd_proxy(int argc, char **argv)
 	if ((u = route_opts_apply(&ro, cfg)) >= 0)
 		goto usage;
 
-	status = serve(cfg, quiet, &p);
+	status = serve(cfg, &ro, quiet, &p);
 	goto out;
 usage:
 	status = u;

@@ -199,3 +199,16 @@ int route_env_merge(const nono_proxy *p, const char *const *user, char ***out)
 	*out = v;
 	return -1;
 }
+
+void route_scrub_env(const struct route_opts *ro)
+{
+	for (size_t i = 0; i < ro->creds.n; i++) {
+		const char *src = strchr(ro->creds.v[i], '=') + 1;
+		if (strncmp(src, "env://", 6) != 0)
+			continue;
+		char *v = getenv(src + 6);
+		if (v)
+			explicit_bzero(v, strlen(v)); /* the original block is what /proc/PID/environ shows */
+		unsetenv(src + 6);
+	}
+}

@@ -29,6 +29,10 @@ void route_opts_print(const nono_proxy_config *cfg, FILE *f);
  * (nono_proxy_credential_env) added; the routes' names win. *out is NULL-terminated, malloc'd
  * (nono_strv_free). Returns -1 or an exit status. */
 int route_env_merge(const nono_proxy *p, const char *const *user, char ***out);
+/* Once the proxy holds the secrets: remove every env:// source variable from nono's own environment,
+ * its value overwritten in place first, so neither --inherit-env nor /proc/<nono>/environ hands it
+ * to anyone. */
+void route_scrub_env(const struct route_opts *ro);
 void route_opts_free(struct route_opts *ro);
 
 #endif

@@ -93,6 +93,7 @@ static int start_proxy(const struct run_opts *o, struct run_ctx *r)
 	}
 	/* Credential routes: {PREFIX}_BASE_URL and the placeholders (never the secrets). */
 	if (o->ro.routes.n) {
+		route_scrub_env(&o->ro);
 		char **merged = NULL;
 		int st = route_env_merge(r->proxy, (const char *const *)r->penv, &merged);
 		if (st >= 0)

@@ -2,7 +2,9 @@
 server certificate made with the `openssl` command at test time, and a threaded HTTP/1.1 server
 that reports what it received.
 
-    GET  /echo...        JSON {method, path, headers} of the request as the upstream saw it
+    GET  /echo...        JSON {method, path, header_names} of the request as the upstream saw it
+                         (header values only in `seen`, server side: an echoed credential would
+                         reach the client and prove nothing)
     POST /echo...        the same plus "body" (Content-Length or chunked request bodies)
     GET  /sse?n=N        N server-sent events, chunked, each flushed at once
     GET  /bytes?n=N      N bytes (Content-Length), streamed in 256 KiB writes
@@ -99,10 +101,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(chunk[:k])
                 n -= k
             return
-        self._json(self._seen())
+        self._json(self._public(self._seen()))
+
+    @staticmethod
+    def _public(rec):
+        out = {k: v for k, v in rec.items() if k != "headers"}
+        out["header_names"] = [k for k, _ in rec["headers"]]
+        return out
 
     def do_POST(self):
-        self._json(self._seen(self._body()))
+        self._json(self._public(self._seen(self._body())))
 
     do_PUT = do_POST
     do_DELETE = do_GET
