@@ -56,13 +56,15 @@ static void put_b64(struct obuf *o, const unsigned char *s, size_t n)
 	}
 }
 
-static void put_pct(struct obuf *o, const unsigned char *s, size_t n)
+/* Percent-encoding: unreserved characters stay, and in a path segment also sub-delims, ':' and '@'
+ * (RFC 3986 pchar; '/' is encoded: the secret stays one segment). */
+static void put_pct(struct obuf *o, const unsigned char *s, size_t n, bool pchar)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = s[i];
 		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+		    ch == '-' || ch == '.' || ch == '_' || ch == '~' || (pchar && ch && strchr("!$&'()*+,;=:@", ch))) {
 			put(o, &ch, 1);
 		} else {
 			char q[3] = {'%', hex[ch >> 4], hex[ch & 15]};
@@ -71,12 +73,15 @@ static void put_pct(struct obuf *o, const unsigned char *s, size_t n)
 	}
 }
 
-/* `fmt` with its "{}" replaced by the secret. */
-static void put_format(struct obuf *o, const char *fmt, const struct np_route *r)
+/* `fmt` with its "{}" replaced by the secret (percent-encoded as a path segment when `in_path`). */
+static void put_format(struct obuf *o, const char *fmt, const struct np_route *r, bool in_path)
 {
 	const char *a = strstr(fmt, "{}");
 	put(o, fmt, (size_t)(a - fmt));
-	put(o, r->secret, r->secret_len);
+	if (in_path)
+		put_pct(o, r->secret, r->secret_len, true);
+	else
+		put(o, r->secret, r->secret_len);
 	puts_(o, a + 2);
 }
 
@@ -168,7 +173,7 @@ static bool put_headers(struct obuf *o, const http_head *h, const struct np_rout
 	if (ch && r->mode == NONO_INJECT_HEADER) {
 		puts_(o, r->inject_header);
 		put(o, ": ", 2);
-		put_format(o, r->format, r);
+		put_format(o, r->format, r, false);
 		put(o, "\r\n", 2);
 	} else if (ch) {
 		puts_(o, "Authorization: Basic ");
@@ -194,7 +199,7 @@ static bool put_path(struct obuf *o, const struct np_route *r, const char *p, si
 		    memcmp(p + i + pre + NP_PLACEHOLDER_LEN, mark + 2, post) != 0)
 			continue;
 		put(o, p, i);
-		put_format(o, r->path_replacement, r);
+		put_format(o, r->path_replacement, r, true);
 		put(o, p + i + need, len - i - need);
 		return true;
 	}
@@ -226,7 +231,7 @@ static bool put_query(struct obuf *o, const struct np_route *r, const char *q, s
 		put(o, first ? "?" : "&", 1);
 		puts_(o, r->query_param);
 		put(o, "=", 1);
-		put_pct(o, r->secret, r->secret_len);
+		put_pct(o, r->secret, r->secret_len, false);
 	}
 	return presented;
 }
