@@ -146,6 +146,26 @@ static int opt_max_connections(nono_proxy_config *cfg, const char *arg)
 	return -1;
 }
 
+/* The credential-route options (routes.c): -1 when taken, else the usage exit status. */
+static int opt_route(struct route_opts *ro, int c, const char *arg, bool *any_host)
+{
+	switch (c) {
+	case P_ROUTE: *any_host = true; return route_opts_route(ro, arg);
+	case P_CREDENTIAL: return route_opts_credential(ro, arg);
+	case P_ROUTE_CA: return route_opts_ca(ro, arg);
+	default: return route_opts_endpoint(ro, arg);
+	}
+}
+
+/* After the options: something must be allowed; the routes go into the config. -1 or a status. */
+static int finish_config(nono_proxy_config *cfg, const struct route_opts *ro, bool any_host)
+{
+	if (!any_host)
+		return cli_usage_error("proxy ", "no host allowed: give --allow-domain (or --allow-all-hosts, "
+						 "or a --route); a proxy that denies everything is not useful");
+	return route_opts_apply(ro, cfg);
+}
+
 int cmd_proxy(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -208,12 +228,8 @@ int cmd_proxy(int argc, char **argv)
 			if ((u = opt_max_connections(cfg, optarg)) >= 0)
 				goto usage;
 			break;
-		case P_ROUTE: u = route_opts_route(&ro, optarg); any_host = true; goto route_opt;
-		case P_CREDENTIAL: u = route_opts_credential(&ro, optarg); goto route_opt;
-		case P_ROUTE_CA: u = route_opts_ca(&ro, optarg); goto route_opt;
-		case P_ROUTE_ENDPOINT: u = route_opts_endpoint(&ro, optarg);
-		route_opt:
-			if (u >= 0)
+		case P_ROUTE: case P_CREDENTIAL: case P_ROUTE_CA: case P_ROUTE_ENDPOINT:
+			if ((u = opt_route(&ro, c, optarg, &any_host)) >= 0)
 				goto usage;
 			break;
 		case 'q': quiet = true; break;
@@ -234,13 +250,7 @@ int cmd_proxy(int argc, char **argv)
 		status = cli_usage_error("proxy ", "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
-	if (!any_host) {
-		status = cli_usage_error("proxy ", "no host allowed: give --allow-domain (or "
-						   "--allow-all-hosts, or a --route); a proxy that denies "
-						   "everything is not useful");
-		goto out;
-	}
-	if ((u = route_opts_apply(&ro, cfg)) >= 0)
+	if ((u = finish_config(cfg, &ro, any_host)) >= 0)
 		goto usage;
 
 	status = serve(cfg, &ro, quiet, &p);

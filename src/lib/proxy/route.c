@@ -14,6 +14,94 @@
 #include <stdio.h>
 #include <string.h>
 
+/* ---- matching: prefix, endpoint rules, placeholder ---- */
+
+const struct np_route *np_route_match(const struct nono_proxy_config *cfg, const char *target, size_t len,
+				      size_t *rest_off)
+{
+	const struct np_route *best = NULL;
+	size_t best_len = 0;
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct np_route *r = cfg->routes[i];
+		size_t pl = strlen(r->prefix);
+		if (pl > len || pl <= best_len || memcmp(target, r->prefix, pl) != 0)
+			continue;
+		if (pl < len && target[pl] != '/' && target[pl] != '?')
+			continue;
+		best = r;
+		best_len = pl;
+	}
+	*rest_off = best_len;
+	return best;
+}
+
+/* An NFA walk over the pattern's tokens (a literal character, "*", "**"): O(pattern × path), no
+ * backtracking, so no pattern can make a request expensive. */
+bool np_route_glob(const char *pat, const char *s, size_t len)
+{
+	size_t n = strlen(pat);
+	bool cur[NP_RULE_PATTERN_MAX + 2] = {0}, nxt[NP_RULE_PATTERN_MAX + 2];
+	if (n > NP_RULE_PATTERN_MAX)
+		return false;
+	cur[0] = true;
+	for (size_t i = 0;; i++) {
+		/* epsilon: a star may match nothing */
+		for (size_t k = 0; k < n; k++)
+			if (cur[k] && pat[k] == '*')
+				cur[k + ((k + 1 < n && pat[k + 1] == '*') ? 2 : 1)] = true;
+		if (i == len)
+			return cur[n];
+		memset(nxt, 0, sizeof nxt);
+		bool any = false;
+		for (size_t k = 0; k < n; k++) {
+			if (!cur[k])
+				continue;
+			if (pat[k] == '*') {
+				bool dbl = k + 1 < n && pat[k + 1] == '*';
+				if (dbl || s[i] != '/')
+					any = nxt[k] = true; /* stay on the star */
+				if (dbl)
+					k++;
+			} else if (pat[k] == s[i]) {
+				any = nxt[k + 1] = true;
+			}
+		}
+		if (!any)
+			return false;
+		memcpy(cur, nxt, sizeof cur);
+	}
+}
+
+bool np_route_endpoint_ok(const struct np_route *r, const char *method, size_t method_len, const char *path,
+			  size_t path_len)
+{
+	if (!r->nrules)
+		return true;
+	for (size_t i = 0; i < r->nrules; i++) {
+		const struct np_endpoint *e = &r->rules[i];
+		if (strcmp(e->method, "*") != 0 && !http_token_eq(method, method_len, e->method))
+			continue;
+		if (np_route_glob(e->pattern, path, path_len))
+			return true;
+	}
+	return false;
+}
+
+bool np_route_has_placeholder(const struct np_route *r, const char *s, size_t len)
+{
+	const size_t pl = NP_PLACEHOLDER_LEN;
+	bool found = false;
+	for (size_t i = 0; i + pl <= len; i++) {
+		unsigned char d = 0;
+		for (size_t k = 0; k < pl; k++)
+			d |= (unsigned char)(s[i + k] ^ r->placeholder[k]);
+		found |= d == 0;
+	}
+	return found;
+}
+
+/* ---- the request ---- */
+
 void route_deny(struct conn *c, int status, const char *phrase, const char *code, const char *category,
 		const char *reason)
 {

@@ -44,7 +44,7 @@ struct np_route {
 	pthread_mutex_t session_lock;
 };
 
-/* route_cfg.c */
+/* route_cfg.c (the table) and route.c (matching) */
 void np_route_free(struct np_route *r);
 struct np_route *np_route_clone(const struct np_route *r);
 /* The running proxy's copy: placeholders and TLS contexts. Errors: -EINVAL (TLS files), -ENOMEM. */
