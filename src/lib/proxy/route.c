@@ -377,9 +377,8 @@ static void audit_fields(struct conn *c, const struct np_route *r)
 	}
 }
 
-/* The rewritten head into c->uq. Returns 1 built, 0 the placeholder is missing, -ENOMEM. */
-static int build_head(struct conn *c, const http_head *h, const struct np_route *r, const char *rest,
-		      size_t rest_len)
+int np_route_rewrite(const struct np_route *r, const http_head *h, const char *rest, size_t rest_len,
+		     char **out, size_t *out_len)
 {
 	size_t qpos = 0;
 	while (qpos < rest_len && rest[qpos] != '?')
@@ -410,14 +409,27 @@ static int build_head(struct conn *c, const http_head *h, const struct np_route 
 	put(&o, "\r\n", 2);
 	presented |= put_headers(&o, h, r);
 	puts_(&o, "Connection: close\r\n\r\n");
-	outq_reset(&c->uq);
-	c->uq.buf = o.b;
-	c->uq.len = o.len;
 	if (o.over) { /* cannot happen: cap covers every expansion; fail closed if it does */
-		outq_reset(&c->uq);
+		explicit_bzero(o.b, o.len);
+		free(o.b);
 		return -ENOMEM;
 	}
+	*out = o.b;
+	*out_len = o.len;
 	return presented || !r->secret ? 1 : 0;
+}
+
+/* The rewritten head into c->uq. Returns 1 built, 0 the placeholder is missing, -ENOMEM. */
+static int build_head(struct conn *c, const http_head *h, const struct np_route *r, const char *rest,
+		      size_t rest_len)
+{
+	char *b = NULL;
+	size_t len = 0;
+	int rc = np_route_rewrite(r, h, rest, rest_len, &b, &len);
+	outq_reset(&c->uq);
+	c->uq.buf = b; /* also when the placeholder is missing: outq_reset wipes it */
+	c->uq.len = len;
+	return rc;
 }
 
 static int deny_auth(struct conn *c, const struct np_route *r)

@@ -65,6 +65,15 @@ bool np_route_has_placeholder(const struct np_route *r, const char *s, size_t le
 int np_route_tls_init(struct np_route *r, nono_error *err);
 void np_route_tls_free(struct np_route *r);
 
+/* The head for the upstream (route.c; pure, for tests and the fuzzer): `rest` is the target after the
+ * prefix. *out is malloc'd (holds the secret: wipe it before free) also when the placeholder is
+ * missing. Returns 1 (the placeholder was presented, or the route has no credential), 0 (missing),
+ * -ENOMEM. */
+int np_route_rewrite(const struct np_route *r, const http_head *h, const char *rest, size_t rest_len,
+		     char **out, size_t *out_len);
+/* For tests and the fuzzer: the placeholder of a route of a config that never started. */
+void np_route_set_placeholder(struct np_route *r, const char *placeholder);
+
 /* route.c: an origin-form request (target starts with '/'). Returns 0 when the request goes on to
  * the upstream (host normalised into `host`, *v its verdict, c->uq holds the rewritten head), or -1
  * when it was answered (denied). */

@@ -525,3 +525,8 @@ int np_routes_start(struct nono_proxy_config *cfg, nono_error *err)
 	}
 	return 0;
 }
+
+void np_route_set_placeholder(struct np_route *r, const char *placeholder)
+{
+	snprintf(r->placeholder, sizeof r->placeholder, "%s", placeholder);
+}
