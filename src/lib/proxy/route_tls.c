@@ -26,6 +26,22 @@ static void tls_error(char *buf, size_t cap)
 	ERR_clear_error();
 }
 
+/* A session the upstream offers for resumption. TLS 1.3 sends its tickets after the handshake (read
+ * with the response), so they are taken here, when they arrive, rather than at the handshake's end.
+ * Keeps the newest; returns 1: OpenSSL hands over the reference. */
+static int new_session(SSL *s, SSL_SESSION *sess)
+{
+	struct np_route *r = SSL_get_app_data(s);
+	if (!r || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	pthread_mutex_lock(&r->session_lock);
+	SSL_SESSION *old = r->session;
+	r->session = sess;
+	pthread_mutex_unlock(&r->session_lock);
+	SSL_SESSION_free(old);
+	return 1;
+}
+
 int np_route_tls_init(struct np_route *r, nono_error *err)
 {
 	char why[200];
@@ -41,6 +57,7 @@ int np_route_tls_init(struct np_route *r, nono_error *err)
 	/* No renegotiation: a write never has to wait for a read (TLS 1.2; 1.3 has none). */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, new_session);
 	int ok = r->tls_ca ? SSL_CTX_load_verify_locations(ctx, r->tls_ca, NULL)
 			   : SSL_CTX_set_default_verify_paths(ctx);
 	if (ok != 1) {
@@ -76,20 +93,6 @@ static void tls_fail(struct conn *c, const char *reason)
 
 static void tls_ready(struct conn *c)
 {
-	struct np_route *r = (struct np_route *)c->route;
-	SSL *s = c->ssl;
-	if (!SSL_session_reused(s)) {
-		SSL_SESSION *sess = SSL_get1_session(s);
-		if (sess && SSL_SESSION_is_resumable(sess)) {
-			pthread_mutex_lock(&r->session_lock);
-			SSL_SESSION *old = r->session;
-			r->session = sess;
-			pthread_mutex_unlock(&r->session_lock);
-			SSL_SESSION_free(old);
-		} else {
-			SSL_SESSION_free(sess);
-		}
-	}
 	conn_audit(c, "allow", 0, "allowed");
 	forward_start(c);
 }
@@ -153,6 +156,7 @@ void route_connected(struct conn *c)
 		return;
 	}
 	c->ssl = s;
+	SSL_set_app_data(s, r);
 	if (np_parse_ip_literal(r->host, &a) == 1) {
 		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s), r->host);
 	} else {
