@@ -73,11 +73,13 @@ static json_t *network_json(const struct dry *d)
 				"proxy_port", d->port ? json_integer(d->port) : json_null(),
 				"allowed_domains", strings_json(o->domains.v, o->domains.n),
 				"in_process_proxy", o->domains.n > 0 || o->ro.routes.n > 0);
-	json_t *routes = json_array();
-	char line[1024];
-	for (size_t i = 0; o->pcfg && nono_proxy_config_describe_route(o->pcfg, i, line, sizeof line) >= 0; i++)
-		json_array_append_new(routes, json_string(line));
-	json_object_set_new(net, "routes", routes);
+	if (o->ro.routes.n) { /* only with routes: the key set of other dry runs stays as it was */
+		json_t *routes = json_array();
+		char line[1024];
+		for (size_t i = 0; o->pcfg && nono_proxy_config_describe_route(o->pcfg, i, line, sizeof line) >= 0; i++)
+			json_array_append_new(routes, json_string(line));
+		json_object_set_new(net, "routes", routes);
+	}
 	return json_pack("{s:o, s:o, s:o}", "network", net, "unix_sockets", socks, "bind_ports",
 			 binds);
 }
