@@ -170,7 +170,8 @@ printf 'hello chunked world' | curl -sS --max-time 20 -H "Transfer-Encoding: chu
 
 def test_nono_proxy_keep_alive_and_env_lines(up, pki):
     """`nono proxy --route`: prints the URL and the routes' variables; a kept-alive client makes
-    several routed requests on one connection."""
+    several routed requests on one connection, and the proxy reuses one upstream connection for
+    them (no new dial or handshake per request)."""
     p = subprocess.Popen([str(NONO), "proxy", "-q", *route_args(up, pki)], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, env=env_with_secret())
     try:
@@ -186,6 +187,7 @@ def test_nono_proxy_keep_alive_and_env_lines(up, pki):
             resp = c.getresponse()
             assert resp.status == 200 and json.loads(resp.read())["path"] == f"/v1/echo/{i}"
         c.close()
+        assert len({rec["peer_port"] for rec in up.seen}) == 1, up.seen
     finally:
         p.terminate()
         out, err = p.communicate(timeout=30)

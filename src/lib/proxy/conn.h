@@ -117,6 +117,9 @@ struct conn {
 	const struct np_route *route; /* the credential route of this request (route.c), or NULL */
 	void *ssl;                    /* SSL * to the route's https upstream (route_tls.c), or NULL */
 	uint32_t tls_want;            /* upstream events the TLS layer waits for (NP_IN / NP_OUT) */
+	bool up_keep;                 /* the upstream's response leaves its connection open (forward.c) */
+	void (*up_done)(struct conn *c); /* a response is complete: the owner may keep the upstream
+	                                    connection (route_tls.c's pool) before it is dropped */
 };
 
 #define CONN_OF(io, member) ((struct conn *)((char *)(io) - offsetof(struct conn, member)))

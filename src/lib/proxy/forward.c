@@ -151,6 +151,10 @@ static int on_response_head(struct conn *c, const http_head *h)
 	c->ev.status = h->status;
 	if (c->resp_body.kind == HTTP_BODY_UNTIL_CLOSE)
 		c->close_after = true;
+	c->up_keep = h->version_minor >= 1 && c->resp_body.kind != HTTP_BODY_UNTIL_CLOSE;
+	for (int i = http_find_header(h, "Connection", 0); i >= 0; i = http_find_header(h, "Connection", i + 1))
+		if (http_list_has(h->headers[i].value, h->headers[i].value_len, "close"))
+			c->up_keep = false;
 	if (queue_response_head(c, h) < 0)
 		return closed(c, "closed: out of memory");
 	c->resp_started = true;
@@ -173,6 +177,8 @@ static void reuse_from_loop(struct conn *c)
 static int finish_request(struct conn *c)
 {
 	conn_audit(c, "allow", c->ev.status, "closed");
+	if (c->up_done && c->req_done)
+		c->up_done(c); /* may take the upstream connection for the next request */
 	if (c->close_after || !c->req_done) {
 		conn_close(c);
 		return GONE;

@@ -188,6 +188,9 @@ static void consume_head_and_dial(struct conn *c, const http_head *h, const np_v
 	c->in_len -= hl;
 	c->in_scan = 0;
 	c->in_body = 0;
+	/* A routed request may reuse a kept upstream connection: no lookup, dial or handshake. */
+	if (c->route && route_pool_take(c))
+		return;
 	resolve_or_dial(c, v, host);
 }
 
@@ -203,6 +206,8 @@ static void handle_request(struct conn *c, const http_head *h)
 
 	memset(ev, 0, sizeof *ev);
 	c->route = NULL;
+	c->up_done = NULL;
+	c->up_keep = false;
 	c->up = (struct relay){.pipe = {-1, -1}};
 	c->down = (struct relay){.pipe = {-1, -1}};
 	field(ev->method, sizeof ev->method, h->method, h->method_len);

@@ -5,9 +5,10 @@
  * that never received it cannot spend the secret) → the endpoint rules (else 403) → the upstream's
  * name through the metadata and internal-address policy (the route itself allows its upstream) →
  * the head rewritten for the upstream: base path + rest, the upstream's Host, the client's
- * credential stripped from its place and the real one injected there, hop-by-hop fields dropped,
- * "Connection: close". request.c then resolves and dials exactly as for any request; route_tls.c
- * speaks TLS to the upstream and forward.c streams the bodies. The buffer holding the rewritten head
+ * credential stripped from its place and the real one injected there, hop-by-hop fields dropped
+ * (the upstream connection is HTTP/1.1 kept alive: route_tls.c keeps it for the next routed
+ * request). request.c then reuses a kept connection or resolves and dials exactly as for any
+ * request; route_tls.c speaks TLS to the upstream and forward.c streams the bodies. The buffer holding the rewritten head
  * (with the secret) is wiped when freed (outq_reset). */
 #include "route.h"
 
@@ -408,7 +409,7 @@ int np_route_rewrite(const struct np_route *r, const http_head *h, const char *r
 	}
 	put(&o, "\r\n", 2);
 	presented |= put_headers(&o, h, r);
-	puts_(&o, "Connection: close\r\n\r\n");
+	put(&o, "\r\n", 2); /* HTTP/1.1: the upstream connection is kept for the next request */
 	if (o.over) { /* cannot happen: cap covers every expansion; fail closed if it does */
 		explicit_bzero(o.b, o.len);
 		free(o.b);

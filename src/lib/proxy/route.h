@@ -14,6 +14,8 @@
 #define NP_RULE_PATTERN_MAX 256
 #define NP_PLACEHOLDER_LEN 37 /* "nono_" + 32 hex */
 #define NP_SECRET_MAX 16384
+#define NP_ROUTE_POOL 8         /* idle upstream connections kept per route */
+#define NP_ROUTE_POOL_IDLE_MS 20000 /* older ones are closed, not reused (servers time out idle ones) */
 
 struct np_endpoint {
 	char method[16]; /* "*" = any */
@@ -40,8 +42,16 @@ struct np_route {
 	/* set when the proxy starts (its own copy of the config only) */
 	char placeholder[NP_PLACEHOLDER_LEN + 1];
 	void *ssl_ctx;                    /* SSL_CTX * */
-	void *session;                    /* SSL_SESSION * for resumption (loop threads, under lock) */
-	pthread_mutex_t session_lock;
+	void *session;                    /* SSL_SESSION * for resumption (under session_lock) */
+	pthread_mutex_t session_lock;     /* also guards the pool */
+	struct np_pooled {                /* idle upstream connections, newest last */
+		int fd;
+		void *ssl;
+		int64_t since_ms;
+		char family[8];
+	} pool[NP_ROUTE_POOL];
+	bool started;                     /* np_routes_start ran: the lock exists */
+	unsigned npool;
 };
 
 /* route_cfg.c (the table) and route.c (matching) */
@@ -64,6 +74,7 @@ bool np_route_has_placeholder(const struct np_route *r, const char *s, size_t le
  * message naming the file, -ENOMEM. */
 int np_route_tls_init(struct np_route *r, nono_error *err);
 void np_route_tls_free(struct np_route *r);
+void np_route_pool_free(struct np_route *r);
 
 /* The head for the upstream (route.c; pure, for tests and the fuzzer): `rest` is the target after the
  * prefix. *out is malloc'd (holds the secret: wipe it before free) also when the placeholder is
@@ -84,5 +95,8 @@ void route_deny(struct conn *c, int status, const char *phrase, const char *code
 
 /* route_tls.c: the upstream TCP connection is up: TLS handshake (https) then forward_start. */
 void route_connected(struct conn *c);
+/* Take an idle upstream connection of c's route that is still open and go straight to
+ * forward_start. Returns false when there is none (then dial). */
+bool route_pool_take(struct conn *c);
 
 #endif /* NONO_PROXY_ROUTE_H */

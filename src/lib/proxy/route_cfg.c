@@ -509,6 +509,8 @@ int np_routes_start(struct nono_proxy_config *cfg, nono_error *err)
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		struct np_route *r = cfg->routes[i];
 		int rc;
+		pthread_mutex_init(&r->session_lock, NULL);
+		r->started = true;
 		if (r->source && !r->secret && (rc = load_secret(r, err)) < 0)
 			return rc;
 		if (r->secret) {

@@ -3,8 +3,7 @@
  * events (never a blocking call in the loop), the peer is verified against the system trust store
  * or the route's tls_ca (name or IP checked with SSL_set1_host / the IP parameter), an optional
  * client certificate is presented, and the session is kept for resumption by the next request on
- * the route (each routed request opens its own upstream connection: "Connection: close"). After the
- * handshake forward.c streams both ways through the TLS-aware send/recv of conn.c. A certificate the
+ * the route (kept connections are reused first: the pool below). After the handshake forward.c streams both ways through the TLS-aware send/recv of conn.c. A certificate the
  * route does not trust ends the request with 502 and the verifier's reason. */
 #include "relay.h"
 #include "route.h"
@@ -14,6 +13,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static void tls_error(char *buf, size_t cap)
 {
@@ -49,7 +49,6 @@ int np_route_tls_init(struct np_route *r, nono_error *err)
 	if (!ctx)
 		return nono_fail(err, -ENOMEM, "route %s: cannot create a TLS context", r->prefix);
 	r->ssl_ctx = ctx;
-	pthread_mutex_init(&r->session_lock, NULL);
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
@@ -77,12 +76,14 @@ int np_route_tls_init(struct np_route *r, nono_error *err)
 
 void np_route_tls_free(struct np_route *r)
 {
-	if (!r->ssl_ctx)
+	if (!r->started)
 		return;
+	np_route_pool_free(r);
 	SSL_SESSION_free(r->session);
 	SSL_CTX_free(r->ssl_ctx);
 	pthread_mutex_destroy(&r->session_lock);
 	r->ssl_ctx = r->session = NULL;
+	r->started = false;
 }
 
 static void tls_fail(struct conn *c, const char *reason)
@@ -91,8 +92,11 @@ static void tls_fail(struct conn *c, const char *reason)
 	conn_answer(c, 502, "Bad Gateway", "upstream-tls", reason);
 }
 
+static void pool_put(struct conn *c);
+
 static void tls_ready(struct conn *c)
 {
+	c->up_done = pool_put;
 	conn_audit(c, "allow", 0, "allowed");
 	forward_start(c);
 }
@@ -144,6 +148,7 @@ void route_connected(struct conn *c)
 {
 	struct np_route *r = (struct np_route *)c->route;
 	if (!r->tls) {
+		c->up_done = pool_put;
 		conn_audit(c, "allow", 0, "allowed");
 		forward_start(c);
 		return;
@@ -171,4 +176,84 @@ void route_connected(struct conn *c)
 	c->uio.fn = handshake_event;
 	c->on_timeout = handshake_timeout;
 	handshake(c);
+}
+
+/* ---- kept upstream connections ----
+ * Routed requests go to one upstream, so its connections are kept (HTTP/1.1 keep-alive) and
+ * reused by the next routed request on any loop: a kept-alive client then pays neither a dial nor
+ * a TLS handshake. An idle connection sits in its route's pool outside every epoll set; it is
+ * reused only when younger than NP_ROUTE_POOL_IDLE_MS and still quiet (no EOF, no bytes: a server
+ * that closed it or sent an alert is not reused). At most NP_ROUTE_POOL a route; the rest close. */
+
+static void pooled_close(struct np_pooled *e)
+{
+	SSL_free(e->ssl);
+	close(e->fd);
+}
+
+/* forward.c's up_done: the response is complete; keep the connection when both sides allow it. */
+static void pool_put(struct conn *c)
+{
+	struct np_route *r = (struct np_route *)c->route;
+	if (!c->up_keep || !c->resp_body.done || c->uio.fd < 0 || (r->tls && !c->ssl) ||
+	    (c->ssl && SSL_get_shutdown(c->ssl)))
+		return;
+	struct np_pooled e = {.fd = c->uio.fd, .ssl = c->ssl, .since_ms = conn_now(c)};
+	memcpy(e.family, c->ev.family, sizeof e.family);
+	np_io_detach(c->x->loop, &c->uio); /* out of this loop's epoll set, not closed */
+	c->ssl = NULL;
+	c->tls_want = 0;
+	struct np_pooled drop = {.fd = -1};
+	pthread_mutex_lock(&r->session_lock);
+	if (r->npool == NP_ROUTE_POOL) { /* full: the oldest goes */
+		drop = r->pool[0];
+		memmove(r->pool, r->pool + 1, (NP_ROUTE_POOL - 1) * sizeof r->pool[0]);
+		r->npool--;
+	}
+	r->pool[r->npool++] = e;
+	pthread_mutex_unlock(&r->session_lock);
+	if (drop.fd >= 0)
+		pooled_close(&drop);
+}
+
+static bool still_quiet(int fd)
+{
+	char b;
+	ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+bool route_pool_take(struct conn *c)
+{
+	struct np_route *r = (struct np_route *)c->route;
+	int64_t now = conn_now(c);
+	for (;;) {
+		struct np_pooled e;
+		pthread_mutex_lock(&r->session_lock);
+		bool any = r->npool > 0;
+		if (any)
+			e = r->pool[--r->npool];
+		pthread_mutex_unlock(&r->session_lock);
+		if (!any)
+			return false;
+		if (now - e.since_ms > NP_ROUTE_POOL_IDLE_MS || !still_quiet(e.fd)) {
+			pooled_close(&e);
+			continue;
+		}
+		np_io_init(&c->uio, e.fd, NULL);
+		c->ssl = e.ssl;
+		c->activity_ms = now;
+		memcpy(c->ev.family, e.family, sizeof c->ev.family);
+		c->up_done = pool_put;
+		conn_audit(c, "allow", 0, "allowed");
+		forward_start(c);
+		return true;
+	}
+}
+
+void np_route_pool_free(struct np_route *r)
+{
+	for (unsigned i = 0; i < r->npool; i++)
+		pooled_close(&r->pool[i]);
+	r->npool = 0;
 }

@@ -69,7 +69,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def _seen(self, body=None):
-        rec = {"method": self.command, "path": self.path, "headers": [[k, v] for k, v in self.headers.items()]}
+        rec = {"method": self.command, "path": self.path, "headers": [[k, v] for k, v in self.headers.items()],
+               "peer_port": self.client_address[1]}
         if body is not None:
             rec["body"] = body.decode("latin-1")
         self.server.seen.append(rec)
@@ -105,7 +106,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     @staticmethod
     def _public(rec):
-        out = {k: v for k, v in rec.items() if k != "headers"}
+        out = {k: v for k, v in rec.items() if k not in ("headers", "peer_port")}
         out["header_names"] = [k for k, _ in rec["headers"]]
         return out
 
