@@ -218,8 +218,9 @@ static void handle_request(struct conn *c, const http_head *h)
 		return;
 	}
 	np_verdict v;
-	/* Origin form ("GET /openai/…"): a credential route (route.c) decides and rewrites. */
-	if (!c->is_connect && h->target_len && h->target[0] == '/') {
+	/* Origin form ("GET /openai/…") on a proxy with credential routes: route.c decides and
+	 * rewrites (without routes it is refused below as a malformed proxy request, as before). */
+	if (!c->is_connect && x->cfg->nroutes && h->target_len && h->target[0] == '/') {
 		if (route_request(c, h, host, &v) < 0)
 			return;
 		consume_head_and_dial(c, h, &v, host);

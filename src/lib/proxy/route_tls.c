@@ -195,8 +195,10 @@ static void pooled_close(struct np_pooled *e)
 static void pool_put(struct conn *c)
 {
 	struct np_route *r = (struct np_route *)c->route;
-	if (!c->up_keep || !c->resp_body.done || c->uio.fd < 0 || (r->tls && !c->ssl) ||
-	    (c->ssl && SSL_get_shutdown(c->ssl)))
+	/* Bytes already read past the response (in our buffer or OpenSSL's) would desynchronise the
+	 * next exchange: such a connection is not kept. */
+	if (!c->up_keep || !c->resp_body.done || c->uio.fd < 0 || (r->tls && !c->ssl) || c->rb_len ||
+	    (c->ssl && (SSL_get_shutdown(c->ssl) || SSL_pending(c->ssl))))
 		return;
 	struct np_pooled e = {.fd = c->uio.fd, .ssl = c->ssl, .since_ms = conn_now(c)};
 	memcpy(e.family, c->ev.family, sizeof e.family);
