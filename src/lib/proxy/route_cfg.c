@@ -156,10 +156,11 @@ static int parse_upstream(struct np_route *r, const char *u, nono_error *err)
 	if (strpbrk(path, "?#"))
 		return nono_fail(err, -EINVAL, "route %s: upstream \"%.100s\": no query or fragment allowed",
 				 r->prefix, u);
+	/* The base path goes into every request line as it is: RFC 3986 path characters only. */
 	for (const char *p = path; *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '\\')
-			return nono_fail(err, -EINVAL, "route %s: upstream path has a control character, space or backslash",
-					 r->prefix);
+		if (!seg_char(*p) && !strchr("/%!$&'()*+,;=:@", *p))
+			return nono_fail(err, -EINVAL, "route %s: the upstream path may hold only URL path characters "
+						       "(percent-encode the others)", r->prefix);
 	if (http_split_authority(rest, alen, r->tls ? 443 : 80, r->host, sizeof r->host, &r->port) < 0 ||
 	    !r->host[0] || r->port == 0)
 		return nono_fail(err, -EINVAL, "route %s: upstream \"%.100s\": bad host or port", r->prefix, u);
