@@ -196,8 +196,9 @@ static void pool_put(struct conn *c)
 {
 	struct np_route *r = (struct np_route *)c->route;
 	/* Bytes already read past the response (in our buffer or OpenSSL's) would desynchronise the
-	 * next exchange: such a connection is not kept. */
-	if (!c->up_keep || !c->resp_body.done || c->uio.fd < 0 || (r->tls && !c->ssl) || c->rb_len ||
+	 * next exchange: such a connection is not kept. Nor after an HTTP/1.0 request or a client's
+	 * "Connection: close" (close_after): the upstream may be closing it without saying so. */
+	if (c->close_after || !c->up_keep || !c->resp_body.done || c->uio.fd < 0 || (r->tls && !c->ssl) || c->rb_len ||
 	    (c->ssl && (SSL_get_shutdown(c->ssl) || SSL_pending(c->ssl))))
 		return;
 	struct np_pooled e = {.fd = c->uio.fd, .ssl = c->ssl, .since_ms = conn_now(c)};
