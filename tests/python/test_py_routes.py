@@ -128,3 +128,31 @@ def test_credential_errors_at_start(nono_py, monkeypatch):
     with pytest.raises(ValueError, match="another injection mode"):
         nono_py.ProxyConfig(routes=[nono_py.RouteConfig("a", "https://a.example", credential="x",
                                                         path_pattern="/k/{}")])
+
+
+def test_client_certificate(nono_py, pki, tmp_path):
+    """An upstream that requires a client certificate: the route presents tls_client_cert/key; a
+    route without them gets 502 with the TLS reason."""
+    u = TLSUpstream(pki[1], pki[2], client_ca=pki[0])
+    try:
+        with_cert = nono_py.RouteConfig("m", f"https://127.0.0.1:{u.port}", credential="sk-mtls", tls_ca=pki[0],
+                                        tls_client_cert=pki[1], tls_client_key=pki[2], env_var="MT")
+        without = nono_py.RouteConfig("n", f"https://127.0.0.1:{u.port}", credential="sk-mtls", tls_ca=pki[0],
+                                      env_var="NT")
+        cfg = nono_py.ProxyConfig(routes=[with_cert, without], allow_internal=[f"127.0.0.1:{u.port}"])
+        with nono_py.start_proxy(cfg) as p:
+            out = sandboxed_curl(nono_py, p, 'curl -sS -o /dev/null -w "%{http_code}\\n" --max-time 20 '
+                                 '-H "Authorization: Bearer $MT" "$M_BASE_URL/echo"; '
+                                 'curl -sS -i --max-time 20 -H "Authorization: Bearer $NT" "$N_BASE_URL/echo" | head -1')
+        lines = out.splitlines()
+        assert lines[0] == "200", out
+        # TLS 1.3: the server refuses the missing certificate after the handshake, with an alert
+        assert lines[1].startswith("HTTP/1.1 502 Bad Gateway: upstream 127.0.0.1"), out
+        assert "certificate required" in lines[1], out
+        assert len(u.seen) == 1 and header(u.seen[0], "Authorization") == ["Bearer sk-mtls"]
+        # a key file that does not match: refused when the proxy starts, naming the files
+        bad = nono_py.RouteConfig("b", f"https://127.0.0.1:{u.port}", tls_client_cert=pki[1], tls_client_key=str(tmp_path / "none.key"))
+        with pytest.raises(ValueError, match="client certificate"):
+            nono_py.start_proxy(nono_py.ProxyConfig(routes=[bad]))
+    finally:
+        u.stop()

@@ -10,6 +10,7 @@
 #include "conn.h"
 
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
@@ -335,11 +336,18 @@ static int tls_blocked(struct conn *c, int rc)
 	return e == SSL_ERROR_ZERO_RETURN ? -1 : -2;
 }
 
+const char *up_tls_error(const struct conn *c)
+{
+	unsigned long e = c->ssl ? ERR_peek_last_error() : 0;
+	return e ? ERR_reason_error_string(e) : NULL;
+}
+
 int up_recv(struct conn *c, char *buf, size_t *len, size_t cap)
 {
 	if (!c->ssl)
 		return np_recv_more(c->uio.fd, buf, len, cap);
 	size_t n = 0;
+	ERR_clear_error(); /* what up_tls_error reports is this call's */
 	int rc = SSL_read_ex(c->ssl, buf + *len, cap - *len, &n);
 	if (rc == 1) {
 		*len += n;
@@ -353,6 +361,7 @@ ssize_t up_send(struct conn *c, const char *buf, size_t len)
 	if (!c->ssl)
 		return np_send_some(c->uio.fd, buf, len);
 	size_t n = 0;
+	ERR_clear_error();
 	int rc = SSL_write_ex(c->ssl, buf, len, &n);
 	if (rc == 1)
 		return (ssize_t)n;

@@ -166,6 +166,8 @@ int outq_flush(int fd, struct outq *q, uint64_t *count);
 int up_recv(struct conn *c, char *buf, size_t *len, size_t cap);
 ssize_t up_send(struct conn *c, const char *buf, size_t len);
 int up_flush(struct conn *c, struct outq *q, uint64_t *count);
+/* After a failed up_* call on a TLS upstream: OpenSSL's reason (static), else NULL. */
+const char *up_tls_error(const struct conn *c);
 void outq_reset(struct outq *q);
 /* Replace q's contents with a copy of `len` bytes. Returns 0 or -ENOMEM. */
 int outq_set(struct outq *q, const void *data, size_t len);

@@ -28,7 +28,9 @@ static int upstream_failed(struct conn *c, const char *what)
 	char reason[NONO_REASON_MAX];
 	if (c->resp_started)
 		return closed(c, what);
-	snprintf(reason, sizeof reason, "upstream %.100s port %u: %.100s", c->ev.target, c->ev.port, what);
+	const char *tls = up_tls_error(c); /* e.g. the server's alert: "tlsv13 alert certificate required" */
+	snprintf(reason, sizeof reason, "upstream %.100s port %u: %.100s%s%.80s", c->ev.target, c->ev.port, what,
+		 tls ? ": TLS: " : "", tls ? tls : "");
 	conn_audit(c, "allow", 502, reason);
 	conn_answer(c, 502, "Bad Gateway", "upstream-failure", reason);
 	return 0;

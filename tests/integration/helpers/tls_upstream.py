@@ -125,11 +125,14 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 class TLSUpstream:
     """The HTTPS server on 127.0.0.1, an ephemeral port, with cert/key; `seen` lists requests."""
 
-    def __init__(self, cert, key, host="127.0.0.1"):
+    def __init__(self, cert, key, host="127.0.0.1", client_ca=None):
         self.srv = Server((host, 0), Handler)
         self.srv.seen = []
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
+        if client_ca:  # mutual TLS: a client certificate from this CA is required
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(client_ca)
         self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
         self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
         self.t.start()
