@@ -147,8 +147,10 @@ def test_client_certificate(nono_py, pki, tmp_path):
         lines = out.splitlines()
         assert lines[0] == "200", out
         # TLS 1.3: the server refuses the missing certificate after the handshake, with an alert
+        # (named when the proxy reads it; when its write fails first the connection reset may
+        # have discarded it)
         assert lines[1].startswith("HTTP/1.1 502 Bad Gateway: upstream 127.0.0.1"), out
-        assert "certificate required" in lines[1], out
+        assert "certificate required" in lines[1] or "write failed" in lines[1], out
         assert len(u.seen) == 1 and header(u.seen[0], "Authorization") == ["Bearer sk-mtls"]
         # a key file that does not match: refused when the proxy starts, naming the files
         bad = nono_py.RouteConfig("b", f"https://127.0.0.1:{u.port}", tls_client_cert=pki[1], tls_client_key=str(tmp_path / "none.key"))
