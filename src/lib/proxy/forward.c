@@ -29,7 +29,7 @@ static int upstream_failed(struct conn *c, const char *what)
 	if (c->resp_started)
 		return closed(c, what);
 	const char *tls = up_tls_error(c); /* e.g. the server's alert: "tlsv13 alert certificate required" */
-	snprintf(reason, sizeof reason, "upstream %.100s port %u: %.100s%s%.80s", c->ev.target, c->ev.port, what,
+	snprintf(reason, sizeof reason, "upstream %.80s port %u: %.60s%s%.60s", c->ev.target, c->ev.port, what,
 		 tls ? ": TLS: " : "", tls ? tls : "");
 	conn_audit(c, "allow", 502, reason);
 	conn_answer(c, 502, "Bad Gateway", "upstream-failure", reason);
