@@ -369,6 +369,17 @@ typedef struct nono_audit_event {
 	char reason[NONO_REASON_MAX];
 	uint64_t bytes_up;     /* client -> upstream, on close */
 	uint64_t bytes_down;   /* upstream -> client, on close */
+	/* Credential routes only (mode "reverse", route_id set); nono-py's NetworkAuditEvent fields.
+	 * Never the secret or the placeholder. */
+	char route_id[64];         /* the route's prefix, "/openai" */
+	char injection_mode[16];   /* nono_inject_mode_name; "" when the route has no credential */
+	char auth_mechanism[16];   /* "phantom_header" | "phantom_path" | "phantom_query" |
+	                              "phantom_basic" | "" */
+	char auth_outcome[12];     /* "succeeded" | "failed" | "" */
+	bool managed_credential_active; /* the real secret was injected into this request */
+	char endpoint_decision[8]; /* "allow" | "deny" | "" (the route has no endpoint rules) */
+	char denial_category[24];  /* "authentication_failed" | "endpoint_policy" | "host_denied" |
+	                              "bad_request" | "upstream_tls" | "" */
 } nono_audit_event;
 
 /* The supervisor records every denial, and allowed calls too when asked (nono_exec_opts
@@ -387,7 +398,9 @@ NONO_API void nono_audit_push(nono_audit *a, const nono_audit_event *ev);
 
 /* The one JSON form of an event, used by the proxy's and the supervisor's audit logs and the CLI:
  * a single line ending in '\n', keys in this order: ts_ms, source, mode, decision, family, target,
- * port, method, path, status, reason, bytes_up, bytes_down. Each string field is read up to its
+ * port, method, path, status, reason, bytes_up, bytes_down, and for a routed request (route_id set)
+ * then route_id, injection_mode, auth_mechanism, auth_outcome, managed_credential_active,
+ * endpoint_decision, denial_category. Each string field is read up to its
  * size (no NUL needed); bytes that are not valid UTF-8 become '?', so no event is ever dropped for
  * its bytes. Writes into `buf` (NUL-terminated) and returns the line's length without the NUL;
  * NONO_AUDIT_LINE_MAX always suffices. Errors: -EINVAL (NULL argument), -ENOSPC (`len` too small:
@@ -748,6 +761,75 @@ typedef struct nono_policy_proxy {
 NONO_API int nono_policy_resolve_proxy(const nono_policy *p, const char *const *names, size_t n,
 				       nono_policy_proxy **out, nono_error *err);
 NONO_API void nono_policy_proxy_free(nono_policy_proxy *px);
+
+/* ---- Credential routes (reverse proxy, phantom credentials) ----
+ * A route maps a prefix on the proxy to an upstream base URL: a plain-HTTP request from the command
+ * for http://PROXY/PREFIX/REST goes to UPSTREAM/REST (https:// upstreams over TLS, verified against
+ * the system trust store or the route's tls_ca). When the route has a credential, the command holds
+ * only a per-session placeholder (nono_proxy_credential_env); a request is forwarded only when it
+ * presents that placeholder where the credential belongs, and the proxy replaces it with the real
+ * secret. The secret lives only in the proxy's memory (wiped when freed) and never appears in the
+ * command's environment, audit events or messages. The upstream's name still passes the metadata and
+ * internal-address checks (an internal upstream needs nono_proxy_config_allow_internal); the route
+ * itself allows its upstream host:port for routed requests only (not for CONNECT). */
+typedef enum nono_inject_mode {
+	NONO_INJECT_HEADER = 0,      /* inject_header: credential_format with "{}" = the secret */
+	NONO_INJECT_URL_PATH = 1,    /* path_pattern "{}" (placeholder) -> path_replacement "{}" (secret) */
+	NONO_INJECT_QUERY_PARAM = 2, /* query parameter query_param_name=secret (URL-encoded) */
+	NONO_INJECT_BASIC_AUTH = 3,  /* Authorization: Basic base64(secret); the secret is "user:password" */
+} nono_inject_mode;
+
+/* Static name ("header", "url_path", "query_param", "basic_auth"); NULL outside the enum. */
+NONO_API const char *nono_inject_mode_name(nono_inject_mode mode);
+
+typedef struct nono_route_spec {
+	const char *prefix;          /* "openai" or "/openai" (segments of [A-Za-z0-9._~-]) */
+	const char *upstream;        /* "https://api.openai.com" or with a base path, "http://…" too */
+	const char *credential_key;  /* "env://VAR" (nono's own environment), "file://PATH" (one trailing
+	                                newline dropped), "keyring://NAME" or a bare NAME (desktop secret
+	                                service), or NULL */
+	const char *credential_value;/* the secret itself (wins over credential_key's source; then
+	                                credential_key, if given, only names it); NULL: none */
+	nono_inject_mode inject_mode;
+	const char *inject_header;   /* header mode; NULL = "Authorization" */
+	const char *credential_format; /* header mode; NULL = "Bearer {}"; "{}" exactly once */
+	const char *path_pattern;    /* url_path mode, e.g. "/bot{}/" ("{}" exactly once) */
+	const char *path_replacement;/* url_path mode; NULL = path_pattern */
+	const char *query_param_name;/* query_param mode */
+	const char *env_var;         /* variable holding the placeholder; NULL = the key's name upper-cased
+	                                (env://VAR -> VAR, file://…/openai-key -> OPENAI_KEY) */
+	const char *tls_ca;          /* PEM file of CAs to trust instead of the system store; NULL: system */
+	const char *tls_client_cert; /* PEM client certificate (with tls_client_key) or NULL */
+	const char *tls_client_key;
+} nono_route_spec;
+
+/* Zero the spec (header mode, all strings NULL). */
+NONO_API void nono_route_spec_init(nono_route_spec *spec);
+/* Add a route. Everything is copied. A credential_value is kept in the config (wiped by
+ * nono_proxy_config_free); a credential_key source is read by nono_proxy_start into the running
+ * proxy's memory only (wiped by nono_proxy_stop), as are the TLS files. Errors here: -EINVAL bad
+ * prefix/upstream/format/mode fields, a value with a control character, or a duplicate prefix;
+ * -ENOMEM. nono_proxy_start then fails with -ENOENT (unset variable, missing file), -EACCES
+ * (unreadable file), -ENOTSUP (keyring:// or a bare key name: no desktop secret service here) or
+ * -EINVAL (empty secret, bad TLS file). Messages name the source, never the secret. */
+NONO_API int nono_proxy_config_add_route(nono_proxy_config *cfg, const nono_route_spec *spec,
+					 nono_error *err);
+/* Allow only listed endpoints on route `prefix`: `method` ("GET", or "*" for any) and a path
+ * pattern matched against the path after the prefix ("/v1/models", "*" = one segment, "**" = any
+ * rest). With no rule every endpoint is allowed; with rules anything else gets 403
+ * (X-Nono-Denial: endpoint-denied). Errors: -ENOENT no such route, -EINVAL bad method or pattern. */
+NONO_API int nono_proxy_config_add_endpoint_rule(nono_proxy_config *cfg, const char *prefix,
+						 const char *method, const char *path_pattern,
+						 nono_error *err);
+/* The routes' variables for the command: "{PREFIX}_BASE_URL=http://127.0.0.1:PORT/prefix" for each
+ * route and "ENV_VAR=placeholder" for each route with a credential. NULL-terminated malloc'd vector
+ * (free with nono_strv_free); an empty vector when there are no routes. Errors: -EINVAL, -ENOMEM. */
+NONO_API int nono_proxy_credential_env(const nono_proxy *p, char ***out, nono_error *err);
+/* Describe route i of a config for a dry run ("/openai -> https://api.openai.com, header
+ * Authorization, credential env://OPENAI_API_KEY"): the secret's source, never its value. Returns
+ * the number of bytes written (snprintf-like) or -ENOENT past the last route. */
+NONO_API int nono_proxy_config_describe_route(const nono_proxy_config *cfg, size_t i, char *buf,
+					      size_t len);
 
 /* Free a NULL-terminated vector returned by the library. */
 NONO_API void nono_strv_free(char **v);

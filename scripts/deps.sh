@@ -8,6 +8,7 @@ set -euo pipefail
 pkgs=(
 	# the build
 	build-essential meson ninja-build pkg-config libseccomp-dev libjansson-dev
+	libssl-dev        # OpenSSL: TLS to credential routes' upstreams
 	python3 python3-dev
 	python3-mesonpy   # pip install . (pyproject.toml's build backend, offline: --no-build-isolation)
 	python3-venv      # tests/python/test_py_pip.py installs nono_py into a fresh venv

@@ -15,10 +15,11 @@ Errors: a missing path raises FileNotFoundError, bad arguments ValueError, EACCE
 PermissionError, anything else RuntimeError carrying the library's message (and ``.errno``).
 """
 
+import enum
 import ipaddress
 import re
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import _nono
 from ._nono import (
@@ -50,7 +51,7 @@ from ._state import SandboxState
 __version__ = "@VERSION@"  # filled in by meson (configure_file)
 
 __all__ = [
-    "AccessMode", "CapabilitySet", "ExecResult", "FsCapability", "ProxyConfig", "ProxyHandle",
+    "AccessMode", "CapabilitySet", "ExecResult", "FsCapability", "InjectMode", "ProxyConfig", "ProxyHandle",
     "QueryContext", "RouteConfig", "SandboxState", "SupportInfo", "apply", "is_supported",
     "sandboxed_exec", "start_proxy", "support_info",
     "CapabilitySource", "ProgramNotFoundError",
@@ -72,21 +73,52 @@ def _check_str(name, value, *, allow_none=False):
         raise ValueError(f"{name} must not contain NUL, CR or LF")
 
 
+class InjectMode(enum.Enum):
+    """Where a route puts the credential (libnono's nono_inject_mode)."""
+
+    HEADER = 0       # inject_header: credential_format with "{}" = the secret
+    URL_PATH = 1     # path_pattern "{}" (the placeholder) -> path_replacement "{}" (the secret)
+    QUERY_PARAM = 2  # ?query_param_name=secret
+    BASIC_AUTH = 3   # Authorization: Basic base64(secret), the secret being "user:password"
+
+    def __str__(self):
+        return self.name.lower()
+
+
 @dataclass(frozen=True)
 class RouteConfig:
-    """A reverse-proxy route: requests under ``prefix`` go to ``upstream`` with a credential.
+    """A credential route: plain-HTTP requests for ``http://PROXY/prefix/…`` go to ``upstream/…``
+    over TLS (verified against the system trust store, or ``tls_ca``), with the real credential
+    injected in the ``inject_mode`` place after the client's own is stripped there.
 
-    Routes are validated now and served by a later release; until then the route's upstream
-    host:port is an allowed proxy destination for CONNECT tunnels only: plain (absolute-form) HTTP
-    to it is refused with 403 (X-Nono-Denial: connect-only), unless ``allowed_hosts`` also allows
-    it (the wider grant wins).
+    The secret comes from ``credential_key`` — ``env://VAR`` (this process's environment),
+    ``file://PATH``, or ``keyring://NAME`` / a bare name (desktop secret service, refused where none
+    runs) — read when the proxy starts, or from ``credential`` (the value itself; never shown by
+    repr). The command gets only a per-session placeholder in ``env_var`` (default: the key's name
+    upper-cased) and ``{PREFIX}_BASE_URL`` (ProxyHandle.credential_env_vars()); a request is
+    forwarded only when it presents that placeholder. ``endpoint_rules`` ((method, path-pattern)
+    pairs, "*" one segment, "**" any rest) allow only those endpoints (403 otherwise).
+
+    The upstream host:port is also allowed for CONNECT tunnels (nono-py's behaviour; a tunnel
+    carries no injected credential); plain absolute-form HTTP to it is refused (403 connect-only)
+    unless ``allowed_hosts`` allows it too.
     """
 
     prefix: str
     upstream: str
     credential_key: str = None
+    inject_mode: InjectMode = InjectMode.HEADER
     inject_header: str = "Authorization"
     credential_format: str = "Bearer {}"
+    path_pattern: str = None
+    path_replacement: str = None
+    query_param_name: str = None
+    env_var: str = None
+    endpoint_rules: tuple = None
+    tls_ca: str = None
+    tls_client_cert: str = None
+    tls_client_key: str = None
+    credential: str = field(default=None, repr=False)  # the secret itself (kept out of repr)
 
     def __post_init__(self):
         _check_str("prefix", self.prefix)
@@ -94,6 +126,20 @@ class RouteConfig:
         _check_str("credential_key", self.credential_key, allow_none=True)
         _check_str("inject_header", self.inject_header)
         _check_str("credential_format", self.credential_format)
+        for name in ("path_pattern", "path_replacement", "query_param_name", "env_var", "tls_ca",
+                     "tls_client_cert", "tls_client_key", "credential"):
+            _check_str(name, getattr(self, name), allow_none=True)
+        if not isinstance(self.inject_mode, InjectMode):
+            raise TypeError(f"inject_mode must be an InjectMode, not {type(self.inject_mode).__name__}")
+        rules = () if self.endpoint_rules is None else tuple(self.endpoint_rules)
+        if isinstance(self.endpoint_rules, (str, bytes)):
+            raise TypeError("endpoint_rules must be a list of (method, path) pairs")
+        for rule in rules:
+            if not (isinstance(rule, tuple) and len(rule) == 2):
+                raise TypeError("endpoint_rules entries must be (method, path) pairs")
+            _check_str("endpoint rule method", rule[0])
+            _check_str("endpoint rule path", rule[1])
+        object.__setattr__(self, "endpoint_rules", rules)
         if not _PREFIX_RE.match(self.prefix) or any(s in ("", ".", "..")
                                                      for s in self.prefix.strip("/").split("/")):
             raise ValueError(f"prefix {self.prefix!r}: use path segments of [A-Za-z0-9._~-]")
@@ -123,6 +169,13 @@ class RouteConfig:
         if ip is not None and ip.version == 6:
             raise ValueError(f"upstream {self.upstream!r}: IPv6 literal upstreams are not supported")
         object.__setattr__(self, "_target", (u.hostname, port or (443 if u.scheme == "https" else 80)))
+
+    def _native_args(self):
+        hdr = self.inject_mode is InjectMode.HEADER
+        return (self.prefix, self.upstream, self.credential_key, self.credential, self.inject_mode.value,
+                self.inject_header if hdr else None, self.credential_format if hdr else None,
+                self.path_pattern, self.path_replacement, self.query_param_name, self.env_var,
+                self.tls_ca, self.tls_client_cert, self.tls_client_key, self.endpoint_rules)
 
     @property
     def upstream_host(self):
@@ -182,11 +235,12 @@ class ProxyConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise TypeError(f"{name} must be an int, not {type(v).__name__}")
-        # Until routes are served, a route's upstream host:port is a CONNECT-only destination
-        # (nono_proxy_config_allow_host_connect_only).
+        # A route's upstream host:port is also a CONNECT-only destination, as in nono-py
+        # (nono_proxy_config_allow_host_connect_only); routed requests are served by the route.
         targets = tuple(f"{r.upstream_host}:{r.upstream_port}" for r in routes)
         native = _nono._ProxyConfig(hosts, internal, self.bind_addr, self.bind_port,
-                                    self.max_connections, self.allow_all_hosts, targets)
+                                    self.max_connections, self.allow_all_hosts, targets,
+                                    tuple(r._native_args() for r in routes))
         object.__setattr__(self, "allowed_hosts", list(hosts))  # a list, as nono-py's
         object.__setattr__(self, "allow_internal", internal)
         object.__setattr__(self, "routes", routes)

@@ -205,7 +205,31 @@ static PyObject *str_or_none(const char *s, size_t size)
 
 #define FIELD(e, f) str_or_none((e)->f, sizeof (e)->f)
 
+static PyObject *event_dict_base(const nono_audit_event *e);
+
+/* The credential-route fields (nono-py's NetworkAuditEvent), on routed events only. */
+static int route_fields(PyObject *d, const nono_audit_event *e)
+{
+	PyObject *r = Py_BuildValue("{s:N,s:N,s:N,s:N,s:O,s:N,s:N}", "route_id", FIELD(e, route_id),
+				    "injection_mode", FIELD(e, injection_mode), "auth_mechanism",
+				    FIELD(e, auth_mechanism), "auth_outcome", FIELD(e, auth_outcome),
+				    "managed_credential_active", e->managed_credential_active ? Py_True : Py_False,
+				    "endpoint_decision", FIELD(e, endpoint_decision), "denial_category",
+				    FIELD(e, denial_category));
+	int rc = r ? PyDict_Update(d, r) : -1;
+	Py_XDECREF(r);
+	return rc;
+}
+
 static PyObject *event_dict(const nono_audit_event *e)
+{
+	PyObject *d = event_dict_base(e);
+	if (d && e->route_id[0] && route_fields(d, e) < 0)
+		Py_CLEAR(d);
+	return d;
+}
+
+static PyObject *event_dict_base(const nono_audit_event *e)
 {
 	return Py_BuildValue(
 		"{s:N,s:N,s:N,s:N,s:N,s:i,s:N,s:N,s:i,s:N,s:L,s:K,s:K}",

@@ -53,17 +53,68 @@ fail:
 	return -1;
 }
 
+/* One route from nono_py.RouteConfig._native_args(): (prefix, upstream, credential_key,
+ * credential_value, inject_mode, inject_header, credential_format, path_pattern, path_replacement,
+ * query_param_name, env_var, tls_ca, tls_client_cert, tls_client_key, ((method, path), ...)). */
+static int cfg_add_route(nono_proxy_config *cfg, PyObject *t)
+{
+	nono_route_spec s;
+	PyObject *rules;
+	int mode;
+	nono_route_spec_init(&s);
+	if (!PyTuple_Check(t) ||
+	    !PyArg_ParseTuple(t, "szzzizzzzzzzzzO:route", &s.prefix, &s.upstream, &s.credential_key,
+			      &s.credential_value, &mode, &s.inject_header, &s.credential_format,
+			      &s.path_pattern, &s.path_replacement, &s.query_param_name, &s.env_var, &s.tls_ca,
+			      &s.tls_client_cert, &s.tls_client_key, &rules)) {
+		if (!PyErr_Occurred())
+			PyErr_SetString(PyExc_TypeError, "routes entries must be route tuples");
+		return -1;
+	}
+	s.inject_mode = (nono_inject_mode)mode;
+	nono_error err = {0};
+	int rc = nono_proxy_config_add_route(cfg, &s, &err);
+	if (rc < 0) {
+		nono_py_raise(rc, &err);
+		return -1;
+	}
+	PyObject *seq = PySequence_Fast(rules, "endpoint_rules");
+	if (!seq)
+		return -1;
+	for (Py_ssize_t i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE(seq); i++) {
+		const char *method, *path;
+		if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "ss:endpoint rule", &method, &path))
+			rc = -1;
+		else if ((rc = nono_proxy_config_add_endpoint_rule(cfg, s.prefix, method, path, &err)) < 0)
+			nono_py_raise(rc, &err);
+	}
+	Py_DECREF(seq);
+	return rc < 0 ? -1 : 0;
+}
+
+static int cfg_add_routes(nono_proxy_config *cfg, PyObject *routes)
+{
+	PyObject *seq = PySequence_Fast(routes, "routes");
+	if (!seq)
+		return -1;
+	int rc = 0;
+	for (Py_ssize_t i = 0; rc == 0 && i < PySequence_Fast_GET_SIZE(seq); i++)
+		rc = cfg_add_route(cfg, PySequence_Fast_GET_ITEM(seq, i));
+	Py_DECREF(seq);
+	return rc;
+}
+
 static PyObject *cfg_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = {"allowed_hosts", "allow_internal", "bind_addr", "bind_port",
-				 "max_connections", "allow_all_hosts", "connect_only_hosts", NULL};
-	PyObject *hosts, *internal, *connect_only = NULL;
+				 "max_connections", "allow_all_hosts", "connect_only_hosts", "routes", NULL};
+	PyObject *hosts, *internal, *connect_only = NULL, *routes = NULL;
 	const char *addr;
 	Py_ssize_t addr_len;
 	long port, maxconn;
 	int all;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "OOs#llp|O:_ProxyConfig", kwlist, &hosts, &internal,
-					 &addr, &addr_len, &port, &maxconn, &all, &connect_only))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OOs#llp|OO:_ProxyConfig", kwlist, &hosts, &internal,
+					 &addr, &addr_len, &port, &maxconn, &all, &connect_only, &routes))
 		return NULL;
 	if (port < 0 || port > 65535) {
 		PyErr_Format(PyExc_ValueError, "bind_port must be in 0..65535 (0 = ephemeral), not %ld", port);
@@ -92,7 +143,8 @@ static PyObject *cfg_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 	if (cfg_add_all(o->cfg, hosts, nono_proxy_config_allow_host, "allowed_hosts") < 0 ||
 	    cfg_add_all(o->cfg, internal, nono_proxy_config_allow_internal, "allow_internal") < 0 ||
 	    (connect_only && cfg_add_all(o->cfg, connect_only, nono_proxy_config_allow_host_connect_only,
-					 "connect_only_hosts") < 0)) {
+					 "connect_only_hosts") < 0) ||
+	    (routes && cfg_add_routes(o->cfg, routes) < 0)) {
 		Py_DECREF(o);
 		return NULL;
 	}
@@ -317,6 +369,27 @@ static PyObject *proxy_sandbox_env(nono_py_proxy *self, PyObject *args, PyObject
 	return list;
 }
 
+static PyObject *proxy_credential_env_vars(nono_py_proxy *self, PyObject *unused)
+{
+	(void)unused;
+	if (!running(self))
+		return NULL;
+	char **env = NULL;
+	nono_error err = {0};
+	int rc = nono_proxy_credential_env(self->proxy, &env, &err);
+	if (rc < 0)
+		return nono_py_raise(rc, &err);
+	PyObject *d = PyDict_New();
+	for (char **e = env; d && *e; e++) {
+		PyObject *pair = split_entry(*e);
+		if (!pair || PyDict_SetItem(d, PyTuple_GET_ITEM(pair, 0), PyTuple_GET_ITEM(pair, 1)) < 0)
+			Py_CLEAR(d);
+		Py_XDECREF(pair);
+	}
+	nono_strv_free(env);
+	return d;
+}
+
 static PyObject *proxy_port(nono_py_proxy *self, void *closure)
 {
 	(void)closure;
@@ -357,6 +430,10 @@ static PyMethodDef proxy_methods[] = {
 	{"sandbox_env", (PyCFunction)(void (*)(void))proxy_sandbox_env, METH_VARARGS | METH_KEYWORDS,
 	 "sandbox_env(extra_env=None)\n--\n\n"
 	 "extra_env (list of (name, value) pairs or a dict) merged with the proxy variables, which win."},
+	{"credential_env_vars", (PyCFunction)proxy_credential_env_vars, METH_NOARGS,
+	 "credential_env_vars()\n--\n\nThe credential routes' variables for a child as a dict: "
+	 "{PREFIX}_BASE_URL for each route and the route's env_var holding this session's placeholder "
+	 "(never the secret)."},
 	{"drain_audit_events", (PyCFunction)proxy_drain, METH_NOARGS,
 	 "drain_audit_events()\n--\n\nTake the decisions recorded since the last drain (list of dicts)."},
 	{"shutdown", (PyCFunction)proxy_shutdown, METH_NOARGS,

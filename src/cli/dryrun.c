@@ -88,12 +88,19 @@ static json_t *network_json(const struct dry *d)
 	json_t *net = json_pack("{s:s, s:o, s:o, s:b}", "mode", nono_net_mode_name(d->net),
 				"proxy_port", d->port ? json_integer(d->port) : json_null(),
 				"allowed_domains", strings_json(o->domains.v, o->domains.n),
-				"in_process_proxy", o->domains.n > 0);
+				"in_process_proxy", o->domains.n > 0 || o->ro.routes.n > 0);
 	json_object_set_new(net, "internal", internal_json(d->caps));
 	char *np = nono_caps_no_proxy(d->caps);
 	json_object_set_new(net, "no_proxy",
-			    o->domains.n && np ? json_string(np) : json_null());
+			    (o->domains.n || o->ro.routes.n) && np ? json_string(np) : json_null());
 	free(np);
+	if (o->ro.routes.n) { /* only with routes: the key set of other dry runs stays as it was */
+		json_t *routes = json_array();
+		char line[1024];
+		for (size_t i = 0; o->pcfg && nono_proxy_config_describe_route(o->pcfg, i, line, sizeof line) >= 0; i++)
+			json_array_append_new(routes, json_string(line));
+		json_object_set_new(net, "routes", routes);
+	}
 	return json_pack("{s:o, s:o, s:o}", "network", net, "unix_sockets", socks, "bind_ports",
 			 binds);
 }
@@ -223,7 +230,7 @@ static void print_network(const struct dry *d)
 		if (!d->port)
 			printf(" (nono's proxy on 127.0.0.1, port chosen at start)");
 		else
-			printf(" (%s %s%s%s:%u)", o->domains.n ? "nono's proxy on" : "proxy at",
+			printf(" (%s %s%s%s:%u)", o->domains.n || o->ro.routes.n ? "nono's proxy on" : "proxy at",
 			       strchr(nono_caps_proxy_address(d->caps), ':') ? "[" : "",
 			       nono_caps_proxy_address(d->caps),
 			       strchr(nono_caps_proxy_address(d->caps), ':') ? "]" : "",
@@ -249,11 +256,13 @@ static void print_network(const struct dry *d)
 		}
 		putchar('\n');
 	}
-	if (o->domains.n) {
+	if (o->domains.n || o->ro.routes.n) {
 		char *np = nono_caps_no_proxy(d->caps);
 		printf("NO_PROXY: %s\n", np && *np ? np : "(empty: everything goes through the proxy)");
 		free(np);
 	}
+	if (o->pcfg)
+		route_opts_print(o->pcfg, stdout); /* the secret's source, never its value */
 	size_t ns = nono_caps_unix_socket_count(d->caps), nb = nono_caps_bind_port_count(d->caps);
 	printf("unix sockets:");
 	if (!ns)

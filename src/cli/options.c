@@ -41,6 +41,10 @@ enum {
 	OPT_PROXY_URL,
 	OPT_PROFILE,
 	OPT_DENY,
+	OPT_ROUTE,
+	OPT_CREDENTIAL,
+	OPT_ROUTE_CA,
+	OPT_ROUTE_ENDPOINT,
 };
 
 static const struct option run_longopts[] = {
@@ -79,6 +83,10 @@ static const struct option run_longopts[] = {
 	{"proxy-url", required_argument, NULL, OPT_PROXY_URL},
 	{"profile", required_argument, NULL, OPT_PROFILE},
 	{"deny", required_argument, NULL, OPT_DENY},
+	{"route", required_argument, NULL, OPT_ROUTE},
+	{"credential", required_argument, NULL, OPT_CREDENTIAL},
+	{"route-ca", required_argument, NULL, OPT_ROUTE_CA},
+	{"route-endpoint", required_argument, NULL, OPT_ROUTE_ENDPOINT},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -109,6 +117,7 @@ void run_opts_free(struct run_opts *o)
 	strvec_free(&o->env_copy);
 	profile_opts_free(o);
 	strvec_free(&o->denies);
+	route_opts_free(&o->ro);
 }
 
 /* A grant option (return 1 when `c` is one; -1 out of memory), else 0. */
@@ -203,6 +212,10 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 			return cli_usage_error(sub, "--profile given twice (use \"extends\" to combine)");
 		o->profile = arg;
 		break;
+	case OPT_ROUTE: return route_opts_route(&o->ro, arg);
+	case OPT_CREDENTIAL: return route_opts_credential(&o->ro, arg);
+	case OPT_ROUTE_CA: return route_opts_ca(&o->ro, arg);
+	case OPT_ROUTE_ENDPOINT: return route_opts_endpoint(&o->ro, arg);
 	}
 	return rc < 0 ? EXIT_INTERNAL : -1;
 }
@@ -214,7 +227,8 @@ static bool wrong_subcommand(int c, enum run_mode mode)
 			c == OPT_HOST_Q;
 	bool run_only = c == OPT_DRY_RUN || c == OPT_TIMEOUT || c == OPT_WORKDIR || c == 'e' ||
 			c == OPT_INHERIT || c == OPT_AUDIT || c == 'q' || c == 'v' ||
-			c == OPT_CLEAR_ENV || c == OPT_KEEP_TMP || c == OPT_NO_TMP;
+			c == OPT_CLEAR_ENV || c == OPT_KEEP_TMP || c == OPT_NO_TMP || c == OPT_ROUTE ||
+			c == OPT_CREDENTIAL || c == OPT_ROUTE_CA || c == OPT_ROUTE_ENDPOINT;
 	return (mode == MODE_RUN && why_only) || (mode == MODE_WHY && run_only);
 }
 
@@ -235,10 +249,10 @@ static int check_env_tmp_rules(const struct run_opts *o, const char *sub)
 /* The CLI's own rules about its options (the grant combinations are the library's). */
 static int check_cli_rules(struct run_opts *o, enum run_mode mode, const char *sub)
 {
-	bool proxy = o->domains.n > 0;
+	bool proxy = o->domains.n > 0 || o->ro.routes.n > 0;
 	if (o->net_block && (proxy || o->proxy_port_set || o->proxy_url))
-		return cli_usage_error(sub, "--net-block conflicts with --allow-domain/--proxy-port/"
-					    "--proxy-url");
+		return cli_usage_error(sub, "--net-block conflicts with --allow-domain/--route/"
+					    "--proxy-port/--proxy-url");
 	int rc = check_env_tmp_rules(o, sub);
 	if (rc >= 0)
 		return rc;

@@ -5,6 +5,7 @@
 #define NONO_CLI_OPTIONS_H
 
 #include "nono.h"
+#include "routes.h"
 #include "util.h"
 
 #include <stdbool.h>
@@ -32,6 +33,8 @@ struct run_opts {
 	uint16_t proxy_port;
 	const char *audit_log, *workdir;
 	double timeout;
+	struct route_opts ro; /* --route, --credential, --route-ca, --route-endpoint (routes.c) */
+	const nono_proxy_config *pcfg; /* the proxy's configuration once built (for --dry-run) */
 	bool inherit_env, best_effort, dry_run, json;
 	bool allow_userns;
 	bool quiet, verbose; /* run: -q hides the denial summary, -v streams decisions */

@@ -102,7 +102,7 @@ static int add_network(nono_caps *caps, const struct run_opts *o, uint16_t proxy
 	int r = 0;
 	if (o->net_block)
 		r = nono_caps_set_network(caps, NONO_NET_BLOCKED, 0, &err);
-	else if (o->domains.n || o->proxy_port_set)
+	else if (o->domains.n || o->ro.routes.n || o->proxy_port_set)
 		r = nono_caps_set_network(caps, NONO_NET_PROXY_ONLY, proxy_port, &err);
 	else if (o->proxy_url)
 		r = policy_proxy_url_network(caps, o->proxy_url, &err);
@@ -173,6 +173,11 @@ int policy_build_proxy_config(const struct run_opts *o, nono_proxy_config **out)
 	    nono_proxy_config_set_listen(cfg, "127.0.0.1", o->proxy_port, &err) < 0) {
 		cli_err("--proxy-port %u: %s", (unsigned)o->proxy_port, err.message);
 		goto usage;
+	}
+	int rc = route_opts_apply(&o->ro, cfg);
+	if (rc >= 0) {
+		nono_proxy_config_free(cfg);
+		return rc;
 	}
 	if (o->audit_log && nono_proxy_config_set_audit_log(cfg, o->audit_log, &err) < 0) {
 		cli_err("--audit-log %s: %s", o->audit_log, err.message);

@@ -2,6 +2,7 @@
 #include "commands.h"
 #include "help.h"
 #include "nono.h"
+#include "routes.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -21,6 +22,10 @@ enum {
 	P_AUDIT,
 	P_NOTOKEN,
 	P_MAXCONN,
+	P_ROUTE,
+	P_CREDENTIAL,
+	P_ROUTE_CA,
+	P_ROUTE_ENDPOINT,
 };
 
 #define MAX_CONNECTIONS_LIMIT 1000000u /* the library's own upper bound */
@@ -107,7 +112,7 @@ static void print_event(const nono_audit_event *e)
 /* Start the proxy, print its URL, and print its decisions until SIGINT or SIGTERM. The stop
  * signals are blocked before the proxy thread exists (it inherits the mask), then waited for here.
  * Returns the exit status; *p is the proxy to stop. */
-static int serve(const nono_proxy_config *cfg, bool quiet, nono_proxy **p)
+static int serve(const nono_proxy_config *cfg, const struct route_opts *ro, bool quiet, nono_proxy **p)
 {
 	nono_error err = {0};
 	sigset_t stop;
@@ -120,7 +125,16 @@ static int serve(const nono_proxy_config *cfg, bool quiet, nono_proxy **p)
 		return err.code == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
 	}
 	warn_listen(nono_proxy_port(*p));
+	route_scrub_env(ro);
 	printf("%s\n", nono_proxy_url(*p));
+	/* Credential routes: the variables a client needs (base URLs and placeholders, never the
+	 * secrets), one NAME=VALUE a line after the URL. */
+	char **cenv = NULL;
+	if (nono_proxy_credential_env(*p, &cenv, &err) == 0) {
+		for (size_t i = 0; cenv[i]; i++)
+			printf("%s\n", cenv[i]);
+		nono_strv_free(cenv);
+	}
 	fflush(stdout);
 	if (!quiet)
 		cli_err("proxy listening on port %u; stop with Ctrl-C or SIGTERM",
@@ -162,6 +176,26 @@ static int opt_max_connections(nono_proxy_config *cfg, const char *arg)
 	return -1;
 }
 
+/* The credential-route options (routes.c): -1 when taken, else the usage exit status. */
+static int opt_route(struct route_opts *ro, int c, const char *arg, bool *any_host)
+{
+	switch (c) {
+	case P_ROUTE: *any_host = true; return route_opts_route(ro, arg);
+	case P_CREDENTIAL: return route_opts_credential(ro, arg);
+	case P_ROUTE_CA: return route_opts_ca(ro, arg);
+	default: return route_opts_endpoint(ro, arg);
+	}
+}
+
+/* After the options: something must be allowed; the routes go into the config. -1 or a status. */
+static int finish_config(nono_proxy_config *cfg, const struct route_opts *ro, bool any_host)
+{
+	if (!any_host)
+		return cli_usage_error("proxy ", "no host allowed: give --allow-domain (or --allow-all-hosts, "
+						 "or a --route); a proxy that denies everything is not useful");
+	return route_opts_apply(ro, cfg);
+}
+
 int cmd_proxy(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -172,6 +206,10 @@ int cmd_proxy(int argc, char **argv)
 		{"audit-log", required_argument, NULL, P_AUDIT},
 		{"connect-without-token", no_argument, NULL, P_NOTOKEN},
 		{"max-connections", required_argument, NULL, P_MAXCONN},
+		{"route", required_argument, NULL, P_ROUTE},
+		{"credential", required_argument, NULL, P_CREDENTIAL},
+		{"route-ca", required_argument, NULL, P_ROUTE_CA},
+		{"route-endpoint", required_argument, NULL, P_ROUTE_ENDPOINT},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -179,6 +217,7 @@ int cmd_proxy(int argc, char **argv)
 	nono_error err = {0};
 	nono_proxy_config *cfg = nono_proxy_config_new();
 	nono_proxy *p = NULL;
+	struct route_opts ro = {0};
 	bool quiet = false, any_host = false;
 	int status = EXIT_USAGE, c, u;
 	if (!cfg) {
@@ -219,6 +258,10 @@ int cmd_proxy(int argc, char **argv)
 			if ((u = opt_max_connections(cfg, optarg)) >= 0)
 				goto usage;
 			break;
+		case P_ROUTE: case P_CREDENTIAL: case P_ROUTE_CA: case P_ROUTE_ENDPOINT:
+			if ((u = opt_route(&ro, c, optarg, &any_host)) >= 0)
+				goto usage;
+			break;
 		case 'q': quiet = true; break;
 		case 'h': help_proxy(stdout); status = 0; goto out;
 		case ':':
@@ -237,18 +280,15 @@ int cmd_proxy(int argc, char **argv)
 		status = cli_usage_error("proxy ", "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
-	if (!any_host) {
-		status = cli_usage_error("proxy ", "no host allowed: give --allow-domain (or "
-						   "--allow-all-hosts); a proxy that denies everything "
-						   "is not useful");
-		goto out;
-	}
+	if ((u = finish_config(cfg, &ro, any_host)) >= 0)
+		goto usage;
 
-	status = serve(cfg, quiet, &p);
+	status = serve(cfg, &ro, quiet, &p);
 	goto out;
 usage:
 	status = u;
 out:
+	route_opts_free(&ro);
 	nono_proxy_stop(p);
 	nono_proxy_config_free(cfg);
 	return status;

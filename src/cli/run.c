@@ -107,6 +107,16 @@ static int start_proxy(const struct run_opts *o, struct run_ctx *r)
 		cli_err("%s", err.message);
 		return err.code == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;
 	}
+	/* Credential routes: {PREFIX}_BASE_URL and the placeholders (never the secrets). */
+	if (o->ro.routes.n) {
+		route_scrub_env(&o->ro);
+		char **merged = NULL;
+		int st = route_env_merge(r->proxy, (const char *const *)r->penv, &merged);
+		if (st >= 0)
+			return st;
+		nono_strv_free(r->penv);
+		r->penv = merged;
+	}
 	return -1;
 }
 
@@ -262,10 +272,11 @@ int cmd_run(int argc, char **argv)
 	 * then (a dry run says so; a real run sets it before it executes anything). */
 	if (status < 0)
 		status = policy_build_caps(&o, o.proxy_port_set ? o.proxy_port : 0, &r.caps);
-	if (status < 0 && o.domains.n)
+	if (status < 0 && (o.domains.n || o.ro.routes.n))
 		status = policy_build_proxy_config(&o, &r.pcfg);
 	if (status < 0 && o.audit_log)
 		status = runenv_check_audit_log(r.caps, o.audit_log);
+	o.pcfg = r.pcfg;
 	if (status < 0)
 		status = o.dry_run ? dry_run(&o, r.caps) : run(&o, &r);
 	run_ctx_free(&r);

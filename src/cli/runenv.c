@@ -153,7 +153,7 @@ static int env_put(char ***envp, const char *name, const char *value)
 static void reserved_names(const struct run_opts *o, bool tmp, const char **out, size_t max)
 {
 	size_t n = 0;
-	if (o->domains.n || o->proxy_url)
+	if (o->domains.n || o->ro.routes.n || o->proxy_url)
 		for (const char *const *p = nono_proxy_env_names(); *p && n + 1 < max; p++)
 			out[n++] = *p;
 	for (size_t i = 0; tmp && i < N_ELEMENTS(tmp_names) && n + 1 < max; i++)

@@ -58,7 +58,7 @@ static bool direct_grant(const nono_caps *caps, const char *host, uint16_t port)
 static int ask_proxy(const struct run_opts *o, const char *host, uint16_t port, struct answer *a)
 {
 	a->via = "proxy";
-	if (!o->domains.n) { /* --proxy-port only: someone else's proxy decides */
+	if (!o->domains.n && !o->ro.routes.n) { /* --proxy-port only: someone else's proxy decides */
 		snprintf(a->code, sizeof a->code, "external-proxy");
 		snprintf(a->reason, sizeof a->reason,
 			 "decided by the proxy listening on port %u, not by nono", (unsigned)o->proxy_port);

@@ -92,6 +92,21 @@ static json_t *field(const char *buf, size_t cap)
 }
 #define F(name) field(ev->name, sizeof ev->name)
 
+/* The credential-route fields, only on routed events (other events keep their 13 keys). */
+static int audit_route_fields(json_t *o, const nono_audit_event *ev)
+{
+	json_t *r = json_pack("{s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "route_id", F(route_id),
+			      "injection_mode", F(injection_mode), "auth_mechanism", F(auth_mechanism),
+			      "auth_outcome", F(auth_outcome), "managed_credential_active",
+			      (int)ev->managed_credential_active, "endpoint_decision", F(endpoint_decision),
+			      "denial_category", F(denial_category));
+	if (!r)
+		return -ENOMEM;
+	int rc = json_object_update(o, r);
+	json_decref(r);
+	return rc;
+}
+
 int nono_audit_event_format(const nono_audit_event *ev, char *buf, size_t len)
 {
 	if (!ev || !buf)
@@ -105,6 +120,10 @@ int nono_audit_event_format(const nono_audit_event *ev, char *buf, size_t len)
 			      (json_int_t)ev->bytes_down);
 	if (!o)
 		return -ENOMEM;
+	if (ev->route_id[0] && audit_route_fields(o, ev) < 0) {
+		json_decref(o);
+		return -ENOMEM;
+	}
 	size_t n = json_dumpb(o, buf, len, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (n == 0 || n + 2 > len)

@@ -1,7 +1,7 @@
 /* childenv.c — the environment a sandboxed child gets to use a proxy: the proxy variables with the URL
  * (token included), NO_PROXY (what may be reached directly), NODE_USE_ENV_PROXY; built by
  * nono_env_build. */
-#include "proxy_int.h"
+#include "route.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -136,4 +136,42 @@ int nono_proxy_env_url(const char *url, const nono_caps *caps, const char *const
 	if (rc)
 		return rc;
 	return proxy_env_caps(url, caps, extra, out, err);
+}
+
+/* "{PREFIX}_BASE_URL": the prefix upper-cased, '/', '.', '-', '~' as '_'. */
+static int base_url_var(const struct np_route *r, const char *base, char **out)
+{
+	char name[NP_ROUTE_PREFIX_MAX + 16];
+	size_t n = 0;
+	for (const char *s = r->prefix + 1; *s; s++)
+		name[n++] = (*s >= 'a' && *s <= 'z') ? (char)(*s - 32)
+			    : ((*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')) ? *s : '_';
+	name[n] = '\0';
+	return asprintf(out, "%s_BASE_URL=%s%s", name, base, r->prefix) < 0 ? -ENOMEM : 0;
+}
+
+int nono_proxy_credential_env(const nono_proxy *p, char ***out, nono_error *err)
+{
+	const struct nono_proxy_config *cfg = np_proxy_cfg(p);
+	if (!cfg || !out)
+		return nono_fail(err, -EINVAL, "no proxy");
+	/* The base URL: the proxy URL without its userinfo (the token is not needed on routes). */
+	const char *url = nono_proxy_url(p), *at = strchr(url, '@');
+	char base[128];
+	snprintf(base, sizeof base, "http://%s", at ? at + 1 : url + 7);
+	char **v = calloc(2 * cfg->nroutes + 1, sizeof *v);
+	if (!v)
+		return nono_fail(err, -ENOMEM, "out of memory");
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		const struct np_route *r = cfg->routes[i];
+		if (base_url_var(r, base, &v[n]) < 0 ||
+		    (++n, r->secret && asprintf(&v[n++], "%s=%s", r->env_var, r->placeholder) < 0)) {
+			v[n - (r->secret ? 1 : 0)] = NULL;
+			nono_strv_free(v);
+			return nono_fail(err, -ENOMEM, "out of memory");
+		}
+	}
+	*out = v;
+	return 0;
 }

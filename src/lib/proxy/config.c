@@ -1,5 +1,6 @@
 /* config.c — the proxy's configuration object and the policy verdicts built on netpolicy.c. */
 #include "proxy_int.h"
+#include "route.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -36,6 +37,9 @@ void nono_proxy_config_free(nono_proxy_config *cfg)
 	free(cfg->allow_connect);
 	free(cfg->internal);
 	free(cfg->audit_log);
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		np_route_free(cfg->routes[i]);
+	free(cfg->routes);
 	free(cfg);
 }
 
@@ -49,6 +53,17 @@ struct nono_proxy_config *nono_proxy_config_clone(const struct nono_proxy_config
 	n->allow_connect = NULL;
 	n->internal = NULL;
 	n->audit_log = NULL;
+	n->routes = NULL;
+	n->nroutes = 0;
+	if (c->nroutes && !(n->routes = calloc(c->nroutes, sizeof *n->routes))) {
+		nono_proxy_config_free(n);
+		return NULL;
+	}
+	for (; n->nroutes < c->nroutes; n->nroutes++)
+		if (!(n->routes[n->nroutes] = np_route_clone(c->routes[n->nroutes]))) {
+			nono_proxy_config_free(n);
+			return NULL;
+		}
 	if ((c->nallow && !(n->allow = malloc(c->nallow * sizeof *c->allow))) ||
 	    (c->nallow_connect && !(n->allow_connect = malloc(c->nallow_connect * sizeof *c->allow_connect))) ||
 	    (c->ninternal && !(n->internal = malloc(c->ninternal * sizeof *c->internal))) ||

@@ -11,6 +11,8 @@
 #include "conn.h"
 
 #include <fcntl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,6 +54,8 @@ void conn_close(struct conn *c)
 {
 	struct np_ctx *x = c->x;
 	np_io_close(x->loop, &c->cio);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
 	np_io_close(x->loop, &c->uio);
 	np_timer_cancel(x->loop, &c->timer);
 	np_resolver_cancel(x->res, c->req);
@@ -169,6 +173,9 @@ void np_ctx_audit(struct np_ctx *x, const nono_audit_event *ev)
 
 void conn_drop_upstream(struct conn *c)
 {
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	c->tls_want = 0;
 	np_io_close(c->x->loop, &c->uio);
 }
 
@@ -176,7 +183,8 @@ void conn_want_relay(struct conn *c)
 {
 	struct np_loop *l = c->x->loop;
 	(void)np_io_want(l, &c->cio, (c->up.want_read ? NP_IN : 0) | (c->down.want_write ? NP_OUT : 0));
-	(void)np_io_want(l, &c->uio, (c->down.want_read ? NP_IN : 0) | (c->up.want_write ? NP_OUT : 0));
+	(void)np_io_want(l, &c->uio,
+			 (c->down.want_read ? NP_IN : 0) | (c->up.want_write ? NP_OUT : 0) | c->tls_want);
 }
 
 /* ---- answers and the linger after them ---- */
@@ -333,6 +341,9 @@ ssize_t np_send_some(int fd, const char *buf, size_t len)
 
 void outq_reset(struct outq *q)
 {
+	/* A routed request's head holds the route's secret: no copy of it outlives its use. */
+	if (q->buf)
+		explicit_bzero(q->buf, q->len);
 	free(q->buf);
 	q->buf = NULL;
 	q->len = q->off = 0;
@@ -363,6 +374,69 @@ int outq_flush(int fd, struct outq *q, uint64_t *count)
 		if (n < 0 && errno == EAGAIN)
 			return 0;
 		return n < 0 ? -errno : -EPIPE;
+	}
+	outq_reset(q);
+	return 1;
+}
+
+/* ---- the upstream side, plain or TLS (credential routes) ---- */
+
+/* A TLS call that cannot go on now: 0 (would block) after noting which event it waits for, or -1. */
+static int tls_blocked(struct conn *c, int rc)
+{
+	int e = SSL_get_error(c->ssl, rc);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		c->tls_want |= e == SSL_ERROR_WANT_READ ? NP_IN : NP_OUT;
+		return 0;
+	}
+	return e == SSL_ERROR_ZERO_RETURN ? -1 : -2;
+}
+
+const char *up_tls_error(const struct conn *c)
+{
+	unsigned long e = c->ssl ? ERR_peek_last_error() : 0;
+	return e ? ERR_reason_error_string(e) : NULL;
+}
+
+int up_recv(struct conn *c, char *buf, size_t *len, size_t cap)
+{
+	if (!c->ssl)
+		return np_recv_more(c->uio.fd, buf, len, cap);
+	size_t n = 0;
+	ERR_clear_error(); /* what up_tls_error reports is this call's */
+	int rc = SSL_read_ex(c->ssl, buf + *len, cap - *len, &n);
+	if (rc == 1) {
+		*len += n;
+		return 1;
+	}
+	return tls_blocked(c, rc);
+}
+
+ssize_t up_send(struct conn *c, const char *buf, size_t len)
+{
+	if (!c->ssl)
+		return np_send_some(c->uio.fd, buf, len);
+	size_t n = 0;
+	ERR_clear_error();
+	int rc = SSL_write_ex(c->ssl, buf, len, &n);
+	if (rc == 1)
+		return (ssize_t)n;
+	return tls_blocked(c, rc) == 0 ? 0 : -1;
+}
+
+int up_flush(struct conn *c, struct outq *q, uint64_t *count)
+{
+	if (!c->ssl)
+		return outq_flush(c->uio.fd, q, count);
+	while (q->off < q->len) {
+		ssize_t n = up_send(c, q->buf + q->off, q->len - q->off);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			return -EPIPE;
+		q->off += (size_t)n;
+		if (count)
+			*count += (uint64_t)n;
 	}
 	outq_reset(q);
 	return 1;

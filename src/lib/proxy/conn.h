@@ -122,6 +122,12 @@ struct conn {
 	nono_audit_event ev; /* the request being handled: target, port, method, path */
 	struct conn *wprev, *wnext;   /* x->waiting list (C_HEAD and C_CLOSING), oldest first */
 	bool waiting;
+	const struct np_route *route; /* the credential route of this request (route.c), or NULL */
+	void *ssl;                    /* SSL * to the route's https upstream (route_tls.c), or NULL */
+	uint32_t tls_want;            /* upstream events the TLS layer waits for (NP_IN / NP_OUT) */
+	bool up_keep;                 /* the upstream's response leaves its connection open (forward.c) */
+	void (*up_done)(struct conn *c); /* a response is complete: the owner may keep the upstream
+	                                    connection (route_tls.c's pool) before it is dropped */
 };
 
 #define CONN_OF(io, member) ((struct conn *)((char *)(io) - offsetof(struct conn, member)))
@@ -153,6 +159,8 @@ static inline int64_t conn_now(const struct conn *c)
 /* Socket interest from the relays' wants (C_TUNNEL / C_HTTP). */
 void conn_want_relay(struct conn *c);
 
+struct np_route;
+
 int np_pipe_get(struct np_pipe_pool *pool, int fds[2]);
 /* Back to the pool (or closed) when empty; kept by the relay while bytes sit in it. */
 void np_pipe_put(struct np_pipe_pool *pool, struct relay *r);
@@ -167,6 +175,13 @@ int np_recv_more(int fd, char *buf, size_t *len, size_t cap);
  * the peer is gone or on an error. EINTR is retried. */
 ssize_t np_send_some(int fd, const char *buf, size_t len);
 int outq_flush(int fd, struct outq *q, uint64_t *count);
+/* The same three on the upstream side: through TLS when c->ssl is set (a TLS read that needs a
+ * write, or the reverse, is recorded in c->tls_want and counts as "would block"). */
+int up_recv(struct conn *c, char *buf, size_t *len, size_t cap);
+ssize_t up_send(struct conn *c, const char *buf, size_t len);
+int up_flush(struct conn *c, struct outq *q, uint64_t *count);
+/* After a failed up_* call on a TLS upstream: OpenSSL's reason (static), else NULL. */
+const char *up_tls_error(const struct conn *c);
 void outq_reset(struct outq *q);
 /* Replace q's contents with a copy of `len` bytes. Returns 0 or -ENOMEM. */
 int outq_set(struct outq *q, const void *data, size_t len);

@@ -28,7 +28,9 @@ static int upstream_failed(struct conn *c, const char *what)
 	char reason[NONO_REASON_MAX];
 	if (c->resp_started)
 		return closed(c, what);
-	snprintf(reason, sizeof reason, "upstream %.100s port %u: %.100s", c->ev.target, c->ev.port, what);
+	const char *tls = up_tls_error(c); /* e.g. the server's alert: "tlsv13 alert certificate required" */
+	snprintf(reason, sizeof reason, "upstream %.80s port %u: %.60s%s%.60s", c->ev.target, c->ev.port, what,
+		 tls ? ": TLS: " : "", tls ? tls : "");
 	conn_audit(c, "allow", 502, reason);
 	conn_answer(c, 502, "Bad Gateway", "upstream-failure", reason);
 	return 0;
@@ -39,7 +41,7 @@ static int http_up(struct conn *c)
 {
 	struct relay *r = &c->up;
 	r->want_read = r->want_write = false;
-	int f = outq_flush(c->uio.fd, &c->uq, &r->bytes);
+	int f = up_flush(c, &c->uq, &r->bytes);
 	if (f < 0)
 		return upstream_failed(c, "write failed");
 	if (f == 0) {
@@ -54,7 +56,7 @@ static int http_up(struct conn *c)
 			c->in_body += (size_t)k;
 		}
 		if (c->in_body) {
-			ssize_t n = np_send_some(c->uio.fd, c->in, c->in_body);
+			ssize_t n = up_send(c, c->in, c->in_body);
 			if (n == 0) {
 				r->want_write = true;
 				return 0;
@@ -151,6 +153,10 @@ static int on_response_head(struct conn *c, const http_head *h)
 	c->ev.status = h->status;
 	if (c->resp_body.kind == HTTP_BODY_UNTIL_CLOSE)
 		c->close_after = true;
+	c->up_keep = h->version_minor >= 1 && c->resp_body.kind != HTTP_BODY_UNTIL_CLOSE;
+	for (int i = http_find_header(h, "Connection", 0); i >= 0; i = http_find_header(h, "Connection", i + 1))
+		if (http_list_has(h->headers[i].value, h->headers[i].value_len, "close"))
+			c->up_keep = false;
 	if (queue_response_head(c, h) < 0)
 		return closed(c, "closed: out of memory");
 	c->resp_started = true;
@@ -173,6 +179,8 @@ static void reuse_from_loop(struct conn *c)
 static int finish_request(struct conn *c)
 {
 	conn_audit(c, "allow", c->ev.status, "closed");
+	if (c->up_done && c->req_done)
+		c->up_done(c); /* may take the upstream connection for the next request */
 	if (c->close_after || !c->req_done) {
 		conn_close(c);
 		return GONE;
@@ -246,7 +254,7 @@ static int http_down(struct conn *c)
 		}
 		if (c->rb_len == c->rb_cap) /* bytes after a complete body: the upstream misbehaves */
 			return closed(c, "closed: data after the response body");
-		int got = np_recv_more(c->uio.fd, c->rb, &c->rb_len, c->rb_cap);
+		int got = up_recv(c, c->rb, &c->rb_len, c->rb_cap);
 		if (got > 0)
 			continue;
 		if (got == 0) {
@@ -268,6 +276,7 @@ static int http_down(struct conn *c)
  * writable), `down` = upstream->client can move. */
 static void step(struct conn *c, bool up, bool down)
 {
+	c->tls_want = 0;
 	if (up && (http_up(c) == GONE || c->st != C_HTTP))
 		return;
 	if (down && (http_down(c) == GONE || c->st != C_HTTP))
@@ -282,7 +291,12 @@ static void client_event(struct np_io *io, uint32_t what)
 
 static void upstream_event(struct np_io *io, uint32_t what)
 {
-	step(CONN_OF(io, uio), what & NP_OUT, what & (NP_IN | EPOLLERR | EPOLLHUP));
+	struct conn *c = CONN_OF(io, uio);
+	if (c->tls_want) { /* TLS waited for this event on behalf of either direction */
+		step(c, true, true);
+		return;
+	}
+	step(c, what & NP_OUT, what & (NP_IN | EPOLLERR | EPOLLHUP));
 }
 
 static void forward_timeout(struct conn *c)

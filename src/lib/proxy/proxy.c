@@ -21,6 +21,7 @@
  * bytes_up/bytes_down). A connection refused at accept time over the cap is one event with mode ""
  * (no request was read) and status 503. */
 #include "request.h"
+#include "route.h"
 
 #include <fcntl.h>
 #include <netinet/tcp.h>
@@ -359,7 +360,8 @@ static int proxy_setup(struct nono_proxy *p, nono_error *err)
 			return nono_fail(err, -errno, "audit log %s: %s", p->cfg->audit_log, strerror(errno));
 	}
 	p->audit.fd = audit_fd;
-	if ((rc = random_token(p->token, err)) < 0 || (rc = listen_socket(p, err)) < 0)
+	if ((rc = random_token(p->token, err)) < 0 || (rc = np_routes_start(p->cfg, err)) < 0 ||
+	    (rc = listen_socket(p, err)) < 0)
 		return rc;
 	if ((p->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		return nono_fail(err, -errno, "eventfd: %s", strerror(errno));
@@ -450,6 +452,11 @@ const char *nono_proxy_token(const nono_proxy *p)
 const char *nono_proxy_url(const nono_proxy *p)
 {
 	return p ? p->url : NULL;
+}
+
+const struct nono_proxy_config *np_proxy_cfg(const nono_proxy *p)
+{
+	return p ? p->cfg : NULL;
 }
 
 nono_audit *nono_proxy_audit(nono_proxy *p)

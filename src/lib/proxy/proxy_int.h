@@ -170,6 +170,8 @@ struct nono_proxy_config {
 	uint16_t port;
 	nono_proxy_limits lim;
 	char *audit_log;
+	struct np_route **routes; /* credential routes (route_cfg.c) */
+	size_t nroutes;
 };
 
 /* Deep copy (for the running proxy). NULL on ENOMEM. */
@@ -247,6 +249,8 @@ void np_wait_task_gone(pid_t tid);
 
 /* Connections the proxy holds right now (any thread; a snapshot). */
 unsigned np_proxy_connections(const nono_proxy *p);
+/* The running proxy's own copy of its configuration (borrowed; routes with their placeholders). */
+const struct nono_proxy_config *np_proxy_cfg(const nono_proxy *p);
 /* Audit events whose log line could not be written so far (any thread). */
 uint64_t np_proxy_audit_write_errors(nono_proxy *p);
 

@@ -12,6 +12,7 @@
  * CONNECT is answered 200 within the wake-up that accepted it. */
 #include "relay.h"
 #include "request.h"
+#include "route.h"
 
 #include <netdb.h>
 #include <netinet/tcp.h>
@@ -179,6 +180,20 @@ static void resolve_or_dial(struct conn *c, const np_verdict *v, const char *hos
 	np_resolver_submit(x->res, q);
 }
 
+/* The head is consumed; what follows is body / early tunnel data / a pipelined request. */
+static void consume_head_and_dial(struct conn *c, const http_head *h, const np_verdict *v, const char *host)
+{
+	size_t hl = h->head_len;
+	memmove(c->in, c->in + hl, c->in_len - hl);
+	c->in_len -= hl;
+	c->in_scan = 0;
+	c->in_body = 0;
+	/* A routed request may reuse a kept upstream connection: no lookup, dial or handshake. */
+	if (c->route && route_pool_take(c))
+		return;
+	resolve_or_dial(c, v, host);
+}
+
 /* The decision on a parsed head. Pointers in h point into c->in. */
 static void handle_request(struct conn *c, const http_head *h)
 {
@@ -190,6 +205,9 @@ static void handle_request(struct conn *c, const http_head *h)
 	nono_audit_event *ev = &c->ev;
 
 	memset(ev, 0, sizeof *ev);
+	c->route = NULL;
+	c->up_done = NULL;
+	c->up_keep = false;
 	c->up = (struct relay){.pipe = {-1, -1}};
 	c->down = (struct relay){.pipe = {-1, -1}};
 	field(ev->method, sizeof ev->method, h->method, h->method_len);
@@ -199,12 +217,20 @@ static void handle_request(struct conn *c, const http_head *h)
 		deny(c, 400, "Bad Request", "bad-request", "method name too long");
 		return;
 	}
+	np_verdict v;
+	/* Origin form ("GET /openai/…") on a proxy with credential routes: route.c decides and
+	 * rewrites (without routes it is refused below as a malformed proxy request, as before). */
+	if (!c->is_connect && x->cfg->nroutes && h->target_len && h->target[0] == '/') {
+		if (route_request(c, h, host, &v) < 0)
+			return;
+		consume_head_and_dial(c, h, &v, host);
+		return;
+	}
 	if (parse_target(c, h, rawhost, sizeof rawhost, &port, &path, &path_len) < 0)
 		return;
 	ev->port = port;
 
 	/* 1. The name, before anything touches DNS. */
-	np_verdict v;
 	np_check_name(x->cfg, rawhost, port, host, &v);
 	snprintf(ev->target, sizeof ev->target, "%s", host);
 	if (!v.allowed) {
@@ -232,13 +258,7 @@ static void handle_request(struct conn *c, const http_head *h)
 		deny(c, 503, "Service Unavailable", NULL, "out of memory");
 		return;
 	}
-	/* The head is consumed; what follows is body / early tunnel data / a pipelined request. */
-	size_t hl = h->head_len;
-	memmove(c->in, c->in + hl, c->in_len - hl);
-	c->in_len -= hl;
-	c->in_scan = 0;
-	c->in_body = 0;
-	resolve_or_dial(c, &v, host);
+	consume_head_and_dial(c, h, &v, host);
 }
 
 
@@ -417,6 +437,10 @@ static void dial_failed(struct conn *c)
 static void connected(struct conn *c)
 {
 	c->activity_ms = conn_now(c);
+	if (c->route) {
+		route_connected(c);
+		return;
+	}
 	if (c->is_connect) {
 		conn_audit(c, "allow", 200, "allowed");
 		tunnel_start(c);
