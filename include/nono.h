@@ -415,9 +415,26 @@ NONO_API int nono_proxy_config_set_audit_log(nono_proxy_config *cfg, const char 
 					     nono_error *err);
 /* Compatibility: accept CONNECT without the token (plain HTTP still needs it). Default off. */
 NONO_API void nono_proxy_config_set_connect_without_token(nono_proxy_config *cfg, bool on);
+/* Send allowed traffic on through an external (corporate) HTTP proxy:
+ * "[http://][user[:password]@]host:port" (credentials percent-decoded, sent as Basic
+ * Proxy-Authorization). The proxy's own checks (allowlist, internal and metadata addresses, token)
+ * still run first and unchanged, so the target's name is still resolved locally; then the proxy
+ * asks the external one for a tunnel with CONNECT host:port (plain HTTP too goes through such a
+ * tunnel). The external proxy's name is resolved once by nono_proxy_start; its address is not
+ * classified (an internal one is fine). Copies; the credentials never appear in messages, audit
+ * events or the child's environment. Errors: -EINVAL (the message says why, without echoing the
+ * URL), -ENOMEM. */
+NONO_API int nono_proxy_config_set_external_proxy(nono_proxy_config *cfg, const char *url,
+						  nono_error *err);
+/* A host reached directly, not through the external proxy: allowlist pattern syntax ("host",
+ * "host:port", "*.suffix"). It must still be allowed by the policy. Bypass hosts without an external
+ * proxy are refused by nono_proxy_config_check. Copies. Errors: -EINVAL, -ENOMEM. */
+NONO_API int nono_proxy_config_add_bypass_host(nono_proxy_config *cfg, const char *pattern,
+					       nono_error *err);
 
 /* Start the proxy on its own thread. The config is copied. *out freed by nono_proxy_stop.
- * Errors: -EADDRINUSE, -EINVAL, -ENOMEM, errno from socket/bind/thread creation. */
+ * Errors: -EADDRINUSE, -EINVAL, -ENOMEM, errno from socket/bind/thread creation, -EHOSTUNREACH
+ * when an external proxy's name does not resolve. */
 NONO_API int nono_proxy_start(const nono_proxy_config *cfg, nono_proxy **out, nono_error *err);
 /* Stop the thread, close every connection and free. Returns after the proxy's threads have exited;
  * a DNS lookup in flight finishes in the background (glibc's getaddrinfo cannot be cancelled

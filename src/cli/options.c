@@ -32,6 +32,8 @@ enum {
 	OPT_WRITE_Q,
 	OPT_RW_Q,
 	OPT_NET_Q,
+	OPT_EXTERNAL_PROXY,
+	OPT_BYPASS,
 };
 
 static const struct option run_longopts[] = {
@@ -60,6 +62,8 @@ static const struct option run_longopts[] = {
 	{"write-access", no_argument, NULL, OPT_WRITE_Q},
 	{"read-write", no_argument, NULL, OPT_RW_Q},
 	{"net", no_argument, NULL, OPT_NET_Q},
+	{"external-proxy", required_argument, NULL, OPT_EXTERNAL_PROXY},
+	{"bypass", required_argument, NULL, OPT_BYPASS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -87,6 +91,7 @@ void run_opts_free(struct run_opts *o)
 	strvec_free(&o->internal);
 	strvec_free(&o->unix_socks);
 	strvec_free(&o->env);
+	strvec_free(&o->bypass);
 }
 
 /* A grant option (return 1 when `c` is one; -1 out of memory), else 0. */
@@ -165,6 +170,8 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case OPT_WRITE_Q: o->why_access = NONO_ACCESS_WRITE; break;
 	case OPT_RW_Q: o->why_access = NONO_ACCESS_READ_WRITE; break;
 	case OPT_NET_Q: o->why_net = true; break;
+	case OPT_EXTERNAL_PROXY: o->external_proxy = arg; break;
+	case OPT_BYPASS: rc = strvec_push(&o->bypass, arg); break;
 	}
 	return rc < 0 ? EXIT_INTERNAL : -1;
 }
@@ -174,7 +181,8 @@ static bool wrong_subcommand(int c, enum run_mode mode)
 {
 	bool why_only = c == OPT_PATH || c == OPT_WRITE_Q || c == OPT_RW_Q || c == OPT_NET_Q;
 	bool run_only = c == OPT_DRY_RUN || c == OPT_JSON || c == OPT_TIMEOUT || c == OPT_WORKDIR ||
-			c == 'e' || c == OPT_INHERIT || c == OPT_AUDIT;
+			c == 'e' || c == OPT_INHERIT || c == OPT_AUDIT || c == OPT_EXTERNAL_PROXY ||
+			c == OPT_BYPASS;
 	return (mode == MODE_RUN && why_only) || (mode == MODE_WHY && run_only);
 }
 
@@ -191,6 +199,9 @@ static int check_cli_rules(struct run_opts *o, enum run_mode mode, const char *s
 		return cli_usage_error(sub, "--audit-log needs --net-block, --allow-domain or "
 					    "--proxy-port (with the network unrestricted there are no "
 					    "decisions to log)");
+	if ((o->external_proxy || o->bypass.n) && !proxy)
+		return cli_usage_error(sub, "--external-proxy/--bypass need --allow-domain (they configure "
+					    "the proxy nono starts)");
 	if (o->json && !o->dry_run)
 		return cli_usage_error(sub, "--json applies to --dry-run");
 	if (mode == MODE_RUN && o->ncmd == 0 && !o->dry_run)

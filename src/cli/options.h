@@ -30,6 +30,8 @@ struct run_opts {
 	bool proxy_port_set;
 	uint16_t proxy_port;
 	const char *audit_log, *workdir;
+	const char *external_proxy; /* --external-proxy URL (extproxy.c) */
+	struct strvec bypass;       /* --bypass HOST */
 	double timeout;
 	bool inherit_env, best_effort, dry_run, json;
 	/* why */

@@ -1,5 +1,6 @@
 /* policy.c — see policy.h. */
 #include "policy.h"
+#include "extproxy.h"
 
 #include <errno.h>
 #include <string.h>
@@ -130,6 +131,8 @@ int policy_build_proxy_config(const struct run_opts *o, nono_proxy_config **out)
 		cli_err("--audit-log %s: %s", o->audit_log, err.message);
 		goto usage;
 	}
+	if (cli_external_proxy(cfg, o->external_proxy, &o->bypass) >= 0)
+		goto usage;
 	*out = cfg;
 	return -1;
 usage:

@@ -1,5 +1,6 @@
 /* proxy_cmd.c — `nono proxy`: the filtering proxy standalone, until SIGINT or SIGTERM. */
 #include "commands.h"
+#include "extproxy.h"
 #include "help.h"
 #include "nono.h"
 #include "util.h"
@@ -20,6 +21,8 @@ enum {
 	P_AUDIT,
 	P_NOTOKEN,
 	P_MAXCONN,
+	P_EXTPROXY,
+	P_BYPASS,
 };
 
 #define MAX_CONNECTIONS_LIMIT 1000000u /* the library's own upper bound */
@@ -142,6 +145,8 @@ int cmd_proxy(int argc, char **argv)
 		{"audit-log", required_argument, NULL, P_AUDIT},
 		{"connect-without-token", no_argument, NULL, P_NOTOKEN},
 		{"max-connections", required_argument, NULL, P_MAXCONN},
+		{"external-proxy", required_argument, NULL, P_EXTPROXY},
+		{"bypass", required_argument, NULL, P_BYPASS},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -150,6 +155,8 @@ int cmd_proxy(int argc, char **argv)
 	nono_proxy_config *cfg = nono_proxy_config_new();
 	nono_proxy *p = NULL;
 	bool quiet = false, any_host = false;
+	const char *ext_url = NULL;
+	struct strvec bypass = {0};
 	int status = EXIT_USAGE, c, u;
 	if (!cfg) {
 		cli_err("out of memory");
@@ -189,6 +196,14 @@ int cmd_proxy(int argc, char **argv)
 			if ((u = opt_max_connections(cfg, optarg)) >= 0)
 				goto usage;
 			break;
+		case P_EXTPROXY: ext_url = optarg; break;
+		case P_BYPASS:
+			if (strvec_push(&bypass, optarg) < 0) {
+				cli_err("out of memory");
+				status = EXIT_INTERNAL;
+				goto out;
+			}
+			break;
 		case 'q': quiet = true; break;
 		case 'h': help_proxy(stdout); status = 0; goto out;
 		case ':':
@@ -213,6 +228,8 @@ int cmd_proxy(int argc, char **argv)
 						   "is not useful");
 		goto out;
 	}
+	if ((status = cli_external_proxy(cfg, ext_url, &bypass)) >= 0)
+		goto out;
 
 	status = serve(cfg, quiet, &p);
 	goto out;
@@ -221,5 +238,6 @@ usage:
 out:
 	nono_proxy_stop(p);
 	nono_proxy_config_free(cfg);
+	strvec_free(&bypass);
 	return status;
 }

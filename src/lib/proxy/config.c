@@ -36,6 +36,7 @@ void nono_proxy_config_free(nono_proxy_config *cfg)
 	free(cfg->allow_connect);
 	free(cfg->internal);
 	free(cfg->audit_log);
+	np_upstream_free(cfg->ext);
 	free(cfg);
 }
 
@@ -49,7 +50,9 @@ struct nono_proxy_config *nono_proxy_config_clone(const struct nono_proxy_config
 	n->allow_connect = NULL;
 	n->internal = NULL;
 	n->audit_log = NULL;
-	if ((c->nallow && !(n->allow = malloc(c->nallow * sizeof *c->allow))) ||
+	bool ext_ok;
+	n->ext = np_upstream_clone(c->ext, &ext_ok);
+	if (!ext_ok ||(c->nallow && !(n->allow = malloc(c->nallow * sizeof *c->allow))) ||
 	    (c->nallow_connect && !(n->allow_connect = malloc(c->nallow_connect * sizeof *c->allow_connect))) ||
 	    (c->ninternal && !(n->internal = malloc(c->ninternal * sizeof *c->internal))) ||
 	    (c->audit_log && !(n->audit_log = strdup(c->audit_log)))) {
@@ -130,7 +133,7 @@ int nono_proxy_config_check(const nono_proxy_config *cfg, nono_error *err)
 	if (cfg->allow_all && cfg->nallow)
 		return nono_fail(err, -EINVAL, "allowed hosts cannot be combined with allow-all-hosts "
 					       "(allow_all_hosts), which already allows every public host");
-	return 0;
+	return np_upstream_check(cfg, err);
 }
 
 void nono_proxy_config_allow_all_hosts(nono_proxy_config *cfg, bool on)

@@ -60,6 +60,7 @@ void conn_close(struct conn *c)
 	free(c->rb);
 	free(c->cq.buf);
 	free(c->uq.buf);
+	free(c->xq.buf);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

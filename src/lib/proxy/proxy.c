@@ -378,7 +378,7 @@ int nono_proxy_start(const nono_proxy_config *cfg, nono_proxy **out, nono_error 
 		goto fail;
 	}
 	p->audit.ring = p->ring;
-	if ((rc = proxy_setup(p, err)) < 0)
+	if ((rc = np_upstream_prepare(p->cfg, err)) < 0 || (rc = proxy_setup(p, err)) < 0)
 		goto fail;
 	for (unsigned i = 0; i < p->nloops; i++) {
 		rc = nono_thread_start(&p->w[i].thread, NULL, loop_main, &p->w[i]);

@@ -160,6 +160,7 @@ struct nono_proxy_config {
 	uint16_t port;
 	nono_proxy_limits lim;
 	char *audit_log;
+	struct np_upstream *ext; /* external (corporate) proxy, NULL when none (upstream.c) */
 };
 
 /* Deep copy (for the running proxy). NULL on ENOMEM. */
@@ -214,6 +215,33 @@ void np_resolver_free(struct np_resolver *r);
 /* After pthread_join: wait (bounded, ~200 ms) until the kernel released task `tid`, so the
  * process's thread count no longer includes it. */
 void np_wait_task_gone(pid_t tid);
+
+/* ================================ upstream.c ================================ */
+
+/* The external HTTP proxy allowed traffic leaves through (nono_proxy_config_set_external_proxy). */
+struct np_upstream {
+	char host[NP_HOST_MAX]; /* normalised name or IP literal */
+	uint16_t port;
+	char *auth;             /* "Basic …" Proxy-Authorization value, NULL without credentials */
+	np_pattern *bypass;     /* hosts dialled directly (nono_proxy_config_add_bypass_host) */
+	size_t nbypass;
+	np_addr addrs[NP_MAX_ADDRS]; /* resolved by np_upstream_prepare at start */
+	size_t naddrs;
+};
+/* Deep copy / free (the credentials are wiped). NULL in, NULL out; clone returns NULL on ENOMEM
+ * with *ok false. */
+struct np_upstream *np_upstream_clone(const struct np_upstream *u, bool *ok);
+void np_upstream_free(struct np_upstream *u);
+/* At proxy start, on the caller's thread (never in a loop): resolve the external proxy's name.
+ * Returns 0 (also without an external proxy) or a negative errno with the message in err. */
+int np_upstream_prepare(struct nono_proxy_config *c, nono_error *err);
+/* Combination check (nono_proxy_config_check): bypass hosts need an external proxy. */
+int np_upstream_check(const struct nono_proxy_config *c, nono_error *err);
+/* Does traffic to normalised `host`:`port` go through the external proxy? */
+bool np_upstream_applies(const struct nono_proxy_config *c, const char *host, uint16_t port);
+/* Parse an external proxy URL "[http://][user[:password]@]host:port[/]" (user and password
+ * percent-decoded). Returns 0 or -EINVAL with a static reason in *why. */
+int np_upstream_parse(const char *url, struct np_upstream *out, const char **why);
 
 /* ================================ proxy.c ================================ */
 

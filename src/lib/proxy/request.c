@@ -12,6 +12,7 @@
  * CONNECT is answered 200 within the wake-up that accepted it. */
 #include "relay.h"
 #include "request.h"
+#include "upstream.h"
 
 #include <netdb.h>
 #include <netinet/tcp.h>
@@ -395,6 +396,7 @@ static void dial_next(struct conn *c);
 
 static void start_dial(struct conn *c)
 {
+	upstream_divert(c); /* the policy has passed: maybe through the external proxy */
 	c->next_addr = 0;
 	c->last_dial_errno = 0;
 	c->st = C_DIAL;
@@ -404,13 +406,18 @@ static void start_dial(struct conn *c)
 static void dial_failed(struct conn *c)
 {
 	char reason[NONO_REASON_MAX];
-	snprintf(reason, sizeof reason, "connecting to %.100s port %u failed: %.100s", c->ev.target, c->ev.port,
-		 strerror(c->last_dial_errno ? c->last_dial_errno : ECONNREFUSED));
+	snprintf(reason, sizeof reason, "connecting to %s%.100s port %u failed: %.100s",
+		 c->via_ext ? "the external proxy " : "", c->via_ext ? c->x->cfg->ext->host : c->ev.target,
+		 c->dial_port, strerror(c->last_dial_errno ? c->last_dial_errno : ECONNREFUSED));
 	fail_502(c, "upstream-failure", reason);
 }
 
 static void connected(struct conn *c)
 {
+	if (c->via_ext) {
+		upstream_handshake(c, connected); /* CONNECT through the external proxy first */
+		return;
+	}
 	c->activity_ms = conn_now(c);
 	if (c->is_connect) {
 		conn_audit(c, "allow", 200, "allowed");
@@ -438,7 +445,7 @@ static void dial_event(struct np_io *io, uint32_t what)
 {
 	(void)what;
 	struct conn *c = CONN_OF(io, uio);
-	int e = connect_probe(c->uio.fd, &c->addrs[c->next_addr - 1], c->ev.port);
+	int e = connect_probe(c->uio.fd, &c->addrs[c->next_addr - 1], c->dial_port);
 	if (e == EALREADY)
 		return; /* not yet (an event from before a retry) */
 	if (e == 0) {
@@ -456,7 +463,7 @@ static void dial_next(struct conn *c)
 	while (c->next_addr < c->naddrs) {
 		const np_addr *a = &c->addrs[c->next_addr++];
 		struct sockaddr_storage ss;
-		socklen_t sl = np_sockaddr(a, c->ev.port, &ss);
+		socklen_t sl = np_sockaddr(a, c->dial_port, &ss);
 		int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			c->last_dial_errno = errno;
@@ -468,7 +475,7 @@ static void dial_next(struct conn *c)
 		np_io_init(&c->uio, fd, dial_event);
 		int e = connect(fd, (struct sockaddr *)&ss, sl) == 0 ? 0 : errno;
 		if (e == EINPROGRESS)
-			e = connect_probe(fd, a, c->ev.port);
+			e = connect_probe(fd, a, c->dial_port);
 		if (e == 0) {
 			connected(c);
 			return;

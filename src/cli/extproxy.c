@@ -1,0 +1,37 @@
+/* extproxy.c — the external (corporate) proxy options; see extproxy.h. */
+#include "extproxy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int cli_external_proxy(nono_proxy_config *cfg, const char *url, const struct strvec *bypass)
+{
+	nono_error err = {0};
+	if (!url) {
+		if (bypass->n) {
+			cli_err("--bypass %s: needs --external-proxy (it names hosts that do not go "
+				"through it)", bypass->v[0]);
+			return EXIT_USAGE;
+		}
+		return -1;
+	}
+	if (strncmp(url, "env://", 6) == 0) {
+		const char *name = url + 6;
+		const char *v = *name ? getenv(name) : NULL;
+		if (!v || !*v) {
+			cli_err("--external-proxy env://%s: the variable is not set or empty", name);
+			return EXIT_USAGE;
+		}
+		url = v;
+	}
+	if (nono_proxy_config_set_external_proxy(cfg, url, &err) < 0) {
+		cli_err("--external-proxy: %s", err.message);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < bypass->n; i++)
+		if (nono_proxy_config_add_bypass_host(cfg, bypass->v[i], &err) < 0) {
+			cli_err("--bypass %s: %s", bypass->v[i], err.message);
+			return EXIT_USAGE;
+		}
+	return -1;
+}
