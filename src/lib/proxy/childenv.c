@@ -1,5 +1,8 @@
 /* childenv.c — the environment a sandboxed child gets to use a running proxy: the proxy variables with
- * the URL (token included), NO_PROXY for loopback, NODE_USE_ENV_PROXY; built by nono_env_build. */
+ * the URL (token included), NO_PROXY for loopback, NODE_USE_ENV_PROXY; built by nono_env_build.
+ * ALL_PROXY / all_proxy name the same listener as socks5h://nono:TOKEN@… (socks5.c): clients that
+ * read it (curl for schemes without their own variable, git, ssh wrappers) then get SOCKS5 for
+ * plain TCP, with names resolved by the proxy ("h"). HTTP(S)_PROXY win for HTTP clients. */
 #include "proxy_int.h"
 
 #include <stdio.h>
@@ -16,7 +19,8 @@ int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out, n
 	int rc = -ENOMEM;
 	size_t n = 0;
 	for (size_t i = 0; i < 6; i++)
-		if (asprintf(&ov[n++], "%s=%s", names[i], url) < 0) {
+		if (asprintf(&ov[n++], "%s=%s%s", names[i], i % 3 == 2 ? "socks5h://" : "",
+			     i % 3 == 2 ? url + strlen("http://") : url) < 0) {
 			ov[--n] = NULL;
 			goto out;
 		}

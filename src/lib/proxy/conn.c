@@ -137,6 +137,14 @@ static void sanitize_line(char *s)
 void conn_answer(struct conn *c, int status, const char *phrase, const char *code, const char *reason)
 {
 	char r[NONO_REASON_MAX], head[1024];
+	if (c->socks) { /* a SOCKS5 client gets a reply code; the reason is in the audit event */
+		uint8_t rep[10] = {5, socks5_reply_code(status, code), 0, 1};
+		/* before its request was complete there is nothing to answer: just close */
+		if (!c->socks_go || c->ev.target[0] == '\0' || outq_set(&c->cq, rep, sizeof rep) < 0)
+			outq_reset(&c->cq);
+		conn_closing(c);
+		return;
+	}
 	snprintf(r, sizeof r, "%s", reason ? reason : "");
 	sanitize_line(r);
 	int n = snprintf(head, sizeof head,

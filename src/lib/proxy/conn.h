@@ -117,6 +117,8 @@ struct conn {
 	bool via_ext;                 /* dialled the external proxy (upstream.c); CONNECT not yet done */
 	void (*on_ext_ready)(struct conn *c); /* upstream.c: the external proxy's tunnel is up */
 	bool socks;                   /* a SOCKS5 client (socks5.c): answers are SOCKS replies */
+	uint8_t socks_phase;          /* socks5.c: greeting, credentials, request, decided */
+	void (*socks_go)(struct conn *c, const char *host, uint16_t port);
 	struct relay up, down;
 	nono_audit_event ev; /* the request being handled: target, port, method, path */
 };

@@ -243,6 +243,27 @@ bool np_upstream_applies(const struct nono_proxy_config *c, const char *host, ui
  * percent-decoded). Returns 0 or -EINVAL with a static reason in *why. */
 int np_upstream_parse(const char *url, struct np_upstream *out, const char **why);
 
+/* ================================ socks5.c ================================ */
+
+/* SOCKS5 (RFC 1928) and its username/password method (RFC 1929), parsed from untrusted bytes.
+ * Each parser returns the bytes consumed (> 0) when a message is complete, 0 when more bytes are
+ * needed, or a negative errno. */
+#define SOCKS5_AUTH_NONE 0x01u     /* method 0x00 offered */
+#define SOCKS5_AUTH_USERPASS 0x02u /* method 0x02 offered */
+/* Greeting VER=5 NMETHODS METHODS…: *offered gets the SOCKS5_AUTH_* bits. -EBADMSG. */
+int socks5_parse_greeting(const uint8_t *b, size_t len, unsigned *offered);
+/* VER=1 ULEN UNAME PLEN PASSWD: user and pass (256 bytes each) NUL-terminated; a NUL inside
+ * either is -EBADMSG. */
+int socks5_parse_userpass(const uint8_t *b, size_t len, char *user, char *pass);
+/* Request VER=5 CMD RSV ATYP DST.ADDR DST.PORT. Host as text: dotted IPv4, IPv6 (no brackets) or
+ * the domain name as sent (cap >= NP_HOST_MAX). On a refusal *rep gets the reply code:
+ * -ENOTSUP for a command other than CONNECT (0x07) or an unknown address type (0x08), -EBADMSG
+ * for a malformed message or a name with NUL/empty (0x01). */
+int socks5_parse_request(const uint8_t *b, size_t len, char *host, size_t cap, uint16_t *port,
+			 uint8_t *rep);
+/* The reply code for one of the proxy's answers (HTTP status and X-Nono-Denial code). */
+uint8_t socks5_reply_code(int status, const char *code);
+
 /* ================================ proxy.c ================================ */
 
 /* Five threads in all: one loop per online CPU, at most three, and the rest resolver workers

@@ -12,6 +12,7 @@
  * CONNECT is answered 200 within the wake-up that accepted it. */
 #include "relay.h"
 #include "request.h"
+#include "socks5.h"
 #include "upstream.h"
 
 #include <netdb.h>
@@ -21,6 +22,7 @@
 
 static void dial_timeout(struct conn *c);
 static void start_dial(struct conn *c);
+static void tunnel_request(struct conn *c, const char *rawhost, uint16_t port);
 
 static void deny(struct conn *c, int status, const char *phrase, const char *code, const char *reason)
 {
@@ -242,6 +244,23 @@ static void handle_request(struct conn *c, const http_head *h)
 	resolve_or_dial(c, &v, host);
 }
 
+/* A tunnel asked for by another front end (socks5.c): from here exactly the path of a CONNECT. */
+static void tunnel_request(struct conn *c, const char *rawhost, uint16_t port)
+{
+	char host[NP_HOST_MAX];
+	np_verdict v;
+	c->is_connect = true;
+	c->close_after = true;
+	c->ev.port = port;
+	np_check_name(c->x->cfg, rawhost, port, host, &v);
+	snprintf(c->ev.target, sizeof c->ev.target, "%s", host);
+	if (!v.allowed) {
+		deny(c, 403, "Forbidden", v.code, v.reason);
+		return;
+	}
+	c->internal_ok = v.internal_ok;
+	resolve_or_dial(c, &v, host);
+}
 
 static void head_event(struct np_io *io, uint32_t what);
 static void head_timeout(struct conn *c);
@@ -253,6 +272,11 @@ static void read_head(struct conn *c)
 {
 	size_t max = c->x->cfg->lim.max_header_bytes;
 	for (;;) {
+		/* A SOCKS5 greeting (version byte 5) on a fresh connection; no request line starts so. */
+		if (c->in_len > 0 && (uint8_t)c->in[0] == 5 && !c->ev.mode[0]) {
+			socks5_start(c, tunnel_request);
+			return;
+		}
 		if (c->in_len > 0) {
 			http_head h;
 			const char *why = "";
