@@ -17,11 +17,12 @@ pkgs=(
 	procps            # sysctl: ping_group_range in test_escape's namespace (not in debian:12)
 	mount             # mount --bind of /etc/hosts, resolv.conf in test_proxy's namespace
 	util-linux        # unshare, nsenter, setpriv, setsid
+	tinyproxy-bin     # test_proxy_socks_upstream: the corporate proxy upstream (no service started)
 )
 # Commands the suite calls, each checked after installing (a package that stops shipping one
 # fails here, not as a confusing test error).
 cmds=(cc meson ninja pkg-config python3 curl git ip sysctl mount unshare nsenter setpriv setsid
-      ldd dpkg-deb apt-get)
+      ldd dpkg-deb apt-get tinyproxy)
 if [ "${NONO_VM_TESTS:-1}" != 0 ]; then
 	pkgs+=(qemu-system-x86   # qemu-system-x86_64: boots Debian's 6.1 kernel (tests/vm)
 	       busybox-static)   # the guest's userland
