@@ -116,9 +116,37 @@ static void cfg_dealloc(nono_py_proxy_cfg *self)
 	NONO_PY_DEALLOC(self);
 }
 
+/* _set_external_proxy(address, bypass_hosts): nono_proxy_config_set_external_proxy and
+ * nono_proxy_config_add_bypass_host (the library's messages; the address is never echoed). */
+static PyObject *cfg_set_external_proxy(nono_py_proxy_cfg *self, PyObject *args)
+{
+	const char *addr;
+	Py_ssize_t addr_len;
+	PyObject *bypass;
+	if (!PyArg_ParseTuple(args, "s#O:_set_external_proxy", &addr, &addr_len, &bypass))
+		return NULL;
+	if ((size_t)addr_len != strlen(addr)) {
+		PyErr_SetString(PyExc_ValueError, "external proxy address contains a NUL byte");
+		return NULL;
+	}
+	nono_error err = {0};
+	int rc = nono_proxy_config_set_external_proxy(self->cfg, addr, &err);
+	if (rc < 0)
+		return nono_py_raise(rc, &err);
+	if (cfg_add_all(self->cfg, bypass, nono_proxy_config_add_bypass_host, "bypass_hosts") < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef cfg_methods[] = {
+	{"_set_external_proxy", (PyCFunction)cfg_set_external_proxy, METH_VARARGS, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
 static PyType_Slot cfg_slots[] = {
 	{Py_tp_new, cfg_new},
 	{Py_tp_dealloc, cfg_dealloc},
+	{Py_tp_methods, cfg_methods},
 	{Py_tp_doc, "Native proxy configuration; build it with nono_py.ProxyConfig."},
 	{0, NULL},
 };
