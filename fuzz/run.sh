@@ -16,7 +16,7 @@ exe="$out/fuzz_$name"
 clang -g -O1 -std=c11 -D_GNU_SOURCE -DNONO_BUILDING_LIB -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Iinclude -Isrc/lib -o "$exe" "fuzz/fuzz_$name.c" \
 	src/lib/*.c src/lib/proxy/*.c \
-	$(pkg-config --cflags --libs libseccomp jansson) -lpthread
+	$(pkg-config --cflags --libs libseccomp jansson openssl) -lpthread
 scratch="$out/corpus_$name"
 mkdir -p "$scratch" "fuzz/corpus/$name"
 cp -n "fuzz/corpus/$name"/* "$scratch"/ 2>/dev/null || true

@@ -432,6 +432,17 @@ NONO_API int nono_proxy_config_set_external_proxy(nono_proxy_config *cfg, const 
 NONO_API int nono_proxy_config_add_bypass_host(nono_proxy_config *cfg, const char *pattern,
 					       nono_error *err);
 
+/* TLS interception: write the per-session CA certificate into `dir` (an existing directory,
+ * absolute path) when the proxy starts — DIR/nono-ca.pem and DIR/nono-ca-bundle.pem (the system
+ * trust bundle followed by the session CA), both removed by nono_proxy_stop. The CA's private key
+ * never leaves the proxy's memory. A CONNECT to a host a route serves is then terminated with a leaf
+ * certificate from that CA and re-encrypted to the real upstream (verified against the system trust
+ * store); every other host is tunnelled untouched. nono_proxy_env points SSL_CERT_FILE,
+ * NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE at the bundle; a sandboxed command
+ * needs read access to `dir`. Copies. Errors: -EINVAL (relative), -ENOENT, -ENOTDIR, -ENOMEM. */
+NONO_API int nono_proxy_config_set_intercept_ca_dir(nono_proxy_config *cfg, const char *dir,
+						    nono_error *err);
+
 /* Start the proxy on its own thread. The config is copied. *out freed by nono_proxy_stop.
  * Errors: -EADDRINUSE, -EINVAL, -ENOMEM, errno from socket/bind/thread creation, -EHOSTUNREACH
  * when an external proxy's name does not resolve. */
@@ -444,10 +455,16 @@ NONO_API uint16_t nono_proxy_port(const nono_proxy *p);
 /* The session token (borrowed) and the URL "http://nono:TOKEN@127.0.0.1:PORT" (borrowed). */
 NONO_API const char *nono_proxy_token(const nono_proxy *p);
 NONO_API const char *nono_proxy_url(const nono_proxy *p);
+/* With TLS interception: the CA bundle's path (system roots + session CA) and the session CA
+ * certificate's path (borrowed, valid until nono_proxy_stop); NULL without interception. */
+NONO_API const char *nono_proxy_ca_bundle(const nono_proxy *p);
+NONO_API const char *nono_proxy_ca_cert(const nono_proxy *p);
 /* The proxy's audit ring (borrowed): drain it with nono_audit_drain. */
 NONO_API nono_audit *nono_proxy_audit(nono_proxy *p);
-/* Child environment: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY (+ lowercase), NO_PROXY,
- * NODE_USE_ENV_PROXY=1, merged after `extra` ("NAME=VALUE", NULL-terminated, may be NULL) — the
+/* Child environment: HTTP_PROXY, HTTPS_PROXY (+ lowercase), ALL_PROXY and all_proxy as
+ * socks5h://nono:TOKEN@HOST:PORT (SOCKS5 on the same port), NO_PROXY, NODE_USE_ENV_PROXY=1, and
+ * with TLS interception SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE
+ * naming the CA bundle; merged after `extra` ("NAME=VALUE", NULL-terminated, may be NULL) — the
  * proxy's own variables win. Loader variables in `extra` → -EINVAL. *out is a NULL-terminated
  * malloc'd vector; free with nono_strv_free. */
 NONO_API int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out,

@@ -15,7 +15,7 @@ int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out, n
 	static const char *const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
 					    "http_proxy", "https_proxy", "all_proxy"};
 	const char *url = nono_proxy_url(p);
-	char *ov[12] = {0};
+	char *ov[16] = {0};
 	int rc = -ENOMEM;
 	size_t n = 0;
 	for (size_t i = 0; i < 6; i++)
@@ -30,6 +30,15 @@ int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out, n
 	    !(ov[n++] = strdup("no_proxy=localhost,127.0.0.1,::1")) ||
 	    !(ov[n++] = strdup("NODE_USE_ENV_PROXY=1")))
 		goto out;
+	/* TLS interception: the clients' CA variables name the bundle (system roots + session CA). */
+	static const char *const ca_vars[] = {"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE",
+					      "CURL_CA_BUNDLE"};
+	const char *bundle = nono_proxy_ca_bundle(p);
+	for (size_t i = 0; bundle && i < N_ELEMENTS(ca_vars); i++)
+		if (asprintf(&ov[n++], "%s=%s", ca_vars[i], bundle) < 0) {
+			ov[--n] = NULL;
+			goto out;
+		}
 	rc = nono_env_build(false, extra, (const char *const *)ov, out, err);
 	goto done;
 out:
@@ -38,4 +47,14 @@ done:
 	for (size_t i = 0; i < N_ELEMENTS(ov); i++)
 		free(ov[i]);
 	return rc;
+}
+
+const char *nono_proxy_ca_bundle(const nono_proxy *p)
+{
+	return np_intercept_bundle_path(np_proxy_config(p));
+}
+
+const char *nono_proxy_ca_cert(const nono_proxy *p)
+{
+	return np_intercept_ca_path(np_proxy_config(p));
 }

@@ -37,6 +37,9 @@ void nono_proxy_config_free(nono_proxy_config *cfg)
 	free(cfg->internal);
 	free(cfg->audit_log);
 	np_upstream_free(cfg->ext);
+	free(cfg->intercept_dir);
+	free(cfg->intercept);
+	np_intercept_free(cfg->icpt);
 	free(cfg);
 }
 
@@ -52,7 +55,11 @@ struct nono_proxy_config *nono_proxy_config_clone(const struct nono_proxy_config
 	n->audit_log = NULL;
 	bool ext_ok;
 	n->ext = np_upstream_clone(c->ext, &ext_ok);
-	if (!ext_ok ||(c->nallow && !(n->allow = malloc(c->nallow * sizeof *c->allow))) ||
+	n->intercept_dir = NULL;
+	n->intercept = NULL;
+	n->icpt = NULL; /* runtime state: made by np_intercept_prepare for a running proxy */
+	if (!ext_ok || (c->intercept_dir && !(n->intercept_dir = strdup(c->intercept_dir))) ||
+	    (c->nintercept && !(n->intercept = malloc(c->nintercept * sizeof *c->intercept))) ||(c->nallow && !(n->allow = malloc(c->nallow * sizeof *c->allow))) ||
 	    (c->nallow_connect && !(n->allow_connect = malloc(c->nallow_connect * sizeof *c->allow_connect))) ||
 	    (c->ninternal && !(n->internal = malloc(c->ninternal * sizeof *c->internal))) ||
 	    (c->audit_log && !(n->audit_log = strdup(c->audit_log)))) {
@@ -65,6 +72,8 @@ struct nono_proxy_config *nono_proxy_config_clone(const struct nono_proxy_config
 		memcpy(n->allow_connect, c->allow_connect, c->nallow_connect * sizeof *c->allow_connect);
 	if (c->ninternal)
 		memcpy(n->internal, c->internal, c->ninternal * sizeof *c->internal);
+	if (c->nintercept)
+		memcpy(n->intercept, c->intercept, c->nintercept * sizeof *c->intercept);
 	return n;
 }
 

@@ -50,6 +50,8 @@ static void relay_release(struct np_pipe_pool *pool, struct relay *r)
 void conn_close(struct conn *c)
 {
 	struct np_ctx *x = c->x;
+	if (c->on_free)
+		c->on_free(c);
 	np_io_close(x->loop, &c->cio);
 	np_io_close(x->loop, &c->uio);
 	np_timer_cancel(x->loop, &c->timer);

@@ -119,6 +119,8 @@ struct conn {
 	bool socks;                   /* a SOCKS5 client (socks5.c): answers are SOCKS replies */
 	uint8_t socks_phase;          /* socks5.c: greeting, credentials, request, decided */
 	void (*socks_go)(struct conn *c, const char *host, uint16_t port);
+	struct np_tls *tls;           /* an intercepted tunnel's TLS state (intercept.c) */
+	void (*on_free)(struct conn *c); /* called by conn_close before the sockets close */
 	struct relay up, down;
 	nono_audit_event ev; /* the request being handled: target, port, method, path */
 };

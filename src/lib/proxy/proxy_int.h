@@ -161,6 +161,12 @@ struct nono_proxy_config {
 	nono_proxy_limits lim;
 	char *audit_log;
 	struct np_upstream *ext; /* external (corporate) proxy, NULL when none (upstream.c) */
+	/* TLS interception (intercept_ca.c, intercept.c) */
+	char *intercept_dir;        /* where the session CA certificate and bundle are written */
+	np_pattern *intercept;      /* hosts intercepted without the route engine (np_intercept_add_host) */
+	size_t nintercept;
+	const struct np_intercept_hooks *hooks; /* the route engine's boundary; NULL: pass-through */
+	struct np_intercept *icpt;  /* runtime state, only in a running proxy's copy */
 };
 
 /* Deep copy (for the running proxy). NULL on ENOMEM. */
@@ -264,6 +270,30 @@ int socks5_parse_request(const uint8_t *b, size_t len, char *host, size_t cap, u
 /* The reply code for one of the proxy's answers (HTTP status and X-Nono-Denial code). */
 uint8_t socks5_reply_code(int status, const char *code);
 
+/* ================================ intercept_ca.c ================================ */
+
+/* A session's interception state: the CA (its key never leaves this process), the leaf cache, the
+ * TLS context towards upstreams. Built by np_intercept_prepare at start (the caller's thread). */
+struct np_intercept;
+struct ssl_ctx_st;
+
+/* Intercept CONNECTs to this host ("host", "host:port", "*.suffix") even without a route: the
+ * hook for the route engine and for tests. Copies. Returns 0 or -EINVAL/-ENOMEM with err. */
+int np_intercept_add_host(struct nono_proxy_config *c, const char *pattern, nono_error *err);
+/* At start, with intercept_dir set: make the CA, write DIR/nono-ca.pem and DIR/nono-ca-bundle.pem,
+ * set c->icpt. 0 (also when interception is off) or a negative errno with err. */
+int np_intercept_prepare(struct nono_proxy_config *c, nono_error *err);
+/* Remove the written files and free (NULL is a no-op). */
+void np_intercept_free(struct np_intercept *i);
+/* The bundle (system roots + the session CA) / the CA certificate: paths, NULL when off. */
+const char *np_intercept_bundle_path(const struct nono_proxy_config *c);
+const char *np_intercept_ca_path(const struct nono_proxy_config *c);
+/* A server context for `host` with a leaf certificate signed by the session CA, from the bounded
+ * cache or minted now. A new reference (SSL_CTX_free it); NULL on failure with *why. Any thread. */
+struct ssl_ctx_st *np_intercept_leaf(struct np_intercept *i, const char *host, const char **why);
+/* The client context towards upstreams (verifies against the system trust store). Borrowed. */
+struct ssl_ctx_st *np_intercept_upstream_ctx(struct np_intercept *i);
+
 /* ================================ proxy.c ================================ */
 
 /* Five threads in all: one loop per online CPU, at most three, and the rest resolver workers
@@ -275,6 +305,8 @@ uint8_t socks5_reply_code(int status, const char *code);
 
 /* Connections the proxy holds right now (any thread; a snapshot). */
 unsigned np_proxy_connections(const nono_proxy *p);
+/* The running proxy's own copy of its configuration (borrowed; NULL for NULL). */
+const struct nono_proxy_config *np_proxy_config(const nono_proxy *p);
 /* Audit events whose log line could not be written so far (any thread). */
 uint64_t np_proxy_audit_write_errors(nono_proxy *p);
 

@@ -11,6 +11,7 @@
  * thread, and the dial's outcome is probed at once (connect_probe), so on a nearby upstream a
  * CONNECT is answered 200 within the wake-up that accepted it. */
 #include "relay.h"
+#include "intercept.h"
 #include "request.h"
 #include "socks5.h"
 #include "upstream.h"
@@ -443,6 +444,10 @@ static void connected(struct conn *c)
 		return;
 	}
 	c->activity_ms = conn_now(c);
+	if (c->is_connect && intercept_wanted(c)) {
+		intercept_start(c); /* a route's host: TLS terminated and re-encrypted (intercept.c) */
+		return;
+	}
 	if (c->is_connect) {
 		conn_audit(c, "allow", 200, "allowed");
 		tunnel_start(c);
