@@ -19,11 +19,12 @@ pkgs=(
 	mount             # mount --bind of /etc/hosts, resolv.conf in test_proxy's namespace
 	util-linux        # unshare, nsenter, setpriv, setsid
 	tinyproxy-bin     # test_proxy_socks_upstream: the corporate proxy upstream (no service started)
+	openssl           # test_proxy_intercept: a test CA and server certificate made at test time
 )
 # Commands the suite calls, each checked after installing (a package that stops shipping one
 # fails here, not as a confusing test error).
 cmds=(cc meson ninja pkg-config python3 curl git ip sysctl mount unshare nsenter setpriv setsid
-      ldd dpkg-deb apt-get tinyproxy)
+      ldd dpkg-deb apt-get tinyproxy openssl)
 if [ "${NONO_VM_TESTS:-1}" != 0 ]; then
 	pkgs+=(qemu-system-x86   # qemu-system-x86_64: boots Debian's 6.1 kernel (tests/vm)
 	       busybox-static)   # the guest's userland
