@@ -31,11 +31,12 @@
 
 #define TLS_BUF (16 * 1024)
 
-enum { T_UP_HS, T_CL_HS, T_RELAY };
+enum { T_HANDSHAKE, T_RELAY };
 
 struct np_tls {
 	SSL *cs, *us;          /* client side (we serve the leaf), upstream side */
 	int phase;
+	bool cs_done, us_done, us_failed; /* handshakes */
 	const void *route;
 	uint32_t cs_want, us_want;
 	/* client → upstream: decrypted bytes not handled yet, and what goes upstream next */
@@ -318,7 +319,13 @@ static int pump_down(struct conn *c)
 			return 0;
 		ERR_clear_error();
 		(void)SSL_shutdown(t->cs);
-		return closed(c, "closed: request refused");
+		/* The answer and close_notify are in the socket: what the client still sends is
+		 * drained (conn_closing) so that our close is a FIN, not an RST that could destroy the
+		 * answer before the client reads it. */
+		conn_audit(c, "allow", c->ev.status,
+			   t->us_failed ? "closed: upstream TLS failed" : "closed: request refused");
+		conn_closing(c);
+		return -1;
 	}
 	if (t->down_eof) {
 		if (t->down_shut)
@@ -363,12 +370,13 @@ static void relay(struct conn *c)
 	set_interest(c);
 }
 
-/* ---- handshakes ---- */
+/* ---- handshakes: both at once, the client's on a leaf for the CONNECT's host ---- */
 
-static void up_failed(struct conn *c)
+static void upstream_failed(struct conn *c)
 {
+	struct np_tls *t = c->tls;
 	char reason[NONO_REASON_MAX];
-	long v = SSL_get_verify_result(c->tls->us);
+	long v = SSL_get_verify_result(t->us);
 	if (v != X509_V_OK) {
 		snprintf(reason, sizeof reason, "upstream %.100s certificate not trusted: %s", c->ev.target,
 			 X509_verify_cert_error_string(v));
@@ -377,38 +385,17 @@ static void up_failed(struct conn *c)
 		ssl_reason(reason, sizeof reason, "TLS handshake with the upstream failed");
 	}
 	conn_audit(c, "allow", 502, reason);
-	conn_answer(c, 502, "Bad Gateway", "upstream-tls", reason);
-}
-
-static void step(struct conn *c);
-
-/* The upstream is verified: answer the CONNECT and start TLS with the client on a minted leaf. */
-static void up_ready(struct conn *c)
-{
-	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-	static const char socks_ok[10] = {5, 0, 0, 1};
-	struct np_tls *t = c->tls;
-	const char *why = "";
-	SSL_CTX *leaf = np_intercept_leaf(c->x->cfg->icpt, c->ev.target, &why);
-	if (!leaf || !(t->cs = SSL_new(leaf))) {
-		SSL_CTX_free(leaf);
-		conn_audit(c, "allow", 502, why[0] ? why : "out of memory");
-		conn_answer(c, 502, "Bad Gateway", "upstream-tls", why[0] ? why : "out of memory");
-		return;
-	}
-	SSL_CTX_free(leaf); /* the SSL holds its own reference */
-	conn_audit(c, "allow", 200, "allowed; TLS intercepted");
-	const char *msg = c->socks ? socks_ok : ok;
-	size_t len = c->socks ? sizeof socks_ok : sizeof ok - 1;
-	/* A fresh socket that could not take these few bytes at once has a peer that is gone. */
-	if (np_send_some(c->cio.fd, msg, len) != (ssize_t)len || !SSL_set_fd(t->cs, c->cio.fd)) {
-		closed(c, "closed: the client went away");
-		return;
-	}
-	SSL_set_accept_state(t->cs);
-	t->phase = T_CL_HS;
-	c->st = C_TUNNEL;
-	step(c);
+	t->us_failed = true;
+	t->us_want = 0;
+	/* Answered inside TLS once the client's handshake is done (refuse: nothing is read from it
+	 * any more, the upstream is never touched again). */
+	char head[NONO_REASON_MAX + 256];
+	int n = snprintf(head, sizeof head,
+			 "HTTP/1.1 502 Bad Gateway\r\nX-Nono-Denial: upstream-tls\r\nContent-Type: text/plain\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+			 strlen(reason) + 1, reason);
+	if (outq_set(&t->deny, head, n > 0 && (size_t)n < sizeof head ? (size_t)n : 0) < 0)
+		outq_reset(&t->deny);
 }
 
 static void step(struct conn *c)
@@ -416,26 +403,33 @@ static void step(struct conn *c)
 	struct np_tls *t = c->tls;
 	char reason[NONO_REASON_MAX];
 	t->cs_want = t->us_want = 0;
-	if (t->phase == T_UP_HS) {
-		int r = tls_handshake(t->us, &t->us_want);
-		if (r > 0)
-			up_ready(c);
-		else if (r == 0)
-			set_interest(c);
-		else
-			up_failed(c);
-		return;
-	}
-	if (t->phase == T_CL_HS) {
-		int r = tls_handshake(t->cs, &t->cs_want);
-		if (r == 0) {
-			set_interest(c);
-			return;
+	if (t->phase == T_HANDSHAKE) {
+		if (!t->us_done && !t->us_failed) {
+			int r = tls_handshake(t->us, &t->us_want);
+			if (r > 0) {
+				t->us_done = true;
+				conn_audit(c, "allow", 200, "allowed; TLS intercepted");
+			} else if (r < 0) {
+				upstream_failed(c);
+				if (!t->deny.buf) {
+					closed(c, "closed: out of memory");
+					return;
+				}
+			}
 		}
-		if (r < 0) {
-			ssl_reason(reason, sizeof reason,
-				   "closed: TLS handshake with the client failed (does it trust the session CA?)");
-			closed(c, reason);
+		if (!t->cs_done) {
+			int r = tls_handshake(t->cs, &t->cs_want);
+			if (r < 0) {
+				ssl_reason(reason, sizeof reason,
+					   "closed: TLS handshake with the client failed (does it trust the "
+					   "session CA?)");
+				closed(c, reason);
+				return;
+			}
+			t->cs_done = r > 0;
+		}
+		if (!t->cs_done || (!t->us_done && !t->us_failed)) {
+			set_interest(c);
 			return;
 		}
 		t->phase = T_RELAY;
@@ -467,26 +461,21 @@ static void idle_timeout(struct conn *c)
 	closed(c, c->tls->phase == T_RELAY ? "closed: idle timeout" : "closed: TLS handshake timed out");
 }
 
-void intercept_start(struct conn *c)
+/* The SSL objects for both sides; 0, or -1 with *why. */
+static int tls_new(struct conn *c, const char **why)
 {
 	struct np_tls *t = c->tls;
 	char host[64];
 	np_addr a;
-	c->on_free = tls_free;
-	if (c->in_len) {
-		const char *r = "the client sent data before the CONNECT answer; an intercepted host needs a "
-				"client that waits for it";
-		conn_audit(c, "allow", 502, r);
-		conn_answer(c, 502, "Bad Gateway", "upstream-tls", r);
-		return;
-	}
-	free(c->in);
-	c->in = NULL;
-	c->in_cap = c->in_scan = c->in_body = 0;
-	if (!(t->us = SSL_new(np_intercept_upstream_ctx(c->x->cfg->icpt))) || !SSL_set_fd(t->us, c->uio.fd)) {
-		conn_audit(c, "allow", 502, "out of memory");
-		conn_answer(c, 502, "Bad Gateway", "upstream-tls", "out of memory");
-		return;
+	SSL_CTX *leaf = np_intercept_leaf(c->x->cfg->icpt, c->ev.target, why);
+	if (!leaf)
+		return -1;
+	t->cs = SSL_new(leaf);
+	SSL_CTX_free(leaf); /* the SSL holds its own reference */
+	t->us = SSL_new(np_intercept_upstream_ctx(c->x->cfg->icpt));
+	if (!t->cs || !t->us || !SSL_set_fd(t->cs, c->cio.fd) || !SSL_set_fd(t->us, c->uio.fd)) {
+		*why = "out of memory";
+		return -1;
 	}
 	if (np_parse_ip_literal(c->ev.target, &a) == 1) {
 		np_addr_format(&a, host, sizeof host);
@@ -496,7 +485,37 @@ void intercept_start(struct conn *c)
 		SSL_set1_host(t->us, c->ev.target);
 	}
 	SSL_set_connect_state(t->us);
-	t->phase = T_UP_HS;
+	SSL_set_accept_state(t->cs);
+	return 0;
+}
+
+void intercept_start(struct conn *c)
+{
+	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+	static const char socks_ok[10] = {5, 0, 0, 1};
+	const char *why = "";
+	c->on_free = tls_free;
+	if (c->in_len)
+		why = "the client sent data before the CONNECT answer; an intercepted host needs a client "
+		      "that waits for it";
+	if (why[0] || tls_new(c, &why) < 0) {
+		conn_audit(c, "allow", 502, why);
+		conn_answer(c, 502, "Bad Gateway", "upstream-tls", why);
+		return;
+	}
+	free(c->in);
+	c->in = NULL;
+	c->in_cap = c->in_scan = c->in_body = 0;
+	/* Answered at once: the two handshakes then run side by side. A fresh socket that cannot take
+	 * these few bytes has a peer that is gone. */
+	const char *msg = c->socks ? socks_ok : ok;
+	size_t len = c->socks ? sizeof socks_ok : sizeof ok - 1;
+	if (np_send_some(c->cio.fd, msg, len) != (ssize_t)len) {
+		closed(c, "closed: the client went away");
+		return;
+	}
+	c->tls->phase = T_HANDSHAKE;
+	c->st = C_TUNNEL;
 	c->cio.fn = client_event;
 	c->uio.fn = upstream_event;
 	c->on_timeout = idle_timeout;
