@@ -35,3 +35,16 @@ int cli_external_proxy(nono_proxy_config *cfg, const char *url, const struct str
 		}
 	return -1;
 }
+
+int cli_extproxy_opt(const char **url, struct strvec *bypass, bool is_bypass, const char *arg)
+{
+	if (!is_bypass) {
+		*url = arg;
+		return -1;
+	}
+	if (strvec_push(bypass, arg) < 0) {
+		cli_err("out of memory");
+		return EXIT_INTERNAL;
+	}
+	return -1;
+}

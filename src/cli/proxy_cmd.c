@@ -135,22 +135,24 @@ static int opt_max_connections(nono_proxy_config *cfg, const char *arg)
 	return -1;
 }
 
+/* The options of `nono proxy` (file scope: keeps cmd_proxy short). */
+static const struct option proxy_longopts[] = {
+	{"allow-domain", required_argument, NULL, P_DOMAIN},
+	{"allow-all-hosts", no_argument, NULL, P_ALL},
+	{"allow-internal", required_argument, NULL, P_INTERNAL},
+	{"listen", required_argument, NULL, P_LISTEN},
+	{"audit-log", required_argument, NULL, P_AUDIT},
+	{"connect-without-token", no_argument, NULL, P_NOTOKEN},
+	{"max-connections", required_argument, NULL, P_MAXCONN},
+	{"external-proxy", required_argument, NULL, P_EXTPROXY},
+	{"bypass", required_argument, NULL, P_BYPASS},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
 int cmd_proxy(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"allow-domain", required_argument, NULL, P_DOMAIN},
-		{"allow-all-hosts", no_argument, NULL, P_ALL},
-		{"allow-internal", required_argument, NULL, P_INTERNAL},
-		{"listen", required_argument, NULL, P_LISTEN},
-		{"audit-log", required_argument, NULL, P_AUDIT},
-		{"connect-without-token", no_argument, NULL, P_NOTOKEN},
-		{"max-connections", required_argument, NULL, P_MAXCONN},
-		{"external-proxy", required_argument, NULL, P_EXTPROXY},
-		{"bypass", required_argument, NULL, P_BYPASS},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	nono_error err = {0};
 	nono_proxy_config *cfg = nono_proxy_config_new();
 	nono_proxy *p = NULL;
@@ -164,7 +166,7 @@ int cmd_proxy(int argc, char **argv)
 	}
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:qh", proxy_longopts, NULL)) != -1) {
 		int r = 0;
 		const char *what = NULL;
 		switch (c) {
@@ -196,13 +198,10 @@ int cmd_proxy(int argc, char **argv)
 			if ((u = opt_max_connections(cfg, optarg)) >= 0)
 				goto usage;
 			break;
-		case P_EXTPROXY: ext_url = optarg; break;
+		case P_EXTPROXY:
 		case P_BYPASS:
-			if (strvec_push(&bypass, optarg) < 0) {
-				cli_err("out of memory");
-				status = EXIT_INTERNAL;
+			if ((status = cli_extproxy_opt(&ext_url, &bypass, c == P_BYPASS, optarg)) >= 0)
 				goto out;
-			}
 			break;
 		case 'q': quiet = true; break;
 		case 'h': help_proxy(stdout); status = 0; goto out;
