@@ -174,6 +174,7 @@ class ProxyConfig:
     allow_all_hosts: bool = False
     allow_internal: tuple = None
     external_proxy: ExternalProxyConfig = None
+    intercept_ca_dir: str = None
 
     def __post_init__(self):
         hosts = _str_tuple("allowed_hosts", self.allowed_hosts)
@@ -205,6 +206,10 @@ class ProxyConfig:
                 raise TypeError("external_proxy must be an ExternalProxyConfig, not "
                                 f"{type(self.external_proxy).__name__}")
             native._set_external_proxy(self.external_proxy.address, self.external_proxy.bypass_hosts)
+        if self.intercept_ca_dir is not None:
+            # The session CA's certificate and bundle are written there at start (the key stays
+            # in the proxy); a route's host is then intercepted (libnono's TLS interception).
+            native._set_intercept_ca_dir(self.intercept_ca_dir)
         object.__setattr__(self, "allowed_hosts", hosts)
         object.__setattr__(self, "allow_internal", internal)
         object.__setattr__(self, "routes", routes)

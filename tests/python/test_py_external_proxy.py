@@ -95,3 +95,22 @@ def test_start_proxy_chains_through_tinyproxy(nono_py, tmp_path):
         tp.terminate()
         tp.wait(timeout=10)
         srv.shutdown()
+
+
+def test_intercept_ca_dir_writes_the_bundle_and_sets_the_variables(nono_py, tmp_path):
+    with pytest.raises(ValueError, match="absolute"):
+        nono_py.ProxyConfig(allowed_hosts=["example.com"], intercept_ca_dir="relative/dir")
+    with pytest.raises(FileNotFoundError):
+        nono_py.ProxyConfig(allowed_hosts=["example.com"], intercept_ca_dir=str(tmp_path / "missing"))
+    cfg = nono_py.ProxyConfig(allowed_hosts=["example.com"], intercept_ca_dir=str(tmp_path))
+    with nono_py.start_proxy(cfg) as p:
+        bundle = str(tmp_path / "nono-ca-bundle.pem")
+        assert p.ca_bundle == bundle
+        env = p.env_vars()
+        for k in ("SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            assert env[k] == bundle
+        text = (tmp_path / "nono-ca.pem").read_text()
+        assert "BEGIN CERTIFICATE" in text and "PRIVATE" not in (tmp_path / "nono-ca-bundle.pem").read_text()
+    assert sorted(os.listdir(tmp_path)) == []  # removed at shutdown
+    with nono_py.start_proxy(nono_py.ProxyConfig(allowed_hosts=["example.com"])) as p:
+        assert p.ca_bundle is None and "SSL_CERT_FILE" not in p.env_vars()
