@@ -299,6 +299,65 @@ def test_external_proxy_wrong_credentials_is_502_without_the_password(tinyproxy)
     assert "not-the-password" not in r.stdout + err
 
 
+def fake_corporate_proxy():
+    """A scripted external proxy: answers CONNECT with its head in two writes, the second one
+    carrying a server-first banner right after the head, then echoes. Records the CONNECT lines."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    seen = []
+
+    def serve(c):
+        with c:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                d = c.recv(4096)
+                if not d:
+                    return
+                head += d
+            seen.append(head.split(b"\r\n")[0].decode())
+            c.sendall(b"HTTP/1.1 200 Conn")
+            time.sleep(0.05)  # the server's pacing (split head), not a wait before a check
+            c.sendall(b"ection established\r\n\r\nBANNER\r\n")
+            while d := c.recv(4096):
+                c.sendall(d)
+
+    def loop():
+        while True:
+            c, _ = srv.accept()
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return srv.getsockname()[1], seen
+
+
+def test_external_proxy_split_answer_and_server_first_bytes():
+    port, seen = fake_corporate_proxy()
+    target = free_port()  # never dialled: the fake proxy "connects"
+    p = NonoProxy("--allow-internal", f"127.0.0.1:{target}", "--external-proxy", f"127.0.0.1:{port}")
+    try:
+        token = p.url.split("nono:", 1)[1].split("@", 1)[0]
+        pport = int(p.url.rsplit(":", 1)[1])
+        s = socket.create_connection(("127.0.0.1", pport), timeout=10)
+        s.sendall(b"\x05\x01\x02")
+        assert s.recv(2) == b"\x05\x02"
+        s.sendall(bytes([1, 4]) + b"nono" + bytes([len(token)]) + token.encode())
+        assert s.recv(2) == b"\x01\x00"
+        s.sendall(bytes([5, 1, 0, 1, 127, 0, 0, 1]) + target.to_bytes(2, "big"))
+        got = b""
+        while len(got) < 10 + 8:
+            d = s.recv(4096)
+            assert d, got
+            got += d
+        assert got[:2] == b"\x05\x00" and got[10:] == b"BANNER\r\n", got
+        s.sendall(b"after")
+        assert s.recv(64) == b"after"
+        s.close()
+    finally:
+        p.close()
+    assert seen == [f"CONNECT 127.0.0.1:{target} HTTP/1.1"]
+
+
 def test_external_proxy_options_are_checked():
     r = subprocess.run([str(NONO), "proxy", "--allow-domain", "example.com", "--external-proxy",
                         "https://u:topsecret@proxy.example:8443"], capture_output=True, text=True,

@@ -334,11 +334,20 @@ static void ext_fail(struct conn *c, const char *what)
 	conn_answer(c, 502, "Bad Gateway", "upstream-failure", reason);
 }
 
-/* Peek at what the external proxy answered; consume exactly its head once complete. */
+/* The external proxy's answer. Bytes are peeked, and consumed only as far as they belong to the
+ * head: while the head is incomplete everything peeked is (it is kept in c->rb, so a slow answer
+ * does not make the level-triggered loop spin on the same bytes); once complete, exactly up to its
+ * end, leaving anything after it — the tunnel's first bytes — in the socket. */
 static void ext_read(struct conn *c)
 {
 	char buf[NP_EXT_HEAD_MAX], msg[160];
-	ssize_t n = recv(c->uio.fd, buf, sizeof buf, MSG_PEEK);
+	if (!c->rb && !(c->rb = malloc(NP_EXT_HEAD_MAX))) {
+		ext_fail(c, "out of memory");
+		return;
+	}
+	c->rb_cap = NP_EXT_HEAD_MAX;
+	memcpy(buf, c->rb, c->rb_len);
+	ssize_t n = recv(c->uio.fd, buf + c->rb_len, sizeof buf - c->rb_len, MSG_PEEK);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -347,13 +356,20 @@ static void ext_read(struct conn *c)
 		return;
 	}
 	http_head h;
-	size_t scan = 0;
+	size_t scan = 0, have = c->rb_len + (size_t)n;
 	const char *why = "";
-	int r = http_parse_response(buf, (size_t)n, &scan, &h, &why);
-	if (r == 0 && (size_t)n < sizeof buf)
-		return; /* more to come */
+	int r = http_parse_response(buf, have, &scan, &h, &why);
+	if (r == 0 && have < sizeof buf) { /* all of it is head: take it out of the socket */
+		ssize_t k = recv(c->uio.fd, c->rb + c->rb_len, (size_t)n, 0);
+		if (k != n) {
+			ext_fail(c, "the connection failed while reading its answer");
+			return;
+		}
+		c->rb_len = have;
+		return;
+	}
 	if (r <= 0) {
-		ext_fail(c, "sent a malformed answer to CONNECT");
+		ext_fail(c, "sent a malformed or oversized answer to CONNECT");
 		return;
 	}
 	if (h.status / 100 != 2) {
@@ -362,11 +378,11 @@ static void ext_read(struct conn *c)
 		ext_fail(c, msg);
 		return;
 	}
-	/* Consume the head only: anything after it is the tunnel's first bytes. */
-	size_t left = h.head_len;
+	/* Consume the rest of the head only: what follows it is the tunnel's. */
+	size_t left = h.head_len - c->rb_len;
 	while (left) {
 		ssize_t k = recv(c->uio.fd, buf, left, 0);
-		if (k <= 0 && errno == EINTR)
+		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0) {
 			ext_fail(c, "the connection failed after the tunnel was granted");
@@ -374,6 +390,9 @@ static void ext_read(struct conn *c)
 		}
 		left -= (size_t)k;
 	}
+	free(c->rb);
+	c->rb = NULL;
+	c->rb_len = c->rb_cap = c->rb_scan = 0;
 	c->via_ext = false;
 	(void)np_io_want(c->x->loop, &c->uio, 0);
 	c->on_ext_ready(c);
