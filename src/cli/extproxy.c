@@ -1,6 +1,7 @@
 /* extproxy.c — the external (corporate) proxy options; see extproxy.h. */
 #include "extproxy.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,4 +48,16 @@ int cli_extproxy_opt(const char **url, struct strvec *bypass, bool is_bypass, co
 		return EXIT_INTERNAL;
 	}
 	return -1;
+}
+
+const char *cli_external_proxy_shown(const char *url, char *buf, size_t cap)
+{
+	const char *at = strrchr(url, '@'), *scheme = strstr(url, "://");
+	if (!at || strncmp(url, "env://", 6) == 0) {
+		snprintf(buf, cap, "%s", url);
+		return buf;
+	}
+	int slen = scheme && scheme < at ? (int)(scheme + 3 - url) : 0;
+	snprintf(buf, cap, "%.*s***@%s", slen, url, at + 1);
+	return buf;
 }

@@ -374,5 +374,18 @@ def test_external_proxy_options_are_checked():
     assert r.returncode == 125 and "--allow-domain" in r.stderr
 
 
+def test_dry_run_shows_the_external_proxy_without_credentials():
+    args = [str(NONO), "run", "--dry-run", "--allow-domain", "example.com", "--external-proxy",
+            "http://corp:hunter2@proxy.corp.example:3128", "--bypass", "*.internal.example"]
+    r = subprocess.run([*args, "--", "/bin/true"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "external proxy: http://***@proxy.corp.example:3128; bypass: *.internal.example" in r.stdout
+    j = subprocess.run([*args, "--json", "--", "/bin/true"], capture_output=True, text=True, timeout=30)
+    net = json.loads(j.stdout)["network"]
+    assert net["external_proxy"] == "http://***@proxy.corp.example:3128"
+    assert net["bypass_hosts"] == ["*.internal.example"]
+    assert "hunter2" not in r.stdout + r.stderr + j.stdout + j.stderr
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--netns-socks"]:
     netns_socks_main()
