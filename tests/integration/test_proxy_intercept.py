@@ -170,6 +170,11 @@ def test_routed_host_is_intercepted_unrouted_is_not(setup, pki):
     inter = [e for e in events if e["mode"] == "intercept"]
     assert [(e["method"], e["path"], e["decision"]) for e in inter] == [("GET", "/peek", "allow")]
     assert any(e["reason"] == "allowed; TLS intercepted" and e["port"] == routed.port for e in events)
+    # A second connection resumes the upstream session the first one got (no chain to verify).
+    cn, data = peer_issuer(p, routed.port, cadir / "nono-ca.pem")
+    assert data.endswith(b"secure /peek")
+    events = p.audit(want=2)
+    assert any(e["reason"] == "allowed; TLS intercepted (upstream session resumed)" for e in events), events
 
 
 @pytest.mark.skipif(not CURL, reason="curl missing")

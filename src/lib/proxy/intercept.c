@@ -77,7 +77,7 @@ static int builtin_request(const void *route, const http_head *h, const char *ra
 	return 0;
 }
 
-static const struct np_intercept_hooks builtin = {builtin_route, builtin_request};
+static const struct np_intercept_hooks builtin = {builtin_route, builtin_request, NULL};
 
 static const struct np_intercept_hooks *hooks(const struct conn *c)
 {
@@ -408,7 +408,9 @@ static void step(struct conn *c)
 			int r = tls_handshake(t->us, &t->us_want);
 			if (r > 0) {
 				t->us_done = true;
-				conn_audit(c, "allow", 200, "allowed; TLS intercepted");
+				conn_audit(c, "allow", 200, SSL_session_reused(t->us)
+								? "allowed; TLS intercepted (upstream session resumed)"
+								: "allowed; TLS intercepted");
 			} else if (r < 0) {
 				upstream_failed(c);
 				if (!t->deny.buf) {
@@ -472,7 +474,8 @@ static int tls_new(struct conn *c, const char **why)
 		return -1;
 	t->cs = SSL_new(leaf);
 	SSL_CTX_free(leaf); /* the SSL holds its own reference */
-	t->us = SSL_new(np_intercept_upstream_ctx(c->x->cfg->icpt));
+	SSL_CTX *uctx = hooks(c)->upstream_ctx ? hooks(c)->upstream_ctx(t->route) : NULL;
+	t->us = SSL_new(uctx ? uctx : np_intercept_upstream_ctx(c->x->cfg->icpt));
 	if (!t->cs || !t->us || !SSL_set_fd(t->cs, c->cio.fd) || !SSL_set_fd(t->us, c->uio.fd)) {
 		*why = "out of memory";
 		return -1;
@@ -486,6 +489,10 @@ static int tls_new(struct conn *c, const char **why)
 	}
 	SSL_set_connect_state(t->us);
 	SSL_set_accept_state(t->cs);
+	if (np_intercept_resume(c->x->cfg->icpt, t->us, c->ev.target, c->ev.port) < 0) {
+		*why = "out of memory";
+		return -1;
+	}
 	return 0;
 }
 

@@ -20,11 +20,15 @@
  *   endpoint-denied), the request is not sent and the connection closes. The body that follows is
  *   relayed as framed by the ORIGINAL head, so a route must not change Content-Length or
  *   Transfer-Encoding. `ev` is the request's audit event (method, path, target, port filled;
- *   recorded after the call): the hook may add its own fields. Never blocks (loop thread). */
+ *   recorded after the call): the hook may add its own fields. Never blocks (loop thread).
+ * upstream_ctx() (may be NULL): the TLS client context for the route's upstream — its own CA
+ *   (tls_ca), client certificate and key. Borrowed (lives as long as the config). NULL, or a NULL
+ *   result: the system trust store. Verification of the name/IP is always on. */
 struct np_intercept_hooks {
 	const void *(*route)(const struct nono_proxy_config *cfg, const char *host, uint16_t port);
 	int (*request)(const void *route, const http_head *h, const char *raw, char **out, size_t *out_len,
 		       char *reason, size_t reason_cap, nono_audit_event *ev);
+	struct ssl_ctx_st *(*upstream_ctx)(const void *route);
 };
 
 /* The policy allowed this CONNECT (or SOCKS5 CONNECT) and its upstream is connected: is it to be

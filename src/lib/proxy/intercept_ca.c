@@ -28,11 +28,18 @@
 #include <sys/stat.h>
 
 #define NP_LEAF_CACHE 256
+#define NP_SESS_CACHE 256
 #define NP_CA_DAYS 30
 
 struct leaf {
 	char host[NP_HOST_MAX];
 	SSL_CTX *ctx;
+	uint64_t used;
+};
+
+struct sess { /* a TLS session with an upstream, for resumption (one use) */
+	char key[NP_HOST_MAX + 8]; /* host:port */
+	SSL_SESSION *s;
 	uint64_t used;
 };
 
@@ -42,6 +49,7 @@ struct np_intercept {
 	SSL_CTX *up;
 	pthread_mutex_t lock;
 	struct leaf cache[NP_LEAF_CACHE];
+	struct sess sess[NP_SESS_CACHE];
 	uint64_t tick;
 	char *ca_path, *bundle_path;
 };
@@ -222,9 +230,78 @@ struct ssl_ctx_st *np_intercept_upstream_ctx(struct np_intercept *i)
 	return i->up;
 }
 
+/* ---- upstream sessions: a new connection to a host resumes the last one's session (no
+ * certificate chain to verify, no signature by the upstream), each ticket used once ---- */
+
+static int sess_index = -1; /* SSL ex_data slot: the session key (host:port) of a connection */
+
+static void sess_key_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	(void)parent;
+	(void)ad;
+	(void)idx;
+	(void)argl;
+	(void)argp;
+	free(ptr);
+}
+
+static int new_session(SSL *s, SSL_SESSION *sess)
+{
+	struct np_intercept *i = SSL_CTX_get_app_data(SSL_get_SSL_CTX(s));
+	const char *key = SSL_get_ex_data(s, sess_index);
+	if (!i || !key)
+		return 0;
+	pthread_mutex_lock(&i->lock);
+	struct sess *victim = &i->sess[0];
+	for (size_t k = 0; k < NP_SESS_CACHE; k++) {
+		struct sess *e = &i->sess[k];
+		if (e->s && !strcmp(e->key, key)) {
+			victim = e;
+			break;
+		}
+		if (!e->s || (victim->s && e->used < victim->used))
+			victim = e;
+	}
+	SSL_SESSION_free(victim->s);
+	snprintf(victim->key, sizeof victim->key, "%s", key);
+	victim->s = sess;
+	victim->used = ++i->tick;
+	pthread_mutex_unlock(&i->lock);
+	return 1; /* we keep the reference */
+}
+
+int np_intercept_resume(struct np_intercept *i, struct ssl_st *s, const char *host, uint16_t port)
+{
+	char *key = NULL;
+	if (sess_index < 0 || asprintf(&key, "%s:%u", host, port) < 0)
+		return -ENOMEM;
+	if (!SSL_set_ex_data(s, sess_index, key)) {
+		free(key);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&i->lock);
+	for (size_t k = 0; k < NP_SESS_CACHE; k++) {
+		struct sess *e = &i->sess[k];
+		if (e->s && !strcmp(e->key, key)) {
+			(void)SSL_set_session(s, e->s); /* a failure only means a full handshake */
+			SSL_SESSION_free(e->s);
+			e->s = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&i->lock);
+	return 0;
+}
+
 /* ---- session lifecycle ---- */
 
-static SSL_CTX *upstream_ctx(void)
+static pthread_once_t sess_once = PTHREAD_ONCE_INIT;
+static void sess_index_init(void)
+{
+	sess_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, sess_key_free);
+}
+
+static SSL_CTX *upstream_ctx(struct np_intercept *i)
 {
 	static const unsigned char h11[] = "\x08http/1.1";
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -236,6 +313,10 @@ static SSL_CTX *upstream_ctx(void)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	pthread_once(&sess_once, sess_index_init);
+	SSL_CTX_set_app_data(ctx, i);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, new_session);
 	return ctx;
 }
 
@@ -326,7 +407,7 @@ int np_intercept_prepare(struct nono_proxy_config *c, nono_error *err)
 	pthread_mutex_init(&i->lock, NULL);
 	c->icpt = i;
 	if (!(i->ca_key = EVP_EC_gen("P-256")) || !(i->leaf_key = EVP_EC_gen("P-256")) ||
-	    !(i->ca = make_ca(i->ca_key)) || !(i->up = upstream_ctx())) {
+	    !(i->ca = make_ca(i->ca_key)) || !(i->up = upstream_ctx(i))) {
 		const char *e = ERR_reason_error_string(ERR_get_error());
 		return nono_fail(err, -ENOMEM, "TLS interception setup failed: %s", e ? e : "OpenSSL error");
 	}
@@ -339,6 +420,8 @@ void np_intercept_free(struct np_intercept *i)
 		return;
 	for (size_t k = 0; k < NP_LEAF_CACHE; k++)
 		SSL_CTX_free(i->cache[k].ctx);
+	for (size_t k = 0; k < NP_SESS_CACHE; k++)
+		SSL_SESSION_free(i->sess[k].s);
 	SSL_CTX_free(i->up);
 	X509_free(i->ca);
 	EVP_PKEY_free(i->ca_key);

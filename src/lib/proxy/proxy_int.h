@@ -291,6 +291,10 @@ const char *np_intercept_ca_path(const struct nono_proxy_config *c);
 /* A server context for `host` with a leaf certificate signed by the session CA, from the bounded
  * cache or minted now. A new reference (SSL_CTX_free it); NULL on failure with *why. Any thread. */
 struct ssl_ctx_st *np_intercept_leaf(struct np_intercept *i, const char *host, const char **why);
+struct ssl_st;
+/* Before an upstream handshake: remember the connection's host:port for the sessions it gets, and
+ * resume the last session stored for it (taken out: each is used once). 0 or -ENOMEM. */
+int np_intercept_resume(struct np_intercept *i, struct ssl_st *s, const char *host, uint16_t port);
 /* The client context towards upstreams (verifies against the system trust store). Borrowed. */
 struct ssl_ctx_st *np_intercept_upstream_ctx(struct np_intercept *i);
 
