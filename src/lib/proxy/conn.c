@@ -6,7 +6,10 @@
  * not in the allowlist") and a machine-readable X-Nono-Denial code:
  *   403 host-not-allowed | internal-address | metadata | bad-host | connect-only    (policy)
  *   407 auth-required          400/431/501 bad-request          408 header-timeout
- *   503 connection-limit       502 dns-failure | upstream-failure   504 upstream-timeout */
+ *   503 connection-limit       502 dns-failure | upstream-failure   504 upstream-timeout
+ *   502 upstream-tls (interception: the upstream's TLS failed or is not trusted)
+ *   endpoint-denied (interception: a route refused the request; status from the route)
+ * A SOCKS5 client gets a SOCKS reply code instead (socks5_reply_code); the reason is audited. */
 #include "conn.h"
 
 #include <fcntl.h>
