@@ -71,6 +71,9 @@ class HttpsUpstream:
 
             def do_GET(self):
                 seen.append(("GET", self.path))
+                if self.path.startswith("/big/"):
+                    self._send(bytes(range(256)) * (int(self.path[5:]) // 256))
+                    return
                 self._send(f"secure {self.path}".encode())
 
             def do_POST(self):
@@ -199,6 +202,25 @@ def test_curl_through_interception(setup):
     assert ("GET", "/two") in routed.seen and ("POST", "/chunked") in routed.seen
     paths = [e["path"] for e in p.audit(want=5) if e["mode"] == "intercept"]
     assert paths == ["/curl", "/post", "/chunked", "/one", "/two"], paths
+
+
+@pytest.mark.skipif(not CURL, reason="curl missing")
+def test_large_bodies_both_ways(setup, tmp_path):
+    p, routed, plain, cadir, env = setup
+    n = 8 * 1024 * 1024
+    out = tmp_path / "big"
+    r = subprocess.run([CURL, "-sS", "-o", out, f"https://localhost:{routed.port}/big/{n}"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == bytes(range(256)) * (n // 256)
+    up = tmp_path / "up"
+    up.write_bytes(b"u" * (4 * 1024 * 1024))
+    r = subprocess.run([CURL, "-sS", "--data-binary", f"@{up}", f"https://localhost:{routed.port}/up"],
+                       env=env, capture_output=True, timeout=120)
+    assert r.returncode == 0 and r.stdout == b"echo " + b"u" * (4 * 1024 * 1024), r.stderr
+    events = p.audit(want=2)
+    closes = [e for e in events if e["reason"] == "closed"]
+    assert any(e["bytes_down"] >= n for e in closes), closes
 
 
 def test_python_urllib_through_interception(setup):

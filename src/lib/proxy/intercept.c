@@ -346,11 +346,15 @@ static int pump_down(struct conn *c)
 	return r > 0;
 }
 
-/* Move bytes until neither direction can (an intercepted tunnel is served until it would block). */
+/* Move bytes until neither direction can, or for NP_TLS_ROUNDS rounds: then yield to the loop's
+ * other connections. Data may wait inside OpenSSL or our buffers where epoll cannot see it, so a
+ * yield asks for both directions on both sockets: a writable socket brings us back at once, and
+ * the next pass records the real waits again. */
+#define NP_TLS_ROUNDS 64
 static void relay(struct conn *c)
 {
 	struct np_tls *t = c->tls;
-	for (;;) {
+	for (int round = 0;; round++) {
 		t->cs_want = t->us_want = 0;
 		int up = pump_up(c);
 		if (up < 0)
@@ -366,6 +370,10 @@ static void relay(struct conn *c)
 		}
 		if (!up && !down)
 			break;
+		if (round == NP_TLS_ROUNDS) {
+			t->cs_want = t->us_want = NP_IN | NP_OUT;
+			break;
+		}
 	}
 	set_interest(c);
 }
