@@ -96,8 +96,8 @@ static int serve(const nono_proxy_config *cfg, bool quiet, nono_proxy **p)
 	printf("%s\n", nono_proxy_url(*p));
 	fflush(stdout);
 	if (!quiet)
-		cli_err("proxy listening on port %u; stop with Ctrl-C or SIGTERM",
-			(unsigned)nono_proxy_port(*p));
+		cli_err("proxy listening on port %u (HTTP, and SOCKS5 as socks5h://%s); stop with Ctrl-C "
+			"or SIGTERM", (unsigned)nono_proxy_port(*p), nono_proxy_url(*p) + strlen("http://"));
 	nono_audit *ring = nono_proxy_audit(*p);
 	for (;;) {
 		struct timespec ts = {0, 200 * 1000000L};
