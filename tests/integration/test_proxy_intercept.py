@@ -200,8 +200,12 @@ def test_curl_through_interception(setup):
                        text=True, timeout=60)
     assert r.stdout == "secure /onesecure /two", r.stderr
     assert ("GET", "/two") in routed.seen and ("POST", "/chunked") in routed.seen
-    paths = [e["path"] for e in p.audit(want=5) if e["mode"] == "intercept"]
-    assert paths == ["/curl", "/post", "/chunked", "/one", "/two"], paths
+    # Through SOCKS5 (ALL_PROXY, socks5h) the routed host is intercepted the same way.
+    r = subprocess.run([*base, "-x", env["ALL_PROXY"], f"https://localhost:{routed.port}/socks"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == "secure /socks", r.stderr
+    paths = [e["path"] for e in p.audit(want=6) if e["mode"] == "intercept"]
+    assert paths == ["/curl", "/post", "/chunked", "/one", "/two", "/socks"], paths
 
 
 @pytest.mark.skipif(not CURL, reason="curl missing")
