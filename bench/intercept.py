@@ -10,7 +10,8 @@ upstream serves "ok". Each round, interleaved (alternating which goes first):
                 the CONNECT is: no name lookup on either side);
   intercepted:  TCP connect to the proxy + CONNECT/200 + TLS handshake with the proxy's leaf + GET
                 through the proxy (which did its own verified handshake with the upstream) + response.
-The proxy (the library, via the test driver) intercepts localhost with the built-in pass-through;
+With --curl, both paths use curl and its own time_total instead of Python's ssl client.
+The proxy (the library, via the test driver) intercepts 127.0.0.1 with the built-in pass-through;
 one warm-up request mints and caches the leaf before timing. Prints the medians and p90s, the ratio
 and the time added at the median, per repeat and the median over repeats."""
 import os
@@ -106,10 +107,20 @@ def intercepted(pport, auth, port, ctx):
     return time.perf_counter() - t0
 
 
+def curl_time(args):
+    """curl's own time_total (from before the connect to the end of the transfer): the client's
+    process start-up is not in it."""
+    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{time_total}", *args],
+                       capture_output=True, text=True, check=True)
+    return float(r.stdout)
+
+
 def main():
     import base64
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    use_curl = "--curl" in sys.argv
+    argv = [a for a in sys.argv[1:] if a != "--curl"]
+    rounds = int(argv[0]) if argv else 300
+    repeats = int(argv[1]) if len(argv) > 1 else 3
     with tempfile.TemporaryDirectory() as td:
         d = pathlib.Path(td)
         pki(d)
@@ -125,16 +136,24 @@ def main():
         ictx = ssl.create_default_context(cafile=str(d / "ca" / "nono-ca.pem"))
         intercepted(int(pport), auth, port, ictx)  # mints and caches the leaf
         direct(port, dctx)
+        d_fn, i_fn = direct, intercepted
+        if use_curl:  # the same two paths with curl (a C client) instead of Python's ssl
+            url = f"https://127.0.0.1:{port}/"
+            purl = f"http://nono:{token}@127.0.0.1:{pport}"
+            dargs = ["--cacert", str(d / "ca.pem"), url]
+            iargs = ["--cacert", str(d / "ca" / "nono-ca.pem"), "-x", purl, url]
+            d_fn = lambda port, ctx: curl_time(dargs)  # noqa: E731
+            i_fn = lambda pport, auth, port, ctx: curl_time(iargs)  # noqa: E731
         added = []
         for rep in range(repeats):
             a, b = [], []
             for i in range(rounds):
                 if i % 2:
-                    a.append(direct(port, dctx))
-                    b.append(intercepted(int(pport), auth, port, ictx))
+                    a.append(d_fn(port, dctx))
+                    b.append(i_fn(int(pport), auth, port, ictx))
                 else:
-                    b.append(intercepted(int(pport), auth, port, ictx))
-                    a.append(direct(port, dctx))
+                    b.append(i_fn(int(pport), auth, port, ictx))
+                    a.append(d_fn(port, dctx))
             q = lambda v, f: sorted(v)[int(len(v) * f)] * 1e3  # noqa: E731
             da, db = statistics.median(a) * 1e3, statistics.median(b) * 1e3
             added.append(db - da)
