@@ -59,7 +59,8 @@ struct nono_proxy_config *nono_proxy_config_clone(const struct nono_proxy_config
 	n->intercept = NULL;
 	n->icpt = NULL; /* runtime state: made by np_intercept_prepare for a running proxy */
 	if (!ext_ok || (c->intercept_dir && !(n->intercept_dir = strdup(c->intercept_dir))) ||
-	    (c->nintercept && !(n->intercept = malloc(c->nintercept * sizeof *c->intercept))) ||(c->nallow && !(n->allow = malloc(c->nallow * sizeof *c->allow))) ||
+	    (c->nintercept && !(n->intercept = malloc(c->nintercept * sizeof *c->intercept))) ||
+	    (c->nallow && !(n->allow = malloc(c->nallow * sizeof *c->allow))) ||
 	    (c->nallow_connect && !(n->allow_connect = malloc(c->nallow_connect * sizeof *c->allow_connect))) ||
 	    (c->ninternal && !(n->internal = malloc(c->ninternal * sizeof *c->internal))) ||
 	    (c->audit_log && !(n->audit_log = strdup(c->audit_log)))) {

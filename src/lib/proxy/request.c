@@ -10,8 +10,8 @@
  * with the handshake), an IP literal is classified with the name and dialled without a resolver
  * thread, and the dial's outcome is probed at once (connect_probe), so on a nearby upstream a
  * CONNECT is answered 200 within the wake-up that accepted it. */
-#include "relay.h"
 #include "intercept.h"
+#include "relay.h"
 #include "request.h"
 #include "socks5.h"
 #include "upstream.h"
