@@ -588,9 +588,37 @@ NONO_API int nono_proxy_config_set_audit_log(nono_proxy_config *cfg, const char 
 					     nono_error *err);
 /* Compatibility: accept CONNECT without the token (plain HTTP still needs it). Default off. */
 NONO_API void nono_proxy_config_set_connect_without_token(nono_proxy_config *cfg, bool on);
+/* Send allowed traffic on through an external (corporate) HTTP proxy:
+ * "[http://][user[:password]@]host:port" (credentials percent-decoded, sent as Basic
+ * Proxy-Authorization). The proxy's own checks (allowlist, internal and metadata addresses, token)
+ * still run first and unchanged, so the target's name is still resolved locally; then the proxy
+ * asks the external one for a tunnel with CONNECT host:port (plain HTTP too goes through such a
+ * tunnel). The external proxy's name is resolved once by nono_proxy_start; its address is not
+ * classified (an internal one is fine). Copies; the credentials never appear in messages, audit
+ * events or the child's environment. Errors: -EINVAL (the message says why, without echoing the
+ * URL), -ENOMEM. */
+NONO_API int nono_proxy_config_set_external_proxy(nono_proxy_config *cfg, const char *url,
+						  nono_error *err);
+/* A host reached directly, not through the external proxy: allowlist pattern syntax ("host",
+ * "host:port", "*.suffix"). It must still be allowed by the policy. Bypass hosts without an external
+ * proxy are refused by nono_proxy_config_check. Copies. Errors: -EINVAL, -ENOMEM. */
+NONO_API int nono_proxy_config_add_bypass_host(nono_proxy_config *cfg, const char *pattern,
+					       nono_error *err);
+
+/* TLS interception: write the per-session CA certificate into `dir` (an existing directory,
+ * absolute path) when the proxy starts — DIR/nono-ca.pem and DIR/nono-ca-bundle.pem (the system
+ * trust bundle followed by the session CA), both removed by nono_proxy_stop. The CA's private key
+ * never leaves the proxy's memory. A CONNECT to a host a route serves is then terminated with a leaf
+ * certificate from that CA and re-encrypted to the real upstream (verified against the system trust
+ * store); every other host is tunnelled untouched. nono_proxy_env points SSL_CERT_FILE,
+ * NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE at the bundle; a sandboxed command
+ * needs read access to `dir`. Copies. Errors: -EINVAL (relative), -ENOENT, -ENOTDIR, -ENOMEM. */
+NONO_API int nono_proxy_config_set_intercept_ca_dir(nono_proxy_config *cfg, const char *dir,
+						    nono_error *err);
 
 /* Start the proxy on its own thread. The config is copied. *out freed by nono_proxy_stop.
- * Errors: -EADDRINUSE, -EINVAL, -ENOMEM, errno from socket/bind/thread creation. */
+ * Errors: -EADDRINUSE, -EINVAL, -ENOMEM, errno from socket/bind/thread creation, -EHOSTUNREACH
+ * when an external proxy's name does not resolve. */
 NONO_API int nono_proxy_start(const nono_proxy_config *cfg, nono_proxy **out, nono_error *err);
 /* Stop the thread, close every connection and free. Returns after the proxy's threads have exited;
  * a DNS lookup in flight finishes in the background (glibc's getaddrinfo cannot be cancelled
@@ -600,10 +628,16 @@ NONO_API uint16_t nono_proxy_port(const nono_proxy *p);
 /* The session token (borrowed) and the URL "http://nono:TOKEN@127.0.0.1:PORT" (borrowed). */
 NONO_API const char *nono_proxy_token(const nono_proxy *p);
 NONO_API const char *nono_proxy_url(const nono_proxy *p);
+/* With TLS interception: the CA bundle's path (system roots + session CA) and the session CA
+ * certificate's path (borrowed, valid until nono_proxy_stop); NULL without interception. */
+NONO_API const char *nono_proxy_ca_bundle(const nono_proxy *p);
+NONO_API const char *nono_proxy_ca_cert(const nono_proxy *p);
 /* The proxy's audit ring (borrowed): drain it with nono_audit_drain. */
 NONO_API nono_audit *nono_proxy_audit(nono_proxy *p);
-/* Child environment: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY (+ lowercase), NO_PROXY,
- * NODE_USE_ENV_PROXY=1, merged after `extra` ("NAME=VALUE", NULL-terminated, may be NULL). One of
+/* Child environment: HTTP_PROXY, HTTPS_PROXY (+ lowercase), ALL_PROXY and all_proxy as
+ * socks5h://nono:TOKEN@HOST:PORT (SOCKS5 on the same port), NO_PROXY, NODE_USE_ENV_PROXY=1, and
+ * with TLS interception SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE
+ * naming the CA bundle; merged after `extra` ("NAME=VALUE", NULL-terminated, may be NULL). One of
  * these variables in `extra` is -EINVAL naming it (it would be silently overwritten), as are loader
  * variables. *out is a NULL-terminated
  * malloc'd vector; free with nono_strv_free. */

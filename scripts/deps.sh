@@ -8,7 +8,7 @@ set -euo pipefail
 pkgs=(
 	# the build
 	build-essential meson ninja-build pkg-config libseccomp-dev libjansson-dev
-	libssl-dev        # OpenSSL: TLS to credential routes' upstreams
+	libssl-dev        # OpenSSL 3: TLS to credential routes' upstreams, TLS interception
 	python3 python3-dev
 	python3-mesonpy   # pip install . (pyproject.toml's build backend, offline: --no-build-isolation)
 	python3-venv      # tests/python/test_py_pip.py installs nono_py into a fresh venv
@@ -20,11 +20,13 @@ pkgs=(
 	procps            # sysctl: ping_group_range in test_escape's namespace (not in debian:12)
 	mount             # mount --bind of /etc/hosts, resolv.conf in test_proxy's namespace
 	util-linux        # unshare, nsenter, setpriv, setsid
+	tinyproxy-bin     # test_proxy_socks_upstream: the corporate proxy upstream (no service started)
+	openssl           # test_proxy_intercept: a test CA and server certificate made at test time
 )
 # Commands the suite calls, each checked after installing (a package that stops shipping one
 # fails here, not as a confusing test error).
 cmds=(cc meson ninja pkg-config python3 curl git ip sysctl mount unshare nsenter setpriv setsid
-      ldd dpkg-deb apt-get)
+      ldd dpkg-deb apt-get tinyproxy openssl)
 if [ "${NONO_VM_TESTS:-1}" != 0 ]; then
 	pkgs+=(qemu-system-x86   # qemu-system-x86_64: boots Debian's 6.1 kernel (tests/vm)
 	       busybox-static)   # the guest's userland

@@ -51,7 +51,8 @@ from ._state import SandboxState
 __version__ = "@VERSION@"  # filled in by meson (configure_file)
 
 __all__ = [
-    "AccessMode", "CapabilitySet", "ExecResult", "FsCapability", "InjectMode", "ProxyConfig", "ProxyHandle",
+    "AccessMode", "CapabilitySet", "ExecResult", "ExternalProxyConfig", "FsCapability",
+    "InjectMode", "ProxyConfig", "ProxyHandle",
     "QueryContext", "RouteConfig", "SandboxState", "SupportInfo", "apply", "is_supported",
     "sandboxed_exec", "start_proxy", "support_info",
     "CapabilitySource", "ProgramNotFoundError",
@@ -186,6 +187,32 @@ class RouteConfig:
         return self._target[1]
 
 
+@dataclass(frozen=True)
+class ExternalProxyConfig:
+    """An external (corporate) HTTP proxy that allowed traffic leaves through.
+
+    ``address`` is "host:port" or "http://[user[:password]@]host:port" (credentials are sent as
+    Basic Proxy-Authorization and stay in the proxy's memory; the repr hides them). The proxy's
+    own allowlist and internal/metadata checks still apply first; then each connection is a
+    CONNECT through this proxy, except to ``bypass_hosts`` (allowlist pattern syntax), which are
+    dialled directly. Validated by libnono when the ProxyConfig is built.
+    """
+
+    address: str
+    bypass_hosts: tuple = ()
+
+    def __post_init__(self):
+        _check_str("address", self.address)
+        object.__setattr__(self, "bypass_hosts", _str_tuple("bypass_hosts", self.bypass_hosts))
+
+    def __repr__(self):
+        u = urllib.parse.urlsplit(self.address if "://" in self.address else "http://" + self.address)
+        shown = self.address
+        if u.password is not None or u.username is not None:
+            shown = f"{u.scheme}://***@{u.hostname}" + (f":{u.port}" if u.port else "")
+        return f"ExternalProxyConfig(address={shown!r}, bypass_hosts={list(self.bypass_hosts)!r})"
+
+
 def _str_tuple(name, value):
     if value is None:
         return ()
@@ -214,6 +241,8 @@ class ProxyConfig:
     max_connections: int = 256
     allow_all_hosts: bool = False
     allow_internal: tuple = None
+    external_proxy: ExternalProxyConfig = None
+    intercept_ca_dir: str = None
 
     def __post_init__(self):
         hosts = _str_tuple("allowed_hosts", self.allowed_hosts)
@@ -241,6 +270,15 @@ class ProxyConfig:
         native = _nono._ProxyConfig(hosts, internal, self.bind_addr, self.bind_port,
                                     self.max_connections, self.allow_all_hosts, targets,
                                     tuple(r._native_args() for r in routes))
+        if self.external_proxy is not None:
+            if not isinstance(self.external_proxy, ExternalProxyConfig):
+                raise TypeError("external_proxy must be an ExternalProxyConfig, not "
+                                f"{type(self.external_proxy).__name__}")
+            native._set_external_proxy(self.external_proxy.address, self.external_proxy.bypass_hosts)
+        if self.intercept_ca_dir is not None:
+            # The session CA's certificate and bundle are written there at start (the key stays
+            # in the proxy); a route's host is then intercepted (libnono's TLS interception).
+            native._set_intercept_ca_dir(self.intercept_ca_dir)
         object.__setattr__(self, "allowed_hosts", list(hosts))  # a list, as nono-py's
         object.__setattr__(self, "allow_internal", internal)
         object.__setattr__(self, "routes", routes)

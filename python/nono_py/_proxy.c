@@ -168,9 +168,52 @@ static void cfg_dealloc(nono_py_proxy_cfg *self)
 	NONO_PY_DEALLOC(self);
 }
 
+/* _set_external_proxy(address, bypass_hosts): nono_proxy_config_set_external_proxy and
+ * nono_proxy_config_add_bypass_host (the library's messages; the address is never echoed). */
+static PyObject *cfg_set_external_proxy(nono_py_proxy_cfg *self, PyObject *args)
+{
+	const char *addr;
+	Py_ssize_t addr_len;
+	PyObject *bypass;
+	if (!PyArg_ParseTuple(args, "s#O:_set_external_proxy", &addr, &addr_len, &bypass))
+		return NULL;
+	if ((size_t)addr_len != strlen(addr)) {
+		PyErr_SetString(PyExc_ValueError, "external proxy address contains a NUL byte");
+		return NULL;
+	}
+	nono_error err = {0};
+	int rc = nono_proxy_config_set_external_proxy(self->cfg, addr, &err);
+	if (rc < 0)
+		return nono_py_raise(rc, &err);
+	if (cfg_add_all(self->cfg, bypass, nono_proxy_config_add_bypass_host, "bypass_hosts") < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
+/* _set_intercept_ca_dir(dir): nono_proxy_config_set_intercept_ca_dir. */
+static PyObject *cfg_set_intercept_ca_dir(nono_py_proxy_cfg *self, PyObject *arg)
+{
+	PyObject *bytes = NULL;
+	if (!PyUnicode_FSConverter(arg, &bytes))
+		return NULL;
+	nono_error err = {0};
+	int rc = nono_proxy_config_set_intercept_ca_dir(self->cfg, PyBytes_AS_STRING(bytes), &err);
+	Py_DECREF(bytes);
+	if (rc < 0)
+		return nono_py_raise(rc, &err);
+	Py_RETURN_NONE;
+}
+
+static PyMethodDef cfg_methods[] = {
+	{"_set_external_proxy", (PyCFunction)cfg_set_external_proxy, METH_VARARGS, NULL},
+	{"_set_intercept_ca_dir", (PyCFunction)cfg_set_intercept_ca_dir, METH_O, NULL},
+	{NULL, NULL, 0, NULL},
+};
+
 static PyType_Slot cfg_slots[] = {
 	{Py_tp_new, cfg_new},
 	{Py_tp_dealloc, cfg_dealloc},
+	{Py_tp_methods, cfg_methods},
 	{Py_tp_doc, "Native proxy configuration; build it with nono_py.ProxyConfig."},
 	{0, NULL},
 };
@@ -418,6 +461,15 @@ static PyObject *proxy_dropped(nono_py_proxy *self, void *closure)
 	return PyLong_FromUnsignedLongLong(nono_audit_dropped(nono_proxy_audit(self->proxy)));
 }
 
+static PyObject *proxy_ca_bundle(nono_py_proxy *self, void *closure)
+{
+	(void)closure;
+	const char *b = self->proxy ? nono_proxy_ca_bundle(self->proxy) : NULL;
+	if (!b)
+		Py_RETURN_NONE;
+	return PyUnicode_DecodeFSDefault(b);
+}
+
 static PyObject *proxy_repr(nono_py_proxy *self)
 {
 	return PyUnicode_FromFormat("ProxyHandle(port=%u, %s)", (unsigned)self->port,
@@ -448,6 +500,9 @@ static PyGetSetDef proxy_getset[] = {
 	{"url", (getter)proxy_url, NULL, "http://nono:TOKEN@127.0.0.1:PORT", NULL},
 	{"running", (getter)proxy_running, NULL, "False after shutdown()", NULL},
 	{"audit_dropped", (getter)proxy_dropped, NULL, "events dropped because the ring was full", NULL},
+	{"ca_bundle", (getter)proxy_ca_bundle, NULL,
+	 "with intercept_ca_dir: the CA bundle (system roots + the session CA) the child trusts; else None",
+	 NULL},
 	{NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -3,6 +3,7 @@
  * `text` lines as they are) and the kernel support report. No port is printed that will not be
  * used: with --allow-domain and no --proxy-port the port is chosen when the proxy starts. */
 #include "dryrun.h"
+#include "extproxy.h"
 #include "policy.h"
 #include "runenv.h"
 #include "sysetc.h"
@@ -100,6 +101,12 @@ static json_t *network_json(const struct dry *d)
 		for (size_t i = 0; o->pcfg && nono_proxy_config_describe_route(o->pcfg, i, line, sizeof line) >= 0; i++)
 			json_array_append_new(routes, json_string(line));
 		json_object_set_new(net, "routes", routes);
+	}
+	if (o->external_proxy) {
+		char shown[512];
+		json_object_set_new(net, "external_proxy",
+				    json_string(cli_external_proxy_shown(o->external_proxy, shown, sizeof shown)));
+		json_object_set_new(net, "bypass_hosts", strings_json(o->bypass.v, o->bypass.n));
 	}
 	return json_pack("{s:o, s:o, s:o}", "network", net, "unix_sockets", socks, "bind_ports",
 			 binds);
@@ -263,6 +270,13 @@ static void print_network(const struct dry *d)
 	}
 	if (o->pcfg)
 		route_opts_print(o->pcfg, stdout); /* the secret's source, never its value */
+	if (o->external_proxy) {
+		char shown[512];
+		printf("external proxy: %s", cli_external_proxy_shown(o->external_proxy, shown, sizeof shown));
+		for (size_t i = 0; i < o->bypass.n; i++)
+			printf("%s%s", i ? " " : "; bypass: ", o->bypass.v[i]);
+		putchar('\n');
+	}
 	size_t ns = nono_caps_unix_socket_count(d->caps), nb = nono_caps_bind_port_count(d->caps);
 	printf("unix sockets:");
 	if (!ns)

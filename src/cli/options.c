@@ -45,6 +45,8 @@ enum {
 	OPT_CREDENTIAL,
 	OPT_ROUTE_CA,
 	OPT_ROUTE_ENDPOINT,
+	OPT_EXTERNAL_PROXY,
+	OPT_BYPASS,
 };
 
 static const struct option run_longopts[] = {
@@ -87,6 +89,8 @@ static const struct option run_longopts[] = {
 	{"credential", required_argument, NULL, OPT_CREDENTIAL},
 	{"route-ca", required_argument, NULL, OPT_ROUTE_CA},
 	{"route-endpoint", required_argument, NULL, OPT_ROUTE_ENDPOINT},
+	{"external-proxy", required_argument, NULL, OPT_EXTERNAL_PROXY},
+	{"bypass", required_argument, NULL, OPT_BYPASS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -118,6 +122,7 @@ void run_opts_free(struct run_opts *o)
 	profile_opts_free(o);
 	strvec_free(&o->denies);
 	route_opts_free(&o->ro);
+	strvec_free(&o->bypass);
 }
 
 /* A grant option (return 1 when `c` is one; -1 out of memory), else 0. */
@@ -216,6 +221,8 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case OPT_CREDENTIAL: return route_opts_credential(&o->ro, arg);
 	case OPT_ROUTE_CA: return route_opts_ca(&o->ro, arg);
 	case OPT_ROUTE_ENDPOINT: return route_opts_endpoint(&o->ro, arg);
+	case OPT_EXTERNAL_PROXY: o->external_proxy = arg; break;
+	case OPT_BYPASS: rc = strvec_push(&o->bypass, arg); break;
 	}
 	return rc < 0 ? EXIT_INTERNAL : -1;
 }
@@ -228,7 +235,8 @@ static bool wrong_subcommand(int c, enum run_mode mode)
 	bool run_only = c == OPT_DRY_RUN || c == OPT_TIMEOUT || c == OPT_WORKDIR || c == 'e' ||
 			c == OPT_INHERIT || c == OPT_AUDIT || c == 'q' || c == 'v' ||
 			c == OPT_CLEAR_ENV || c == OPT_KEEP_TMP || c == OPT_NO_TMP || c == OPT_ROUTE ||
-			c == OPT_CREDENTIAL || c == OPT_ROUTE_CA || c == OPT_ROUTE_ENDPOINT;
+			c == OPT_CREDENTIAL || c == OPT_ROUTE_CA || c == OPT_ROUTE_ENDPOINT ||
+			c == OPT_EXTERNAL_PROXY || c == OPT_BYPASS;
 	return (mode == MODE_RUN && why_only) || (mode == MODE_WHY && run_only);
 }
 
@@ -263,6 +271,9 @@ static int check_cli_rules(struct run_opts *o, enum run_mode mode, const char *s
 		return cli_usage_error(sub, "--audit-log needs --net-block, --allow-domain or "
 					    "--proxy-port (with the network unrestricted there are no "
 					    "decisions to log)");
+	if ((o->external_proxy || o->bypass.n) && !proxy)
+		return cli_usage_error(sub, "--external-proxy/--bypass need --allow-domain (they configure "
+					    "the proxy nono starts)");
 	if (o->json && !o->dry_run && !o->why_host)
 		return cli_usage_error(sub, mode == MODE_RUN ? "--json applies to --dry-run"
 							     : "--json applies to --host");

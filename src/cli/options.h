@@ -32,6 +32,8 @@ struct run_opts {
 	bool proxy_port_set;
 	uint16_t proxy_port;
 	const char *audit_log, *workdir;
+	const char *external_proxy; /* --external-proxy URL (extproxy.c) */
+	struct strvec bypass;       /* --bypass HOST */
 	double timeout;
 	struct route_opts ro; /* --route, --credential, --route-ca, --route-endpoint (routes.c) */
 	const nono_proxy_config *pcfg; /* the proxy's configuration once built (for --dry-run) */

@@ -2,6 +2,7 @@
 #include "policy.h"
 #include "sysetc.h"
 #include "profile.h"
+#include "extproxy.h"
 
 #include <errno.h>
 #include <string.h>
@@ -183,6 +184,8 @@ int policy_build_proxy_config(const struct run_opts *o, nono_proxy_config **out)
 		cli_err("--audit-log %s: %s", o->audit_log, err.message);
 		goto usage;
 	}
+	if (cli_external_proxy(cfg, o->external_proxy, &o->bypass) >= 0)
+		goto usage;
 	*out = cfg;
 	return -1;
 usage:

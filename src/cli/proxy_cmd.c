@@ -1,5 +1,6 @@
 /* proxy_cmd.c — `nono proxy`: the filtering proxy standalone, until SIGINT or SIGTERM. */
 #include "commands.h"
+#include "extproxy.h"
 #include "help.h"
 #include "nono.h"
 #include "routes.h"
@@ -26,6 +27,8 @@ enum {
 	P_CREDENTIAL,
 	P_ROUTE_CA,
 	P_ROUTE_ENDPOINT,
+	P_EXTPROXY,
+	P_BYPASS,
 };
 
 #define MAX_CONNECTIONS_LIMIT 1000000u /* the library's own upper bound */
@@ -137,8 +140,8 @@ static int serve(const nono_proxy_config *cfg, const struct route_opts *ro, bool
 	}
 	fflush(stdout);
 	if (!quiet)
-		cli_err("proxy listening on port %u; stop with Ctrl-C or SIGTERM",
-			(unsigned)nono_proxy_port(*p));
+		cli_err("proxy listening on port %u (HTTP, and SOCKS5 as socks5h://%s); stop with Ctrl-C "
+			"or SIGTERM", (unsigned)nono_proxy_port(*p), nono_proxy_url(*p) + strlen("http://"));
 	nono_audit *ring = nono_proxy_audit(*p);
 	for (;;) {
 		struct timespec ts = {0, 200 * 1000000L};
@@ -196,29 +199,35 @@ static int finish_config(nono_proxy_config *cfg, const struct route_opts *ro, bo
 	return route_opts_apply(ro, cfg);
 }
 
+/* The options of `nono proxy` (file scope: keeps cmd_proxy short). */
+static const struct option proxy_longopts[] = {
+	{"allow-domain", required_argument, NULL, P_DOMAIN},
+	{"allow-all-hosts", no_argument, NULL, P_ALL},
+	{"allow-internal", required_argument, NULL, P_INTERNAL},
+	{"listen", required_argument, NULL, P_LISTEN},
+	{"audit-log", required_argument, NULL, P_AUDIT},
+	{"connect-without-token", no_argument, NULL, P_NOTOKEN},
+	{"max-connections", required_argument, NULL, P_MAXCONN},
+	{"external-proxy", required_argument, NULL, P_EXTPROXY},
+	{"bypass", required_argument, NULL, P_BYPASS},
+	{"route", required_argument, NULL, P_ROUTE},
+	{"credential", required_argument, NULL, P_CREDENTIAL},
+	{"route-ca", required_argument, NULL, P_ROUTE_CA},
+	{"route-endpoint", required_argument, NULL, P_ROUTE_ENDPOINT},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
 int cmd_proxy(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"allow-domain", required_argument, NULL, P_DOMAIN},
-		{"allow-all-hosts", no_argument, NULL, P_ALL},
-		{"allow-internal", required_argument, NULL, P_INTERNAL},
-		{"listen", required_argument, NULL, P_LISTEN},
-		{"audit-log", required_argument, NULL, P_AUDIT},
-		{"connect-without-token", no_argument, NULL, P_NOTOKEN},
-		{"max-connections", required_argument, NULL, P_MAXCONN},
-		{"route", required_argument, NULL, P_ROUTE},
-		{"credential", required_argument, NULL, P_CREDENTIAL},
-		{"route-ca", required_argument, NULL, P_ROUTE_CA},
-		{"route-endpoint", required_argument, NULL, P_ROUTE_ENDPOINT},
-		{"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	nono_error err = {0};
 	nono_proxy_config *cfg = nono_proxy_config_new();
 	nono_proxy *p = NULL;
 	struct route_opts ro = {0};
 	bool quiet = false, any_host = false;
+	const char *ext_url = NULL;
+	struct strvec bypass = {0};
 	int status = EXIT_USAGE, c, u;
 	if (!cfg) {
 		cli_err("out of memory");
@@ -226,7 +235,7 @@ int cmd_proxy(int argc, char **argv)
 	}
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:qh", proxy_longopts, NULL)) != -1) {
 		int r = 0;
 		const char *what = NULL;
 		switch (c) {
@@ -262,6 +271,11 @@ int cmd_proxy(int argc, char **argv)
 			if ((u = opt_route(&ro, c, optarg, &any_host)) >= 0)
 				goto usage;
 			break;
+		case P_EXTPROXY:
+		case P_BYPASS:
+			if ((u = cli_extproxy_opt(&ext_url, &bypass, c == P_BYPASS, optarg)) >= 0)
+				goto usage;
+			break;
 		case 'q': quiet = true; break;
 		case 'h': help_proxy(stdout); status = 0; goto out;
 		case ':':
@@ -282,7 +296,8 @@ int cmd_proxy(int argc, char **argv)
 	}
 	if ((u = finish_config(cfg, &ro, any_host)) >= 0)
 		goto usage;
-
+	if ((u = cli_external_proxy(cfg, ext_url, &bypass)) >= 0)
+		goto usage;
 	status = serve(cfg, &ro, quiet, &p);
 	goto out;
 usage:
@@ -291,5 +306,6 @@ out:
 	route_opts_free(&ro);
 	nono_proxy_stop(p);
 	nono_proxy_config_free(cfg);
+	strvec_free(&bypass);
 	return status;
 }

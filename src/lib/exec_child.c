@@ -283,8 +283,11 @@ static void reaper_handoff(const struct child_ctx *c, pid_t cmd, int kids)
 		else
 			child_report(c->msg_w, ST_CMD_PIDFD, cmdfd);
 	}
+	/* Nothing else to keep: name `kids` twice. (kids + 1 was kept here before; when `kids` took a
+	 * hole in the fd table that number could be the setup pipe's write end, whose EOF the parent
+	 * then waited for forever while the command blocked on a full capture pipe.) */
 	if (cmdfd < 0)
-		cmdfd = kids + 1; /* any other number: nothing to keep */
+		cmdfd = kids;
 	reaper_close_except(kids < cmdfd ? kids : cmdfd, kids < cmdfd ? cmdfd : kids, c->close_max);
 }
 

@@ -699,7 +699,8 @@ def test_allow_domain_sets_proxy_env(nono):
     env = dict(line.split("=", 1) for line in r.stdout.splitlines())
     m = re.fullmatch(r"http://nono:[0-9a-f]+@127\.0\.0\.1:(\d+)", env["HTTPS_PROXY"])
     assert m, env
-    assert env["HTTP_PROXY"] == env["HTTPS_PROXY"] == env["ALL_PROXY"] == env["https_proxy"]
+    assert env["HTTP_PROXY"] == env["HTTPS_PROXY"] == env["https_proxy"]
+    assert env["ALL_PROXY"] == env["all_proxy"] == "socks5h://" + env["HTTP_PROXY"][len("http://"):]
     assert env["NO_PROXY"] == "" and env["KEEP"] == "1"  # nothing may be reached directly
 
 

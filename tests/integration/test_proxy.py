@@ -731,8 +731,10 @@ def test_env_helper():
         p.close()
     assert env[0].startswith("REFUSED ") and "HTTP_PROXY" in env[0], env  # the caller's clashed
     d = dict(x.split("=", 1) for x in env[1:])
-    for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+    for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         assert d[k] == p.url
+    for k in ("ALL_PROXY", "all_proxy"):  # the same listener, as SOCKS5 (socks5.c)
+        assert d[k] == f"socks5h://nono:{p.token}@127.0.0.1:{p.port}"
     assert d["NO_PROXY"] == d["no_proxy"] == "localhost,127.0.0.1,::1"
     assert d["NODE_USE_ENV_PROXY"] == "1"
     assert d["FOO"] == "bar"  # the caller's extra variable

@@ -8,7 +8,9 @@
  * connections the proxy holds, then "END". Options: --allow PATTERN,
  * --allow-connect-only PATTERN,
  * --internal HOST:PORT, --allow-all, --connect-without-token, --max-conn N, --header-timeout MS,
- * --idle-timeout MS, --max-header N, --audit-log FILE, --listen ADDR. */
+ * --idle-timeout MS, --max-header N, --audit-log FILE, --listen ADDR, --external-proxy URL,
+ * --bypass HOST, --intercept-ca-dir DIR, --intercept HOST (intercepted without a route). A line
+ * "ca" prints the CA bundle's path. */
 #include "../../src/lib/proxy/proxy_int.h"
 #include "unit.h"
 
@@ -65,6 +67,14 @@ static int serve(int argc, char **argv)
 			rc = nono_proxy_config_set_audit_log(cfg, v, &err);
 		else if (!strcmp(a, "--listen"))
 			rc = nono_proxy_config_set_listen(cfg, v, 0, &err);
+		else if (!strcmp(a, "--external-proxy"))
+			rc = nono_proxy_config_set_external_proxy(cfg, v, &err);
+		else if (!strcmp(a, "--bypass"))
+			rc = nono_proxy_config_add_bypass_host(cfg, v, &err);
+		else if (!strcmp(a, "--intercept-ca-dir"))
+			rc = nono_proxy_config_set_intercept_ca_dir(cfg, v, &err);
+		else if (!strcmp(a, "--intercept"))
+			rc = np_intercept_add_host(cfg, v, &err);
 		else {
 			fprintf(stderr, "unknown option %s\n", a);
 			return 2;
@@ -94,6 +104,9 @@ static int serve(int argc, char **argv)
 					fputs(nono_audit_event_format(&ev[i], j, sizeof j) > 0 ? j : "{}\n", stdout);
 				}
 			printf("END\n");
+			fflush(stdout);
+		} else if (strncmp(line, "ca", 2) == 0) {
+			printf("%s\nEND\n", nono_proxy_ca_bundle(p) ? nono_proxy_ca_bundle(p) : "none");
 			fflush(stdout);
 		} else if (strncmp(line, "conns", 5) == 0) {
 			printf("%u\nEND\n", np_proxy_connections(p));

@@ -1,6 +1,9 @@
 /* childenv.c — the environment a sandboxed child gets to use a proxy: the proxy variables with the URL
- * (token included), NO_PROXY (what may be reached directly), NODE_USE_ENV_PROXY; built by
- * nono_env_build. */
+ * (token included), NO_PROXY (what may be reached directly), NODE_USE_ENV_PROXY, and with TLS
+ * interception the CA-bundle variables; built by nono_env_build. ALL_PROXY / all_proxy name the same
+ * listener as socks5h://nono:TOKEN@… (socks5.c): clients that read it (curl for schemes without
+ * their own variable, git, ssh wrappers) then get SOCKS5 for plain TCP, with names resolved by the
+ * proxy ("h"). HTTP(S)_PROXY win for HTTP clients. */
 #include "route.h"
 
 #include <stdio.h>
@@ -18,40 +21,52 @@ const char *const *nono_proxy_env_names(void)
 	return proxy_env_names;
 }
 
-/* A proxy variable in `extra` would be overwritten without a word: refuse it, naming it. */
-static int check_extra(const char *const *extra, nono_error *err)
+/* TLS interception: the clients' CA variables name the bundle (system roots + session CA). */
+static const char *const ca_vars[] = {"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE",
+				      "CURL_CA_BUNDLE", NULL};
+
+/* One of `names` in `extra` would be overwritten without a word: refuse it, naming it. */
+static int check_extra(const char *const *extra, const char *const *names, nono_error *err)
 {
 	for (size_t i = 0; extra && extra[i]; i++) {
 		size_t n = strcspn(extra[i], "=");
-		for (size_t j = 0; proxy_env_names[j]; j++)
-			if (strlen(proxy_env_names[j]) == n && !memcmp(extra[i], proxy_env_names[j], n))
+		for (size_t j = 0; names[j]; j++)
+			if (strlen(names[j]) == n && !memcmp(extra[i], names[j], n))
 				return nono_fail(err, -EINVAL, "%s is set by nono for the proxy; "
 						 "giving it too would be silently overwritten",
-						 proxy_env_names[j]);
+						 names[j]);
 	}
 	return 0;
 }
 
-/* The one builder: the six proxy variables with `url` (token included), NO_PROXY/no_proxy, and
- * NODE_USE_ENV_PROXY, merged after `extra`. */
-static int proxy_env(const char *url, const char *no_proxy, const char *const *extra, char ***out,
-		     nono_error *err)
+/* The one builder: HTTP(S)_PROXY (+ lowercase) with `url` (token included), ALL_PROXY/all_proxy as
+ * socks5h:// on the same listener, NO_PROXY/no_proxy, NODE_USE_ENV_PROXY, and with a CA `bundle`
+ * (interception) the four CA variables; merged after `extra`. */
+static int proxy_env(const char *url, const char *no_proxy, const char *bundle,
+		     const char *const *extra, char ***out, nono_error *err)
 {
 	if (!out)
 		return nono_fail(err, -EINVAL, "output pointer is NULL");
 	*out = NULL;
-	int rc = check_extra(extra, err);
+	int rc = check_extra(extra, proxy_env_names, err);
+	if (!rc && bundle)
+		rc = check_extra(extra, ca_vars, err);
 	if (rc)
 		return rc;
-	char *ov[10] = {0};
+	const char *hostpart = strncmp(url, "http://", 7) ? url : url + 7;
+	char *ov[16] = {0};
 	size_t n = 0;
-	for (size_t i = 0; i < 6; i++)
-		if (asprintf(&ov[n++], "%s=%s", proxy_env_names[i], url) < 0)
+	for (size_t i = 0; i < 6; i++) /* HTTP_PROXY HTTPS_PROXY ALL_PROXY, then lowercase */
+		if (asprintf(&ov[n++], "%s=%s%s", proxy_env_names[i], i % 3 == 2 ? "socks5h://" : "",
+			     i % 3 == 2 ? hostpart : url) < 0)
 			goto oom;
 	if (asprintf(&ov[n++], "NO_PROXY=%s", no_proxy) < 0 ||
 	    asprintf(&ov[n++], "no_proxy=%s", no_proxy) < 0 ||
 	    !(ov[n++] = strdup("NODE_USE_ENV_PROXY=1")))
 		goto oom;
+	for (size_t i = 0; bundle && ca_vars[i]; i++)
+		if (asprintf(&ov[n++], "%s=%s", ca_vars[i], bundle) < 0)
+			goto oom;
 	rc = nono_env_build(false, extra, (const char *const *)ov, out, err);
 	goto done;
 oom:
@@ -67,21 +82,22 @@ int nono_proxy_env(const nono_proxy *p, const char *const *extra, char ***out, n
 {
 	if (!p)
 		return nono_fail(err, -EINVAL, "no proxy");
-	return proxy_env(nono_proxy_url(p), LOOPBACK_NO_PROXY, extra, out, err);
+	return proxy_env(nono_proxy_url(p), LOOPBACK_NO_PROXY, nono_proxy_ca_bundle(p), extra, out,
+			 err);
 }
 
 /* NO_PROXY is what the supervisor lets `caps` reach directly (nono_caps_no_proxy), no more: a
  * client that honours it goes straight to an internal grant or its own listener, and everything
  * else goes through the proxy, which answers with a reason instead of a bare EACCES. */
-static int proxy_env_caps(const char *url, const nono_caps *caps, const char *const *extra,
-			  char ***out, nono_error *err)
+static int proxy_env_caps(const char *url, const char *bundle, const nono_caps *caps,
+			  const char *const *extra, char ***out, nono_error *err)
 {
 	if (!caps)
-		return proxy_env(url, LOOPBACK_NO_PROXY, extra, out, err);
+		return proxy_env(url, LOOPBACK_NO_PROXY, bundle, extra, out, err);
 	cleanup_free char *np = nono_caps_no_proxy(caps);
 	if (!np)
 		return nono_fail(err, -ENOMEM, "out of memory");
-	return proxy_env(url, np, extra, out, err);
+	return proxy_env(url, np, bundle, extra, out, err);
 }
 
 int nono_proxy_env_for(const nono_proxy *p, const nono_caps *caps, const char *const *extra,
@@ -89,7 +105,7 @@ int nono_proxy_env_for(const nono_proxy *p, const nono_caps *caps, const char *c
 {
 	if (!p || !caps)
 		return nono_fail(err, -EINVAL, "no proxy or no capability set");
-	return proxy_env_caps(nono_proxy_url(p), caps, extra, out, err);
+	return proxy_env_caps(nono_proxy_url(p), nono_proxy_ca_bundle(p), caps, extra, out, err);
 }
 
 /* ---- a proxy given by URL (--proxy-url: a shared 'nono proxy' with its token) ----
@@ -135,7 +151,7 @@ int nono_proxy_env_url(const char *url, const nono_caps *caps, const char *const
 	int rc = nono_proxy_url_parse(url, NULL, NULL, err);
 	if (rc)
 		return rc;
-	return proxy_env_caps(url, caps, extra, out, err);
+	return proxy_env_caps(url, NULL, caps, extra, out, err);
 }
 
 /* "{PREFIX}_BASE_URL": the prefix upper-cased, '/', '.', '-', '~' as '_'. */
@@ -174,4 +190,14 @@ int nono_proxy_credential_env(const nono_proxy *p, char ***out, nono_error *err)
 	}
 	*out = v;
 	return 0;
+}
+
+const char *nono_proxy_ca_bundle(const nono_proxy *p)
+{
+	return np_intercept_bundle_path(np_proxy_config(p));
+}
+
+const char *nono_proxy_ca_cert(const nono_proxy *p)
+{
+	return np_intercept_ca_path(np_proxy_config(p));
 }

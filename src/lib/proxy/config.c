@@ -40,6 +40,10 @@ void nono_proxy_config_free(nono_proxy_config *cfg)
 	for (size_t i = 0; i < cfg->nroutes; i++)
 		np_route_free(cfg->routes[i]);
 	free(cfg->routes);
+	np_upstream_free(cfg->ext);
+	free(cfg->intercept_dir);
+	free(cfg->intercept);
+	np_intercept_free(cfg->icpt);
 	free(cfg);
 }
 
@@ -64,7 +68,14 @@ struct nono_proxy_config *nono_proxy_config_clone(const struct nono_proxy_config
 			nono_proxy_config_free(n);
 			return NULL;
 		}
-	if ((c->nallow && !(n->allow = malloc(c->nallow * sizeof *c->allow))) ||
+	bool ext_ok;
+	n->ext = np_upstream_clone(c->ext, &ext_ok);
+	n->intercept_dir = NULL;
+	n->intercept = NULL;
+	n->icpt = NULL; /* runtime state: made by np_intercept_prepare for a running proxy */
+	if (!ext_ok || (c->intercept_dir && !(n->intercept_dir = strdup(c->intercept_dir))) ||
+	    (c->nintercept && !(n->intercept = malloc(c->nintercept * sizeof *c->intercept))) ||
+	    (c->nallow && !(n->allow = malloc(c->nallow * sizeof *c->allow))) ||
 	    (c->nallow_connect && !(n->allow_connect = malloc(c->nallow_connect * sizeof *c->allow_connect))) ||
 	    (c->ninternal && !(n->internal = malloc(c->ninternal * sizeof *c->internal))) ||
 	    (c->audit_log && !(n->audit_log = strdup(c->audit_log)))) {
@@ -77,6 +88,8 @@ struct nono_proxy_config *nono_proxy_config_clone(const struct nono_proxy_config
 		memcpy(n->allow_connect, c->allow_connect, c->nallow_connect * sizeof *c->allow_connect);
 	if (c->ninternal)
 		memcpy(n->internal, c->internal, c->ninternal * sizeof *c->internal);
+	if (c->nintercept)
+		memcpy(n->intercept, c->intercept, c->nintercept * sizeof *c->intercept);
 	return n;
 }
 
@@ -146,7 +159,7 @@ int nono_proxy_config_check(const nono_proxy_config *cfg, nono_error *err)
 	if (cfg->allow_all && cfg->nallow)
 		return nono_fail(err, -EINVAL, "allowed hosts cannot be combined with allow-all-hosts "
 					       "(allow_all_hosts), which already allows every public host");
-	return 0;
+	return np_upstream_check(cfg, err);
 }
 
 void nono_proxy_config_allow_all_hosts(nono_proxy_config *cfg, bool on)

@@ -7,7 +7,10 @@
  *   403 host-not-allowed | port-not-allowed | internal-address | metadata | bad-host |
  *       connect-only    (policy)
  *   407 auth-required          400/431/501 bad-request          408 header-timeout
- *   503 connection-limit       502 dns-failure | upstream-failure   504 upstream-timeout */
+ *   503 connection-limit       502 dns-failure | upstream-failure   504 upstream-timeout
+ *   502 upstream-tls (interception: the upstream's TLS failed or is not trusted)
+ *   endpoint-denied (interception: a route refused the request; status from the route)
+ * A SOCKS5 client gets a SOCKS reply code instead (socks5_reply_code); the reason is audited. */
 #include "conn.h"
 
 #include <fcntl.h>
@@ -53,6 +56,8 @@ static void relay_release(struct np_pipe_pool *pool, struct relay *r)
 void conn_close(struct conn *c)
 {
 	struct np_ctx *x = c->x;
+	if (c->on_free)
+		c->on_free(c);
 	np_io_close(x->loop, &c->cio);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
@@ -66,6 +71,7 @@ void conn_close(struct conn *c)
 	free(c->cq.buf);
 	free(c->uq.buf);
 	conn_wait_leave(c);
+	free(c->xq.buf);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -199,6 +205,14 @@ static void sanitize_line(char *s)
 void conn_answer(struct conn *c, int status, const char *phrase, const char *code, const char *reason)
 {
 	char r[NONO_REASON_MAX], head[1024];
+	if (c->socks) { /* a SOCKS5 client gets a reply code; the reason is in the audit event */
+		uint8_t rep[10] = {5, socks5_reply_code(status, code), 0, 1};
+		/* before its request was complete there is nothing to answer: just close */
+		if (!c->socks_go || c->ev.target[0] == '\0' || outq_set(&c->cq, rep, sizeof rep) < 0)
+			outq_reset(&c->cq);
+		conn_closing(c);
+		return;
+	}
 	snprintf(r, sizeof r, "%s", reason ? reason : "");
 	sanitize_line(r);
 	int n = snprintf(head, sizeof head,

@@ -108,6 +108,7 @@ struct conn {
 	char *in;
 	size_t in_len, in_cap, in_scan, in_body;
 	struct outq cq, uq;           /* to client, to upstream */
+	struct outq xq;               /* to the external proxy: its CONNECT (upstream.c) */
 	/* upstream input (HTTP responses) */
 	char *rb;
 	size_t rb_len, rb_cap, rb_scan, rb_body;
@@ -118,6 +119,14 @@ struct conn {
 	np_addr addrs[NP_MAX_ADDRS];
 	size_t naddrs, next_addr;
 	int last_dial_errno;
+	uint16_t dial_port;           /* the port dialled: the target's, or the external proxy's */
+	bool via_ext;                 /* dialled the external proxy (upstream.c); CONNECT not yet done */
+	void (*on_ext_ready)(struct conn *c); /* upstream.c: the external proxy's tunnel is up */
+	bool socks;                   /* a SOCKS5 client (socks5.c): answers are SOCKS replies */
+	uint8_t socks_phase;          /* socks5.c: greeting, credentials, request, decided */
+	void (*socks_go)(struct conn *c, const char *host, uint16_t port);
+	struct np_tls *tls;           /* an intercepted tunnel's TLS state (intercept.c) */
+	void (*on_free)(struct conn *c); /* called by conn_close before the sockets close */
 	struct relay up, down;
 	nono_audit_event ev; /* the request being handled: target, port, method, path */
 	struct conn *wprev, *wnext;   /* x->waiting list (C_HEAD and C_CLOSING), oldest first */

@@ -402,7 +402,8 @@ int nono_proxy_start(const nono_proxy_config *cfg, nono_proxy **out, nono_error 
 		goto fail;
 	}
 	p->audit.ring = p->ring;
-	if ((rc = proxy_setup(p, err)) < 0)
+	if ((rc = np_upstream_prepare(p->cfg, err)) < 0 || (rc = np_intercept_prepare(p->cfg, err)) < 0 ||
+	    (rc = proxy_setup(p, err)) < 0)
 		goto fail;
 	for (unsigned i = 0; i < p->nloops; i++) {
 		rc = nono_thread_start(&p->w[i].thread, NULL, loop_main, &p->w[i]);
@@ -454,7 +455,7 @@ const char *nono_proxy_url(const nono_proxy *p)
 	return p ? p->url : NULL;
 }
 
-const struct nono_proxy_config *np_proxy_cfg(const nono_proxy *p)
+const struct nono_proxy_config *np_proxy_config(const nono_proxy *p)
 {
 	return p ? p->cfg : NULL;
 }

@@ -172,6 +172,13 @@ struct nono_proxy_config {
 	char *audit_log;
 	struct np_route **routes; /* credential routes (route_cfg.c) */
 	size_t nroutes;
+	struct np_upstream *ext; /* external (corporate) proxy, NULL when none (upstream.c) */
+	/* TLS interception (intercept_ca.c, intercept.c) */
+	char *intercept_dir;        /* where the session CA certificate and bundle are written */
+	np_pattern *intercept;      /* hosts intercepted without the route engine (np_intercept_add_host) */
+	size_t nintercept;
+	const struct np_intercept_hooks *hooks; /* the route engine's boundary; NULL: pass-through */
+	struct np_intercept *icpt;  /* runtime state, only in a running proxy's copy */
 };
 
 /* Deep copy (for the running proxy). NULL on ENOMEM. */
@@ -238,6 +245,82 @@ void np_resolver_free(struct np_resolver *r);
  * process's thread count no longer includes it. */
 void np_wait_task_gone(pid_t tid);
 
+/* ================================ upstream.c ================================ */
+
+/* The external HTTP proxy allowed traffic leaves through (nono_proxy_config_set_external_proxy). */
+struct np_upstream {
+	char host[NP_HOST_MAX]; /* normalised name or IP literal */
+	uint16_t port;
+	char *auth;             /* "Basic …" Proxy-Authorization value, NULL without credentials */
+	np_pattern *bypass;     /* hosts dialled directly (nono_proxy_config_add_bypass_host) */
+	size_t nbypass;
+	np_addr addrs[NP_MAX_ADDRS]; /* resolved by np_upstream_prepare at start */
+	size_t naddrs;
+};
+/* Deep copy / free (the credentials are wiped). NULL in, NULL out; clone returns NULL on ENOMEM
+ * with *ok false. */
+struct np_upstream *np_upstream_clone(const struct np_upstream *u, bool *ok);
+void np_upstream_free(struct np_upstream *u);
+/* At proxy start, on the caller's thread (never in a loop): resolve the external proxy's name.
+ * Returns 0 (also without an external proxy) or a negative errno with the message in err. */
+int np_upstream_prepare(struct nono_proxy_config *c, nono_error *err);
+/* Combination check (nono_proxy_config_check): bypass hosts need an external proxy. */
+int np_upstream_check(const struct nono_proxy_config *c, nono_error *err);
+/* Does traffic to normalised `host`:`port` go through the external proxy? */
+bool np_upstream_applies(const struct nono_proxy_config *c, const char *host, uint16_t port);
+/* Parse an external proxy URL "[http://][user[:password]@]host:port[/]" (user and password
+ * percent-decoded). Returns 0 or -EINVAL with a static reason in *why. */
+int np_upstream_parse(const char *url, struct np_upstream *out, const char **why);
+
+/* ================================ socks5.c ================================ */
+
+/* SOCKS5 (RFC 1928) and its username/password method (RFC 1929), parsed from untrusted bytes.
+ * Each parser returns the bytes consumed (> 0) when a message is complete, 0 when more bytes are
+ * needed, or a negative errno. */
+#define SOCKS5_AUTH_NONE 0x01u     /* method 0x00 offered */
+#define SOCKS5_AUTH_USERPASS 0x02u /* method 0x02 offered */
+/* Greeting VER=5 NMETHODS METHODS…: *offered gets the SOCKS5_AUTH_* bits. -EBADMSG. */
+int socks5_parse_greeting(const uint8_t *b, size_t len, unsigned *offered);
+/* VER=1 ULEN UNAME PLEN PASSWD: user and pass (256 bytes each) NUL-terminated; a NUL inside
+ * either is -EBADMSG. */
+int socks5_parse_userpass(const uint8_t *b, size_t len, char *user, char *pass);
+/* Request VER=5 CMD RSV ATYP DST.ADDR DST.PORT. Host as text: dotted IPv4, IPv6 (no brackets) or
+ * the domain name as sent (cap >= NP_HOST_MAX). On a refusal *rep gets the reply code:
+ * -ENOTSUP for a command other than CONNECT (0x07) or an unknown address type (0x08), -EBADMSG
+ * for a malformed message or a name with NUL/empty (0x01). */
+int socks5_parse_request(const uint8_t *b, size_t len, char *host, size_t cap, uint16_t *port,
+			 uint8_t *rep);
+/* The reply code for one of the proxy's answers (HTTP status and X-Nono-Denial code). */
+uint8_t socks5_reply_code(int status, const char *code);
+
+/* ================================ intercept_ca.c ================================ */
+
+/* A session's interception state: the CA (its key never leaves this process), the leaf cache, the
+ * TLS context towards upstreams. Built by np_intercept_prepare at start (the caller's thread). */
+struct np_intercept;
+struct ssl_ctx_st;
+
+/* Intercept CONNECTs to this host ("host", "host:port", "*.suffix") even without a route: the
+ * hook for the route engine and for tests. Copies. Returns 0 or -EINVAL/-ENOMEM with err. */
+int np_intercept_add_host(struct nono_proxy_config *c, const char *pattern, nono_error *err);
+/* At start, with intercept_dir set: make the CA, write DIR/nono-ca.pem and DIR/nono-ca-bundle.pem,
+ * set c->icpt. 0 (also when interception is off) or a negative errno with err. */
+int np_intercept_prepare(struct nono_proxy_config *c, nono_error *err);
+/* Remove the written files and free (NULL is a no-op). */
+void np_intercept_free(struct np_intercept *i);
+/* The bundle (system roots + the session CA) / the CA certificate: paths, NULL when off. */
+const char *np_intercept_bundle_path(const struct nono_proxy_config *c);
+const char *np_intercept_ca_path(const struct nono_proxy_config *c);
+/* A server context for `host` with a leaf certificate signed by the session CA, from the bounded
+ * cache or minted now. A new reference (SSL_CTX_free it); NULL on failure with *why. Any thread. */
+struct ssl_ctx_st *np_intercept_leaf(struct np_intercept *i, const char *host, const char **why);
+struct ssl_st;
+/* Before an upstream handshake: remember the connection's host:port for the sessions it gets, and
+ * resume the last session stored for it (taken out: each is used once). 0 or -ENOMEM. */
+int np_intercept_resume(struct np_intercept *i, struct ssl_st *s, const char *host, uint16_t port);
+/* The client context towards upstreams (verifies against the system trust store). Borrowed. */
+struct ssl_ctx_st *np_intercept_upstream_ctx(struct np_intercept *i);
+
 /* ================================ proxy.c ================================ */
 
 /* Five threads in all: one loop per online CPU, at most three, and the rest resolver workers
@@ -249,8 +332,8 @@ void np_wait_task_gone(pid_t tid);
 
 /* Connections the proxy holds right now (any thread; a snapshot). */
 unsigned np_proxy_connections(const nono_proxy *p);
-/* The running proxy's own copy of its configuration (borrowed; routes with their placeholders). */
-const struct nono_proxy_config *np_proxy_cfg(const nono_proxy *p);
+/* The running proxy's own copy of its configuration (borrowed; NULL for NULL). */
+const struct nono_proxy_config *np_proxy_config(const nono_proxy *p);
 /* Audit events whose log line could not be written so far (any thread). */
 uint64_t np_proxy_audit_write_errors(nono_proxy *p);
 

@@ -10,9 +10,12 @@
  * with the handshake), an IP literal is classified with the name and dialled without a resolver
  * thread, and the dial's outcome is probed at once (connect_probe), so on a nearby upstream a
  * CONNECT is answered 200 within the wake-up that accepted it. */
+#include "intercept.h"
 #include "relay.h"
 #include "request.h"
 #include "route.h"
+#include "socks5.h"
+#include "upstream.h"
 
 #include <netdb.h>
 #include <netinet/tcp.h>
@@ -21,6 +24,7 @@
 
 static void dial_timeout(struct conn *c);
 static void start_dial(struct conn *c);
+static void tunnel_request(struct conn *c, const char *rawhost, uint16_t port);
 
 static void deny(struct conn *c, int status, const char *phrase, const char *code, const char *reason)
 {
@@ -261,6 +265,23 @@ static void handle_request(struct conn *c, const http_head *h)
 	consume_head_and_dial(c, h, &v, host);
 }
 
+/* A tunnel asked for by another front end (socks5.c): from here exactly the path of a CONNECT. */
+static void tunnel_request(struct conn *c, const char *rawhost, uint16_t port)
+{
+	char host[NP_HOST_MAX];
+	np_verdict v;
+	c->is_connect = true;
+	c->close_after = true;
+	c->ev.port = port;
+	np_check_name(c->x->cfg, rawhost, port, host, &v);
+	snprintf(c->ev.target, sizeof c->ev.target, "%s", host);
+	if (!v.allowed) {
+		deny(c, 403, "Forbidden", v.code, v.reason);
+		return;
+	}
+	c->internal_ok = v.internal_ok;
+	resolve_or_dial(c, &v, host);
+}
 
 static void head_event(struct np_io *io, uint32_t what);
 static void head_timeout(struct conn *c);
@@ -272,6 +293,11 @@ static void read_head(struct conn *c)
 {
 	size_t max = c->x->cfg->lim.max_header_bytes;
 	for (;;) {
+		/* A SOCKS5 greeting (version byte 5) on a fresh connection; no request line starts so. */
+		if (c->in_len > 0 && (uint8_t)c->in[0] == 5 && !c->ev.mode[0]) {
+			socks5_start(c, tunnel_request);
+			return;
+		}
 		if (c->in_len > 0) {
 			http_head h;
 			const char *why = "";
@@ -420,6 +446,7 @@ static void dial_next(struct conn *c);
 
 static void start_dial(struct conn *c)
 {
+	upstream_divert(c); /* the policy has passed: maybe through the external proxy */
 	c->next_addr = 0;
 	c->last_dial_errno = 0;
 	c->st = C_DIAL;
@@ -429,16 +456,25 @@ static void start_dial(struct conn *c)
 static void dial_failed(struct conn *c)
 {
 	char reason[NONO_REASON_MAX];
-	snprintf(reason, sizeof reason, "connecting to %.100s port %u failed: %.100s", c->ev.target, c->ev.port,
-		 strerror(c->last_dial_errno ? c->last_dial_errno : ECONNREFUSED));
+	snprintf(reason, sizeof reason, "connecting to %s%.100s port %u failed: %.100s",
+		 c->via_ext ? "the external proxy " : "", c->via_ext ? c->x->cfg->ext->host : c->ev.target,
+		 c->dial_port, strerror(c->last_dial_errno ? c->last_dial_errno : ECONNREFUSED));
 	fail_502(c, "upstream-failure", reason);
 }
 
 static void connected(struct conn *c)
 {
+	if (c->via_ext) {
+		upstream_handshake(c, connected); /* CONNECT through the external proxy first */
+		return;
+	}
 	c->activity_ms = conn_now(c);
 	if (c->route) {
 		route_connected(c);
+		return;
+	}
+	if (c->is_connect && intercept_wanted(c)) {
+		intercept_start(c); /* a route's host: TLS terminated and re-encrypted (intercept.c) */
 		return;
 	}
 	if (c->is_connect) {
@@ -467,7 +503,7 @@ static void dial_event(struct np_io *io, uint32_t what)
 {
 	(void)what;
 	struct conn *c = CONN_OF(io, uio);
-	int e = connect_probe(c->uio.fd, &c->addrs[c->next_addr - 1], c->ev.port);
+	int e = connect_probe(c->uio.fd, &c->addrs[c->next_addr - 1], c->dial_port);
 	if (e == EALREADY)
 		return; /* not yet (an event from before a retry) */
 	if (e == 0) {
@@ -485,7 +521,7 @@ static void dial_next(struct conn *c)
 	while (c->next_addr < c->naddrs) {
 		const np_addr *a = &c->addrs[c->next_addr++];
 		struct sockaddr_storage ss;
-		socklen_t sl = np_sockaddr(a, c->ev.port, &ss);
+		socklen_t sl = np_sockaddr(a, c->dial_port, &ss);
 		int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			c->last_dial_errno = errno;
@@ -497,7 +533,7 @@ static void dial_next(struct conn *c)
 		np_io_init(&c->uio, fd, dial_event);
 		int e = connect(fd, (struct sockaddr *)&ss, sl) == 0 ? 0 : errno;
 		if (e == EINPROGRESS)
-			e = connect_probe(fd, a, c->ev.port);
+			e = connect_probe(fd, a, c->dial_port);
 		if (e == 0) {
 			connected(c);
 			return;

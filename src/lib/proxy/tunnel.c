@@ -150,13 +150,15 @@ static void idle_timeout(struct conn *c)
 void tunnel_start(struct conn *c)
 {
 	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+	/* SOCKS5 success: BND.ADDR 0.0.0.0:0 (clients do not use it for CONNECT) */
+	static const char socks_ok[10] = {5, 0, 0, 1};
 	c->st = C_TUNNEL;
 	c->cio.fn = client_event;
 	c->uio.fn = upstream_event;
 	c->on_timeout = idle_timeout;
 	conn_set_deadline(c, c->activity_ms + c->x->cfg->lim.idle_timeout_ms);
 	outq_reset(&c->uq);
-	if (outq_set(&c->cq, ok, sizeof ok - 1) < 0) {
+	if (outq_set(&c->cq, c->socks ? socks_ok : ok, c->socks ? sizeof socks_ok : sizeof ok - 1) < 0) {
 		closed(c, "closed: out of memory");
 		return;
 	}

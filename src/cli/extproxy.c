@@ -1,0 +1,63 @@
+/* extproxy.c — the external (corporate) proxy options; see extproxy.h. */
+#include "extproxy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_external_proxy(nono_proxy_config *cfg, const char *url, const struct strvec *bypass)
+{
+	nono_error err = {0};
+	if (!url) {
+		if (bypass->n) {
+			cli_err("--bypass %s: needs --external-proxy (it names hosts that do not go "
+				"through it)", bypass->v[0]);
+			return EXIT_USAGE;
+		}
+		return -1;
+	}
+	if (strncmp(url, "env://", 6) == 0) {
+		const char *name = url + 6;
+		const char *v = *name ? getenv(name) : NULL;
+		if (!v || !*v) {
+			cli_err("--external-proxy env://%s: the variable is not set or empty", name);
+			return EXIT_USAGE;
+		}
+		url = v;
+	}
+	if (nono_proxy_config_set_external_proxy(cfg, url, &err) < 0) {
+		cli_err("--external-proxy: %s", err.message);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < bypass->n; i++)
+		if (nono_proxy_config_add_bypass_host(cfg, bypass->v[i], &err) < 0) {
+			cli_err("--bypass %s: %s", bypass->v[i], err.message);
+			return EXIT_USAGE;
+		}
+	return -1;
+}
+
+int cli_extproxy_opt(const char **url, struct strvec *bypass, bool is_bypass, const char *arg)
+{
+	if (!is_bypass) {
+		*url = arg;
+		return -1;
+	}
+	if (strvec_push(bypass, arg) < 0) {
+		cli_err("out of memory");
+		return EXIT_INTERNAL;
+	}
+	return -1;
+}
+
+const char *cli_external_proxy_shown(const char *url, char *buf, size_t cap)
+{
+	const char *at = strrchr(url, '@'), *scheme = strstr(url, "://");
+	if (!at || strncmp(url, "env://", 6) == 0) {
+		snprintf(buf, cap, "%s", url);
+		return buf;
+	}
+	int slen = scheme && scheme < at ? (int)(scheme + 3 - url) : 0;
+	snprintf(buf, cap, "%.*s***@%s", slen, url, at + 1);
+	return buf;
+}
