@@ -212,7 +212,8 @@ typedef struct nono_decision {
 	bool allowed;
 	char reason[NONO_REASON_MAX];   /* why, in one line */
 	char grant[NONO_PATH_MAX];      /* resolved path of the grant that decided it, "" if none */
-	/* A stable tag for programs (static string): "granted_path", "path_not_granted",
+	/* A stable tag for programs (static string, never NULL after a successful query):
+	 * "granted_path", "path_not_granted", "path_denied" (a deny path covers it),
 	 * "insufficient_access", "network_allowed", "network_blocked", "network_proxy_only". */
 	const char *code;
 	nono_access requested; /* path queries: the access asked for */

@@ -24,7 +24,8 @@ __all__ = ["SandboxState"]
 _ACCESS_OUT = {1: "read", 2: "write", 3: "readwrite"}
 _ACCESS_IN = {"read": 1, "write": 2, "readwrite": 3}
 _LIB_ACCESS = {1: "read", 2: "write", 3: "read_write"}
-_TOP_KEYS = {"fs", "net_blocked", "network", "unix_sockets", "bind_ports", "platform_rules"}
+_TOP_KEYS = {"fs", "net_blocked", "network", "unix_sockets", "bind_ports", "platform_rules",
+             "deny", "internal", "user_namespaces"}
 _FS_KEYS = {"original", "resolved", "access", "is_file", "source"}
 _NET_KEYS = {"mode", "proxy_port", "proxy_address"}
 
@@ -102,6 +103,11 @@ def _str_list(value, where):
     return [_text(v, f"{where}[{i}]") for i, v in enumerate(value)]
 
 
+# Keys of libnono's own JSON that a state carries through unchanged (deny paths, internal grants,
+# user namespaces): never dropped on a round trip.
+_LIB_PASSTHROUGH = ("deny", "internal", "user_namespaces")
+
+
 class SandboxState:
     """Serializable snapshot of a CapabilitySet: ``from_caps``, ``to_json``, ``from_json``,
     ``to_caps``, ``net_blocked``."""
@@ -135,6 +141,9 @@ class SandboxState:
             extra["bind_ports"] = list(lib["bind_ports"])
         if caps.platform_rules:
             extra["platform_rules"] = list(caps.platform_rules)
+        for k in _LIB_PASSTHROUGH:  # libnono's own keys, carried as they are
+            if k in lib:
+                extra[k] = lib[k]
         return SandboxState._make(fs, caps.is_network_blocked, extra)
 
     @staticmethod
@@ -164,9 +173,13 @@ class SandboxState:
         extra = {}
         if "network" in doc:
             extra["network"] = _network(doc["network"], doc["net_blocked"])
-        for k in ("unix_sockets", "platform_rules"):
+        for k in ("unix_sockets", "platform_rules", "deny", "internal"):
             if k in doc:
                 extra[k] = _str_list(doc[k], k)
+        if "user_namespaces" in doc:
+            if not isinstance(doc["user_namespaces"], bool):
+                _fail("user_namespaces: expected true or false")
+            extra["user_namespaces"] = doc["user_namespaces"]
         if "bind_ports" in doc:
             ports = doc["bind_ports"]
             if not isinstance(ports, list) or any(
@@ -201,6 +214,9 @@ class SandboxState:
                "bind_ports": self._extra.get("bind_ports", [])}
         if self._extra.get("platform_rules"):
             lib["platform_rules"] = self._extra["platform_rules"]
+        for k in _LIB_PASSTHROUGH:
+            if k in self._extra:
+                lib[k] = self._extra[k]
         caps = _nono.SandboxState.from_json(_json.dumps(lib)).to_caps()
         for e, c in zip(self._fs, caps.fs_capabilities()):
             if c.resolved != e["resolved"]:

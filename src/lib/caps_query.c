@@ -221,14 +221,18 @@ int nono_caps_query_path(const nono_caps *caps, const char *path, nono_access ac
 		int e = errno ? errno : ENOMEM;
 		return nono_fail(err, -e, "cannot make %s absolute: %s", path, strerror(e));
 	}
+	out->requested = access;
 	const char *denied = nono_caps_denied_by(caps, p);
 	if (denied) {
 		out->allowed = false;
+		out->code = "path_denied";
 		snprintf(out->reason, sizeof out->reason, "%.200s is denied (deny path)", denied);
 		return 0;
 	}
 	if ((access & NONO_ACCESS_WRITE) && nono_mounts_write_blocked(caps, p)) {
 		out->allowed = false;
+		out->code = "insufficient_access";
+		out->granted = NONO_ACCESS_READ;
 		snprintf(out->reason, sizeof out->reason,
 			 "inside a read-only grant within a writable one (bound read-only)");
 		return 0;

@@ -50,6 +50,7 @@ struct np_ctx {
 	struct np_loop *loop;
 	const struct nono_proxy_config *cfg;
 	const char *token;
+	uint16_t self_port;        /* the port the proxy listens on (a request to itself: routes) */
 	struct np_resolver *res;   /* shared by the loops */
 	unsigned sink;             /* this loop's result queue in it */
 	struct np_io res_io;       /* that queue's eventfd (request.c) */

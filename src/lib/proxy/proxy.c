@@ -335,6 +335,7 @@ static int worker_setup(struct nono_proxy *p, struct np_worker *w, nono_error *e
 		return nono_fail(err, rc, "epoll: %s", strerror(-rc));
 	x->cfg = p->cfg;
 	x->token = p->token;
+	x->self_port = p->port;
 	x->audit = &p->audit;
 	x->nconn = &p->nconn;
 	if ((rc = np_io_want(x->loop, &w->lio, NP_IN)) < 0 ||

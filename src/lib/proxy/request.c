@@ -114,6 +114,13 @@ static int build_upstream_head(struct conn *c, const http_head *h, const char *h
 
 /* The request target: host and port (and for plain HTTP the origin-form path and the body framing),
  * recorded in the audit event. Returns 0, or -1 when the request was refused (answered). */
+/* The proxy's own loopback names (its listener is on loopback). */
+static bool is_self_host(const char *h)
+{
+	return !strcmp(h, "127.0.0.1") || !strcmp(h, "localhost") || !strcmp(h, "::1") ||
+	       !strcmp(h, "[::1]");
+}
+
 static int parse_target(struct conn *c, const http_head *h, char *rawhost, size_t cap, uint16_t *port,
 			const char **path, size_t *path_len)
 {
@@ -233,6 +240,17 @@ static void handle_request(struct conn *c, const http_head *h)
 	if (parse_target(c, h, rawhost, sizeof rawhost, &port, &path, &path_len) < 0)
 		return;
 	ev->port = port;
+	/* A client that honours HTTP_PROXY sends a route's base URL (http://127.0.0.1:PORT/PREFIX/…,
+	 * the proxy itself) in absolute form: the same route, as if it had come in origin form. */
+	if (!c->is_connect && x->cfg->nroutes && port == x->self_port && is_self_host(rawhost)) {
+		http_head o = *h;
+		o.target = path_len ? path : "/";
+		o.target_len = path_len ? path_len : 1;
+		if (route_request(c, &o, host, &v) < 0)
+			return;
+		consume_head_and_dial(c, &o, &v, host);
+		return;
+	}
 
 	/* 1. The name, before anything touches DNS. */
 	np_check_name(x->cfg, rawhost, port, host, &v);
