@@ -168,7 +168,7 @@ static int base_url_var(const struct np_route *r, const char *base, char **out)
 
 int nono_proxy_credential_env(const nono_proxy *p, char ***out, nono_error *err)
 {
-	const struct nono_proxy_config *cfg = np_proxy_cfg(p);
+	const struct nono_proxy_config *cfg = np_proxy_config(p);
 	if (!cfg || !out)
 		return nono_fail(err, -EINVAL, "no proxy");
 	/* The base URL: the proxy URL without its userinfo (the token is not needed on routes). */
