@@ -42,7 +42,8 @@ void help_main(FILE *f)
 		NONO_VERSION, exit_codes_text);
 }
 
-void help_run(FILE *f)
+/* `nono run --help`, first part: grants, network, routes. */
+static void help_run_policy(FILE *f)
 {
 	fprintf(f,
 		"Usage: nono run [OPTIONS] [--] COMMAND [ARGS...]\n"
@@ -118,7 +119,13 @@ void help_run(FILE *f)
 		"      --route-endpoint PREFIX=METHOD:/PATH\n"
 		"                             (repeatable) allow only these endpoints on the route (\"*\" one\n"
 		"                             path segment, \"**\" any rest, METHOD \"*\" any); else 403\n"
-		"\n"
+		"\n");
+}
+
+void help_run(FILE *f)
+{
+	help_run_policy(f);
+	fprintf(f,
 		"Process:\n"
 		"      --workdir DIR          run in DIR (not a grant: grant it too if needed)\n"
 		"      --timeout SECS         after SECS kill the command and every process it started;\n"
