@@ -88,8 +88,9 @@ static void handle(struct nono_supervisor *s, const struct seccomp_notif *req)
 		d = sup_refuse(EPERM, "request not in the supervisor's table");
 	} else {
 		q.sys = h->name;
-		bool ready;
-		d = read_request(&q, h, &ready);
+		bool ready = h->reads_itself;
+		if (!ready)
+			d = read_request(&q, h, &ready);
 		if (ready)
 			d = h->fn(&q);
 	}
@@ -153,6 +154,7 @@ static void sup_free(struct nono_supervisor *s)
 		free(s->wdirs[i].path);
 	free(s->socks);
 	free(s->wdirs);
+	nono_sup_meta_free(s);
 	free(s->ports);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
@@ -187,7 +189,7 @@ static int load_grants(struct nono_supervisor *s, const nono_caps *caps)
 			return -ENOMEM;
 		s->wdirs[s->nwdirs++].dir = true;
 	}
-	return 0;
+	return nono_sup_meta_load(s, caps);
 }
 
 /* Build the supervisor state (no thread yet). Takes `listener`. */

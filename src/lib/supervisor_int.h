@@ -21,6 +21,14 @@ struct grant {
 	bool dir;
 };
 
+/* Every filesystem grant with its access (supervisor_meta.c: metadata writes need WRITE, watches
+ * READ). */
+struct meta_grant {
+	char *path;
+	bool dir;
+	unsigned access; /* NONO_ACCESS_* */
+};
+
 /* A recent requester: its pidfd names one task for good (a stale entry fails with ESRCH and is
  * reopened, it can never reach another process). */
 struct pidfd_slot {
@@ -50,6 +58,8 @@ struct nono_supervisor {
 	struct grant *wdirs; /* writable directory grants (pathname unix bind) */
 	size_t nwdirs;
 	bool private_fs; /* unshare(CLONE_FS) succeeded: fchdir is ours alone */
+	struct meta_grant *mgrants; /* all filesystem grants (supervisor_meta.c) */
+	size_t nmgrants;
 	struct seccomp_notif_sizes sizes;
 	struct pidfd_slot pidfds[16]; /* main thread only */
 	unsigned pidfd_next;
@@ -126,6 +136,7 @@ struct nono_sup_handler {
 	const char *name;
 	struct denial (*fn)(struct rq *q);
 	int addr_arg, len_arg; /* -1: no address */
+	bool reads_itself;     /* the handler reads the request itself: no socket to take first */
 };
 /* The handler for a trapped syscall, or NULL: not in the closed table (denied). */
 NONO_HIDDEN const struct nono_sup_handler *nono_sup_handler(int nr, uint32_t arch);
@@ -137,6 +148,18 @@ NONO_HIDDEN bool nono_sup_is_loopback(const struct sockaddr_storage *a, socklen_
  * loopback address on the same port (review 2026-12-04 F2). */
 NONO_HIDDEN bool nono_sup_is_proxy_addr(const struct sockaddr_storage *a, socklen_t len,
 					uint16_t port, bool v6);
+
+/* ---- supervisor_meta.c: metadata writes and watches (issue 11) ---- */
+/* The handler for every trapped metadata and watch syscall (chmod…, inotify_add_watch,
+ * fanotify_mark): resolves the object itself, checks its real path against the grants, performs
+ * the call on that object. */
+NONO_HIDDEN struct denial nono_sup_meta(struct rq *q);
+/* Copy every filesystem grant of `caps` (0 or -ENOMEM; nono_sup_meta_free releases either way). */
+NONO_HIDDEN int nono_sup_meta_load(struct nono_supervisor *s, const nono_caps *caps);
+NONO_HIDDEN void nono_sup_meta_free(struct nono_supervisor *s);
+/* Is the canonical path `canon` inside a grant carrying all of `access`? (tests call it too) */
+NONO_HIDDEN bool nono_sup_meta_granted(const struct nono_supervisor *s, const char *canon,
+				       unsigned access);
 
 /* ---- supervisor.c ---- */
 /* Lines the supervisor could not write to its audit fd (read before nono_supervisor_stop). */
