@@ -94,6 +94,12 @@ void nono_report_render(nono_report *r)
 	append(t, len, "seccomp: %s\n",
 	       r->seccomp ? (r->supervisor ? "filter + user-notification supervisor" : "filter")
 			  : "NOT APPLIED");
+	/* Issue 11: with Landlock on, a supervisor decides metadata writes and watches (plan.c
+	 * decide_meta); without one they are refused. */
+	if (r->seccomp && r->landlock_abi >= 1)
+		append(t, len, "metadata writes, watches: %s\n",
+		       r->supervisor ? "inside write grants / read grants only (supervisor)"
+				     : "refused (no supervisor)");
 	append(t, len, "no_new_privs: %s\n", r->no_new_privs ? "yes" : "no");
 	append(t, len, "network: requested %s", nono_net_mode_name(r->net_requested));
 	if (r->net_requested == NONO_NET_PROXY_ONLY) {
