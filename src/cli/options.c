@@ -187,10 +187,8 @@ static int check_cli_rules(struct run_opts *o, enum run_mode mode, const char *s
 	if (o->internal.n && !proxy)
 		return cli_usage_error(sub, "--allow-internal needs --allow-domain (it configures the "
 					    "proxy nono starts)");
-	if (o->audit_log && !o->net_block && !proxy && !o->proxy_port_set)
-		return cli_usage_error(sub, "--audit-log needs --net-block, --allow-domain or "
-					    "--proxy-port (with the network unrestricted there are no "
-					    "decisions to log)");
+	/* --audit-log: every mode has supervisor decisions to log now (metadata writes and watches,
+	 * issue 11), network allowed included. */
 	if (o->json && !o->dry_run)
 		return cli_usage_error(sub, "--json applies to --dry-run");
 	if (mode == MODE_RUN && o->ncmd == 0 && !o->dry_run)
