@@ -180,19 +180,36 @@ static int fetch_str(struct rq *q, uint64_t addr, char *buf, size_t size)
 	return -ENAMETOOLONG;
 }
 
+/* Is the symlink `link` (/dev/fd, /dev/stdin…) there, pointing at `want`? A minimal /dev (a
+ * container's, the VM tier's) may lack it: then the path is resolved like any other (ENOENT). */
+static bool links_to(const char *link, const char *want)
+{
+	char t[64];
+	ssize_t n = readlink(link, t, sizeof t - 1);
+	if (n < 0)
+		return false;
+	t[n] = '\0';
+	return !strcmp(t, want);
+}
+
 /* "/proc/self/fd/N", "/proc/thread-self/fd/N", "/dev/fd/N", "/dev/stdin|stdout|stderr": the
  * child's own fd N (resolved by us they would name the supervisor's fds). -1 if not one. */
 static int child_fd_link(const char *p)
 {
 	static const char *const std[] = {"/dev/stdin", "/dev/stdout", "/dev/stderr"};
 	static const char *const pre[] = {"/proc/self/fd/", "/proc/thread-self/fd/", "/dev/fd/"};
+	static const char *const std_to[] = {"/proc/self/fd/0", "/proc/self/fd/1", "/proc/self/fd/2"};
 	for (int i = 0; i < 3; i++)
 		if (!strcmp(p, std[i]))
-			return i;
+			return links_to(std[i], std_to[i]) ? i : -1;
 	for (size_t i = 0; i < N_ELEMENTS(pre); i++) {
 		size_t l = strlen(pre[i]);
 		if (strncmp(p, pre[i], l) != 0 || !p[l] || strlen(p + l) > 9)
 			continue;
+		if (i == 2 && !links_to("/dev/fd", "/proc/self/fd"))
+			return -1;
+		if (p[l] == '0' && p[l + 1]) /* proc names no fd "05": the kernel says ENOENT */
+			return -1;
 		long v = 0;
 		for (const char *c = p + l; *c; c++) {
 			if (*c < '0' || *c > '9')
