@@ -216,7 +216,8 @@ typedef struct nono_report {
 	bool scope_abstract_unix; /* abstract unix sockets scoped too (network restricted, ABI 6) */
 	bool seccomp;             /* seccomp-bpf filter installed */
 	bool truncate_by_filter;  /* below ABI 3: the filter closes truncation that needs no write fd */
-	bool supervisor;          /* user-notification supervisor decides network syscalls */
+	bool supervisor;          /* user-notification supervisor decides network syscalls, and (with
+	                             Landlock) metadata writes and watches */
 	bool no_new_privs;
 	nono_net_mode net_requested;
 	nono_net_mode net_enforced;   /* what the kernel really enforces (best effort may tighten) */

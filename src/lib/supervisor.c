@@ -1,8 +1,9 @@
 /* supervisor.c — the seccomp user-notification supervisor for blocked and proxy-only networks:
  * its loop and lifecycle.
  *
- * The filter (seccomp.c) traps connect, bind, listen and sendto-with-an-address. For each request
- * the supervisor:
+ * The filter (seccomp.c) traps connect, bind, listen and sendto-with-an-address (and, whenever
+ * Landlock applies, metadata writes and watches: supervisor_meta.c reads, decides and performs
+ * those itself, on the same principles). For each network request the supervisor:
  *   1. copies what it needs from the child (the sockaddr, with process_vm_readv or /proc/TID/mem)
  *      and takes the child's socket with pidfd_getfd (5.6) — then checks
  *      SECCOMP_IOCTL_NOTIF_ID_VALID, so the copies and the fd are known to belong to the task that

@@ -5,7 +5,9 @@
  *                        reply/deny/audit, and performing connect (with its worker threads), bind
  *                        and the child's own view of paths and umask;
  *   supervisor_decide.c  the decisions: the closed dispatch table, the h_* handlers and the pure
- *                        policy checks.
+ *                        policy checks;
+ *   supervisor_meta.c    metadata writes and watches (issue 11): their handler, which reads,
+ *                        decides and performs on its own (rows with reads_itself in the table).
  * supervisor.c and supervisor_decide.c call into supervisor_io.c; supervisor_io.c calls neither. */
 #ifndef NONO_SUPERVISOR_INT_H
 #define NONO_SUPERVISOR_INT_H
