@@ -303,7 +303,8 @@ typedef struct nono_report {
 	bool scope_abstract_unix; /* abstract unix sockets scoped too (network restricted, ABI 6) */
 	bool seccomp;             /* seccomp-bpf filter installed */
 	bool truncate_by_filter;  /* below ABI 3: the filter closes truncation that needs no write fd */
-	bool supervisor;          /* user-notification supervisor decides network syscalls */
+	bool supervisor;          /* user-notification supervisor decides network syscalls, and (with
+	                             Landlock) metadata writes and watches */
 	bool userns_refused;      /* the filter refuses user namespaces (nono_caps_set_user_namespaces) */
 	bool no_new_privs;
 	nono_net_mode net_requested;
@@ -336,7 +337,11 @@ NONO_API char *nono_report_json(const nono_report *r);
  * Sandbox the calling process, irreversibly. Refuses with -EBUSY if the process has more than one
  * thread, and with -EOPNOTSUPP (message names the missing layer) if the policy needs something this
  * kernel cannot enforce and NONO_FLAG_BEST_EFFORT is not set. `report` (optional) receives what was
- * enforced. For proxy-only, a supervisor helper process is forked first; it exits with this process.
+ * enforced. Whenever a supervisor is needed — proxy-only or blocked with grants, and metadata writes and
+ * watches whenever Landlock applies (issue 11) — a supervisor helper process is forked first; it
+ * exits with this process. Under Yama ptrace_scope >= 1 (without CAP_SYS_PTRACE) the helper can read
+ * only the applying process: its descendants' supervised calls (metadata writes and watches
+ * included) fail closed with EPERM.
  * -EINVAL also for combinations that mean nothing, refused alike by every front end: unix-socket or
  * bind grants with the network allowed, bind grants under blocked, a datagram/raw socket on stdio
  * under a restricted network, and proxy-only with port 0 (not chosen yet).

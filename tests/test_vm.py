@@ -36,7 +36,7 @@ GUEST_SUITES = {
     "c-units": ["tests/test_c_units.py"],
     "enforcement": ["tests/integration/test_apply.py", "tests/integration/test_exec.py",
                     "tests/integration/test_cli.py", "tests/integration/test_local_services.py",
-                    "tests/integration/test_envtmp.py"],
+                    "tests/integration/test_envtmp.py", "tests/integration/test_meta.py"],
     "escape": ["tests/escape"],
     "python": ["tests/python/test_py_apply.py", "tests/python/test_py_exec.py",
                "tests/python/test_py_support.py"],

@@ -267,10 +267,8 @@ static int check_cli_rules(struct run_opts *o, enum run_mode mode, const char *s
 	if (o->internal.n && !proxy)
 		return cli_usage_error(sub, "--allow-internal needs --allow-domain (it configures the "
 					    "proxy nono starts)");
-	if (o->audit_log && !o->net_block && !proxy && !o->proxy_port_set && !o->proxy_url)
-		return cli_usage_error(sub, "--audit-log needs --net-block, --allow-domain or "
-					    "--proxy-port (with the network unrestricted there are no "
-					    "decisions to log)");
+	/* --audit-log: every mode has supervisor decisions to log now (metadata writes and watches,
+	 * issue 11), network allowed included. */
 	if ((o->external_proxy || o->bypass.n) && !proxy)
 		return cli_usage_error(sub, "--external-proxy/--bypass need --allow-domain (they configure "
 					    "the proxy nono starts)");

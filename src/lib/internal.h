@@ -128,6 +128,8 @@ enum {
 	NONO_SC_NONOTIFY = 1u << 4, /* network restricted, no supervisor: address syscalls denied */
 	NONO_SC_OLD_LL = 1u << 5,   /* Landlock ABI < 3: the filter closes truncation */
 	NONO_SC_NO_USERNS = 1u << 6, /* user namespaces refused (not nono_caps_set_user_namespaces) */
+	NONO_SC_META = 1u << 8,     /* Landlock on, a supervisor: metadata writes and watches go to it */
+	NONO_SC_NOMETA = 1u << 9,   /* Landlock on, no supervisor: metadata writes and watches denied */
 };
 
 /* One step of the command's private mount namespace (mounts.c), applied in order. */

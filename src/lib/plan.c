@@ -185,6 +185,30 @@ static int decide_seccomp(const nono_caps *caps, const struct nono_kernel *k, bo
 	return 0;
 }
 
+/* Metadata writes and watches (issue 11): Landlock mediates neither chmod/chown/utimes/xattrs nor
+ * inotify/fanotify marks, so whenever it restricts the filesystem the filter traps them and the
+ * supervisor decides (NONO_SC_META: inside the write grants, watches inside the read grants), in
+ * every network mode. Without a supervisor (another one already watches this process: EBUSY) they
+ * are denied outright (NONO_SC_NOMETA): closed rather than open, and the report says so. */
+static void decide_meta(const struct nono_kernel *k, struct nono_plan *plan)
+{
+	nono_report *rep = &plan->report;
+	if (!plan->seccomp || plan->landlock_abi < 1)
+		return;
+	if (k->user_notif == 0 && k->pidfd_getfd) {
+		plan->notify = true;
+		plan->seccomp_variant |= NONO_SC_META;
+		if (k->wait_killable_recv)
+			plan->seccomp_flags |= SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+		rep->supervisor = true;
+		return;
+	}
+	plan->seccomp_variant |= NONO_SC_NOMETA;
+	nono_report_downgrade(rep, "chmod, chown, utimes, xattr changes and file watches are refused "
+				   "everywhere (EPERM): %s",
+			      no_supervisor_why(k));
+}
+
 int nono_plan_decide(const nono_caps *caps, const struct nono_kernel *k, unsigned flags,
 		     struct nono_plan *plan, nono_error *err)
 {
@@ -218,6 +242,8 @@ int nono_plan_decide(const nono_caps *caps, const struct nono_kernel *k, unsigne
 		r = decide_seccomp(caps, k, best_effort, plan, err);
 	if (r == 0)
 		r = nono_mounts_decide(caps, k, best_effort, plan, err);
+	if (r == 0)
+		decide_meta(k, plan);
 	rep->net_enforced = plan->net;
 	nono_caps_network(caps, &rep->proxy_port); /* as requested (0 unless proxy-only) */
 	/* Grants the supervisor honours: none without it (each such call is denied then). */

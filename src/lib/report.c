@@ -97,6 +97,12 @@ void nono_report_render(nono_report *r)
 	if (r->seccomp)
 		append(t, len, "keyring: refused; user namespaces: %s\n",
 		       r->userns_refused ? "refused" : "ALLOWED (--allow-userns)");
+	/* Issue 11: with Landlock on, a supervisor decides metadata writes and watches (plan.c
+	 * decide_meta); without one they are refused. */
+	if (r->seccomp && r->landlock_abi >= 1)
+		append(t, len, "metadata writes, watches: %s\n",
+		       r->supervisor ? "inside write grants / read grants only (supervisor)"
+				     : "refused (no supervisor)");
 	append(t, len, "no_new_privs: %s\n", r->no_new_privs ? "yes" : "no");
 	if (r->deny_mounts || r->ro_binds)
 		append(t, len, "mounts: %zu denied path(s) inside grants covered, %zu read-only "

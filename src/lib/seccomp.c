@@ -116,6 +116,8 @@
 #define W_OLD_LL NONO_SC_OLD_LL
 #define W_NO_USERNS NONO_SC_NO_USERNS
 #define W_NET (W_BLOCKED | W_PROXY)
+#define W_META NONO_SC_META
+#define W_NOMETA NONO_SC_NOMETA
 
 enum cmp_op {
 	C_NONE = 0,
@@ -233,7 +235,47 @@ static const struct sc_rule rules[] = {
 	{"bind", W_NONOTIFY, DENY(EACCES), ANY, ANY},
 	{"listen", W_NONOTIFY, DENY(EACCES), ANY, ANY},
 	{"sendto", W_NONOTIFY, DENY(EACCES), EQ(3, MSG_FASTOPEN, 0), NONZERO(4)},
+
+	/* Metadata writes and watches (issue 11; Landlock mediates none of them): whenever Landlock
+	 * restricts the filesystem, in every network mode, the supervisor resolves the object, checks
+	 * its real path against the grants and performs the call (supervisor_meta.c)… */
+#define META_SYSCALL(name) {name, W_META, NOTIFY, ANY, ANY}, {name, W_NOMETA, DENY(EPERM), ANY, ANY}
+	META_SYSCALL("chmod"), META_SYSCALL("fchmod"), META_SYSCALL("fchmodat"),
+	META_SYSCALL("fchmodat2"), META_SYSCALL("chown"), META_SYSCALL("fchown"),
+	META_SYSCALL("lchown"), META_SYSCALL("fchownat"), META_SYSCALL("utime"),
+	META_SYSCALL("utimes"), META_SYSCALL("futimesat"), META_SYSCALL("utimensat"),
+	META_SYSCALL("setxattr"), META_SYSCALL("lsetxattr"), META_SYSCALL("fsetxattr"),
+	META_SYSCALL("removexattr"), META_SYSCALL("lremovexattr"), META_SYSCALL("fremovexattr"),
+	META_SYSCALL("inotify_add_watch"), META_SYSCALL("fanotify_mark"),
+#undef META_SYSCALL
+	/* …or, with no supervisor, nobody decides: denied (EPERM) above. The *at forms with the
+	 * object behind a dirfd and flags, newer than every runtime's use (setxattrat, removexattrat:
+	 * 6.13; file_setattr: 6.17), answer ENOSYS, what older kernels answer (glibc wraps none). */
+	{"setxattrat", W_META | W_NOMETA, DENY(ENOSYS), ANY, ANY},
+	{"removexattrat", W_META | W_NOMETA, DENY(ENOSYS), ANY, ANY},
+	{"file_setattr", W_META | W_NOMETA, DENY(ENOSYS), ANY, ANY},
 };
+
+/* Syscalls the libseccomp we build with may not know by name (2.5.4 does not know these): their
+ * x86_64 numbers (uapi.h). */
+static const struct {
+	const char *name;
+	int nr;
+} newer_syscalls[] = {
+	{"fchmodat2", __NR_fchmodat2},
+	{"setxattrat", __NR_setxattrat},
+	{"removexattrat", __NR_removexattrat},
+	{"file_setattr", __NR_file_setattr},
+};
+
+static int syscall_nr(const char *name)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+	for (size_t i = 0; nr == __NR_SCMP_ERROR && i < N_ELEMENTS(newer_syscalls); i++)
+		if (!strcmp(newer_syscalls[i].name, name))
+			nr = newer_syscalls[i].nr;
+	return nr;
+}
 
 /* Expand one condition into alternative comparisons (OR). Returns the count, or -EINVAL. */
 static int cond_alternatives(const struct sc_cond *c, struct scmp_arg_cmp *out, int max)
@@ -295,7 +337,7 @@ static int cond_alternatives(const struct sc_cond *c, struct scmp_arg_cmp *out, 
 
 static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, nono_error *err)
 {
-	int nr = seccomp_syscall_resolve_name(r->sys);
+	int nr = syscall_nr(r->sys);
 	if (nr == __NR_SCMP_ERROR)
 		return nono_fail(err, -EINVAL, "libseccomp does not know syscall %s", r->sys);
 	uint32_t act = r->action ? r->action : SCMP_ACT_ERRNO((uint32_t)r->err);
@@ -424,7 +466,7 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	struct sock_filter *f;
 	unsigned short len;
-} cache[128];
+} cache[1024]; /* every NONO_SC_* combination (bits 0..9) */
 
 static int build_cached(unsigned env, struct sock_fprog *prog, nono_error *err)
 {

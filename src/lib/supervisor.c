@@ -1,8 +1,9 @@
 /* supervisor.c — the seccomp user-notification supervisor for blocked and proxy-only networks:
  * its loop and lifecycle.
  *
- * The filter (seccomp.c) traps connect, bind, listen and sendto-with-an-address. For each request
- * the supervisor:
+ * The filter (seccomp.c) traps connect, bind, listen and sendto-with-an-address (and, whenever
+ * Landlock applies, metadata writes and watches: supervisor_meta.c reads, decides and performs
+ * those itself, on the same principles). For each network request the supervisor:
  *   1. copies what it needs from the child (the sockaddr, with process_vm_readv or /proc/TID/mem)
  *      and takes the child's socket with pidfd_getfd (5.6) — then checks
  *      SECCOMP_IOCTL_NOTIF_ID_VALID, so the copies and the fd are known to belong to the task that
@@ -88,7 +89,9 @@ static void handle(struct nono_supervisor *s, const struct seccomp_notif *req)
 		d = sup_refuse(EPERM, "request not in the supervisor's table");
 	} else {
 		q.sys = h->name;
-		bool ready = h->addr_arg == SUP_NO_FD; /* nothing in the task to take or read */
+		/* Nothing in the task to take or read first (socket, socketpair), or the handler reads
+		 * the request itself (metadata writes and watches). */
+		bool ready = h->reads_itself || h->addr_arg == SUP_NO_FD;
 		if (!ready)
 			d = read_request(&q, h, &ready);
 		if (ready)
@@ -154,6 +157,7 @@ static void sup_free(struct nono_supervisor *s)
 		free(s->wdirs[i].path);
 	free(s->socks);
 	free(s->wdirs);
+	nono_sup_meta_free(s);
 	free(s->ports);
 	nono_sup_direct_free(s);
 	pthread_mutex_destroy(&s->lock);
@@ -189,7 +193,7 @@ static int load_grants(struct nono_supervisor *s, const nono_caps *caps)
 			return -ENOMEM;
 		s->wdirs[s->nwdirs++].dir = true;
 	}
-	return 0;
+	return nono_sup_meta_load(s, caps);
 }
 
 /* Build the supervisor state (no thread yet). Takes `listener`. */

@@ -377,13 +377,34 @@ static struct denial h_setsockopt(struct rq *q)
 /* ---- the closed dispatch table: syscall → handler, and where its address lives ---- */
 
 static const struct nono_sup_handler handlers[] = {
-	{__NR_connect, "connect", h_connect, 1, 2},
-	{__NR_bind, "bind", h_bind, 1, 2},
-	{__NR_listen, "listen", h_listen, -1, -1},
-	{__NR_sendto, "sendto", h_sendto, 4, 5},
-	{__NR_setsockopt, "setsockopt", h_setsockopt, -1, -1},
-	{__NR_socket, "socket", nono_sup_h_socket, SUP_NO_FD, -1},
-	{__NR_socketpair, "socketpair", nono_sup_h_socket, SUP_NO_FD, -1},
+	{__NR_connect, "connect", h_connect, 1, 2, false},
+	{__NR_bind, "bind", h_bind, 1, 2, false},
+	{__NR_listen, "listen", h_listen, -1, -1, false},
+	{__NR_sendto, "sendto", h_sendto, 4, 5, false},
+	{__NR_setsockopt, "setsockopt", h_setsockopt, -1, -1, false},
+	{__NR_socket, "socket", nono_sup_h_socket, SUP_NO_FD, -1, false},
+	{__NR_socketpair, "socketpair", nono_sup_h_socket, SUP_NO_FD, -1, false},
+	/* metadata writes and watches (supervisor_meta.c, issue 11): the handler reads the request */
+	{__NR_chmod, "chmod", nono_sup_meta, -1, -1, true},
+	{__NR_fchmod, "fchmod", nono_sup_meta, -1, -1, true},
+	{__NR_fchmodat, "fchmodat", nono_sup_meta, -1, -1, true},
+	{__NR_fchmodat2, "fchmodat2", nono_sup_meta, -1, -1, true},
+	{__NR_chown, "chown", nono_sup_meta, -1, -1, true},
+	{__NR_fchown, "fchown", nono_sup_meta, -1, -1, true},
+	{__NR_lchown, "lchown", nono_sup_meta, -1, -1, true},
+	{__NR_fchownat, "fchownat", nono_sup_meta, -1, -1, true},
+	{__NR_utime, "utime", nono_sup_meta, -1, -1, true},
+	{__NR_utimes, "utimes", nono_sup_meta, -1, -1, true},
+	{__NR_futimesat, "futimesat", nono_sup_meta, -1, -1, true},
+	{__NR_utimensat, "utimensat", nono_sup_meta, -1, -1, true},
+	{__NR_setxattr, "setxattr", nono_sup_meta, -1, -1, true},
+	{__NR_lsetxattr, "lsetxattr", nono_sup_meta, -1, -1, true},
+	{__NR_fsetxattr, "fsetxattr", nono_sup_meta, -1, -1, true},
+	{__NR_removexattr, "removexattr", nono_sup_meta, -1, -1, true},
+	{__NR_lremovexattr, "lremovexattr", nono_sup_meta, -1, -1, true},
+	{__NR_fremovexattr, "fremovexattr", nono_sup_meta, -1, -1, true},
+	{__NR_inotify_add_watch, "inotify_add_watch", nono_sup_meta, -1, -1, true},
+	{__NR_fanotify_mark, "fanotify_mark", nono_sup_meta, -1, -1, true},
 };
 
 const struct nono_sup_handler *nono_sup_handler(int nr, uint32_t arch)

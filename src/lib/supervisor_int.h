@@ -5,7 +5,9 @@
  *                        reply/deny/audit, and performing connect (with its worker threads), bind
  *                        and the child's own view of paths and umask;
  *   supervisor_decide.c  the decisions: the closed dispatch table, the h_* handlers and the pure
- *                        policy checks.
+ *                        policy checks;
+ *   supervisor_meta.c    metadata writes and watches (issue 11): their handler, which reads,
+ *                        decides and performs on its own (rows with reads_itself in the table).
  * supervisor.c and supervisor_decide.c call into supervisor_io.c; supervisor_io.c calls neither. */
 #ifndef NONO_SUPERVISOR_INT_H
 #define NONO_SUPERVISOR_INT_H
@@ -19,6 +21,14 @@
 struct grant {
 	char *path;
 	bool dir;
+};
+
+/* Every filesystem grant with its access (supervisor_meta.c: metadata writes need WRITE, watches
+ * READ). */
+struct meta_grant {
+	char *path;
+	bool dir;
+	unsigned access; /* NONO_ACCESS_* */
 };
 
 /* A recent requester: its pidfd names one task for good (a stale entry fails with ESRCH and is
@@ -55,6 +65,8 @@ struct nono_supervisor {
 	atomic_bool *bound; /* per ports[i]: bound on loopback through us (its own listener) */
 	atomic_uint seen_sockets; /* refused socket kinds already recorded (bit per kind) */
 	atomic_bool seen_routine; /* a routine miss (nscd) already recorded */
+	struct meta_grant *mgrants; /* all filesystem grants (supervisor_meta.c) */
+	size_t nmgrants;
 	struct seccomp_notif_sizes sizes;
 	struct pidfd_slot pidfds[16]; /* main thread only */
 	unsigned pidfd_next;
@@ -139,6 +151,7 @@ struct nono_sup_handler {
 	struct denial (*fn)(struct rq *q);
 	int addr_arg, len_arg; /* -1: no address; SUP_NO_FD: arg 0 is not a socket either
 				  (socket, socketpair): nothing is taken or read from the task */
+	bool reads_itself;     /* the handler reads the request itself: no socket to take first */
 };
 #define SUP_NO_FD (-2)
 /* The handler for a trapped syscall, or NULL: not in the closed table (denied). */
@@ -169,6 +182,18 @@ NONO_HIDDEN struct denial nono_sup_h_socket(struct rq *q);
 /* A unix connect to a path that is a routine miss (the nscd socket glibc tries first): true
  * when it was recorded already, so the caller answers without recording again. */
 NONO_HIDDEN bool nono_sup_routine_seen(struct nono_supervisor *s, const char *path);
+
+/* ---- supervisor_meta.c: metadata writes and watches (issue 11) ---- */
+/* The handler for every trapped metadata and watch syscall (chmod…, inotify_add_watch,
+ * fanotify_mark): resolves the object itself, checks its real path against the grants, performs
+ * the call on that object. */
+NONO_HIDDEN struct denial nono_sup_meta(struct rq *q);
+/* Copy every filesystem grant of `caps` (0 or -ENOMEM; nono_sup_meta_free releases either way). */
+NONO_HIDDEN int nono_sup_meta_load(struct nono_supervisor *s, const nono_caps *caps);
+NONO_HIDDEN void nono_sup_meta_free(struct nono_supervisor *s);
+/* Is the canonical path `canon` inside a grant carrying all of `access`? (tests call it too) */
+NONO_HIDDEN bool nono_sup_meta_granted(const struct nono_supervisor *s, const char *canon,
+				       unsigned access);
 
 /* ---- supervisor.c ---- */
 /* Lines the supervisor could not write to its audit fd (read before nono_supervisor_stop). */

@@ -100,4 +100,18 @@ struct nono_landlock_ruleset_attr {
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+/* ---- metadata syscalls newer than Debian 12's headers (x86_64 numbers) ---- */
+#ifndef __NR_fchmodat2
+#define __NR_fchmodat2 452 /* 6.6 */
+#endif
+#ifndef __NR_setxattrat
+#define __NR_setxattrat 463 /* 6.13 */
+#endif
+#ifndef __NR_removexattrat
+#define __NR_removexattrat 466 /* 6.13 */
+#endif
+#ifndef __NR_file_setattr
+#define __NR_file_setattr 469 /* 6.17 */
+#endif
+
 #endif /* NONO_UAPI_H */

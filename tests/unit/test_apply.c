@@ -514,7 +514,9 @@ static int case_busy_listener(void)
 	CCHECK(rep.net_requested == NONO_NET_PROXY_ONLY);
 	CCHECK(rep.net_enforced == NONO_NET_BLOCKED);
 	CCHECK(!rep.supervisor);
-	CCHECK(rep.n_downgrades == 1 && strstr(rep.downgrades[0], "EBUSY") != NULL);
+	/* proxy-only became blocked, and metadata writes are refused outright (issue 11) */
+	CCHECK(rep.n_downgrades == 2 && strstr(rep.downgrades[0], "EBUSY") != NULL);
+	CCHECK(strstr(rep.downgrades[1], "chmod") != NULL && strstr(rep.downgrades[1], "EBUSY"));
 	CCHECK(tcp_connect(port_a) != 0); /* not even the proxy: blocked */
 	CCHECK(tcp_connect(port_b) != 0);
 	CCHECK(udp_socket() == EACCES);
@@ -556,7 +558,17 @@ static int case_busy_blocked(void)
 	}
 	CCHECK(rep.net_enforced == NONO_NET_BLOCKED);
 	CCHECK(!rep.supervisor && rep.seccomp);
-	CCHECK(!rep.downgraded);
+	/* The network is whole; metadata writes, with nobody to decide, are refused everywhere
+	 * (issue 11): the one downgrade line says so, and a chmod inside the grants gets EPERM. */
+	CCHECK(rep.n_downgrades == 1 && strstr(rep.downgrades[0], "chmod") != NULL);
+	char gp[512];
+	pathf(gp, sizeof gp, "rw/meta-busy");
+	int gfd = open(gp, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	CCHECK(gfd >= 0);
+	CCHECK(chmod(gp, 0600) < 0 && errno == EPERM);
+	CCHECK(fchmod(gfd, 0600) < 0 && errno == EPERM);
+	if (gfd >= 0)
+		close(gfd);
 	CCHECK(tcp_connect(port_a) == EACCES);
 	CCHECK(udp_socket() == EACCES);
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -596,7 +608,8 @@ static void test_plan_report(void)
 	CHECK(rep.landlock_abi >= 1);
 	CHECK(rep.no_new_privs);
 	CHECK(rep.net_requested == NONO_NET_ALLOWED && rep.net_enforced == NONO_NET_ALLOWED);
-	CHECK(rep.seccomp && !rep.supervisor && !rep.downgraded && rep.n_downgrades == 0);
+	/* network allowed: the supervisor still decides metadata writes and watches (issue 11) */
+	CHECK(rep.seccomp && rep.supervisor && !rep.downgraded && rep.n_downgrades == 0);
 	/* the planning process itself is not restricted */
 	CHECK_EQ_INT(try_open("outside/secret", O_RDONLY), 0);
 	/* unknown flags are refused */

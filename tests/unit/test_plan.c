@@ -42,8 +42,8 @@ static void test_full_kernel(void)
 	CHECK_EQ_INT(p.net, NONO_NET_PROXY_ONLY);
 	CHECK_EQ_INT(p.proxy_port, 3128);
 	CHECK(p.notify && p.seccomp && p.landlock_tcp);
-	CHECK_EQ_INT(p.seccomp_variant,
-		     NONO_SC_ALWAYS | NONO_SC_NO_USERNS | NONO_SC_PROXY | NONO_SC_NOTIFY);
+	CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS | NONO_SC_NO_USERNS | NONO_SC_PROXY |
+					NONO_SC_NOTIFY | NONO_SC_META);
 	CHECK_EQ_INT(p.seccomp_flags, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
 	CHECK_EQ_INT(p.landlock_scoped, LANDLOCK_SCOPE_SIGNAL | LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET);
 	CHECK_EQ_INT(p.fs_handled, 0xffff);
@@ -52,19 +52,28 @@ static void test_full_kernel(void)
 	CHECK_EQ_INT(p.report.fs_unenforced, 0);
 	CHECK_EQ_INT(p.report.grants, 1);
 	nono_caps_free(c);
-	/* allowed: no TCP rules, signal scope only, no supervisor */
+	/* allowed: no TCP rules, signal scope only; the supervisor decides metadata writes and
+	 * watches only (issue 11), so no network rule of the filter applies */
 	c = caps_net(NONO_NET_ALLOWED, 0);
 	CHECK_EQ_INT(decide(c, &k, 0, &p, &e), 0);
-	CHECK(!p.notify && !p.landlock_tcp && p.seccomp);
+	CHECK(p.notify && !p.landlock_tcp && p.seccomp);
 	CHECK_EQ_INT(p.landlock_scoped, LANDLOCK_SCOPE_SIGNAL);
-	CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS | NONO_SC_NO_USERNS);
-	CHECK_EQ_INT(p.seccomp_flags, 0);
+	CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS | NONO_SC_NO_USERNS | NONO_SC_META);
+	CHECK_EQ_INT(p.seccomp_flags, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
+	CHECK(p.report.supervisor && !p.report.downgraded);
 	CHECK(p.report.userns_refused);
 	/* user namespaces allowed by the caps: the filter leaves them alone, the report says so */
 	nono_caps_set_user_namespaces(c, true);
 	CHECK_EQ_INT(decide(c, &k, 0, &p, &e), 0);
-	CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS);
+	CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS | NONO_SC_META);
 	CHECK(!p.report.userns_refused);
+	nono_caps_free(c);
+	/* no Landlock (best effort): nothing to hold metadata writes to, no supervisor */
+	c = caps_net(NONO_NET_ALLOWED, 0);
+	struct nono_kernel nolandlock = unit_kernel(0);
+	CHECK_EQ_INT(decide(c, &nolandlock, NONO_FLAG_BEST_EFFORT, &p, &e), 0);
+	CHECK(!p.notify && p.seccomp);
+	CHECK(!(p.seccomp_variant & (NONO_SC_META | NONO_SC_NOMETA)));
 	nono_caps_free(c);
 }
 
@@ -81,8 +90,8 @@ static void test_debian_61(void)
 	CHECK_EQ_INT(p.net, NONO_NET_PROXY_ONLY); /* the supervisor holds it without TCP rules */
 	CHECK(p.notify && !p.landlock_tcp);
 	CHECK_EQ_INT(p.landlock_scoped, 0);
-	CHECK_EQ_INT(p.seccomp_variant,
-		     NONO_SC_ALWAYS | NONO_SC_NO_USERNS | NONO_SC_PROXY | NONO_SC_NOTIFY | NONO_SC_OLD_LL);
+	CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS | NONO_SC_NO_USERNS | NONO_SC_PROXY |
+					NONO_SC_NOTIFY | NONO_SC_OLD_LL | NONO_SC_META);
 	CHECK_EQ_INT(p.seccomp_flags, 0);
 	CHECK(p.report.truncate_by_filter);
 	CHECK_EQ_INT(p.report.fs_unenforced, IOCTL_DEV); /* truncation: closed by the filter */
@@ -118,18 +127,23 @@ static void test_no_supervisor(void)
 		CHECK_EQ_INT(p.net, NONO_NET_BLOCKED);
 		CHECK_EQ_INT(p.proxy_port, 0); /* no layer keeps a rule for the proxy port */
 		CHECK(!p.notify);
+		/* …and nobody decides metadata writes and watches: refused outright (issue 11) */
 		CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS | NONO_SC_NO_USERNS | NONO_SC_BLOCKED |
-						     NONO_SC_NONOTIFY);
+						     NONO_SC_NONOTIFY | NONO_SC_NOMETA);
 		CHECK(p.landlock_tcp); /* ABI 7: TCP handled, nothing granted */
 		CHECK_EQ_INT(p.report.net_requested, NONO_NET_PROXY_ONLY);
 		CHECK_EQ_INT(p.report.net_enforced, NONO_NET_BLOCKED);
-		CHECK(p.report.downgraded && p.report.n_downgrades == 1);
+		CHECK(p.report.downgraded && p.report.n_downgrades == 2);
 		CHECK(strstr(p.report.downgrades[0], cases[i].why) != NULL);
+		CHECK(strstr(p.report.downgrades[1], "chmod") != NULL);
+		CHECK(strstr(p.report.downgrades[1], cases[i].why) != NULL);
 		CHECK(strstr(p.report.text, "downgraded: proxy-only became blocked") != NULL);
-		/* blocked alone stays fully enforced by the filter: no downgrade */
+		/* blocked alone stays fully enforced by the filter; the one line says that metadata
+		 * writes are refused everywhere */
 		CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_BLOCKED, 0, NULL), 0);
 		CHECK_EQ_INT(decide(c, &k, 0, &p, &e), 0);
-		CHECK(!p.notify && !p.report.downgraded);
+		CHECK(!p.notify && p.report.n_downgrades == 1);
+		CHECK(strstr(p.report.downgrades[0], "chmod") != NULL);
 		CHECK(p.seccomp_variant & NONO_SC_NONOTIFY);
 		/* …but a unix-socket grant cannot be honoured */
 		CHECK_EQ_INT(nono_caps_allow_unix_socket(c, "/tmp", NULL), 0);

@@ -442,8 +442,9 @@ static void test_no_listener(void)
 	busy.user_notif = -EBUSY; /* under another supervisor */
 	CHECK_EQ_INT(nono_caps_set_network(c, NONO_NET_BLOCKED, 0, &e), 0);
 	CHECK_EQ_INT(sc_prepare(c, 0, &busy, &p, &e), 0);
-	CHECK(!p.notify && p.prog.len > 0 && !p.report.downgraded);
+	CHECK(!p.notify && p.prog.len > 0 && p.report.n_downgrades == 1);
 	CHECK(p.seccomp_variant & NONO_SC_NONOTIFY);
+	CHECK(p.seccomp_variant & NONO_SC_NOMETA);
 	expect_clean_exit(run_child(&p, nolistener_checks));
 	free(p.prog.filter);
 	/* A unix-socket grant cannot be honoured without a supervisor: refused… */
@@ -547,7 +548,8 @@ int main(void)
 	free(p.prog.filter);
 
 	p = make_plan(NONO_NET_ALLOWED, 0);
-	CHECK(!p.notify);
+	CHECK(p.notify); /* metadata writes and watches (issue 11) */
+	CHECK(p.seccomp_variant & NONO_SC_META);
 	CHECK(p.prog.len > 0);
 	expect_clean_exit(run_child(&p, allowed_checks));
 	st = run_child(&p, i386_getpid);
