@@ -10,6 +10,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,8 +257,10 @@ int runenv_check_listening(const char *addr, uint16_t port, const char *opt)
 		inet_pton(AF_INET, addr, &s4->sin_addr);
 		len = sizeof *s4;
 	}
-	/* A loopback connect is answered at once (SYN-ACK or RST): no timeout needed. */
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* A loopback connect is answered at once (SYN-ACK or RST) — unless the listener's accept queue
+	 * is full, when the kernel drops the SYN and retries for minutes: non-blocking, and a
+	 * connect still pending after 2 s means a listener exists (a busy one). */
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 && (errno == EACCES || errno == EPERM))
 		return -1; /* as below: nono is sandboxed itself and cannot look */
 	if (fd < 0) {
@@ -266,6 +269,18 @@ int runenv_check_listening(const char *addr, uint16_t port, const char *opt)
 	}
 	int rc = connect(fd, (struct sockaddr *)&ss, len);
 	int e = errno;
+	if (rc < 0 && e == EINPROGRESS) {
+		struct pollfd pf = {fd, POLLOUT, 0};
+		int n = poll(&pf, 1, 2000);
+		socklen_t el = sizeof e;
+		if (n == 0) {
+			close(fd);
+			return -1; /* queued: something listens */
+		}
+		rc = n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0 || e ? -1 : 0;
+		if (n < 0)
+			e = errno;
+	}
 	close(fd);
 	/* nono itself inside a sandbox that refuses the connect (a nono run under another): it cannot
 	 * look, and the command will find out; the check exists to catch a wrong port, not to

@@ -11,6 +11,7 @@ bytes between a granted and an ungranted target: 0 of 20,000 attempts may change
 import os
 import pathlib
 import socket
+import threading
 import subprocess
 import sys
 import tempfile
@@ -74,10 +75,25 @@ def _scratch_dir():
 
 @pytest.fixture(scope="module")
 def proxy_port():
+    """A loopback listener standing in for the proxy. It accepts (and closes) what arrives: nono
+    run --proxy-port checks that something accepts there, and a queue left full would stall it."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    s.listen(16)
+    s.listen(64)
+    s.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                s.accept()[0].close()
+            except OSError:
+                continue
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
     yield s.getsockname()[1]
+    stop.set()
+    t.join(5)
     s.close()
 
 
