@@ -8,6 +8,7 @@
 int cli_external_proxy(nono_proxy_config *cfg, const char *url, const struct strvec *bypass)
 {
 	nono_error err = {0};
+	const char *arg_url = url;
 	if (!url) {
 		if (bypass->n) {
 			cli_err("--bypass %s: needs --external-proxy (it names hosts that do not go "
@@ -28,6 +29,13 @@ int cli_external_proxy(nono_proxy_config *cfg, const char *url, const struct str
 	if (nono_proxy_config_set_external_proxy(cfg, url, &err) < 0) {
 		cli_err("--external-proxy: %s", err.message);
 		return EXIT_USAGE;
+	}
+	/* The config holds its copy now: an env:// variable leaves nono's environment (wiped, as
+	 * /proc/PID/environ shows the original block), so --inherit-env or --env NAME cannot hand
+	 * the proxy's credentials to the command (review of 2026-12-04). */
+	if (strncmp(arg_url, "env://", 6) == 0) {
+		explicit_bzero((char *)url, strlen(url));
+		unsetenv(arg_url + 6);
 	}
 	for (size_t i = 0; i < bypass->n; i++)
 		if (nono_proxy_config_add_bypass_host(cfg, bypass->v[i], &err) < 0) {

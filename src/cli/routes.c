@@ -200,6 +200,24 @@ int route_env_merge(const nono_proxy *p, const char *const *user, char ***out)
 	return -1;
 }
 
+int route_opts_check_files(const struct route_opts *ro, const nono_caps *caps)
+{
+	for (size_t i = 0; i < ro->creds.n; i++) {
+		const char *src = strchr(ro->creds.v[i], '=') + 1;
+		if (strncmp(src, "file://", 7) != 0)
+			continue;
+		nono_decision d;
+		nono_error err = {0};
+		/* A secret the command can read is no phantom (review of 2026-12-04). */
+		if (nono_caps_query_path(caps, src + 7, NONO_ACCESS_READ, &d, &err) == 0 && d.allowed) {
+			cli_err("--credential %s: the command could read this file (%s); keep the secret "
+				"outside every grant", ro->creds.v[i], d.reason);
+			return EXIT_USAGE;
+		}
+	}
+	return -1;
+}
+
 void route_scrub_env(const struct route_opts *ro)
 {
 	for (size_t i = 0; i < ro->creds.n; i++) {

@@ -33,6 +33,9 @@ int route_env_merge(const nono_proxy *p, const char *const *user, char ***out);
  * its value overwritten in place first, so neither --inherit-env nor /proc/<nono>/environ hands it
  * to anyone. */
 void route_scrub_env(const struct route_opts *ro);
+/* A file:// credential the command could read (inside a read grant) is refused: -1 when none is,
+ * else the exit status (message printed). */
+int route_opts_check_files(const struct route_opts *ro, const nono_caps *caps);
 void route_opts_free(struct route_opts *ro);
 
 #endif

@@ -276,6 +276,8 @@ int cmd_run(int argc, char **argv)
 		status = policy_build_proxy_config(&o, &r.pcfg);
 	if (status < 0 && o.audit_log)
 		status = runenv_check_audit_log(r.caps, o.audit_log);
+	if (status < 0)
+		status = route_opts_check_files(&o.ro, r.caps);
 	o.pcfg = r.pcfg;
 	if (status < 0)
 		status = o.dry_run ? dry_run(&o, r.caps) : run(&o, &r);

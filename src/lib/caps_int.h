@@ -45,8 +45,6 @@ struct nono_direct {
 NONO_HIDDEN void nono_caps_direct_free(nono_caps *caps);
 NONO_HIDDEN int nono_caps_direct_copy(nono_caps *dst, const nono_caps *src);
 
-/* caps_deny.c: the deny path covering canonical absolute `p` (equal or below), or NULL. */
-NONO_HIDDEN const char *nono_caps_denied_by(const nono_caps *caps, const char *p);
 
 /* "read", "write", "read-write", or "?" for a value that is not one (messages only). */
 NONO_HIDDEN const char *nono_caps_access_label(nono_access a);

@@ -187,6 +187,8 @@ NONO_HIDDEN int nono_mounts_decide(const nono_caps *caps, const struct nono_kern
 NONO_HIDDEN int nono_mounts_enter(const struct nono_mount_op *ops);
 NONO_HIDDEN int nono_mounts_probe_child(void);
 NONO_HIDDEN bool nono_mounts_write_blocked(const nono_caps *caps, const char *p);
+/* caps_deny.c: the deny path covering canonical absolute `p` (equal or below), or NULL. */
+NONO_HIDDEN const char *nono_caps_denied_by(const nono_caps *caps, const char *p);
 /* Does `caps` need the namespace at all (a deny path or read-only grant inside a grant)? */
 NONO_HIDDEN bool nono_mounts_wanted(const nono_caps *caps);
 

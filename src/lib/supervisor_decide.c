@@ -168,6 +168,8 @@ static struct denial connect_unix(struct rq *q)
 	if (fstat(pfd, &st) < 0 || !S_ISSOCK(st.st_mode))
 		return sup_refuse(ECONNREFUSED, "not a socket");
 	snprintf(q->target, sizeof q->target, "%.250s", canon);
+	if (nono_sup_path_withheld(q->s, canon, false))
+		return sup_refuse(EACCES, "unix socket under a denied path");
 	if (!in_grants(canon, q->s->socks, q->s->nsocks)) {
 		if (nono_sup_routine_seen(q->s, canon)) { /* recorded once already */
 			nono_sup_reply(q->s, q->id, 0, EACCES);
@@ -238,7 +240,7 @@ static struct denial bind_inet(struct rq *q)
 		return sup_refuse(EACCES, "bind: port not granted (--allow-bind)");
 	int r = bind(q->fd, (struct sockaddr *)&q->addr, q->alen) < 0 ? -errno : 0;
 	if (r == 0)
-		nono_sup_mark_bound(q->s, port);
+		nono_sup_mark_bound(q->s, &q->addr, q->alen);
 	return bind_performed(q, r);
 }
 
@@ -289,7 +291,7 @@ static struct denial bind_unix(struct rq *q)
 	if (dfd < 0)
 		return sup_refuse(-dfd, "bind: directory cannot be resolved");
 	snprintf(q->target, sizeof q->target, "%.150s/%.100s", canon, base);
-	if (!in_grants(canon, q->s->wdirs, q->s->nwdirs))
+	if (!in_grants(canon, q->s->wdirs, q->s->nwdirs) || nono_sup_path_withheld(q->s, q->target, true))
 		return sup_refuse(EACCES, "bind: unix socket outside the writable grants");
 	int um = nono_sup_child_umask(q);
 	if (um < 0)

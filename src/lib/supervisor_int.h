@@ -62,10 +62,12 @@ struct nono_supervisor {
 	bool private_fs; /* unshare(CLONE_FS) succeeded: fchdir is ours alone */
 	struct sup_direct *direct; /* internal destinations reached directly (supervisor_net.c) */
 	size_t ndirect;
-	atomic_bool *bound; /* per ports[i]: bound on loopback through us (its own listener) */
+	atomic_uint *bound; /* per ports[i]: bound on loopback through us (its own listener): bit 0
+			       127.0.0.1, bit 1 [::1] — only the address bound is connectable */
 	atomic_uint seen_sockets; /* refused socket kinds already recorded (bit per kind) */
 	atomic_bool seen_routine; /* a routine miss (nscd) already recorded */
 	struct meta_grant *mgrants; /* all filesystem grants (supervisor_meta.c) */
+	nono_caps *view; /* a copy of the caps: deny paths and read-only binds (supervisor_meta.c) */
 	size_t nmgrants;
 	struct seccomp_notif_sizes sizes;
 	struct pidfd_slot pidfds[16]; /* main thread only */
@@ -174,8 +176,9 @@ NONO_HIDDEN void nono_sup_direct_free(struct nono_supervisor *s);
  * loopback that was bound through us? */
 NONO_HIDDEN bool nono_sup_direct_ok(struct nono_supervisor *s, const struct sockaddr_storage *a,
 				    socklen_t len);
-/* Remember that granted port `port` was bound on loopback through us. */
-NONO_HIDDEN void nono_sup_mark_bound(struct nono_supervisor *s, uint16_t port);
+/* Remember that the loopback address `a` (a granted port) was bound through us. */
+NONO_HIDDEN void nono_sup_mark_bound(struct nono_supervisor *s, const struct sockaddr_storage *a,
+				     socklen_t len);
 /* socket()/socketpair() of a kind the filter refuses (seccomp.c via_sup rows): EACCES, recorded
  * the first time per family and type. */
 NONO_HIDDEN struct denial nono_sup_h_socket(struct rq *q);
@@ -191,7 +194,13 @@ NONO_HIDDEN struct denial nono_sup_meta(struct rq *q);
 /* Copy every filesystem grant of `caps` (0 or -ENOMEM; nono_sup_meta_free releases either way). */
 NONO_HIDDEN int nono_sup_meta_load(struct nono_supervisor *s, const nono_caps *caps);
 NONO_HIDDEN void nono_sup_meta_free(struct nono_supervisor *s);
-/* Is the canonical path `canon` inside a grant carrying all of `access`? (tests call it too) */
+/* Is canonical `canon` withheld from the command by its mount namespace: under a deny path, or
+ * (for a write) under a read-only bind inside a writable grant? The supervisor resolves paths in
+ * nono's own view, where those covers do not exist: every decision on a path asks this too. */
+NONO_HIDDEN bool nono_sup_path_withheld(const struct nono_supervisor *s, const char *canon,
+					bool write);
+/* Is the canonical path `canon` inside a grant carrying all of `access`, and not withheld?
+ * (tests call it too) */
 NONO_HIDDEN bool nono_sup_meta_granted(const struct nono_supervisor *s, const char *canon,
 				       unsigned access);
 

@@ -119,6 +119,8 @@ static void obj_close(struct obj *o)
 
 int nono_sup_meta_load(struct nono_supervisor *s, const nono_caps *caps)
 {
+	if (!(s->view = nono_caps_clone(caps)))
+		return -ENOMEM;
 	size_t ng = nono_caps_grant_count(caps);
 	s->mgrants = calloc(ng + 1, sizeof *s->mgrants);
 	if (!s->mgrants)
@@ -143,12 +145,24 @@ void nono_sup_meta_free(struct nono_supervisor *s)
 		free(s->mgrants[i].path);
 	free(s->mgrants);
 	s->mgrants = NULL;
+	nono_caps_free(s->view);
+	s->view = NULL;
 	s->nmgrants = 0;
+}
+
+bool nono_sup_path_withheld(const struct nono_supervisor *s, const char *canon, bool write)
+{
+	if (!s->view)
+		return true; /* fail closed */
+	return nono_caps_denied_by(s->view, canon) ||
+	       (write && nono_mounts_write_blocked(s->view, canon));
 }
 
 bool nono_sup_meta_granted(const struct nono_supervisor *s, const char *canon, unsigned access)
 {
 	if (canon[0] != '/') /* pipe:[…], socket:[…], anon_inode:…: no path, no grant */
+		return false;
+	if (nono_sup_path_withheld(s, canon, access & NONO_ACCESS_WRITE))
 		return false;
 	for (size_t i = 0; i < s->nmgrants; i++)
 		if ((s->mgrants[i].access & access) == access &&
@@ -484,6 +498,10 @@ static struct denial watch_group(struct rq *q, const struct meta_sys *m, unsigne
 		return SUP_DONE;
 	if (flags & FAN_MARK_TYPES)
 		return sup_refuse(EPERM, "fanotify mount and filesystem marks are not granted");
+	/* Permission events (FAN_*_PERM, root with FAN_CLASS_CONTENT) would let the command hold or
+	 * refuse opens and execs of other processes on the host (review of 2026-12-04): never. */
+	if (q->args[2] & (FAN_ACCESS_PERM | FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM))
+		return sup_refuse(EPERM, "fanotify permission events are not granted");
 	if (flags & FAN_MARK_FLUSH) {
 		*done = true;
 		nono_sup_answer(q, sys_ret(fanotify_mark(*group, flags, q->args[2], AT_FDCWD, NULL)),
@@ -532,6 +550,12 @@ struct denial nono_sup_meta(struct rq *q)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
 	unsigned need = watch ? NONO_ACCESS_READ : NONO_ACCESS_WRITE;
+	/* Under a read-only bind the kernel itself would answer EROFS: so do we. */
+	if ((need & NONO_ACCESS_WRITE) && q->s->view && !nono_caps_denied_by(q->s->view, o.canon) &&
+	    nono_mounts_write_blocked(q->s->view, o.canon)) {
+		obj_close(&o);
+		return sup_refuse(EROFS, "inside a read-only grant (bound read-only)");
+	}
 	if (!nono_sup_meta_granted(q->s, o.canon, need)) {
 		obj_close(&o);
 		return sup_refuse(EACCES, watch ? "watch outside the read grants"

@@ -88,17 +88,25 @@ bool nono_sup_direct_ok(struct nono_supervisor *s, const struct sockaddr_storage
 	/* normalise() made ::ffff:127.0.0.1 the IPv4 address. */
 	static const unsigned char lo4[4] = {127, 0, 0, 1}, lo6[16] = {[15] = 1};
 	bool loopback = t.family == AF_INET ? !memcmp(t.addr, lo4, 4) : !memcmp(t.addr, lo6, 16);
+	/* Only the loopback address the command bound: another program may listen on the same port
+	 * of the other loopback address (review of 2026-12-04). */
+	unsigned bit = t.family == AF_INET ? 1u : 2u;
 	for (size_t i = 0; loopback && i < s->nports; i++)
-		if (s->ports[i] == t.port && atomic_load(&s->bound[i]))
+		if (s->ports[i] == t.port && (atomic_load(&s->bound[i]) & bit))
 			return true;
 	return false;
 }
 
-void nono_sup_mark_bound(struct nono_supervisor *s, uint16_t port)
+void nono_sup_mark_bound(struct nono_supervisor *s, const struct sockaddr_storage *a,
+			 socklen_t len)
 {
+	struct sup_direct t;
+	if (!normalise(a, len, &t))
+		return;
+	unsigned bit = t.family == AF_INET ? 1u : 2u;
 	for (size_t i = 0; i < s->nports; i++)
-		if (s->ports[i] == port)
-			atomic_store(&s->bound[i], true);
+		if (s->ports[i] == t.port)
+			atomic_fetch_or(&s->bound[i], bit);
 }
 
 static const char *family_name(int f)

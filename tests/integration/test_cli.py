@@ -1030,3 +1030,23 @@ def test_closed_stdio_never_hands_nono_fds_to_the_command(nono, tmp_path):
     lines = dict(l.split("=", 1) for l in r.stdout.split())
     assert lines["0"] == "/dev/null" and lines["2"] == "/dev/null", r.stdout
     assert str(audit) not in r.stdout
+
+
+def test_route_credential_file_readable_by_the_command_is_refused(tmp_path):
+    """Review of 2026-12-04: a file:// secret inside a read grant would be no phantom at all."""
+    secret = tmp_path / "secret"
+    secret.write_text("sk-test\n")
+    r = run_nono("run", "-r", str(tmp_path), "--route", "openai=https://api.example.com",
+                 "--credential", f"openai=file://{secret}", "--", "true")
+    assert r.returncode == 125 and "could read this file" in r.stderr, r.stderr
+    assert "sk-test" not in r.stderr
+
+
+def test_external_proxy_env_credentials_never_reach_the_command():
+    """Review of 2026-12-04: --external-proxy env://VAR leaves nono's environment before the
+    command's is built, so --inherit-env cannot pass the proxy's password on."""
+    env = dict(os.environ, EXTP="http://u:PROXYPASS@127.0.0.1:3128")
+    r = run_nono("run", "--inherit-env", "--external-proxy", "env://EXTP", "--allow-domain",
+                 "example.org", "--", "/usr/bin/env", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "PROXYPASS" not in r.stdout and "EXTP=" not in r.stdout

@@ -103,9 +103,13 @@ static void test_supervisor_direct(void)
 	/* its own listener: only once bound through the supervisor, only on loopback */
 	a = sa("127.0.0.1", 9000, &l);
 	CHECK(!nono_sup_direct_ok(&s, &a, l));
-	nono_sup_mark_bound(&s, 9000);
+	nono_sup_mark_bound(&s, &a, l);
 	CHECK(nono_sup_direct_ok(&s, &a, l));
+	/* only the address bound: the same port on the other loopback address may be someone
+	 * else's listener */
 	a = sa("::1", 9000, &l);
+	CHECK(!nono_sup_direct_ok(&s, &a, l));
+	nono_sup_mark_bound(&s, &a, l);
 	CHECK(nono_sup_direct_ok(&s, &a, l));
 	a = sa("10.0.0.1", 9000, &l);
 	CHECK(!nono_sup_direct_ok(&s, &a, l));
