@@ -8,6 +8,7 @@ set -euo pipefail
 pkgs=(
 	# the build
 	build-essential meson ninja-build pkg-config libseccomp-dev libjansson-dev
+	libssl-dev
 	python3 python3-dev
 	# the tests: pytest, and the commands they run
 	python3-pytest
