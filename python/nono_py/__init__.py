@@ -36,12 +36,25 @@ from ._nono import (
     support_info,
 )
 
+from ._undo import (
+    Change,
+    ContentHash,
+    ExclusionConfig,
+    FileState,
+    SessionMetadata,
+    SnapshotManager,
+    SnapshotManifest,
+)
+
 __version__ = "@VERSION@"  # filled in by meson (configure_file)
 
 __all__ = [
     "AccessMode", "CapabilitySet", "ExecResult", "FsCapability", "ProxyConfig", "ProxyHandle",
     "QueryContext", "RouteConfig", "SandboxState", "SupportInfo", "apply", "is_supported",
     "sandboxed_exec", "start_proxy", "support_info",
+    # snapshots and rollback (_undo.py)
+    "Change", "ContentHash", "ExclusionConfig", "FileState", "SessionMetadata", "SnapshotManager",
+    "SnapshotManifest",
 ]
 
 _PREFIX_RE = re.compile(r"^/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/?$")
