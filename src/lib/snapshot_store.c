@@ -55,9 +55,12 @@ static int copy_fd(int src, int dst)
 	}
 	if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
 		return -errno;
-	static __thread char buf[1 << 16];
+	size_t bufsz = 1 << 16;
+	cleanup_free char *buf = malloc(bufsz); /* heap: see snap_sha256_fd */
+	if (!buf)
+		return -ENOMEM;
 	for (;;) {
-		ssize_t n = pread(src, buf, sizeof buf, off_in);
+		ssize_t n = pread(src, buf, bufsz, off_in);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -90,15 +93,18 @@ static int write_all(int fd, const void *buf, size_t len)
 /* Small files: one read, hashed from memory, written only when the object is new. */
 static int store_small(const nono_snap *s, int src, size_t size, nono_snap_entry *e)
 {
-	static __thread char buf[SMALL_FILE + 1];
+	size_t bufsz = SMALL_FILE + 1;
+	cleanup_free char *buf = malloc(bufsz); /* heap: see snap_sha256_fd */
 	size_t got = 0;
+	if (!buf)
+		return -ENOMEM;
 	for (;;) {
-		ssize_t n = read(src, buf + got, sizeof buf - got);
+		ssize_t n = read(src, buf + got, bufsz - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
-		if (n == 0 || (got += (size_t)n) == sizeof buf)
+		if (n == 0 || (got += (size_t)n) == bufsz)
 			break;
 	}
 	if (got > SMALL_FILE || got != size)

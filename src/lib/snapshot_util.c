@@ -37,10 +37,13 @@ int snap_sha256_fd(int fd, uint8_t out[32])
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	if (!ctx)
 		return -ENOMEM;
-	int rc = md() && EVP_DigestInit_ex(ctx, md(), NULL) ? 0 : -EIO;
-	static __thread unsigned char buf[1 << 17];
+	/* Heap, not thread-local: a large TLS block would be charged to every thread of the process,
+	 * including small-stack ones that pthread_create would then refuse (EINVAL). */
+	size_t bufsz = 1 << 17;
+	cleanup_free unsigned char *buf = malloc(bufsz);
+	int rc = !buf ? -ENOMEM : md() && EVP_DigestInit_ex(ctx, md(), NULL) ? 0 : -EIO;
 	while (rc == 0) {
-		ssize_t r = read(fd, buf, sizeof buf);
+		ssize_t r = read(fd, buf, bufsz);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
