@@ -9,5 +9,6 @@ void help_run(FILE *f);
 void help_proxy(FILE *f);
 void help_setup(FILE *f);
 void help_why(FILE *f);
+void help_rollback(FILE *f);
 
 #endif

@@ -32,6 +32,11 @@ enum {
 	OPT_WRITE_Q,
 	OPT_RW_Q,
 	OPT_NET_Q,
+	OPT_ROLLBACK,
+	OPT_RB_EXCLUDE,
+	OPT_RB_INCLUDE,
+	OPT_RB_GITIGNORE,
+	OPT_RB_NO_DEFAULTS,
 };
 
 static const struct option run_longopts[] = {
@@ -60,6 +65,11 @@ static const struct option run_longopts[] = {
 	{"write-access", no_argument, NULL, OPT_WRITE_Q},
 	{"read-write", no_argument, NULL, OPT_RW_Q},
 	{"net", no_argument, NULL, OPT_NET_Q},
+	{"rollback", no_argument, NULL, OPT_ROLLBACK},
+	{"rollback-exclude", required_argument, NULL, OPT_RB_EXCLUDE},
+	{"rollback-include", required_argument, NULL, OPT_RB_INCLUDE},
+	{"rollback-gitignore", no_argument, NULL, OPT_RB_GITIGNORE},
+	{"rollback-no-defaults", no_argument, NULL, OPT_RB_NO_DEFAULTS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -87,6 +97,8 @@ void run_opts_free(struct run_opts *o)
 	strvec_free(&o->internal);
 	strvec_free(&o->unix_socks);
 	strvec_free(&o->env);
+	strvec_free(&o->rb_exclude);
+	strvec_free(&o->rb_include);
 }
 
 /* A grant option (return 1 when `c` is one; -1 out of memory), else 0. */
@@ -165,6 +177,11 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case OPT_WRITE_Q: o->why_access = NONO_ACCESS_WRITE; break;
 	case OPT_RW_Q: o->why_access = NONO_ACCESS_READ_WRITE; break;
 	case OPT_NET_Q: o->why_net = true; break;
+	case OPT_ROLLBACK: o->rollback = true; break;
+	case OPT_RB_EXCLUDE: rc = strvec_push(&o->rb_exclude, arg); break;
+	case OPT_RB_INCLUDE: rc = strvec_push(&o->rb_include, arg); break;
+	case OPT_RB_GITIGNORE: o->rb_gitignore = true; break;
+	case OPT_RB_NO_DEFAULTS: o->rb_no_defaults = true; break;
 	}
 	return rc < 0 ? EXIT_INTERNAL : -1;
 }
@@ -174,7 +191,9 @@ static bool wrong_subcommand(int c, enum run_mode mode)
 {
 	bool why_only = c == OPT_PATH || c == OPT_WRITE_Q || c == OPT_RW_Q || c == OPT_NET_Q;
 	bool run_only = c == OPT_DRY_RUN || c == OPT_JSON || c == OPT_TIMEOUT || c == OPT_WORKDIR ||
-			c == 'e' || c == OPT_INHERIT || c == OPT_AUDIT;
+			c == 'e' || c == OPT_INHERIT || c == OPT_AUDIT || c == OPT_ROLLBACK ||
+			c == OPT_RB_EXCLUDE || c == OPT_RB_INCLUDE || c == OPT_RB_GITIGNORE ||
+			c == OPT_RB_NO_DEFAULTS;
 	return (mode == MODE_RUN && why_only) || (mode == MODE_WHY && run_only);
 }
 
@@ -191,6 +210,9 @@ static int check_cli_rules(struct run_opts *o, enum run_mode mode, const char *s
 		return cli_usage_error(sub, "--audit-log needs --net-block, --allow-domain or "
 					    "--proxy-port (with the network unrestricted there are no "
 					    "decisions to log)");
+	if (!o->rollback && (o->rb_exclude.n || o->rb_include.n || o->rb_gitignore || o->rb_no_defaults))
+		return cli_usage_error(sub, "--rollback-exclude/-include/-gitignore/-no-defaults go with "
+					    "--rollback");
 	if (o->json && !o->dry_run)
 		return cli_usage_error(sub, "--json applies to --dry-run");
 	if (mode == MODE_RUN && o->ncmd == 0 && !o->dry_run)

@@ -32,6 +32,9 @@ struct run_opts {
 	const char *audit_log, *workdir;
 	double timeout;
 	bool inherit_env, best_effort, dry_run, json;
+	/* --rollback: snapshot the writable directory grants before and after (rollback_run.c) */
+	bool rollback, rb_gitignore, rb_no_defaults;
+	struct strvec rb_exclude, rb_include;
 	/* why */
 	const char *why_path;
 	nono_access why_access;

@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "dryrun.h"
 #include "policy.h"
+#include "rollback.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@ struct run_ctx {
 	nono_proxy *proxy;
 	char **penv; /* the command's environment with the proxy's variables */
 	int audit_fd;
+	struct rb_run rb; /* --rollback */
 };
 
 static void run_ctx_free(struct run_ctx *r)
@@ -31,6 +33,7 @@ static void run_ctx_free(struct run_ctx *r)
 	nono_proxy_config_free(r->pcfg);
 	nono_strv_free(r->penv);
 	nono_caps_free(r->caps);
+	rb_run_free(&r->rb);
 }
 
 /* ---- the stop signals: SIGTERM, SIGHUP, SIGINT, SIGQUIT ----
@@ -179,7 +182,12 @@ static int run(const struct run_opts *o, struct run_ctx *r)
 	/* Asked to stop before there is a command: do not start one (cmd_run then dies of it). */
 	if (stop_signal_pending(false))
 		return EXIT_INTERNAL;
-	return execute(o, r);
+	if (o->rollback && (status = rb_run_begin(o, r->caps, &r->rb)) >= 0)
+		return status;
+	status = execute(o, r);
+	if (o->rollback)
+		rb_run_end(&r->rb, status);
+	return status;
 }
 
 int cmd_run(int argc, char **argv)
