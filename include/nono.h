@@ -482,6 +482,9 @@ typedef struct nono_snap_options {
 	 * unknown). May be NULL. */
 	void (*progress)(void *ctx, const char *phase, uint64_t done, uint64_t total);
 	void *progress_ctx;
+	/* Where file contents are stored (created if needed); NULL: session_dir/objects. Sessions
+	 * that share one store each file's bytes once between them (nono_snap_seed, nono_snap_gc). */
+	const char *objects_dir;
 } nono_snap_options;
 
 /* Defaults: use_defaults = true, use_gitignore = false, no patterns, default limits. */
@@ -553,6 +556,17 @@ NONO_API void nono_snap_free(nono_snap *s);
 NONO_API uint32_t nono_snap_count(const nono_snap *s);
 NONO_API const char *nono_snap_session_dir(const nono_snap *s); /* borrowed */
 
+/* Before the baseline: take the latest snapshot of another session that uses the same objects
+ * directory and the same tracked roots as the baseline's reference, so that files whose size,
+ * mtime, ctime and inode are unchanged since are neither read nor copied again. Returns 0 (also
+ * when `other_session_dir` has no snapshot or other roots: then nothing is seeded), or -errno. */
+NONO_API int nono_snap_seed(nono_snap *s, const char *other_session_dir, nono_error *err);
+/* Delete the objects in `objects_dir` that no manifest of the sessions `session_dirs[0..n)` names
+ * (and leftovers of interrupted writes). Run it with no snapshot being taken into that directory.
+ * *removed (may be NULL) gets the count. Returns 0 or -errno (-EBADMSG: a manifest is damaged;
+ * then nothing is deleted). */
+NONO_API int nono_snap_gc(const char *objects_dir, const char *const *session_dirs, size_t n,
+			  uint64_t *removed, nono_error *err);
 /* Take snapshot 0. -EEXIST when one exists. -EFBIG when the tree passes max_entries or max_bytes
  * (nothing is stored; the message says which limit, and by how much). *out (may be NULL) is the
  * manifest, freed with nono_snap_manifest_free. */

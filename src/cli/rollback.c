@@ -21,8 +21,8 @@ static const char sub[] = "rollback ";
 /* A session id names one directory below the store: no '/', no "." or "..". */
 static bool id_ok(const char *id)
 {
-	if (!*id || !strcmp(id, ".") || !strcmp(id, ".."))
-		return false;
+	if (!*id || id[0] == '.')
+		return false; /* also ".objects", the shared store */
 	for (const char *p = id; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
 		      *p == '-' || *p == '_' || *p == '.'))
@@ -75,7 +75,10 @@ static int session_open(const char *id, bool create_roots, struct session *s)
 	}
 	const char **keep[3] = {NULL, NULL, NULL};
 	nono_snap_options o;
+	char objects[PATH_MAX + 16];
 	rb_options_from_json(json_object_get(s->meta, "exclusion"), &o, keep);
+	rb_objects_dir(base, objects, sizeof objects);
+	o.objects_dir = objects;
 	nono_error err = {0};
 	int rc = nono_snap_open(s->dir, roots, n, &o, &s->snap, &err);
 	for (int k = 0; k < 3; k++)
@@ -255,6 +258,39 @@ static int parse_age(const char *arg, double *secs)
 	return -1;
 }
 
+/* Delete the shared objects no remaining session names. */
+static int gc(const char *base)
+{
+	struct dirent **names;
+	int n = scandir(base, &names, NULL, alphasort);
+	if (n < 0)
+		return EXIT_INTERNAL;
+	char **dirs = calloc((size_t)n + 1, sizeof *dirs);
+	size_t nd = 0;
+	for (int i = 0; i < n; i++) {
+		if (dirs && id_ok(names[i]->d_name) &&
+		    asprintf(&dirs[nd], "%s/%s", base, names[i]->d_name) >= 0)
+			nd++;
+		free(names[i]);
+	}
+	free(names);
+	char objects[PATH_MAX + 16];
+	rb_objects_dir(base, objects, sizeof objects);
+	uint64_t removed = 0;
+	nono_error err = {0};
+	int rc = dirs ? nono_snap_gc(objects, (const char *const *)dirs, nd, &removed, &err) : -ENOMEM;
+	for (size_t i = 0; i < nd; i++)
+		free(dirs[i]);
+	free(dirs);
+	if (rc < 0) {
+		cli_err("rollback cleanup: objects kept: %s", err.message[0] ? err.message : strerror(-rc));
+		return EXIT_INTERNAL;
+	}
+	fprintf(stderr, "removed %" PRIu64 " stored object%s no session needs\n", removed,
+		removed == 1 ? "" : "s");
+	return 0;
+}
+
 static int cmd_cleanup(int argc, char **argv)
 {
 	double age = 30 * 86400.0;
@@ -287,7 +323,7 @@ static int cmd_cleanup(int argc, char **argv)
 	if (d)
 		closedir(d);
 	fprintf(stderr, "removed %zu session%s\n", removed, removed == 1 ? "" : "s");
-	return status;
+	return removed && status == 0 ? gc(base) : status;
 }
 
 int cmd_rollback(int argc, char **argv)

@@ -28,6 +28,9 @@ void rb_progress_done(void);
  * `excl`; the vectors are malloc'd into *keep (free each with free()). */
 void rb_options_from_json(json_t *excl, nono_snap_options *o, const char **keep[3]);
 
+/* The objects directory every session shares: "<base>/.objects" into buf. */
+void rb_objects_dir(const char *base, char *buf, size_t len);
+
 /* Before the command: check that no writable grant reaches the store, take the baseline of the
  * writable directory grants. Returns -1 to go on, else an exit status (nothing was run). */
 int rb_run_begin(const struct run_opts *o, const nono_caps *caps, struct rb_run *rb);

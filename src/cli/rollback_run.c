@@ -4,6 +4,7 @@
  * the state directory, progress on a terminal, session.json. */
 #include "rollback.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -155,6 +156,11 @@ static void iso_now(char buf[32])
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+void rb_objects_dir(const char *base, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/.objects", base);
+}
+
 /* ---- nono run --rollback ---- */
 
 static bool under(const char *path, const char *dir)
@@ -244,6 +250,34 @@ static void add_root(struct rb_run *rb, const nono_snap_manifest *m)
 	json_object_set_new(rb->meta, "snapshot_count", json_integer(m->number + 1));
 }
 
+/* The newest earlier session with the same trees and exclusions seeds the baseline: files
+ * unchanged since its last snapshot are neither read nor copied again. */
+static int seed(struct rb_run *rb, const char *base, nono_error *err)
+{
+	struct dirent **names;
+	int n = scandir(base, &names, NULL, alphasort), rc = 0;
+	bool done = false;
+	for (int i = n - 1; i >= 0; i--) {
+		char dir[PATH_MAX + 320], path[PATH_MAX + 400];
+		snprintf(dir, sizeof dir, "%s/%s", base, names[i]->d_name);
+		snprintf(path, sizeof path, "%s/session.json", dir);
+		json_t *m = done || names[i]->d_name[0] == '.' || !strcmp(names[i]->d_name, rb->id)
+				    ? NULL
+				    : json_load_file(path, 0, NULL);
+		if (m && json_equal(json_object_get(m, "tracked_paths"),
+				    json_object_get(rb->meta, "tracked_paths")) &&
+		    json_equal(json_object_get(m, "exclusion"), json_object_get(rb->meta, "exclusion"))) {
+			done = true;
+			rc = nono_snap_seed(rb->snap, dir, err);
+		}
+		json_decref(m);
+		free(names[i]);
+	}
+	if (n >= 0)
+		free(names);
+	return rc;
+}
+
 int rb_run_begin(const struct run_opts *o, const nono_caps *caps, struct rb_run *rb)
 {
 	char base[PATH_MAX];
@@ -257,11 +291,14 @@ int rb_run_begin(const struct run_opts *o, const nono_caps *caps, struct rb_run 
 		status = EXIT_INTERNAL;
 	const char **keep[3] = {NULL, NULL, NULL};
 	nono_snap_options so;
+	char objects[PATH_MAX + 16];
 	rb_options_from_json(json_object_get(rb->meta, "exclusion"), &so, keep);
+	rb_objects_dir(base, objects, sizeof objects);
+	so.objects_dir = objects;
 	nono_error err = {0};
 	nono_snap_manifest *m = NULL;
 	if (status < 0 && (nono_snap_open(rb->dir, t.v, t.n, &so, &rb->snap, &err) < 0 ||
-			   nono_snap_baseline(rb->snap, &m, &err) < 0)) {
+			   seed(rb, base, &err) < 0 || nono_snap_baseline(rb->snap, &m, &err) < 0)) {
 		rb_progress_done();
 		cli_err("--rollback: %s (nothing was run)", err.message);
 		status = err.code == -EFBIG || err.code == -EINVAL ? EXIT_USAGE : EXIT_INTERNAL;

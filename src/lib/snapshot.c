@@ -30,17 +30,28 @@ static int mkdir_p(const char *path)
 	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
-static int layout_init(nono_snap *s, nono_error *err)
+static int layout_init(nono_snap *s, const char *objects_dir, nono_error *err)
 {
-	static const char *const dirs[] = {"objects", "objects/tmp", "snapshots"};
-	for (size_t i = 0; i < N_ELEMENTS(dirs); i++)
-		if (mkdirat(s->dirfd, dirs[i], 0700) < 0 && errno != EEXIST)
-			return nono_fail(err, -errno, "%s/%s: %s", s->dir, dirs[i], strerror(errno));
-	for (int i = 0; i < 256; i++) {
+	if (mkdirat(s->dirfd, "snapshots", 0700) < 0 && errno != EEXIST)
+		return nono_fail(err, -errno, "%s/snapshots: %s", s->dir, strerror(errno));
+	char def[PATH_MAX];
+	if (!objects_dir) {
+		snprintf(def, sizeof def, "%s/objects", s->dir);
+		objects_dir = def;
+	}
+	int rc = mkdir_p(objects_dir);
+	if (rc < 0 || (s->objfd = open(objects_dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return nono_fail(err, rc < 0 ? rc : -errno, "%s: %s", objects_dir,
+				 strerror(rc < 0 ? -rc : errno));
+	/* Created once: a store that has objects/ff has them all. */
+	struct stat st;
+	if (fstatat(s->objfd, "ff", &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	for (int i = -1; i < 256; i++) {
 		char d[16];
-		snprintf(d, sizeof d, "objects/%02x", i);
-		if (mkdirat(s->dirfd, d, 0700) < 0 && errno != EEXIST)
-			return nono_fail(err, -errno, "%s/%s: %s", s->dir, d, strerror(errno));
+		snprintf(d, sizeof d, i < 0 ? "tmp" : "%02x", i);
+		if (mkdirat(s->objfd, d, 0700) < 0 && errno != EEXIST)
+			return nono_fail(err, -errno, "%s/%s: %s", objects_dir, d, strerror(errno));
 	}
 	return 0;
 }
@@ -105,7 +116,7 @@ int nono_snap_open(const char *session_dir, const char *const *tracked, size_t n
 	nono_snap *s = calloc(1, sizeof *s);
 	if (!s)
 		return nono_fail(err, -ENOMEM, "out of memory");
-	s->dirfd = -1;
+	s->dirfd = s->objfd = -1;
 	int rc = mkdir_p(session_dir);
 	if (rc < 0) {
 		nono_fail(err, rc, "%s: %s", session_dir, strerror(-rc));
@@ -114,7 +125,7 @@ int nono_snap_open(const char *session_dir, const char *const *tracked, size_t n
 		rc = nono_fail(err, -errno, "%s: %s", session_dir, strerror(errno));
 	}
 	if (rc == 0 && (rc = opts_init(s, opts, err)) == 0 && (rc = roots_init(s, tracked, n, err)) == 0)
-		rc = layout_init(s, err);
+		rc = layout_init(s, opts ? opts->objects_dir : NULL, err);
 	long latest = rc == 0 ? snap_manifest_latest(s) : -1;
 	if (latest >= 0 && (rc = snap_manifest_read(s, (uint32_t)latest, &s->latest, err)) == 0)
 		s->count = (uint32_t)latest + 1;
@@ -132,6 +143,9 @@ void nono_snap_free(nono_snap *s)
 		return;
 	if (s->dirfd >= 0)
 		close(s->dirfd);
+	if (s->objfd >= 0)
+		close(s->objfd);
+	nono_snap_manifest_free(s->hint);
 	free(s->dir);
 	nono_strv_free(s->roots);
 	nono_strv_free(s->excl_names);
@@ -231,8 +245,10 @@ static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **chang
 	struct snap_vec cur = {0};
 	const nono_snap_manifest *prev = s->latest;
 	int rc = snap_walk(s, s->roots, s->n_roots, true, &cur, err);
+	/* A baseline seeded from another session (nono_snap_seed) trusts that session's hashes for
+	 * files whose stat is unchanged: their objects are in the shared objects directory. */
 	if (rc == 0)
-		rc = store_changed(s, &cur, prev, err);
+		rc = store_changed(s, &cur, prev ? prev : s->hint, err);
 	nono_snap_manifest *m = rc == 0 ? snap_manifest_from_vec(&cur, s->roots, s->n_roots) : NULL;
 	if (rc == 0 && !m)
 		rc = nono_fail(err, -ENOMEM, "out of memory");

@@ -6,6 +6,7 @@
  *   snapshot_store.c    objects and manifests on disk
  *   snapshot_parse.c    reading a manifest back
  *   snapshot_verify.c   checking a whole store
+ *   snapshot_share.c    sessions sharing one objects directory: seeding, garbage collection
  *   snapshot.c          the store handle: open, baseline, incremental, load, verify
  *   snapshot_restore.c  restore and its dry run
  */
@@ -30,6 +31,8 @@ struct snap_rule; /* one .gitignore line (snapshot_match.c) */
 struct nono_snap {
 	char *dir;          /* session directory, canonical */
 	int dirfd;          /* O_PATH|O_DIRECTORY of it */
+	int objfd;          /* O_PATH|O_DIRECTORY of the objects directory */
+	nono_snap_manifest *hint; /* nono_snap_seed: another session's latest, for the baseline */
 	size_t n_roots;
 	char **roots;       /* canonical tracked directories */
 	char **excl_names, **excl_globs, **force; /* owned NULL-terminated copies */

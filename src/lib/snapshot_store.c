@@ -1,6 +1,7 @@
 /* snapshot_store.c — the store on disk.
  *
- *   objects/ab/<62 hex>     file contents, named by SHA-256, mode 0600
+ *   objects/ab/<62 hex>     file contents, named by SHA-256, mode 0600 (the objects directory
+ *                           may be shared by several sessions: nono_snap_options.objects_dir)
  *   objects/tmp/            objects being written (renamed into place when complete)
  *   snapshots/<n>.manifest  one per snapshot, written to a temporary name and renamed
  *
@@ -26,14 +27,14 @@ static void object_name(const uint8_t hash[32], char out[80])
 {
 	char hex[65];
 	nono_sha256_hex(hash, hex);
-	snprintf(out, 80, "objects/%.2s/%s", hex, hex + 2);
+	snprintf(out, 80, "%.2s/%s", hex, hex + 2);
 }
 
 static int tmp_open(const nono_snap *s, char name[64])
 {
 	static _Atomic unsigned long counter;
-	snprintf(name, 64, "objects/tmp/%d.%lu", (int)getpid(), ++counter);
-	int fd = openat(s->dirfd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	snprintf(name, 64, "tmp/%d.%lu", (int)getpid(), ++counter);
+	int fd = openat(s->objfd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -113,15 +114,15 @@ static int store_small(const nono_snap *s, int src, size_t size, nono_snap_entry
 	char obj[80], tmp[64];
 	object_name(e->hash, obj);
 	struct stat st;
-	if (rc < 0 || fstatat(s->dirfd, obj, &st, AT_SYMLINK_NOFOLLOW) == 0)
+	if (rc < 0 || fstatat(s->objfd, obj, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return rc;
 	cleanup_fd int fd = tmp_open(s, tmp);
 	if (fd < 0)
 		return fd;
-	if ((rc = write_all(fd, buf, got)) == 0 && renameat(s->dirfd, tmp, s->dirfd, obj) < 0)
+	if ((rc = write_all(fd, buf, got)) == 0 && renameat(s->objfd, tmp, s->objfd, obj) < 0)
 		rc = -errno;
 	if (rc < 0)
-		unlinkat(s->dirfd, tmp, 0);
+		unlinkat(s->objfd, tmp, 0);
 	return rc;
 }
 
@@ -140,11 +141,11 @@ static int store_large(const nono_snap *s, int src, nono_snap_entry *e)
 		rc = snap_sha256_fd(fd, e->hash);
 	if (rc == 0) {
 		object_name(e->hash, obj);
-		if (renameat(s->dirfd, tmp, s->dirfd, obj) < 0)
+		if (renameat(s->objfd, tmp, s->objfd, obj) < 0)
 			rc = -errno;
 	}
 	if (rc < 0)
-		unlinkat(s->dirfd, tmp, 0);
+		unlinkat(s->objfd, tmp, 0);
 	return rc;
 }
 
@@ -188,7 +189,7 @@ int snap_object_open(const nono_snap *s, const uint8_t hash[32])
 {
 	char obj[80];
 	object_name(hash, obj);
-	int fd = openat(s->dirfd, obj, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(s->objfd, obj, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -258,9 +259,9 @@ int snap_manifest_write(const nono_snap *s, const nono_snap_manifest *m, nono_er
 	int rc = manifest_text(f, m);
 	if (fflush(f) != 0 && rc == 0)
 		rc = -errno;
-	/* The manifest is what makes a snapshot exist: on disk before it is named. */
-	if (rc == 0 && fdatasync(fileno(f)) < 0)
-		rc = -errno;
+	/* No fsync: the store is consistent against a killed process (rename is atomic, objects come
+	 * first), not against power loss, like git's working tree; an fdatasync here cost more than
+	 * the whole incremental snapshot on a busy disk. */
 	if (fclose(f) != 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0 && renameat(s->dirfd, tmp, s->dirfd, name) < 0)

@@ -40,7 +40,8 @@ def env(tmp_path):
 
 
 def sessions(env):
-    return sorted(os.listdir(pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback"))
+    return sorted(n for n in os.listdir(pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback")
+                  if not n.startswith("."))  # .objects: the contents every session shares
 
 
 def make_tree(root):
@@ -246,7 +247,7 @@ def test_verify_detects_a_changed_object_and_manifest(tmp_path, env):
     assert r.returncode == 0, r.stderr
     (sid,) = sessions(env)
     store = pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback" / sid
-    obj = next(p for p in (store / "objects").rglob("*") if p.is_file() and p.parent.name != "tmp")
+    obj = next(p for p in (store.parent / ".objects").rglob("*") if p.is_file() and p.parent.name != "tmp")
     data = obj.read_bytes()
     obj.write_bytes(data + b"tampered")
     v = run_nono("rollback", "verify", sid, env=env)
@@ -269,4 +270,34 @@ def test_cleanup(tmp_path, env):
     assert len(sessions(env)) == 1
     assert run_nono("rollback", "cleanup", "--older-than", "0s", env=env).returncode == 0
     assert sessions(env) == []
+    objects = pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback" / ".objects"
+    assert [p for p in objects.rglob("*") if p.is_file()] == []  # nothing names them any more
     assert run_nono("rollback", "cleanup", "--older-than", "soon", env=env).returncode == 125
+
+
+def test_sessions_share_objects_and_cleanup_keeps_what_is_named(tmp_path, env):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(20):
+        (tree / f"f{i}").write_text(f"file {i}\n")
+    objects = pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback" / ".objects"
+
+    def count():
+        return len([p for p in objects.rglob("*") if p.is_file()])
+
+    assert run_nono("run", "--rollback", "--allow", tree, "--", "/bin/true", env=env).returncode == 0
+    n1 = count()
+    assert n1 == 20
+    r = run_nono("run", "--rollback", "--allow", tree, "--", "/bin/sh", "-c", f'echo x > "{tree}/f0"',
+                 env=env)
+    assert r.returncode == 0, r.stderr
+    assert count() == 21  # only the new content was stored
+    first, second = sessions(env)
+    old = time.time() - 3 * 86400
+    os.utime(pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback" / first, (old, old))
+    assert run_nono("rollback", "cleanup", "--older-than", "2d", env=env).returncode == 0
+    assert sessions(env) == [second]
+    assert count() == 21  # every object is named by the second session's snapshots
+    assert run_nono("rollback", "verify", second, env=env).returncode == 0
+    assert run_nono("rollback", "restore", second, env=env).returncode == 0
+    assert (tree / "f0").read_text() == "file 0\n"
