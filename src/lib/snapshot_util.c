@@ -148,20 +148,27 @@ void snap_timestamp(char buf[32])
 
 /* Leaf: SHA-256(0x00 || type || mode (4 bytes, big endian) || path || 0x00 || content hash). A node:
  * SHA-256(0x01 || left || right); an odd node is carried up unchanged. The empty tree: SHA-256 of
- * nothing. Mode and type are in the leaf so a chmod alone changes the root. */
-static int leaf_hash(const nono_snap_entry *e, uint8_t out[32])
+ * nothing. Mode and type are in the leaf so a chmod alone changes the root. One digest context
+ * serves every hash of a tree (a context per hash cost more than the hashing, for small leaves). */
+static int ctx_hash(EVP_MD_CTX *ctx, const void *a, size_t al, const void *b, size_t bl,
+		    const void *c, size_t cl, uint8_t out[32])
 {
-	size_t plen = strlen(e->path);
-	cleanup_free unsigned char *buf = malloc(plen + 6 + 1 + 32);
-	if (!buf)
-		return -ENOMEM;
-	buf[0] = 0;
-	buf[1] = (unsigned char)e->type;
+	unsigned int n = 0;
+	if (!EVP_DigestInit_ex(ctx, md(), NULL) || !EVP_DigestUpdate(ctx, a, al) ||
+	    (bl && !EVP_DigestUpdate(ctx, b, bl)) || (cl && !EVP_DigestUpdate(ctx, c, cl)) ||
+	    !EVP_DigestFinal_ex(ctx, out, &n) || n != 32)
+		return -EIO;
+	return 0;
+}
+
+static int leaf_hash(EVP_MD_CTX *ctx, const nono_snap_entry *e, uint8_t out[32])
+{
+	unsigned char head[6];
+	head[0] = 0;
+	head[1] = (unsigned char)e->type;
 	for (int i = 0; i < 4; i++)
-		buf[2 + i] = (unsigned char)(e->mode >> (24 - 8 * i));
-	memcpy(buf + 6, e->path, plen + 1);
-	memcpy(buf + 6 + plen + 1, e->hash, 32);
-	return snap_sha256(buf, plen + 6 + 1 + 32, out);
+		head[2 + i] = (unsigned char)(e->mode >> (24 - 8 * i));
+	return ctx_hash(ctx, head, sizeof head, e->path, strlen(e->path) + 1, e->hash, 32, out);
 }
 
 int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32])
@@ -169,26 +176,26 @@ int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32])
 	if (n == 0)
 		return snap_sha256("", 0, root);
 	cleanup_free uint8_t(*level)[32] = malloc(n * 32);
-	if (!level)
-		return -ENOMEM;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!level || !ctx || !md()) {
+		EVP_MD_CTX_free(ctx);
+		return !level || !ctx ? -ENOMEM : -EIO;
+	}
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = leaf_hash(&e[i], level[i]);
+		rc = leaf_hash(ctx, &e[i], level[i]);
 	while (rc == 0 && n > 1) {
 		size_t m = 0;
+		static const unsigned char one = 1;
 		for (size_t i = 0; i < n && rc == 0; i += 2, m++) {
-			if (i + 1 == n) {
+			if (i + 1 == n)
 				memmove(level[m], level[i], 32);
-				continue;
-			}
-			uint8_t pair[65];
-			pair[0] = 1;
-			memcpy(pair + 1, level[i], 32);
-			memcpy(pair + 33, level[i + 1], 32);
-			rc = snap_sha256(pair, sizeof pair, level[m]);
+			else
+				rc = ctx_hash(ctx, &one, 1, level[i], 32, level[i + 1], 32, level[m]);
 		}
 		n = m;
 	}
+	EVP_MD_CTX_free(ctx);
 	if (rc == 0)
 		memcpy(root, level[0], 32);
 	return rc;
