@@ -601,6 +601,50 @@ NONO_API void nono_sha256_hex(const uint8_t hash[32], char buf[65]);
 /* SHA-256 of a file's contents (opened O_NOFOLLOW). Returns 0 or -errno. */
 NONO_API int nono_sha256_file(const char *path, uint8_t out[32], nono_error *err);
 
+/* ------------------------------------------------------------------------------------------------
+ * The session ledger (ledger*.c)
+ *
+ * An append-only file of JSON lines, one record each ({"data","hash","kind","prev","seq","ts_ms"},
+ * keys sorted, compact): "hash" is the SHA-256 of the record without it, "prev" the previous
+ * record's hash (null for the first), so editing, dropping, inserting or reordering a record breaks
+ * the chain. The last record, "session_end", holds the count of the records before it and their
+ * Merkle root. The file is written with one write(2) per record (O_APPEND).
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct nono_ledger nono_ledger;
+
+typedef struct nono_ledger_summary {
+	uint64_t records;        /* all records, session_end included */
+	bool finished;           /* the last record is session_end */
+	char chain_head[65];     /* hash of the last record (hex) */
+	char merkle_root[65];    /* over the records before session_end (hex) */
+} nono_ledger_summary;
+
+/* Create a new ledger file at `path` (must not exist; mode 0600). Errors: -EEXIST, -ENOENT, I/O. */
+NONO_API int nono_ledger_create(const char *path, nono_ledger **out, nono_error *err);
+/* Append a record of `kind` (not "session_end") whose data is the JSON object text `data_json`
+ * (NULL: {}). -EINVAL for a bad kind or data; I/O errors. */
+NONO_API int nono_ledger_append(nono_ledger *l, const char *kind, const char *data_json,
+				nono_error *err);
+/* Append an audit event (nono_audit_event_format's object) as an "audit_event" record. */
+NONO_API int nono_ledger_append_event(nono_ledger *l, const nono_audit_event *ev, nono_error *err);
+/* Append session_end: `data_json` (NULL: {}) plus "count" and "merkle_root". *out (may be NULL)
+ * gets the summary. The ledger stays open (free it with nono_ledger_free). */
+NONO_API int nono_ledger_finish(nono_ledger *l, const char *data_json, nono_ledger_summary *out,
+				nono_error *err);
+NONO_API void nono_ledger_free(nono_ledger *l);
+/* Check a ledger file. 0 when intact and finished; -EBADMSG with "record N: what is wrong" for an
+ * edited, dropped, inserted, reordered or appended record, a cut-short file or a missing
+ * session_end. *out (may be NULL) gets what was read. */
+NONO_API int nono_ledger_verify(const char *path, nono_ledger_summary *out, nono_error *err);
+/* SHA-256 of a buffer. 0 or -EIO. */
+NONO_API int nono_sha256_buf(const void *data, size_t len, uint8_t out[32]);
+/* The program nono_exec would run for argv0 (execvp's search in the PATH of the environment built
+ * from env/inherit_env, relative to cwd), canonicalised, and the SHA-256 of its contents, taken
+ * before launch. *path is malloc'd. Errors: -ENOENT, -EACCES, I/O. */
+NONO_API int nono_exec_identity(const char *argv0, const char *const *env, bool inherit_env,
+				const char *cwd, char **path, uint8_t sha256[32], nono_error *err);
+
 #ifdef __cplusplus
 }
 #endif

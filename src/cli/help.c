@@ -30,6 +30,8 @@ void help_main(FILE *f)
 		"                                              explain whether a policy allows an access\n"
 		"  nono rollback list | show ID | diff ID [N] | restore ID [N] | verify ID |\n"
 		"                cleanup [--older-than D]     undo what a 'run --rollback' changed\n"
+		"  nono audit list | show ID [--json] | verify ID | export ID\n"
+		"                                              the session ledger every run records\n"
 		"  nono --help | --version | nono SUBCOMMAND --help\n"
 		"\n"
 		"Example:\n"
@@ -114,6 +116,9 @@ void help_run(FILE *f)
 		"      --rollback-gitignore   honour .gitignore files in the tracked trees\n"
 		"      --rollback-no-defaults also track node_modules, target, .venv, venv, __pycache__,\n"
 		"                             build, dist, .tox, .gradle, .mypy_cache, .pytest_cache\n"
+		"\n"
+		"Ledger (every run records one: 'nono audit'):\n"
+		"      --no-ledger            do not record this run in the session ledger\n"
 		"\n"
 		"The command gets stdin, stdout, stderr and the terminal (its own foreground process\n"
 		"group: ^C reaches it, ^Z stops it and nono); no other file descriptor. SIGTERM,\n"
@@ -201,6 +206,30 @@ void help_rollback(FILE *f)
 		"  verify SESSION    check every manifest's Merkle root and every stored object's hash\n"
 		"  cleanup [--older-than DURATION]\n"
 		"                    delete sessions older than DURATION (30d, 12h, 45m, 90s; default 30d)\n"
+		"\n"
+		"Exit status: 0 done (verify: intact); 1 verify found damage; 122 I/O failure;\n"
+		"125 usage error or no such session.\n");
+}
+
+void help_audit(FILE *f)
+{
+	fprintf(f,
+		"Usage: nono audit list\n"
+		"       nono audit show SESSION [--json]\n"
+		"       nono audit verify SESSION\n"
+		"       nono audit export SESSION\n"
+		"\n"
+		"The session ledger every 'nono run' records ($XDG_STATE_HOME/nono/audit, default\n"
+		"~/.local/state/nono/audit): the command, the resolved grants and their source, the\n"
+		"network mode and proxy settings, the executable's path and SHA-256, the rollback\n"
+		"session, every supervisor and proxy decision, the exit status. Each record holds the\n"
+		"SHA-256 of the one before it; the last one a Merkle root over them all.\n"
+		"\n"
+		"  list              every session: id, start, decisions, exit status, command\n"
+		"  show SESSION      its summary and records (--json: one JSON object)\n"
+		"  verify SESSION    check every record's hash, the chain and the Merkle root; name the\n"
+		"                    first edited, dropped, reordered or appended record\n"
+		"  export SESSION    the records as JSON lines, each with \"session_id\" added\n"
 		"\n"
 		"Exit status: 0 done (verify: intact); 1 verify found damage; 122 I/O failure;\n"
 		"125 usage error or no such session.\n");

@@ -20,7 +20,7 @@ static int help_for(const char *topic)
 		void (*fn)(FILE *);
 	} topics[] = {
 		{"run", help_run}, {"proxy", help_proxy}, {"setup", help_setup}, {"why", help_why},
-		{"rollback", help_rollback},
+		{"rollback", help_rollback}, {"audit", help_audit},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(topics); i++)
 		if (!strcmp(topic, topics[i].name)) {
@@ -67,7 +67,7 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {
 		{"run", cmd_run}, {"proxy", cmd_proxy}, {"setup", cmd_setup}, {"why", cmd_why},
-		{"rollback", cmd_rollback},
+		{"rollback", cmd_rollback}, {"audit", cmd_audit},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cmds); i++)
 		if (!strcmp(sub, cmds[i].name))

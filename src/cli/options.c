@@ -37,6 +37,7 @@ enum {
 	OPT_RB_INCLUDE,
 	OPT_RB_GITIGNORE,
 	OPT_RB_NO_DEFAULTS,
+	OPT_NO_LEDGER,
 };
 
 static const struct option run_longopts[] = {
@@ -70,6 +71,7 @@ static const struct option run_longopts[] = {
 	{"rollback-include", required_argument, NULL, OPT_RB_INCLUDE},
 	{"rollback-gitignore", no_argument, NULL, OPT_RB_GITIGNORE},
 	{"rollback-no-defaults", no_argument, NULL, OPT_RB_NO_DEFAULTS},
+	{"no-ledger", no_argument, NULL, OPT_NO_LEDGER},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -182,6 +184,7 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case OPT_RB_INCLUDE: rc = strvec_push(&o->rb_include, arg); break;
 	case OPT_RB_GITIGNORE: o->rb_gitignore = true; break;
 	case OPT_RB_NO_DEFAULTS: o->rb_no_defaults = true; break;
+	case OPT_NO_LEDGER: o->no_ledger = true; break;
 	}
 	return rc < 0 ? EXIT_INTERNAL : -1;
 }
@@ -193,7 +196,7 @@ static bool wrong_subcommand(int c, enum run_mode mode)
 	bool run_only = c == OPT_DRY_RUN || c == OPT_JSON || c == OPT_TIMEOUT || c == OPT_WORKDIR ||
 			c == 'e' || c == OPT_INHERIT || c == OPT_AUDIT || c == OPT_ROLLBACK ||
 			c == OPT_RB_EXCLUDE || c == OPT_RB_INCLUDE || c == OPT_RB_GITIGNORE ||
-			c == OPT_RB_NO_DEFAULTS;
+			c == OPT_RB_NO_DEFAULTS || c == OPT_NO_LEDGER;
 	return (mode == MODE_RUN && why_only) || (mode == MODE_WHY && run_only);
 }
 

@@ -35,6 +35,7 @@ struct run_opts {
 	/* --rollback: snapshot the writable directory grants before and after (rollback_run.c) */
 	bool rollback, rb_gitignore, rb_no_defaults;
 	struct strvec rb_exclude, rb_include;
+	bool no_ledger; /* --no-ledger: no session ledger (audit_run.c) */
 	/* why */
 	const char *why_path;
 	nono_access why_access;

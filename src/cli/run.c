@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "dryrun.h"
 #include "policy.h"
+#include "audit_run.h"
 #include "rollback.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@ struct run_ctx {
 	char **penv; /* the command's environment with the proxy's variables */
 	int audit_fd;
 	struct rb_run rb; /* --rollback */
+	struct audit_run audit; /* the session ledger (audit_run.c) */
 };
 
 static void run_ctx_free(struct run_ctx *r)
@@ -34,6 +36,7 @@ static void run_ctx_free(struct run_ctx *r)
 	nono_strv_free(r->penv);
 	nono_caps_free(r->caps);
 	rb_run_free(&r->rb);
+	audit_run_free(&r->audit);
 }
 
 /* ---- the stop signals: SIGTERM, SIGHUP, SIGINT, SIGQUIT ----
@@ -148,6 +151,7 @@ static int execute(const struct run_opts *o, struct run_ctx *r)
 	eo.forward_signals = true;
 	eo.flags = o->best_effort ? NONO_FLAG_BEST_EFFORT : 0;
 	eo.audit_fd = r->audit_fd;
+	eo.audit = r->audit.ring;
 	nono_exec_result res;
 	nono_error err = {0};
 	int rc = nono_exec(r->caps, (const char *const *)o->cmd, &eo, &res, &err);
@@ -184,9 +188,12 @@ static int run(const struct run_opts *o, struct run_ctx *r)
 		return EXIT_INTERNAL;
 	if (o->rollback && (status = rb_run_begin(o, r->caps, &r->rb)) >= 0)
 		return status;
+	audit_run_begin(o, r->caps, r->penv ? (const char *const *)r->penv : o->env.v, &r->rb,
+			&r->audit);
 	status = execute(o, r);
 	if (o->rollback)
 		rb_run_end(&r->rb, status);
+	audit_run_end(&r->audit, r->proxy, status);
 	return status;
 }
 
