@@ -131,11 +131,12 @@ static int start_record(struct audit_run *a, const struct run_opts *o, const non
 	char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
 	nono_error err = {0};
 	int rc = text ? nono_ledger_append(a->ledger, "session_start", text, &err) : -ENOMEM;
-	a->meta = json_pack("{s:s, s:s, s:n, s:O, s:O, s:O, s:i, s:n, s:[], s:[], s:i, s:n, s:n}",
+	json_t *tracked = rb && rb->meta ? json_incref(json_object_get(rb->meta, "tracked_paths"))
+					 : json_array();
+	a->meta = json_pack("{s:s, s:s, s:n, s:O, s:O, s:o, s:i, s:n, s:[], s:[], s:i, s:n, s:n}",
 			    "session_id", a->id, "started", now, "ended", "command",
 			    json_object_get(d, "command"), "executable_identity",
-			    json_object_get(d, "executable"), "tracked_paths",
-			    rb && rb->meta ? json_object_get(rb->meta, "tracked_paths") : json_array(),
+			    json_object_get(d, "executable"), "tracked_paths", tracked,
 			    "snapshot_count", 0, "exit_code", "merkle_roots", "network_events",
 			    "audit_event_count", 0, "audit_integrity", "audit_attestation");
 	free(text);
