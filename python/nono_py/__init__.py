@@ -44,6 +44,8 @@ from ._undo import (
     SessionMetadata,
     SnapshotManager,
     SnapshotManifest,
+    record_exec,
+    verify_ledger,
 )
 
 __version__ = "@VERSION@"  # filled in by meson (configure_file)
@@ -54,7 +56,7 @@ __all__ = [
     "sandboxed_exec", "start_proxy", "support_info",
     # snapshots and rollback (_undo.py)
     "Change", "ContentHash", "ExclusionConfig", "FileState", "SessionMetadata", "SnapshotManager",
-    "SnapshotManifest",
+    "SnapshotManifest", "record_exec", "verify_ledger",
 ]
 
 _PREFIX_RE = re.compile(r"^/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/?$")

@@ -9,6 +9,7 @@
  *   _sandbox_state.c (_caps.h)    SandboxState
  *   _exec.c   (_exec.h)           sandboxed_exec, apply
  *   _snapshot.c (_snapshot.h)     _SnapshotStore (SnapshotManager's native half; classes: _undo.py)
+ *   _ledger.c (_snapshot.h)       _Ledger (the session ledger; record_exec: _undo.py)
  *   _nono.c                       the module: support_info, is_supported, init
  *
  * The extension is written over the public libnono API only (nono.h). It uses multi-phase init
@@ -40,6 +41,7 @@ typedef struct {
 	PyTypeObject *fs_cap_type;       /* FsCapability (struct sequence) */
 	PyTypeObject *support_type;      /* SupportInfo (struct sequence) */
 	PyTypeObject *snap_type;         /* _SnapshotStore (native half of SnapshotManager) */
+	PyTypeObject *ledger_type;       /* _Ledger (native half of record_exec) */
 	PyObject *access_mode;           /* AccessMode, an enum.IntEnum class */
 	PyObject *access_member[4];      /* its members by value (1..3), cached: enum lookups are slow */
 } nono_py_state;

@@ -20,7 +20,7 @@ from . import _nono
 
 __all__ = [
     "Change", "ContentHash", "ExclusionConfig", "FileState", "SessionMetadata", "SnapshotManager",
-    "SnapshotManifest",
+    "SnapshotManifest", "record_exec", "verify_ledger",
 ]
 
 SESSION_METADATA_FILENAME = "session.json"
@@ -292,3 +292,95 @@ class SnapshotManager:
 
     def __repr__(self):
         return f"SnapshotManager(snapshots={self._store.count()})"
+
+
+LEDGER_FILENAME = "ledger.jsonl"
+_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def _identity(command, cwd, env):
+    """The program as nono_exec will resolve it (PATH of the child's environment), hashed."""
+    import hashlib
+    import shutil
+    path = None
+    if env:
+        pairs = env.items() if isinstance(env, dict) else env
+        path = next((v for k, v in pairs if k == "PATH"), None)
+    prog = command[0]
+    if "/" not in prog:
+        prog = shutil.which(prog, path=path or _DEFAULT_PATH)
+    elif cwd and not os.path.isabs(prog):
+        prog = os.path.join(cwd, prog)
+    if not prog or not os.path.isfile(prog):
+        return {"resolved_path": None, "sha256": None, "error": f"program not found: {command[0]}"}
+    real = os.path.realpath(prog)
+    h = hashlib.sha256()
+    with open(real, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return {"resolved_path": real, "sha256": h.hexdigest()}
+
+
+def record_exec(session_dir, caps, command, *, proxy=None, **kwargs):
+    """sandboxed_exec(caps, command, **kwargs), recorded in a session ledger in ``session_dir``
+    (created; it must not hold a ledger yet, and no writable grant of ``caps`` may reach it):
+    ``ledger.jsonl`` (session_start, each supervisor decision and, with ``proxy`` (the handle of
+    caps.proxy_only), each proxy decision drained from it, session_end) and ``session.json``
+    (SessionMetadata with audit_event_count, audit_integrity, network_events,
+    executable_identity). Returns the ExecResult. verify_ledger(session_dir) checks it."""
+    session_dir = os.path.abspath(os.fspath(session_dir))
+    for g in caps.fs_capabilities():
+        if int(g.access) & 2 and (session_dir + "/").startswith(g.resolved.rstrip("/") + "/"):
+            raise ValueError(f"the ledger {session_dir} is inside the writable grant {g.original}: "
+                             "the command could rewrite its own record")
+    os.makedirs(session_dir, mode=0o700, exist_ok=True)
+    ledger = _nono._Ledger(os.path.join(session_dir, LEDGER_FILENAME))
+    command = [os.fspath(c) for c in command]
+    meta = SessionMetadata(os.path.basename(session_dir), command, [])
+    meta.executable_identity = _identity(command, kwargs.get("cwd"), kwargs.get("env"))
+    grants = [{"path": g.original, "resolved": g.resolved, "access": AccessName(g.access),
+               "kind": "file" if g.is_file else "directory"} for g in caps.fs_capabilities()]
+    ledger.append("session_start", json.dumps({
+        "started": meta.started, "command": command, "cwd": kwargs.get("cwd"), "grants": grants,
+        "network": {"mode": caps.network_mode, "proxy_port": caps.proxy_port},
+        "executable": meta.executable_identity}))
+    result = None
+    try:
+        result = _nono.sandboxed_exec(caps, command, **kwargs)
+    finally:
+        events = list(result.audit_events) if result is not None else []
+        net = proxy.drain_audit_events() if proxy is not None else []
+        for e in sorted(events + net, key=lambda e: e.get("timestamp_unix_ms", e.get("ts_ms", 0))):
+            ledger.append("audit_event", json.dumps(e, default=str))
+        meta.ended = _now_iso()
+        meta.exit_code = result.exit_code if result is not None else None
+        meta.audit_event_count = len(events) + len(net)
+        meta._network_events = [dict(e) for e in net]
+        s = ledger.finish(json.dumps({"ended": meta.ended, "exit_code": meta.exit_code,
+                                      "events": meta.audit_event_count,
+                                      "events_lost": result.audit_dropped if result else 0}))
+        meta.audit_integrity = {"hash_algorithm": "sha256", "event_count": s["records"],
+                                "chain_head": s["chain_head"], "merkle_root": s["merkle_root"]}
+        with open(os.path.join(session_dir, SESSION_METADATA_FILENAME), "w") as f:
+            f.write(meta.to_json())
+    return result
+
+
+def verify_ledger(session_dir):
+    """Check ``session_dir``'s ledger: every record's hash, the chain, the Merkle root, and that its
+    head and root are those session.json recorded. Returns the summary dict; RuntimeError (errno
+    EBADMSG) naming the first bad record otherwise."""
+    import errno
+    s = _nono._Ledger.verify(os.path.join(os.fspath(session_dir), LEDGER_FILENAME))
+    meta = SnapshotManager.load_session_metadata(session_dir)
+    integ = meta.audit_integrity or {}
+    if (integ.get("chain_head"), integ.get("merkle_root")) != (s["chain_head"], s["merkle_root"]):
+        e = RuntimeError("the ledger's last record or Merkle root differs from session.json's "
+                         "audit_integrity (rewritten tail)")
+        e.errno = errno.EBADMSG
+        raise e
+    return s
+
+
+def AccessName(mode):  # noqa: N802 - a tiny mapping helper
+    return {1: "read", 2: "write", 3: "read-write"}.get(int(mode), str(mode))

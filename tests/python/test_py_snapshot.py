@@ -234,3 +234,35 @@ def test_content_hash_value_semantics(nono_py):
         nono_py.ContentHash("xyz")
     with pytest.raises(AttributeError):
         a._hex = "00" * 32
+
+
+def test_record_exec_ledger(nono_py, base_caps, tmp_path):
+    """sandboxed_exec when asked (record_exec): a verified ledger with the supervisor's decision;
+    an edited record is named; a ledger inside a writable grant is refused."""
+    work = tmp_path / "work"
+    work.mkdir()
+    caps = base_caps()
+    caps.allow_path(str(work), nono_py.AccessMode.READ_WRITE)
+    caps.block_network()
+    code = ("import socket\ns = socket.socket(socket.AF_UNIX)\n"
+            f"try: s.connect({str(work / 'x.sock')!r})\nexcept OSError as e: print(e.errno)\n")
+    sess = tmp_path / "ledger-session"
+    r = nono_py.record_exec(sess, caps, ["/usr/bin/python3", "-c", code])
+    assert r.exit_code == 0
+    s = nono_py.verify_ledger(sess)
+    assert s["finished"] and s["records"] >= 3
+    lines = (sess / "ledger.jsonl").read_text().splitlines()
+    recs = [json.loads(x) for x in lines]
+    assert recs[0]["kind"] == "session_start" and recs[-1]["kind"] == "session_end"
+    assert any(x["kind"] == "audit_event" and x["data"]["decision"] == "deny" for x in recs)
+    meta = nono_py.SnapshotManager.load_session_metadata(str(sess))
+    assert meta.audit_event_count >= 1 and meta.audit_integrity["event_count"] == len(recs)
+    assert meta.executable_identity["sha256"] == hashlib.sha256(
+        open(os.path.realpath("/usr/bin/python3"), "rb").read()).hexdigest()
+    edited = json.loads(lines[1])
+    edited["data"]["decision"] = "allow"
+    (sess / "ledger.jsonl").write_text("\n".join([lines[0], json.dumps(edited)] + lines[2:]) + "\n")
+    with pytest.raises(RuntimeError, match="record 1"):
+        nono_py.verify_ledger(sess)
+    with pytest.raises(ValueError, match="writable grant"):
+        nono_py.record_exec(work / "ledger", caps, ["/bin/true"])
