@@ -47,12 +47,16 @@ static char *keyed(struct parser *ps, const char *key)
 
 static int parse_u64(const char *s, uint64_t *out)
 {
-	char *end;
-	errno = 0;
-	if (*s == '-' || !*s)
-		return -EINVAL;
-	*out = strtoull(s, &end, 10);
-	return errno || *end ? -EINVAL : 0;
+	uint64_t v = 0;
+	if (!*s || strlen(s) > 19)
+		return -EINVAL; /* 19 digits always fit */
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
 }
 
 static int parse_header(struct parser *ps, nono_snap_manifest *m)
@@ -94,9 +98,15 @@ static int parse_entry(struct parser *ps, const nono_snap_manifest *m, char *l, 
 {
 	char *f[13];
 	size_t nf = 0;
-	for (char *save = NULL, *t = strtok_r(l, " ", &save); t && nf < N_ELEMENTS(f);
-	     t = strtok_r(NULL, " ", &save))
-		f[nf++] = t;
+	/* Fields are separated by single spaces (paths are escaped): split in place. */
+	for (char *p = l; nf < N_ELEMENTS(f);) {
+		f[nf++] = p;
+		char *sp = strchr(p, ' ');
+		if (!sp)
+			break;
+		*sp = '\0';
+		p = sp + 1;
+	}
 	if (nf < 12 || strlen(f[0]) != 1)
 		return bad(ps, "bad entry");
 	e->type = (nono_snap_type)f[0][0];

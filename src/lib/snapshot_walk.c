@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* ctime_nsec of an entry whose stat is still to be taken. */
+#define DEFERRED (-1L)
+
 struct walk {
 	const nono_snap *s;
 	struct snap_vec *out;
@@ -131,7 +134,12 @@ static int walk_dir(struct walk *w, int dirfd, char *rel, size_t rel_len)
 			break;
 		}
 		struct stat st;
-		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (de->d_type == DT_REG) {
+			/* Regular files are stat'ed after the walk, in parallel (snap_stat_deferred). */
+			memset(&st, 0, sizeof st);
+			st.st_mode = S_IFREG;
+			st.st_ctim.tv_nsec = DEFERRED;
+		} else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
 				continue; /* gone since readdir */
 			rc = nono_fail(w->err, -errno, "%s/%s: %s", w->root_path, name, strerror(errno));
@@ -151,6 +159,66 @@ static int walk_dir(struct walk *w, int dirfd, char *rel, size_t rel_len)
 	snap_rules_truncate(&w->rules, rules_mark);
 	closedir(d);
 	return rc;
+}
+
+struct stat_job {
+	nono_snap_entry *v;
+	size_t from, to;
+	int err;
+};
+
+/* lstat each deferred entry by its path. The walk opened every directory with O_NOFOLLOW; by the
+ * time this runs the sandboxed command and everything it started are gone (nono_exec kills them),
+ * so nothing swaps a directory for a symlink in between. An entry gone, or no longer a regular
+ * file, is dropped (ctime_nsec = -2). */
+static void *stat_range(void *arg)
+{
+	struct stat_job *j = arg;
+	for (size_t i = j->from; i < j->to; i++) {
+		nono_snap_entry *e = &j->v[i];
+		struct stat st;
+		if (e->ctime_nsec != DEFERRED)
+			continue;
+		int r = fstatat(AT_FDCWD, e->path, &st, AT_SYMLINK_NOFOLLOW);
+		if (r == 0 && S_ISREG(st.st_mode))
+			entry_stat(e, &st);
+		else if (r == 0 || errno == ENOENT || errno == ENOTDIR)
+			e->ctime_nsec = -2;
+		else if (!j->err)
+			j->err = -errno;
+	}
+	return NULL;
+}
+
+/* Two lstat streams: git's status does the same (core.preloadIndex); on a warm cache the walk is
+ * mostly these calls. */
+static int stat_deferred(struct walk *w)
+{
+	struct snap_vec *v = w->out;
+	struct stat_job jobs[2] = {{v->v, 0, v->n / 2, 0}, {v->v, v->n / 2, v->n, 0}};
+	pthread_t t;
+	bool threaded = v->n >= 2048 && nono_thread_start(&t, NULL, stat_range, &jobs[1]) == 0;
+	stat_range(&jobs[0]);
+	if (threaded)
+		pthread_join(t, NULL);
+	else
+		stat_range(&jobs[1]);
+	int rc = jobs[0].err ? jobs[0].err : jobs[1].err;
+	if (rc < 0)
+		return nono_fail(w->err, rc, "stat in %s: %s", w->root_path, strerror(-rc));
+	size_t k = 0;
+	w->bytes = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->v[i].ctime_nsec == -2) {
+			snap_entry_clear(&v->v[i]);
+			continue;
+		}
+		if (v->v[i].type == NONO_SNAP_FILE)
+			w->bytes += v->v[i].size;
+		v->v[k++] = v->v[i];
+	}
+	v->n = k;
+	return limit_check(w);
 }
 
 int snap_walk(const nono_snap *s, char *const *roots, size_t n, bool enforce_limits,
@@ -173,6 +241,8 @@ int snap_walk(const nono_snap *s, char *const *roots, size_t n, bool enforce_lim
 		rc = walk_dir(&w, fd, rel, 0);
 	}
 	snap_rules_free(&w.rules);
+	if (rc == 0)
+		rc = stat_deferred(&w);
 	if (rc == 0)
 		snap_vec_sort(out);
 	return rc;
