@@ -266,3 +266,41 @@ def test_record_exec_ledger(nono_py, base_caps, tmp_path):
         nono_py.verify_ledger(sess)
     with pytest.raises(ValueError, match="writable grant"):
         nono_py.record_exec(work / "ledger", caps, ["/bin/true"])
+
+
+def test_snapshot_killed_midway_leaves_a_consistent_store(nono_py, tmp_path):
+    """A baseline SIGKILLed while it stores objects leaves no manifest (or a whole one): the store
+    opens, verifies, and the baseline can be taken again."""
+    import signal
+    import subprocess
+    import time
+    from nono_py_testlib import PYTHON, child_env
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(4000):
+        (tree / f"f{i:05d}").write_bytes(os.urandom(2048))
+    sess = tmp_path / "session"
+    code = ("import nono_py, sys\n"
+            f"nono_py.SnapshotManager({str(sess)!r}, [{str(tree)!r}]).create_baseline()\n")
+    caught = False
+    for _ in range(3):
+        p = subprocess.Popen([PYTHON, "-c", code], env=child_env())
+        deadline = time.monotonic() + 60
+        objects = sess / "objects"
+        while time.monotonic() < deadline and p.poll() is None:
+            if objects.exists() and any(objects.glob("??/*")):
+                break
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        if p.returncode == -signal.SIGKILL and not (sess / "snapshots" / "0.manifest").exists():
+            caught = True
+            break
+        import shutil
+        shutil.rmtree(sess)
+    assert caught, "the baseline finished before it could be killed"
+    mgr = nono_py.SnapshotManager(str(sess), [str(tree)])
+    assert mgr.snapshot_count() == 0
+    mgr.verify()
+    m = mgr.create_baseline()
+    assert len(m.files) == 4000
+    mgr.verify()
