@@ -644,6 +644,11 @@ NONO_API int nono_sha256_buf(const void *data, size_t len, uint8_t out[32]);
  * before launch. *path is malloc'd. Errors: -ENOENT, -EACCES, I/O. */
 NONO_API int nono_exec_identity(const char *argv0, const char *const *env, bool inherit_env,
 				const char *cwd, char **path, uint8_t sha256[32], nono_error *err);
+/* The same, with the hashes remembered in the directory `cache_dir` (NULL: none; it must exist and
+ * be the caller's own): a program whose size, mtime and ctime are unchanged is not read again. */
+NONO_API int nono_exec_identity_cached(const char *argv0, const char *const *env, bool inherit_env,
+				       const char *cwd, const char *cache_dir, char **path,
+				       uint8_t sha256[32], nono_error *err);
 
 #ifdef __cplusplus
 }

@@ -56,13 +56,19 @@ static json_t *network_json(const struct run_opts *o, const nono_caps *caps)
 			 strv(o->unix_socks.v, o->unix_socks.n), "bind_ports", binds);
 }
 
-static json_t *identity_json(const struct run_opts *o, const char *const *env)
+static json_t *identity_json(const struct run_opts *o, const char *const *env, const char *base)
 {
-	char *path = NULL;
+	char *path = NULL, cache[PATH_MAX + 16];
 	uint8_t h[32];
 	char hex[65];
 	nono_error err = {0};
-	if (nono_exec_identity(o->cmd[0], env, o->inherit_env, o->workdir, &path, h, &err) < 0)
+	/* Programs' hashes are remembered beside the sessions (.exe-cache, keyed by device and
+	 * inode, checked against size, mtime and ctime): hashing python3 cost more than the run. */
+	snprintf(cache, sizeof cache, "%s/.exe-cache", base);
+	if (mkdir(cache, 0700) < 0 && errno != EEXIST)
+		cache[0] = '\0';
+	if (nono_exec_identity_cached(o->cmd[0], env, o->inherit_env, o->workdir,
+				      cache[0] ? cache : NULL, &path, h, &err) < 0)
 		return json_pack("{s:n, s:n, s:s}", "resolved_path", "sha256", "error", err.message);
 	nono_sha256_hex(h, hex);
 	json_t *j = json_pack("{s:s, s:s}", "resolved_path", path, "sha256", hex);
@@ -113,7 +119,7 @@ static int make_session(struct audit_run *a, const char *base, const char *id)
 }
 
 static int start_record(struct audit_run *a, const struct run_opts *o, const nono_caps *caps,
-			const char *const *env, const struct rb_run *rb)
+			const char *const *env, const struct rb_run *rb, const char *base)
 {
 	char cwd[PATH_MAX] = "", now[32];
 	iso_now(now);
@@ -126,7 +132,7 @@ static int start_record(struct audit_run *a, const struct run_opts *o, const non
 	json_t *d = json_pack("{s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:f}", "started", now, "command",
 			      strv((const char *const *)o->cmd, (size_t)o->ncmd), "cwd",
 			      o->workdir ? o->workdir : cwd, "grants", grants_json(caps), "network",
-			      network_json(o, caps), "executable", identity_json(o, env), "rollback",
+			      network_json(o, caps), "executable", identity_json(o, env, base), "rollback",
 			      rbj, "timeout", o->timeout);
 	char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
 	nono_error err = {0};
@@ -162,7 +168,7 @@ int audit_run_begin(const struct run_opts *o, const nono_caps *caps, const char 
 	if (rc == 0)
 		rc = nono_ledger_create(path, &a->ledger, &err);
 	if (rc == 0)
-		rc = start_record(a, o, caps, env, rb);
+		rc = start_record(a, o, caps, env, rb, base);
 	if (rc == 0 && !(a->ring = nono_audit_new(RING_CAPACITY)))
 		rc = -ENOMEM;
 	if (rc < 0) {
