@@ -22,7 +22,8 @@ def env(tmp_path):
 
 def sessions(env):
     d = pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "audit"
-    return sorted(os.listdir(d)) if d.exists() else []
+    # .exe-cache: the programs' remembered hashes, not a session
+    return sorted(n for n in os.listdir(d) if not n.startswith(".")) if d.exists() else []
 
 
 def ledger_of(env, sid):
