@@ -209,3 +209,29 @@ def test_ledger_out_of_reach_or_off(tmp_path):
     e2 = dict(os.environ, XDG_STATE_HOME=str(other))
     assert run_nono("run", "--no-ledger", "--", "/bin/true", env=e2).returncode == 0
     assert sessions(e2) == []
+
+
+def test_executable_hash_follows_a_changed_program(tmp_path, env):
+    """The remembered hash (.exe-cache) is not trusted once the program changed, even with its
+    mtime set back."""
+    prog = tmp_path / "prog"
+    shutil.copy("/bin/true", prog)
+    os.chmod(prog, 0o755)
+
+    def recorded_sha():
+        r = run_nono("run", "--read", tmp_path, "--", prog, env=env)
+        assert r.returncode == 0, r.stderr
+        before = getattr(recorded_sha, "seen", set())
+        (sid,) = set(sessions(env)) - before
+        recorded_sha.seen = set(sessions(env))
+        first = json.loads(ledger_of(env, sid).read_text().splitlines()[0])
+        return first["data"]["executable"]["sha256"]
+
+    assert recorded_sha() == hashlib.sha256(prog.read_bytes()).hexdigest()
+    assert recorded_sha() == hashlib.sha256(prog.read_bytes()).hexdigest()  # from the cache
+    st = os.stat(prog)
+    with open(prog, "r+b") as f:
+        f.seek(0, 2)
+        f.write(b"\0" * 16)
+    os.utime(prog, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert recorded_sha() == hashlib.sha256(prog.read_bytes()).hexdigest()
