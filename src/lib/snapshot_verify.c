@@ -13,7 +13,8 @@ static int hash_cmp(const void *a, const void *b)
 
 static int check_objects(nono_snap *s, uint8_t (*h)[32], size_t n, nono_error *err)
 {
-	qsort(h, n, 32, hash_cmp);
+	if (n > 1) /* h is NULL for a store with no file */
+		qsort(h, n, 32, hash_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0 && !memcmp(h[i - 1], h[i], 32))
 			continue;
