@@ -874,6 +874,217 @@ NONO_API int nono_proxy_config_describe_route(const nono_proxy_config *cfg, size
 /* Free a NULL-terminated vector returned by the library. */
 NONO_API void nono_strv_free(char **v);
 
+/* ------------------------------------------------------------------------------------------------
+ * Snapshots and rollback (snapshot*.c)
+ *
+ * A per-session, content-addressed store under `session_dir`: objects/xx/<sha256> hold each file's
+ * bytes once, snapshots/<n>.manifest the state of every tracked entry (path, type, mode, size,
+ * mtime, content hash; symlinks as their target text, never followed) with a Merkle root over it.
+ * Snapshot 0 is the baseline; each later one re-hashes only the files whose size, mtime or inode
+ * changed. Objects are written before the manifest that names them, each by rename, so an
+ * interrupted snapshot leaves the store as it was. Restore writes each file beside its target and
+ * renames it into place, and never opens a path through a symlink.
+ * ---------------------------------------------------------------------------------------------- */
+
+#define NONO_SNAP_DEFAULT_MAX_ENTRIES 300000u
+#define NONO_SNAP_DEFAULT_MAX_BYTES (2ull << 30)
+
+typedef struct nono_snap nono_snap;
+
+/* What a snapshot leaves out. Strings and vectors are borrowed for the nono_snap_open call only.
+ * - use_defaults: skip directories named node_modules, target, .venv, venv, __pycache__, build,
+ *   dist, .tox, .gradle, .mypy_cache, .pytest_cache (nono_snap_default_excludes lists them).
+ * - use_gitignore: honour .gitignore files in the tracked trees (patterns, `!` negation, trailing
+ *   `/` for directories, leading or inner `/` anchoring, `**`), each scoped to its directory.
+ * - exclude_patterns: exact entry names ("node_modules"), at any depth.
+ * - exclude_globs: globs matched against the entry's name, or against its path relative to the
+ *   tracked root when the glob holds a `/` (`*` and `?` stop at `/`, `**` does not).
+ * - force_include: names or globs as above; an entry that matches one is kept whatever excludes it
+ *   (a directory must itself be kept for anything below it to be seen). */
+typedef struct nono_snap_exclusion {
+	bool use_defaults;
+	bool use_gitignore;
+	const char *const *exclude_patterns; /* NULL-terminated, may be NULL */
+	const char *const *exclude_globs;
+	const char *const *force_include;
+} nono_snap_exclusion;
+
+typedef struct nono_snap_options {
+	nono_snap_exclusion exclusion;
+	uint64_t max_entries; /* entries a snapshot may hold; 0 = NONO_SNAP_DEFAULT_MAX_ENTRIES */
+	uint64_t max_bytes;   /* total bytes of regular files; 0 = NONO_SNAP_DEFAULT_MAX_BYTES */
+	/* Called now and then during long walks, hashes and restores (done/total entries; total 0 while
+	 * unknown). May be NULL. */
+	void (*progress)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+	void *progress_ctx;
+	/* Where file contents are stored (created if needed); NULL: session_dir/objects. Sessions
+	 * that share one store each file's bytes once between them (nono_snap_seed, nono_snap_gc). */
+	const char *objects_dir;
+} nono_snap_options;
+
+/* Defaults: use_defaults = true, use_gitignore = false, no patterns, default limits. */
+NONO_API void nono_snap_options_init(nono_snap_options *opts);
+/* The default excluded names, NULL-terminated, static. */
+NONO_API const char *const *nono_snap_default_excludes(void);
+
+typedef enum nono_snap_type {
+	NONO_SNAP_FILE = 'F',
+	NONO_SNAP_DIR = 'D',
+	NONO_SNAP_SYMLINK = 'L',
+} nono_snap_type;
+
+/* One entry of a manifest. For a symlink, `hash` is the SHA-256 of its target text and `target`
+ * the text; for a directory `hash` is all zero. `path` is absolute (tracked root + relative). */
+typedef struct nono_snap_entry {
+	char *path;
+	char *target;          /* symlinks only, else NULL */
+	uint8_t hash[32];
+	nono_snap_type type;
+	uint32_t mode;         /* permission bits (07777) */
+	uint64_t size;
+	int64_t mtime_sec;
+	long mtime_nsec;
+	/* As last seen, to decide whether to re-hash: the ctime cannot be set back by the command, so
+	 * a file whose size, mtime, ctime and inode all match is taken as unchanged. */
+	uint64_t ino, dev;
+	int64_t ctime_sec;
+	long ctime_nsec;
+	uint32_t root_index;   /* into the manifest's roots */
+	uint32_t rel_offset;   /* path + rel_offset: the path relative to its root */
+} nono_snap_entry;
+
+typedef struct nono_snap_manifest {
+	uint32_t number;
+	int64_t parent;        /* -1 for the baseline */
+	char timestamp[32];    /* ISO 8601 UTC, "2026-12-04T20:30:00Z" */
+	uint8_t merkle_root[32];
+	size_t n_roots;
+	char **roots;          /* the tracked roots, canonical */
+	size_t n_entries;
+	nono_snap_entry *entries; /* sorted by (root, relative path) */
+} nono_snap_manifest;
+
+typedef enum nono_snap_change_type {
+	NONO_SNAP_CREATED = 1,
+	NONO_SNAP_MODIFIED = 2,
+	NONO_SNAP_DELETED = 3,
+	NONO_SNAP_PERMISSIONS = 4, /* mode only */
+} nono_snap_change_type;
+
+typedef struct nono_snap_change {
+	char *path;                /* absolute */
+	nono_snap_change_type type;
+	nono_snap_type entry_type;
+	bool has_size_delta;
+	int64_t size_delta;        /* new size - old size, for files */
+} nono_snap_change;
+
+/* Open (creating if needed, mode 0700) the store in `session_dir` for the tracked directories
+ * `tracked` (n of them; each canonicalised, must exist and be a directory). Refuses a session_dir
+ * inside a tracked tree or a tracked tree inside it (-EINVAL). Resumes an existing store: the count
+ * and the latest manifest come from disk. Errors: -ENOENT, -ENOTDIR, -EINVAL, -EACCES, -ENOMEM, I/O.
+ * *out is freed with nono_snap_free. */
+NONO_API int nono_snap_open(const char *session_dir, const char *const *tracked, size_t n,
+			    const nono_snap_options *opts, nono_snap **out, nono_error *err);
+NONO_API void nono_snap_free(nono_snap *s);
+/* Snapshots stored (the next snapshot's number). */
+NONO_API uint32_t nono_snap_count(const nono_snap *s);
+NONO_API const char *nono_snap_session_dir(const nono_snap *s); /* borrowed */
+
+/* Before the baseline: take the latest snapshot of another session that uses the same objects
+ * directory and the same tracked roots as the baseline's reference, so that files whose size,
+ * mtime, ctime and inode are unchanged since are neither read nor copied again. Returns 0 (also
+ * when `other_session_dir` has no snapshot or other roots: then nothing is seeded), or -errno. */
+NONO_API int nono_snap_seed(nono_snap *s, const char *other_session_dir, nono_error *err);
+/* Delete the objects in `objects_dir` that no manifest of the sessions `session_dirs[0..n)` names
+ * (and leftovers of interrupted writes). Run it with no snapshot being taken into that directory.
+ * *removed (may be NULL) gets the count. Returns 0 or -errno (-EBADMSG: a manifest is damaged;
+ * then nothing is deleted). */
+NONO_API int nono_snap_gc(const char *objects_dir, const char *const *session_dirs, size_t n,
+			  uint64_t *removed, nono_error *err);
+/* Take snapshot 0. -EEXIST when one exists. -EFBIG when the tree passes max_entries or max_bytes
+ * (nothing is stored; the message says which limit, and by how much). *out (may be NULL) is the
+ * manifest, freed with nono_snap_manifest_free. */
+NONO_API int nono_snap_baseline(nono_snap *s, nono_snap_manifest **out, nono_error *err);
+/* Take the next snapshot against the latest one (-ENOENT without a baseline). *changes (may be
+ * NULL) receives what changed since it, freed with nono_snap_changes_free. */
+NONO_API int nono_snap_incremental(nono_snap *s, nono_snap_manifest **out,
+				   nono_snap_change **changes, size_t *n_changes, nono_error *err);
+NONO_API int nono_snap_load_manifest(const nono_snap *s, uint32_t number, nono_snap_manifest **out,
+				     nono_error *err);
+/* What restore_to(number) would do to the trees as they are now, changing nothing. Types are from
+ * the restore's point of view: "created" = restore will create it. */
+NONO_API int nono_snap_restore_diff(nono_snap *s, uint32_t number, nono_snap_change **changes,
+				    size_t *n_changes, nono_error *err);
+/* Bring the tracked trees back to snapshot `number`: contents, modes and mtimes of files,
+ * directories and symlinks; entries created since are deleted. Each file is written beside its
+ * target and renamed over it. A restore interrupted at any point is finished by running it again.
+ * *changes (may be NULL) receives what was done. */
+NONO_API int nono_snap_restore(nono_snap *s, uint32_t number, nono_snap_change **changes,
+			       size_t *n_changes, nono_error *err);
+/* The snapshot an interrupted restore was bringing back (run nono_snap_restore to it again to
+ * finish), or -1 when none was interrupted. */
+NONO_API long nono_snap_restore_pending(const nono_snap *s);
+/* Check the store: every manifest parses, its Merkle root matches its entries, and every object it
+ * names exists and hashes to its name. Returns 0, or -EBADMSG with the first problem in err. */
+NONO_API int nono_snap_verify(nono_snap *s, nono_error *err);
+NONO_API void nono_snap_manifest_free(nono_snap_manifest *m);
+NONO_API void nono_snap_changes_free(nono_snap_change *c, size_t n);
+NONO_API const char *nono_snap_change_name(nono_snap_change_type t); /* "created", ... */
+/* Lower-case hex of a 32-byte hash into buf (65 bytes). */
+NONO_API void nono_sha256_hex(const uint8_t hash[32], char buf[65]);
+/* SHA-256 of a file's contents (opened O_NOFOLLOW). Returns 0 or -errno. */
+NONO_API int nono_sha256_file(const char *path, uint8_t out[32], nono_error *err);
+
+/* ------------------------------------------------------------------------------------------------
+ * The session ledger (ledger*.c)
+ *
+ * An append-only file of JSON lines, one record each ({"data","hash","kind","prev","seq","ts_ms"},
+ * keys sorted, compact): "hash" is the SHA-256 of the record without it, "prev" the previous
+ * record's hash (null for the first), so editing, dropping, inserting or reordering a record breaks
+ * the chain. The last record, "session_end", holds the count of the records before it and their
+ * Merkle root. The file is written with one write(2) per record (O_APPEND).
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct nono_ledger nono_ledger;
+
+typedef struct nono_ledger_summary {
+	uint64_t records;        /* all records, session_end included */
+	bool finished;           /* the last record is session_end */
+	char chain_head[65];     /* hash of the last record (hex) */
+	char merkle_root[65];    /* over the records before session_end (hex) */
+} nono_ledger_summary;
+
+/* Create a new ledger file at `path` (must not exist; mode 0600). Errors: -EEXIST, -ENOENT, I/O. */
+NONO_API int nono_ledger_create(const char *path, nono_ledger **out, nono_error *err);
+/* Append a record of `kind` (not "session_end") whose data is the JSON object text `data_json`
+ * (NULL: {}). -EINVAL for a bad kind or data; I/O errors. */
+NONO_API int nono_ledger_append(nono_ledger *l, const char *kind, const char *data_json,
+				nono_error *err);
+/* Append an audit event (nono_audit_event_format's object) as an "audit_event" record. */
+NONO_API int nono_ledger_append_event(nono_ledger *l, const nono_audit_event *ev, nono_error *err);
+/* Append session_end: `data_json` (NULL: {}) plus "count" and "merkle_root". *out (may be NULL)
+ * gets the summary. The ledger stays open (free it with nono_ledger_free). */
+NONO_API int nono_ledger_finish(nono_ledger *l, const char *data_json, nono_ledger_summary *out,
+				nono_error *err);
+NONO_API void nono_ledger_free(nono_ledger *l);
+/* Check a ledger file. 0 when intact and finished; -EBADMSG with "record N: what is wrong" for an
+ * edited, dropped, inserted, reordered or appended record, a cut-short file or a missing
+ * session_end. *out (may be NULL) gets what was read. */
+NONO_API int nono_ledger_verify(const char *path, nono_ledger_summary *out, nono_error *err);
+/* SHA-256 of a buffer. 0 or -EIO. */
+NONO_API int nono_sha256_buf(const void *data, size_t len, uint8_t out[32]);
+/* The program nono_exec would run for argv0 (execvp's search in the PATH of the environment built
+ * from env/inherit_env, relative to cwd), canonicalised, and the SHA-256 of its contents, taken
+ * before launch. *path is malloc'd. Errors: -ENOENT, -EACCES, I/O. */
+NONO_API int nono_exec_identity(const char *argv0, const char *const *env, bool inherit_env,
+				const char *cwd, char **path, uint8_t sha256[32], nono_error *err);
+/* The same, with the hashes remembered in the directory `cache_dir` (NULL: none; it must exist and
+ * be the caller's own): a program whose size, mtime and ctime are unchanged is not read again. */
+NONO_API int nono_exec_identity_cached(const char *argv0, const char *const *env, bool inherit_env,
+				       const char *cwd, const char *cache_dir, char **path,
+				       uint8_t sha256[32], nono_error *err);
+
 #ifdef __cplusplus
 }
 #endif

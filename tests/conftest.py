@@ -1,8 +1,11 @@
 """Shared fixtures: where the build is, how to run the CLI."""
+import atexit
 import json
 import os
 import pathlib
+import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -13,6 +16,13 @@ NONO = BUILD / "src" / "cli" / "nono"
 # A --timeout long enough for a Python command to start and write its pid first: the VM tier runs
 # under software emulation (TCG), where interpreter start takes seconds.
 START_TIMEOUT_S = "12" if os.environ.get("NONO_IN_VM") else "3"
+
+# Every nono run records a session ledger (and --rollback a snapshot store) under
+# $XDG_STATE_HOME/nono: the suite's go to a directory of its own, removed at exit, never the
+# user's ~/.local/state. Tests that look at them set their own XDG_STATE_HOME.
+_STATE = tempfile.mkdtemp(prefix="nono-tests-state-")
+os.environ["XDG_STATE_HOME"] = _STATE
+atexit.register(shutil.rmtree, _STATE, True)
 
 
 def asan_build():

@@ -48,6 +48,18 @@ from ._errors import ProgramNotFoundError
 from ._source import CapabilitySource
 from ._state import SandboxState
 
+from ._undo import (
+    Change,
+    ContentHash,
+    ExclusionConfig,
+    FileState,
+    SessionMetadata,
+    SnapshotManager,
+    SnapshotManifest,
+    record_exec,
+    verify_ledger,
+)
+
 __version__ = "@VERSION@"  # filled in by meson (configure_file)
 
 __all__ = [
@@ -59,6 +71,9 @@ __all__ = [
     "Policy", "ResolvedPolicy", "apply_unlink_overrides", "embedded_policy_json",
     "load_embedded_policy", "load_policy", "validate_deny_overlaps", "enforce_deny_paths",
     "deny_paths_of",
+    # snapshots and rollback (_undo.py)
+    "Change", "ContentHash", "ExclusionConfig", "FileState", "SessionMetadata", "SnapshotManager",
+    "SnapshotManifest", "record_exec", "verify_ledger",
 ]
 
 _PREFIX_RE = re.compile(r"^/?[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*/?$")

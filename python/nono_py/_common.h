@@ -9,6 +9,8 @@
  *   _sandbox_state.c (_caps.h)    SandboxState
  *   _exec.c   (_exec.h)           sandboxed_exec, apply
  *   _policy.c (_policy.h)         Policy, ResolvedPolicy, load_policy, ... (over _caps.h)
+ *   _snapshot.c (_snapshot.h)     _SnapshotStore (SnapshotManager's native half; classes: _undo.py)
+ *   _ledger.c (_snapshot.h)       _Ledger (the session ledger; record_exec: _undo.py)
  *   _nono.c                       the module: support_info, is_supported, init
  *
  * The extension is written over the public libnono API only (nono.h). It uses multi-phase init
@@ -41,6 +43,8 @@ typedef struct {
 	PyTypeObject *support_type;      /* SupportInfo (struct sequence) */
 	PyTypeObject *policy_type;       /* Policy (_policy.c) */
 	PyTypeObject *resolved_type;     /* ResolvedPolicy (_policy.c) */
+	PyTypeObject *snap_type;         /* _SnapshotStore (native half of SnapshotManager) */
+	PyTypeObject *ledger_type;       /* _Ledger (native half of record_exec) */
 	PyObject *access_mode;           /* AccessMode, an enum.IntEnum class */
 	PyObject *access_member[4];      /* its members by value (1..3), cached: enum lookups are slow */
 } nono_py_state;

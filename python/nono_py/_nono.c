@@ -6,6 +6,7 @@
 #include "_exec.h"
 #include "_policy.h"
 #include "_proxy.h"
+#include "_snapshot.h"
 
 #include <stdlib.h>
 
@@ -153,6 +154,8 @@ static int module_exec(PyObject *m)
 	    add_type(m, &nono_py_state_spec, &st->state_type) < 0 ||
 	    add_type(m, &nono_py_proxy_cfg_spec, &st->proxy_cfg_type) < 0 ||
 	    add_type(m, &nono_py_proxy_spec, &st->proxy_type) < 0 ||
+	    add_type(m, &nono_py_snap_spec, &st->snap_type) < 0 ||
+	    add_type(m, &nono_py_ledger_spec, &st->ledger_type) < 0 ||
 	    add_structseq(m, &nono_py_exec_result_desc, &st->exec_result_type) < 0 ||
 	    add_structseq(m, &nono_py_fs_cap_desc, &st->fs_cap_type) < 0 ||
 	    add_structseq(m, &support_desc, &st->support_type) < 0 || nono_py_access_mode_init(m, st) < 0)
@@ -179,6 +182,8 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
 	Py_VISIT(st->support_type);
 	Py_VISIT(st->policy_type);
 	Py_VISIT(st->resolved_type);
+	Py_VISIT(st->snap_type);
+	Py_VISIT(st->ledger_type);
 	Py_VISIT(st->access_mode);
 	for (size_t i = 0; i < N_ELEMENTS(st->access_member); i++)
 		Py_VISIT(st->access_member[i]);
@@ -200,6 +205,8 @@ static int module_clear(PyObject *m)
 	Py_CLEAR(st->support_type);
 	Py_CLEAR(st->policy_type);
 	Py_CLEAR(st->resolved_type);
+	Py_CLEAR(st->snap_type);
+	Py_CLEAR(st->ledger_type);
 	Py_CLEAR(st->access_mode);
 	for (size_t i = 0; i < N_ELEMENTS(st->access_member); i++)
 		Py_CLEAR(st->access_member[i]);

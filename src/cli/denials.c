@@ -26,6 +26,7 @@ struct entry {
 
 struct denials {
 	nono_audit *sup;
+	nono_audit *tee; /* optional: every drained event is pushed here too (the ledger) */
 	nono_audit *proxy;
 	bool verbose;
 	nono_net_mode net;
@@ -183,8 +184,11 @@ static void drain(struct denials *d, nono_audit *ring)
 	nono_audit_event ev[32];
 	size_t n;
 	while (ring && (n = nono_audit_drain(ring, ev, N_ELEMENTS(ev))) > 0)
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			take(d, &ev[i]);
+			if (d->tee)
+				nono_audit_push(d->tee, &ev[i]);
+		}
 }
 
 static void *collector(void *arg)
@@ -201,12 +205,14 @@ static void *collector(void *arg)
 	return NULL;
 }
 
-struct denials *denials_start(nono_audit *sup, nono_proxy *proxy, bool verbose, nono_net_mode net)
+struct denials *denials_start(nono_audit *sup, nono_proxy *proxy, bool verbose, nono_net_mode net,
+			      nono_audit *tee)
 {
 	struct denials *d = calloc(1, sizeof *d);
 	if (!d)
 		return NULL;
 	d->sup = sup;
+	d->tee = tee;
 	d->proxy = proxy ? nono_proxy_audit(proxy) : NULL;
 	d->verbose = verbose;
 	d->net = net;

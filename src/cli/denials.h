@@ -15,7 +15,10 @@ struct denials;
 /* Start collecting from `sup` (the ring nono_exec fills; borrowed) and `proxy` (may be NULL).
  * `verbose`: print every decision to stderr as it arrives; `net`: the network mode enforced (what
  * the hints say). NULL when out of memory. */
-struct denials *denials_start(nono_audit *sup, nono_proxy *proxy, bool verbose, nono_net_mode net);
+/* `tee` (optional): every event drained from the rings is also pushed there (the session
+ * ledger's ring: it records them after the run). */
+struct denials *denials_start(nono_audit *sup, nono_proxy *proxy, bool verbose, nono_net_mode net,
+			      nono_audit *tee);
 /* Stop the thread, drain what is left, and print the summary to `f` unless `quiet`. `fs_audit`
  * is nono_exec_result.fs_audit: unless 1, the summary says why filesystem denials are not in it.
  * `failed`: the command exited non-zero; with nothing else to report, one line then still says

@@ -10,5 +10,7 @@ void help_proxy(FILE *f);
 void help_setup(FILE *f);
 void help_why(FILE *f);
 void help_profile(FILE *f);
+void help_rollback(FILE *f);
+void help_audit(FILE *f);
 
 #endif

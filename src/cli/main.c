@@ -21,6 +21,7 @@ static int help_for(const char *topic)
 	} topics[] = {
 		{"run", help_run}, {"proxy", help_proxy}, {"setup", help_setup}, {"why", help_why},
 		{"profile", help_profile},
+		{"rollback", help_rollback}, {"audit", help_audit},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(topics); i++)
 		if (!strcmp(topic, topics[i].name)) {
@@ -68,6 +69,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{"run", cmd_run}, {"proxy", cmd_proxy}, {"setup", cmd_setup}, {"why", cmd_why},
 		{"profile", cmd_profile},
+		{"rollback", cmd_rollback}, {"audit", cmd_audit},
 	};
 	for (size_t i = 0; i < N_ELEMENTS(cmds); i++)
 		if (!strcmp(sub, cmds[i].name))

@@ -47,6 +47,12 @@ enum {
 	OPT_ROUTE_ENDPOINT,
 	OPT_EXTERNAL_PROXY,
 	OPT_BYPASS,
+	OPT_ROLLBACK,
+	OPT_RB_EXCLUDE,
+	OPT_RB_INCLUDE,
+	OPT_RB_GITIGNORE,
+	OPT_RB_NO_DEFAULTS,
+	OPT_NO_LEDGER,
 };
 
 static const struct option run_longopts[] = {
@@ -91,6 +97,12 @@ static const struct option run_longopts[] = {
 	{"route-endpoint", required_argument, NULL, OPT_ROUTE_ENDPOINT},
 	{"external-proxy", required_argument, NULL, OPT_EXTERNAL_PROXY},
 	{"bypass", required_argument, NULL, OPT_BYPASS},
+	{"rollback", no_argument, NULL, OPT_ROLLBACK},
+	{"rollback-exclude", required_argument, NULL, OPT_RB_EXCLUDE},
+	{"rollback-include", required_argument, NULL, OPT_RB_INCLUDE},
+	{"rollback-gitignore", no_argument, NULL, OPT_RB_GITIGNORE},
+	{"rollback-no-defaults", no_argument, NULL, OPT_RB_NO_DEFAULTS},
+	{"no-ledger", no_argument, NULL, OPT_NO_LEDGER},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -123,6 +135,8 @@ void run_opts_free(struct run_opts *o)
 	strvec_free(&o->denies);
 	route_opts_free(&o->ro);
 	strvec_free(&o->bypass);
+	strvec_free(&o->rb_exclude);
+	strvec_free(&o->rb_include);
 }
 
 /* A grant option (return 1 when `c` is one; -1 out of memory), else 0. */
@@ -223,6 +237,12 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case OPT_ROUTE_ENDPOINT: return route_opts_endpoint(&o->ro, arg);
 	case OPT_EXTERNAL_PROXY: o->external_proxy = arg; break;
 	case OPT_BYPASS: rc = strvec_push(&o->bypass, arg); break;
+	case OPT_ROLLBACK: o->rollback = true; break;
+	case OPT_RB_EXCLUDE: rc = strvec_push(&o->rb_exclude, arg); break;
+	case OPT_RB_INCLUDE: rc = strvec_push(&o->rb_include, arg); break;
+	case OPT_RB_GITIGNORE: o->rb_gitignore = true; break;
+	case OPT_RB_NO_DEFAULTS: o->rb_no_defaults = true; break;
+	case OPT_NO_LEDGER: o->no_ledger = true; break;
 	}
 	return rc < 0 ? EXIT_INTERNAL : -1;
 }
@@ -236,7 +256,9 @@ static bool wrong_subcommand(int c, enum run_mode mode)
 			c == OPT_INHERIT || c == OPT_AUDIT || c == 'q' || c == 'v' ||
 			c == OPT_CLEAR_ENV || c == OPT_KEEP_TMP || c == OPT_NO_TMP || c == OPT_ROUTE ||
 			c == OPT_CREDENTIAL || c == OPT_ROUTE_CA || c == OPT_ROUTE_ENDPOINT ||
-			c == OPT_EXTERNAL_PROXY || c == OPT_BYPASS;
+			c == OPT_EXTERNAL_PROXY || c == OPT_BYPASS || c == OPT_ROLLBACK ||
+			c == OPT_RB_EXCLUDE || c == OPT_RB_INCLUDE || c == OPT_RB_GITIGNORE ||
+			c == OPT_RB_NO_DEFAULTS || c == OPT_NO_LEDGER;
 	return (mode == MODE_RUN && why_only) || (mode == MODE_WHY && run_only);
 }
 
@@ -272,6 +294,9 @@ static int check_cli_rules(struct run_opts *o, enum run_mode mode, const char *s
 	if ((o->external_proxy || o->bypass.n) && !proxy)
 		return cli_usage_error(sub, "--external-proxy/--bypass need --allow-domain (they configure "
 					    "the proxy nono starts)");
+	if (!o->rollback && (o->rb_exclude.n || o->rb_include.n || o->rb_gitignore || o->rb_no_defaults))
+		return cli_usage_error(sub, "--rollback-exclude/-include/-gitignore/-no-defaults go with "
+					    "--rollback");
 	if (o->json && !o->dry_run && !o->why_host)
 		return cli_usage_error(sub, mode == MODE_RUN ? "--json applies to --dry-run"
 							     : "--json applies to --host");

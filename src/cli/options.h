@@ -43,6 +43,10 @@ struct run_opts {
 	const char *why_host; /* why --host HOST[:PORT] */
 	bool clear_env, keep_tmp, no_tmp;
 	const char *proxy_url; /* --proxy-url: a running proxy's URL (token included) */
+	/* --rollback: snapshot the writable directory grants before and after (rollback_run.c) */
+	bool rollback, rb_gitignore, rb_no_defaults;
+	struct strvec rb_exclude, rb_include;
+	bool no_ledger; /* --no-ledger: no session ledger (audit_run.c) */
 	/* why */
 	const char *why_path;
 	nono_access why_access;

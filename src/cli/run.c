@@ -9,6 +9,8 @@
 #include "dryrun.h"
 #include "policy.h"
 #include "runenv.h"
+#include "audit_run.h"
+#include "rollback.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +29,8 @@ struct run_ctx {
 	char **env;   /* the command's environment (runenv_build) */
 	char *tmpdir; /* the private temp dir, NULL with --no-tmp */
 	bool keep_tmp;
+	struct rb_run rb; /* --rollback */
+	struct audit_run audit; /* the session ledger (audit_run.c) */
 };
 
 static void run_ctx_free(struct run_ctx *r)
@@ -46,6 +50,8 @@ static void run_ctx_free(struct run_ctx *r)
 	else if (r->tmpdir)
 		runtmp_remove(r->tmpdir);
 	free(r->tmpdir);
+	rb_run_free(&r->rb);
+	audit_run_free(&r->audit);
 }
 
 /* ---- the stop signals: SIGTERM, SIGHUP, SIGINT, SIGQUIT ----
@@ -178,7 +184,8 @@ static int execute(const struct run_opts *o, struct run_ctx *r)
 	nono_net_mode net = nono_caps_network(r->caps, NULL);
 	eo.fs_audit = !o->quiet || r->audit_fd >= 0;
 	nono_audit *ring = nono_audit_new(4096);
-	struct denials *dn = ring ? denials_start(ring, r->proxy, o->verbose, net) : NULL;
+	struct denials *dn = ring ? denials_start(ring, r->proxy, o->verbose, net, r->audit.ring)
+				   : NULL;
 	eo.audit = ring;
 	eo.audit_allowed = o->verbose;
 	/* The reaper removes it when the command and all it started are gone, even if nono is
@@ -260,7 +267,15 @@ static int run(const struct run_opts *o, struct run_ctx *r)
 	/* Asked to stop before there is a command: do not start one (cmd_run then dies of it). */
 	if (stop_signal_pending(false))
 		return EXIT_INTERNAL;
-	return execute(o, r);
+	if (o->rollback && (status = rb_run_begin(o, r->caps, &r->rb)) >= 0)
+		return status;
+	audit_run_begin(o, r->caps, (const char *const *)(r->penv ? r->penv : r->env), &r->rb,
+			&r->audit);
+	status = execute(o, r);
+	if (o->rollback)
+		rb_run_end(&r->rb, status);
+	audit_run_end(&r->audit, r->proxy, status);
+	return status;
 }
 
 int cmd_run(int argc, char **argv)

@@ -1,0 +1,311 @@
+/* snapshot.c — the snapshot store handle: open, baseline, incremental, load, verify. Layout and
+ * manifest format: snapshot_store.c; restore: snapshot_restore.c. */
+#include "snapshot_int.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+void nono_snap_options_init(nono_snap_options *opts)
+{
+	memset(opts, 0, sizeof *opts);
+	opts->exclusion.use_defaults = true;
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+static int layout_init(nono_snap *s, const char *objects_dir, nono_error *err)
+{
+	if (mkdirat(s->dirfd, "snapshots", 0700) < 0 && errno != EEXIST)
+		return nono_fail(err, -errno, "%s/snapshots: %s", s->dir, strerror(errno));
+	char def[PATH_MAX];
+	if (!objects_dir) {
+		snprintf(def, sizeof def, "%s/objects", s->dir);
+		objects_dir = def;
+	}
+	int rc = mkdir_p(objects_dir);
+	if (rc < 0 || (s->objfd = open(objects_dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return nono_fail(err, rc < 0 ? rc : -errno, "%s: %s", objects_dir,
+				 strerror(rc < 0 ? -rc : errno));
+	/* Created once: a store that has objects/ff has them all. */
+	struct stat st;
+	if (fstatat(s->objfd, "ff", &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	for (int i = -1; i < 256; i++) {
+		char d[16];
+		snprintf(d, sizeof d, i < 0 ? "tmp" : "%02x", i);
+		if (mkdirat(s->objfd, d, 0700) < 0 && errno != EEXIST)
+			return nono_fail(err, -errno, "%s/%s: %s", objects_dir, d, strerror(errno));
+	}
+	return 0;
+}
+
+static int roots_init(nono_snap *s, const char *const *tracked, size_t n, nono_error *err)
+{
+	if (n == 0)
+		return nono_fail(err, -EINVAL, "no tracked paths");
+	if (!(s->roots = calloc(n + 1, sizeof *s->roots)))
+		return nono_fail(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++, s->n_roots++) {
+		struct stat st;
+		if (!tracked[i] || !(s->roots[i] = realpath(tracked[i], NULL)))
+			return nono_fail(err, -errno, "%s: %s", tracked[i] ? tracked[i] : "(null)",
+					 strerror(errno));
+		if (stat(s->roots[i], &st) < 0 || !S_ISDIR(st.st_mode))
+			return nono_fail(err, -ENOTDIR, "%s: a tracked path must be a directory",
+					 s->roots[i]);
+		/* The store must not be inside what it records (a snapshot would store itself, and
+		 * a restore would delete it), nor hold a tracked tree. */
+		if (snap_path_under(s->dir, s->roots[i]) || snap_path_under(s->roots[i], s->dir))
+			return nono_fail(err, -EINVAL, "the snapshot store %s and the tracked tree %s "
+					 "overlap: keep the store outside every tracked tree",
+					 s->dir, s->roots[i]);
+		for (size_t j = 0; j < i; j++)
+			if (snap_path_under(s->roots[i], s->roots[j]) ||
+			    snap_path_under(s->roots[j], s->roots[i]))
+				return nono_fail(err, -EINVAL, "tracked trees %s and %s overlap",
+						 s->roots[j], s->roots[i]);
+	}
+	return 0;
+}
+
+static int opts_init(nono_snap *s, const nono_snap_options *o, nono_error *err)
+{
+	nono_snap_options def;
+	if (!o) {
+		nono_snap_options_init(&def);
+		o = &def;
+	}
+	s->use_defaults = o->exclusion.use_defaults;
+	s->use_gitignore = o->exclusion.use_gitignore;
+	s->max_entries = o->max_entries ? o->max_entries : NONO_SNAP_DEFAULT_MAX_ENTRIES;
+	s->max_bytes = o->max_bytes ? o->max_bytes : NONO_SNAP_DEFAULT_MAX_BYTES;
+	s->progress = o->progress;
+	s->progress_ctx = o->progress_ctx;
+	s->excl_names = snap_strv_dup(o->exclusion.exclude_patterns);
+	s->excl_globs = snap_strv_dup(o->exclusion.exclude_globs);
+	s->force = snap_strv_dup(o->exclusion.force_include);
+	if (!s->excl_names || !s->excl_globs || !s->force)
+		return nono_fail(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
+int nono_snap_open(const char *session_dir, const char *const *tracked, size_t n,
+		   const nono_snap_options *opts, nono_snap **out, nono_error *err)
+{
+	nono_error_clear(err);
+	*out = NULL;
+	if (!session_dir || !*session_dir)
+		return nono_fail(err, -EINVAL, "no session directory");
+	nono_snap *s = calloc(1, sizeof *s);
+	if (!s)
+		return nono_fail(err, -ENOMEM, "out of memory");
+	s->dirfd = s->objfd = -1;
+	int rc = mkdir_p(session_dir);
+	if (rc < 0) {
+		nono_fail(err, rc, "%s: %s", session_dir, strerror(-rc));
+	} else if (!(s->dir = realpath(session_dir, NULL)) ||
+		   (s->dirfd = open(s->dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = nono_fail(err, -errno, "%s: %s", session_dir, strerror(errno));
+	}
+	if (rc == 0 && (rc = opts_init(s, opts, err)) == 0 && (rc = roots_init(s, tracked, n, err)) == 0)
+		rc = layout_init(s, opts ? opts->objects_dir : NULL, err);
+	long latest = rc == 0 ? snap_manifest_latest(s) : -1;
+	if (latest >= 0 && (rc = snap_manifest_read(s, (uint32_t)latest, &s->latest, err)) == 0)
+		s->count = (uint32_t)latest + 1;
+	if (rc < 0) {
+		nono_snap_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void nono_snap_free(nono_snap *s)
+{
+	if (!s)
+		return;
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	if (s->objfd >= 0)
+		close(s->objfd);
+	nono_snap_manifest_free(s->hint);
+	free(s->dir);
+	nono_strv_free(s->roots);
+	nono_strv_free(s->excl_names);
+	nono_strv_free(s->excl_globs);
+	nono_strv_free(s->force);
+	nono_snap_manifest_free(s->latest);
+	free(s);
+}
+
+uint32_t nono_snap_count(const nono_snap *s)
+{
+	return s->count;
+}
+
+const char *nono_snap_session_dir(const nono_snap *s)
+{
+	return s->dir;
+}
+
+/* Hash and store every file whose size, mtime, ctime or inode differ from `prev`'s record. */
+static int store_changed(nono_snap *s, struct snap_vec *cur, const nono_snap_manifest *prev,
+			 nono_error *err)
+{
+	struct snap_parent_cache pc = {.rootfd = -1, .fd = -1};
+	size_t j = 0, done = 0;
+	int rc = 0;
+	for (size_t i = 0; i < cur->n && rc == 0; i++) {
+		nono_snap_entry *e = &cur->v[i];
+		const nono_snap_entry *p = NULL;
+		while (prev && j < prev->n_entries && snap_entry_cmp(&prev->entries[j], e) < 0)
+			j++;
+		if (prev && j < prev->n_entries && snap_entry_cmp(&prev->entries[j], e) == 0)
+			p = &prev->entries[j];
+		if (e->type != NONO_SNAP_FILE)
+			continue;
+		if (p && snap_stat_same(e, p) && p->mode == e->mode) {
+			memcpy(e->hash, p->hash, 32);
+			continue;
+		}
+		const char *base;
+		int dfd = snap_parent_get(&pc, s->roots, e, &base);
+		if (dfd < 0)
+			rc = nono_fail(err, dfd, "%s: %s", e->path, strerror(-dfd));
+		else
+			rc = snap_store_file(s, dfd, base, e, err);
+		if (s->progress && (++done & 255) == 0)
+			s->progress(s->progress_ctx, "hashing", i, cur->n);
+	}
+	snap_parent_close(&pc);
+	return rc;
+}
+
+static int diff_add(nono_snap_change **c, size_t *n, size_t *cap, const nono_snap_entry *old,
+		    const nono_snap_entry *new)
+{
+	const nono_snap_entry *e = new ? new : old;
+	int64_t delta = (int64_t)(new ? new->size : 0) - (int64_t)(old ? old->size : 0);
+	bool file = e->type == NONO_SNAP_FILE;
+	if (!old)
+		return snap_change_add(c, n, cap, e->path, NONO_SNAP_CREATED, e->type, file, delta);
+	if (!new)
+		return snap_change_add(c, n, cap, e->path, NONO_SNAP_DELETED, e->type, file, delta);
+	if (old->type != new->type || (new->type != NONO_SNAP_DIR && memcmp(old->hash, new->hash, 32)))
+		return snap_change_add(c, n, cap, e->path, NONO_SNAP_MODIFIED, e->type, file, delta);
+	if (old->mode != new->mode)
+		return snap_change_add(c, n, cap, e->path, NONO_SNAP_PERMISSIONS, e->type, false, 0);
+	return 0;
+}
+
+int snap_diff_entries(const nono_snap_entry *a, size_t na, const nono_snap_entry *b, size_t nb,
+			nono_snap_change **out, size_t *n_out)
+{
+	nono_snap_change *c = NULL;
+	size_t n = 0, cap = 0, i = 0, j = 0;
+	int rc = 0;
+	while (rc == 0 && (i < na || j < nb)) {
+		int cmp = i == na ? 1 : j == nb ? -1 : snap_entry_cmp(&a[i], &b[j]);
+		if (cmp < 0)
+			rc = diff_add(&c, &n, &cap, &a[i++], NULL);
+		else if (cmp > 0)
+			rc = diff_add(&c, &n, &cap, NULL, &b[j++]);
+		else
+			rc = diff_add(&c, &n, &cap, &a[i++], &b[j++]);
+	}
+	if (rc < 0) {
+		nono_snap_changes_free(c, n);
+		return rc;
+	}
+	*out = c;
+	*n_out = n;
+	return 0;
+}
+
+static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **changes,
+		size_t *n_changes, nono_error *err)
+{
+	struct snap_vec cur = {0};
+	const nono_snap_manifest *prev = s->latest;
+	int rc = snap_walk(s, s->roots, s->n_roots, true, &cur, err);
+	/* A baseline seeded from another session (nono_snap_seed) trusts that session's hashes for
+	 * files whose stat is unchanged: their objects are in the shared objects directory. */
+	if (rc == 0)
+		rc = store_changed(s, &cur, prev ? prev : s->hint, err);
+	nono_snap_manifest *m = rc == 0 ? snap_manifest_from_vec(&cur, s->roots, s->n_roots) : NULL;
+	if (rc == 0 && !m)
+		rc = nono_fail(err, -ENOMEM, "out of memory");
+	snap_vec_clear(&cur);
+	if (rc == 0) {
+		m->number = s->count;
+		m->parent = prev ? (int64_t)prev->number : -1;
+		snap_timestamp(m->timestamp);
+		if ((rc = snap_merkle(m->entries, m->n_entries, m->merkle_root)) < 0)
+			nono_fail(err, rc, "hashing failed");
+	}
+	if (rc == 0 && changes)
+		rc = snap_diff_entries(prev ? prev->entries : NULL, prev ? prev->n_entries : 0, m->entries,
+				  m->n_entries, changes, n_changes);
+	if (rc == 0 && (rc = snap_manifest_write(s, m, err)) < 0 && changes) {
+		nono_snap_changes_free(*changes, *n_changes);
+		*changes = NULL;
+	}
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			nono_fail(err, rc, "out of memory");
+		nono_snap_manifest_free(m);
+		return rc;
+	}
+	nono_snap_manifest_free(s->latest);
+	s->latest = m;
+	s->count++;
+	if (out && !(*out = snap_manifest_clone(m)))
+		return nono_fail(err, -ENOMEM, "out of memory");
+	return 0;
+}
+
+int nono_snap_baseline(nono_snap *s, nono_snap_manifest **out, nono_error *err)
+{
+	nono_error_clear(err);
+	if (s->count > 0)
+		return nono_fail(err, -EEXIST, "%s already has a baseline snapshot", s->dir);
+	return take(s, out, NULL, NULL, err);
+}
+
+int nono_snap_incremental(nono_snap *s, nono_snap_manifest **out, nono_snap_change **changes,
+			  size_t *n_changes, nono_error *err)
+{
+	nono_error_clear(err);
+	if (changes) {
+		*changes = NULL;
+		*n_changes = 0;
+	}
+	if (!s->latest)
+		return nono_fail(err, -ENOENT, "no previous snapshot in %s: take the baseline first",
+				 s->dir);
+	return take(s, out, changes, n_changes, err);
+}
+
+int nono_snap_load_manifest(const nono_snap *s, uint32_t number, nono_snap_manifest **out,
+			    nono_error *err)
+{
+	nono_error_clear(err);
+	return snap_manifest_read(s, number, out, err);
+}

@@ -1,0 +1,134 @@
+/* snapshot_int.h — shared by the snapshot store's modules; never installed.
+ *
+ *   snapshot_util.c     hashing (OpenSSL libcrypto), hex, path escaping, Merkle root, vectors
+ *   snapshot_match.c    exclusions: names, globs, force-includes, .gitignore
+ *   snapshot_walk.c     the walk of the tracked trees (never follows a symlink)
+ *   snapshot_store.c    objects and manifests on disk
+ *   snapshot_parse.c    reading a manifest back
+ *   snapshot_verify.c   checking a whole store
+ *   snapshot_share.c    sessions sharing one objects directory: seeding, garbage collection
+ *   snapshot.c          the store handle: open, baseline, incremental, load, verify
+ *   snapshot_restore.c  restore and its dry run
+ */
+#ifndef NONO_SNAPSHOT_INT_H
+#define NONO_SNAPSHOT_INT_H
+
+#include "internal.h"
+
+#include <sys/stat.h>
+
+/* Prefix of the temporaries a restore writes beside their targets. */
+#define SNAP_RESTORE_TMP ".nono-restore-"
+
+/* A growable vector of entries. */
+struct snap_vec {
+	nono_snap_entry *v;
+	size_t n, cap;
+};
+
+struct snap_rule; /* one .gitignore line (snapshot_match.c) */
+
+struct nono_snap {
+	char *dir;          /* session directory, canonical */
+	int dirfd;          /* O_PATH|O_DIRECTORY of it */
+	int objfd;          /* O_PATH|O_DIRECTORY of the objects directory */
+	nono_snap_manifest *hint; /* nono_snap_seed: another session's latest, for the baseline */
+	size_t n_roots;
+	char **roots;       /* canonical tracked directories */
+	char **excl_names, **excl_globs, **force; /* owned NULL-terminated copies */
+	bool use_defaults, use_gitignore;
+	uint64_t max_entries, max_bytes;
+	void (*progress)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+	void *progress_ctx;
+	uint32_t count;
+	nono_snap_manifest *latest; /* owned; NULL before the baseline */
+};
+
+/* ---- snapshot_util.c ---- */
+NONO_HIDDEN int snap_sha256(const void *data, size_t len, uint8_t out[32]);
+/* SHA-256 of everything readable from fd (from its current offset). */
+NONO_HIDDEN int snap_sha256_fd(int fd, uint8_t out[32]);
+NONO_HIDDEN int snap_hex_parse(const char *hex, uint8_t out[32]);
+/* Escape bytes <= 0x20, 0x7f and '%' as %XX (malloc'd); unescape in place (-EINVAL if malformed). */
+NONO_HIDDEN char *snap_escape(const char *s);
+NONO_HIDDEN int snap_unescape(char *s);
+NONO_HIDDEN void snap_timestamp(char buf[32]);
+NONO_HIDDEN int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32]);
+NONO_HIDDEN int snap_vec_push(struct snap_vec *v, nono_snap_entry **out);
+NONO_HIDDEN void snap_entry_clear(nono_snap_entry *e);
+NONO_HIDDEN void snap_vec_clear(struct snap_vec *v);
+/* Order of entries everywhere: by root index, then relative path (strcmp: a parent precedes its
+ * children). */
+NONO_HIDDEN int snap_entry_cmp(const nono_snap_entry *a, const nono_snap_entry *b);
+NONO_HIDDEN void snap_vec_sort(struct snap_vec *v);
+NONO_HIDDEN int snap_change_add(nono_snap_change **c, size_t *n, size_t *cap, const char *path,
+				nono_snap_change_type t, nono_snap_type et, bool has_delta, int64_t delta);
+/* Copy a NULL-terminated vector (NULL stays an empty vector). NULL on ENOMEM. */
+NONO_HIDDEN char **snap_strv_dup(const char *const *v);
+NONO_HIDDEN nono_snap_manifest *snap_manifest_from_vec(struct snap_vec *v, char **roots,
+						       size_t n_roots);
+NONO_HIDDEN bool snap_path_under(const char *path, const char *dir);
+NONO_HIDDEN nono_snap_manifest *snap_manifest_clone(const nono_snap_manifest *m);
+
+/* ---- snapshot.c ---- */
+/* What changed from entries a to entries b (both sorted): created = in b only, deleted = in a only,
+ * modified = type or content differs, permissions_changed = mode only. */
+NONO_HIDDEN int snap_diff_entries(const nono_snap_entry *a, size_t na, const nono_snap_entry *b,
+				  size_t nb, nono_snap_change **out, size_t *n_out);
+
+/* ---- snapshot_match.c ---- */
+struct snap_rules {
+	struct snap_rule *v;
+	size_t n, cap;
+};
+/* Glob match: `*` and `?` stop at '/', `**` does not, [..] classes, backslash escapes. */
+NONO_HIDDEN bool snap_glob(const char *pat, const char *s);
+/* Read dirfd's .gitignore (if any) and append its rules, based at `rel` ("" for the root). */
+NONO_HIDDEN int snap_rules_load(struct snap_rules *r, int dirfd, const char *rel);
+NONO_HIDDEN void snap_rules_truncate(struct snap_rules *r, size_t n);
+NONO_HIDDEN void snap_rules_free(struct snap_rules *r);
+/* Whether the entry `name` at `rel` (relative to its root) is left out. */
+NONO_HIDDEN bool snap_excluded(const nono_snap *s, const struct snap_rules *r, const char *name,
+			       const char *rel, bool is_dir);
+
+/* ---- snapshot_walk.c ---- */
+/* Walk roots[0..n) (lstat only, no hashing): every directory, regular file and symlink that is not
+ * excluded, sorted. Other file types (sockets, fifos, devices) are not tracked. -EFBIG past the
+ * store's limits (enforce_limits), with the message. */
+NONO_HIDDEN int snap_walk(const nono_snap *s, char *const *roots, size_t n, bool enforce_limits,
+			  struct snap_vec *out, nono_error *err);
+/* Whether a stat result still matches what the entry recorded (type, size, mtime, ctime, inode). */
+NONO_HIDDEN bool snap_stat_same(const nono_snap_entry *a, const nono_snap_entry *b);
+/* Open the directory holding `rel` below the root directory fd, one component at a time with
+ * O_NOFOLLOW (a symlink anywhere on the way is -ELOOP/-ENOTDIR). *base: the last component. */
+NONO_HIDDEN int snap_open_parent(int rootfd, const char *rel, const char **base);
+/* The parent directory of entries, opened with snap_open_parent once per directory (entries are
+ * sorted, so a directory's files are mostly consecutive). Start with {.rootfd = -1, .fd = -1}. */
+struct snap_parent_cache {
+	int rootfd;
+	uint32_t root;
+	int fd;
+	char rel[4096];
+};
+/* The directory holding e (borrowed fd, valid until the next call), or -errno. */
+NONO_HIDDEN int snap_parent_get(struct snap_parent_cache *c, char *const *roots,
+				const nono_snap_entry *e, const char **base);
+NONO_HIDDEN void snap_parent_close(struct snap_parent_cache *c);
+
+/* ---- snapshot_store.c (objects, manifest writing), snapshot_parse.c (manifest reading) ---- */
+/* Store the contents of regular file `name` in dirfd as an object; e->hash gets its SHA-256. The
+ * object is a private copy, hashed after copying, so it always matches its name. */
+NONO_HIDDEN int snap_store_file(const nono_snap *s, int dirfd, const char *name, nono_snap_entry *e,
+				nono_error *err);
+/* Open object `hash` read-only. */
+NONO_HIDDEN int snap_object_open(const nono_snap *s, const uint8_t hash[32]);
+/* Copy object `hash` into fd `dst` (FICLONE, else copy_file_range, else read/write). */
+NONO_HIDDEN int snap_object_copy(const nono_snap *s, const uint8_t hash[32], int dst);
+NONO_HIDDEN int snap_manifest_write(const nono_snap *s, const nono_snap_manifest *m,
+				    nono_error *err);
+NONO_HIDDEN int snap_manifest_read(const nono_snap *s, uint32_t number, nono_snap_manifest **out,
+				   nono_error *err);
+/* The highest manifest number on disk, -1 if none. */
+NONO_HIDDEN long snap_manifest_latest(const nono_snap *s);
+
+#endif /* NONO_SNAPSHOT_INT_H */

@@ -1,0 +1,379 @@
+/* snapshot_util.c — the snapshot store's small pieces: SHA-256 through OpenSSL's libcrypto, hex,
+ * path escaping for the manifest's text format, the Merkle root, and entry vectors. */
+#include "snapshot_int.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* OpenSSL 3 looks an algorithm up on every EVP_DigestInit_ex given the legacy EVP_sha256(): fetch
+ * it once instead (the store hashes tens of thousands of small files). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *md(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md;
+}
+
+int snap_sha256(const void *data, size_t len, uint8_t out[32])
+{
+	unsigned int n = 0;
+	if (!md() || !EVP_Digest(data, len, out, &n, md(), NULL) || n != 32)
+		return -EIO;
+	return 0;
+}
+
+int nono_sha256_buf(const void *data, size_t len, uint8_t out[32])
+{
+	return snap_sha256(data, len, out);
+}
+
+int snap_sha256_fd(int fd, uint8_t out[32])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!ctx)
+		return -ENOMEM;
+	/* Heap, not thread-local: a large TLS block would be charged to every thread of the process,
+	 * including small-stack ones that pthread_create would then refuse (EINVAL). */
+	size_t bufsz = 1 << 17;
+	cleanup_free unsigned char *buf = malloc(bufsz);
+	int rc = !buf ? -ENOMEM : md() && EVP_DigestInit_ex(ctx, md(), NULL) ? 0 : -EIO;
+	while (rc == 0) {
+		ssize_t r = read(fd, buf, bufsz);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			rc = -errno;
+		else if (r == 0)
+			break;
+		else if (!EVP_DigestUpdate(ctx, buf, (size_t)r))
+			rc = -EIO;
+	}
+	unsigned int n = 0;
+	if (rc == 0 && (!EVP_DigestFinal_ex(ctx, out, &n) || n != 32))
+		rc = -EIO;
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+void nono_sha256_hex(const uint8_t hash[32], char buf[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < 32; i++) {
+		buf[2 * i] = digits[hash[i] >> 4];
+		buf[2 * i + 1] = digits[hash[i] & 15];
+	}
+	buf[64] = '\0';
+}
+
+int nono_sha256_file(const char *path, uint8_t out[32], nono_error *err)
+{
+	cleanup_fd int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return nono_fail(err, -errno, "%s: %s", path, strerror(errno));
+	int rc = snap_sha256_fd(fd, out);
+	if (rc < 0)
+		return nono_fail(err, rc, "%s: cannot hash: %s", path, strerror(-rc));
+	return 0;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int snap_hex_parse(const char *hex, uint8_t out[32])
+{
+	for (size_t i = 0; i < 32; i++) {
+		int hi = hexval(hex[2 * i]), lo = hi < 0 ? -1 : hexval(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return hex[64] == '\0' || hex[64] == ' ' || hex[64] == '\n' ? 0 : -EINVAL;
+}
+
+char *snap_escape(const char *s)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		n += (*p <= 0x20 || *p == 0x7f || *p == '%') ? 3 : 1;
+	char *out = malloc(n + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p <= 0x20 || *p == 0x7f || *p == '%')
+			o += sprintf(o, "%%%02x", *p);
+		else
+			*o++ = (char)*p;
+	}
+	*o = '\0';
+	return out;
+}
+
+int snap_unescape(char *s)
+{
+	char *o = s;
+	for (char *p = s; *p; p++) {
+		if (*p != '%') {
+			*o++ = *p;
+			continue;
+		}
+		int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+			return -EINVAL;
+		*o++ = (char)(hi << 4 | lo);
+		p += 2;
+	}
+	*o = '\0';
+	return 0;
+}
+
+void snap_timestamp(char buf[32])
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Leaf: SHA-256(0x00 || type || mode (4 bytes, big endian) || path || 0x00 || content hash). A node:
+ * SHA-256(0x01 || left || right); an odd node is carried up unchanged. The empty tree: SHA-256 of
+ * nothing. Mode and type are in the leaf so a chmod alone changes the root. One digest context
+ * serves every hash of a tree (a context per hash cost more than the hashing, for small leaves). */
+static int ctx_hash(EVP_MD_CTX *ctx, const void *a, size_t al, const void *b, size_t bl,
+		    const void *c, size_t cl, uint8_t out[32])
+{
+	unsigned int n = 0;
+	if (!EVP_DigestInit_ex(ctx, md(), NULL) || !EVP_DigestUpdate(ctx, a, al) ||
+	    (bl && !EVP_DigestUpdate(ctx, b, bl)) || (cl && !EVP_DigestUpdate(ctx, c, cl)) ||
+	    !EVP_DigestFinal_ex(ctx, out, &n) || n != 32)
+		return -EIO;
+	return 0;
+}
+
+static int leaf_hash(EVP_MD_CTX *ctx, const nono_snap_entry *e, uint8_t out[32])
+{
+	unsigned char head[6];
+	head[0] = 0;
+	head[1] = (unsigned char)e->type;
+	for (int i = 0; i < 4; i++)
+		head[2 + i] = (unsigned char)(e->mode >> (24 - 8 * i));
+	return ctx_hash(ctx, head, sizeof head, e->path, strlen(e->path) + 1, e->hash, 32, out);
+}
+
+int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32])
+{
+	if (n == 0)
+		return snap_sha256("", 0, root);
+	cleanup_free uint8_t(*level)[32] = malloc(n * 32);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	if (!level || !ctx || !md()) {
+		EVP_MD_CTX_free(ctx);
+		return !level || !ctx ? -ENOMEM : -EIO;
+	}
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = leaf_hash(ctx, &e[i], level[i]);
+	while (rc == 0 && n > 1) {
+		size_t m = 0;
+		static const unsigned char one = 1;
+		for (size_t i = 0; i < n && rc == 0; i += 2, m++) {
+			if (i + 1 == n)
+				memmove(level[m], level[i], 32);
+			else
+				rc = ctx_hash(ctx, &one, 1, level[i], 32, level[i + 1], 32, level[m]);
+		}
+		n = m;
+	}
+	EVP_MD_CTX_free(ctx);
+	if (rc == 0)
+		memcpy(root, level[0], 32);
+	return rc;
+}
+
+int snap_vec_push(struct snap_vec *v, nono_snap_entry **out)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 256;
+		nono_snap_entry *nv = realloc(v->v, cap * sizeof *nv);
+		if (!nv)
+			return -ENOMEM;
+		v->v = nv;
+		v->cap = cap;
+	}
+	*out = &v->v[v->n++];
+	memset(*out, 0, sizeof **out);
+	return 0;
+}
+
+void snap_entry_clear(nono_snap_entry *e)
+{
+	free(e->path);
+	free(e->target);
+	e->path = e->target = NULL;
+}
+
+void snap_vec_clear(struct snap_vec *v)
+{
+	for (size_t i = 0; i < v->n; i++)
+		snap_entry_clear(&v->v[i]);
+	free(v->v);
+	memset(v, 0, sizeof *v);
+}
+
+int snap_entry_cmp(const nono_snap_entry *a, const nono_snap_entry *b)
+{
+	if (a->root_index != b->root_index)
+		return a->root_index < b->root_index ? -1 : 1;
+	return strcmp(a->path + a->rel_offset, b->path + b->rel_offset);
+}
+
+static int entry_qcmp(const void *a, const void *b)
+{
+	return snap_entry_cmp(a, b);
+}
+
+void snap_vec_sort(struct snap_vec *v)
+{
+	if (v->n > 1)
+		qsort(v->v, v->n, sizeof *v->v, entry_qcmp);
+}
+
+int snap_change_add(nono_snap_change **c, size_t *n, size_t *cap, const char *path,
+		    nono_snap_change_type t, nono_snap_type et, bool has_delta, int64_t delta)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 16;
+		nono_snap_change *nv = realloc(*c, nc * sizeof *nv);
+		if (!nv)
+			return -ENOMEM;
+		*c = nv;
+		*cap = nc;
+	}
+	char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	(*c)[(*n)++] = (nono_snap_change){
+		.path = p, .type = t, .entry_type = et, .has_size_delta = has_delta,
+		.size_delta = delta,
+	};
+	return 0;
+}
+
+char **snap_strv_dup(const char *const *v)
+{
+	size_t n = 0;
+	while (v && v[n])
+		n++;
+	char **out = calloc(n + 1, sizeof *out);
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!(out[i] = strdup(v[i]))) {
+			nono_strv_free(out);
+			return NULL;
+		}
+	}
+	return out;
+}
+
+nono_snap_manifest *snap_manifest_from_vec(struct snap_vec *v, char **roots, size_t n_roots)
+{
+	nono_snap_manifest *m = calloc(1, sizeof *m);
+	if (!m)
+		return NULL;
+	m->roots = calloc(n_roots + 1, sizeof *m->roots);
+	for (size_t i = 0; m->roots && i < n_roots; i++) {
+		if (!(m->roots[i] = strdup(roots[i]))) {
+			nono_strv_free(m->roots);
+			m->roots = NULL;
+		}
+	}
+	if (!m->roots) {
+		free(m);
+		return NULL;
+	}
+	m->n_roots = n_roots;
+	m->entries = v->v;
+	m->n_entries = v->n;
+	memset(v, 0, sizeof *v);
+	return m;
+}
+
+nono_snap_manifest *snap_manifest_clone(const nono_snap_manifest *m)
+{
+	struct snap_vec v = {0};
+	for (size_t i = 0; i < m->n_entries; i++) {
+		nono_snap_entry *e;
+		if (snap_vec_push(&v, &e) < 0)
+			goto fail;
+		*e = m->entries[i];
+		e->path = strdup(m->entries[i].path);
+		e->target = m->entries[i].target ? strdup(m->entries[i].target) : NULL;
+		if (!e->path || (m->entries[i].target && !e->target))
+			goto fail;
+	}
+	nono_snap_manifest *c = snap_manifest_from_vec(&v, m->roots, m->n_roots);
+	if (!c)
+		goto fail;
+	c->number = m->number;
+	c->parent = m->parent;
+	memcpy(c->timestamp, m->timestamp, sizeof c->timestamp);
+	memcpy(c->merkle_root, m->merkle_root, 32);
+	return c;
+fail:
+	snap_vec_clear(&v);
+	return NULL;
+}
+
+bool snap_path_under(const char *path, const char *dir)
+{
+	return nono_path_within(path, dir, true);
+}
+
+void nono_snap_manifest_free(nono_snap_manifest *m)
+{
+	if (!m)
+		return;
+	struct snap_vec v = {m->entries, m->n_entries, m->n_entries};
+	snap_vec_clear(&v);
+	nono_strv_free(m->roots);
+	free(m);
+}
+
+void nono_snap_changes_free(nono_snap_change *c, size_t n)
+{
+	for (size_t i = 0; c && i < n; i++)
+		free(c[i].path);
+	free(c);
+}
+
+const char *nono_snap_change_name(nono_snap_change_type t)
+{
+	switch (t) {
+	case NONO_SNAP_CREATED:
+		return "created";
+	case NONO_SNAP_MODIFIED:
+		return "modified";
+	case NONO_SNAP_DELETED:
+		return "deleted";
+	case NONO_SNAP_PERMISSIONS:
+		return "permissions_changed";
+	}
+	return "unknown";
+}

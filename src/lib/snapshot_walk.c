@@ -1,0 +1,315 @@
+/* snapshot_walk.c — the walk of the tracked trees. Every directory is opened relative to its parent
+ * with O_NOFOLLOW, every entry is lstat'ed (fstatat AT_SYMLINK_NOFOLLOW): a symlink is recorded as
+ * a link and never followed, so nothing outside the tracked trees is read. */
+#include "snapshot_int.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ctime_nsec of an entry whose stat is still to be taken. */
+#define DEFERRED (-1L)
+
+struct walk {
+	const nono_snap *s;
+	struct snap_vec *out;
+	struct snap_rules rules;
+	uint32_t root;
+	const char *root_path;
+	size_t root_len;
+	bool limits;
+	uint64_t bytes;
+	nono_error *err;
+};
+
+static void entry_stat(nono_snap_entry *e, const struct stat *st)
+{
+	e->mode = st->st_mode & 07777;
+	e->size = S_ISDIR(st->st_mode) ? 0 : (uint64_t)st->st_size;
+	e->mtime_sec = st->st_mtim.tv_sec;
+	e->mtime_nsec = st->st_mtim.tv_nsec;
+	e->ctime_sec = st->st_ctim.tv_sec;
+	e->ctime_nsec = st->st_ctim.tv_nsec;
+	e->ino = st->st_ino;
+	e->dev = st->st_dev;
+}
+
+bool snap_stat_same(const nono_snap_entry *a, const nono_snap_entry *b)
+{
+	return a->type == b->type && a->size == b->size && a->mtime_sec == b->mtime_sec &&
+	       a->mtime_nsec == b->mtime_nsec && a->ctime_sec == b->ctime_sec &&
+	       a->ctime_nsec == b->ctime_nsec && a->ino == b->ino && a->dev == b->dev;
+}
+
+static int limit_check(struct walk *w)
+{
+	const nono_snap *s = w->s;
+	if (!w->limits)
+		return 0;
+	if (w->out->n > s->max_entries)
+		return nono_fail(w->err, -EFBIG,
+				 "the tracked trees hold more than max_entries=%llu entries: nothing was "
+				 "stored; raise the limit or exclude more",
+				 (unsigned long long)s->max_entries);
+	if (w->bytes > s->max_bytes)
+		return nono_fail(w->err, -EFBIG,
+				 "the tracked trees hold more than max_bytes=%llu bytes (%llu counted so "
+				 "far): nothing was stored; raise the limit or exclude more",
+				 (unsigned long long)s->max_bytes, (unsigned long long)w->bytes);
+	return 0;
+}
+
+static int walk_dir(struct walk *w, int dirfd, char *rel, size_t rel_len);
+
+static int add_entry(struct walk *w, int dirfd, const char *name, const struct stat *st,
+		     char *rel, size_t rel_len)
+{
+	nono_snap_entry *e;
+	int rc = snap_vec_push(w->out, &e);
+	if (rc < 0)
+		return nono_fail(w->err, rc, "out of memory");
+	size_t plen = w->root_len + 1 + rel_len;
+	if (!(e->path = malloc(plen + 1)))
+		return nono_fail(w->err, -ENOMEM, "out of memory");
+	memcpy(e->path, w->root_path, w->root_len);
+	e->path[w->root_len] = '/';
+	memcpy(e->path + w->root_len + 1, rel, rel_len + 1);
+	e->rel_offset = (uint32_t)(w->root_len + 1);
+	e->root_index = w->root;
+	entry_stat(e, st);
+	if (S_ISREG(st->st_mode)) {
+		e->type = NONO_SNAP_FILE;
+		w->bytes += (uint64_t)st->st_size;
+	} else if (S_ISLNK(st->st_mode)) {
+		e->type = NONO_SNAP_SYMLINK;
+		char buf[PATH_MAX];
+		ssize_t n = readlinkat(dirfd, name, buf, sizeof buf - 1);
+		if (n < 0)
+			return nono_fail(w->err, -errno, "%s: readlink: %s", e->path, strerror(errno));
+		buf[n] = '\0';
+		if (!(e->target = strdup(buf)))
+			return nono_fail(w->err, -ENOMEM, "out of memory");
+		e->size = (uint64_t)n;
+		if ((rc = snap_sha256(buf, (size_t)n, e->hash)) < 0)
+			return nono_fail(w->err, rc, "hashing failed");
+	} else {
+		e->type = NONO_SNAP_DIR;
+	}
+	if ((rc = limit_check(w)) < 0)
+		return rc;
+	if (w->s->progress && (w->out->n & 1023) == 0)
+		w->s->progress(w->s->progress_ctx, "scanning", w->out->n, 0);
+	if (e->type != NONO_SNAP_DIR)
+		return 0;
+	int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sub < 0)
+		return nono_fail(w->err, -errno, "%s: %s", w->out->v[w->out->n - 1].path,
+				 strerror(errno));
+	return walk_dir(w, sub, rel, rel_len);
+}
+
+/* Walk the directory open at dirfd (ownership taken), whose path relative to the root is rel
+ * (a PATH_MAX buffer, extended in place and restored). */
+static int walk_dir(struct walk *w, int dirfd, char *rel, size_t rel_len)
+{
+	DIR *d = fdopendir(dirfd);
+	if (!d) {
+		int e = errno;
+		close(dirfd);
+		return nono_fail(w->err, -e, "%s/%s: %s", w->root_path, rel, strerror(e));
+	}
+	size_t rules_mark = w->rules.n;
+	int rc = w->s->use_gitignore ? snap_rules_load(&w->rules, dirfd, rel) : 0;
+	struct dirent *de;
+	while (rc == 0 && (errno = 0, de = readdir(d))) {
+		const char *name = de->d_name;
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		size_t nl = strlen(name), len = rel_len + (rel_len ? 1 : 0) + nl;
+		if (len >= PATH_MAX) {
+			rc = nono_fail(w->err, -ENAMETOOLONG, "%s/%s/%s: path too long", w->root_path,
+				       rel, name);
+			break;
+		}
+		struct stat st;
+		if (de->d_type == DT_REG) {
+			/* Regular files are stat'ed after the walk, in parallel (snap_stat_deferred). */
+			memset(&st, 0, sizeof st);
+			st.st_mode = S_IFREG;
+			st.st_ctim.tv_nsec = DEFERRED;
+		} else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue; /* gone since readdir */
+			rc = nono_fail(w->err, -errno, "%s/%s: %s", w->root_path, name, strerror(errno));
+			break;
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+			continue;
+		if (rel_len)
+			rel[rel_len] = '/';
+		memcpy(rel + rel_len + (rel_len ? 1 : 0), name, nl + 1);
+		if (!snap_excluded(w->s, &w->rules, name, rel, S_ISDIR(st.st_mode)))
+			rc = add_entry(w, dirfd, name, &st, rel, len);
+		rel[rel_len] = '\0';
+	}
+	if (rc == 0 && errno)
+		rc = nono_fail(w->err, -errno, "%s/%s: readdir: %s", w->root_path, rel, strerror(errno));
+	snap_rules_truncate(&w->rules, rules_mark);
+	closedir(d);
+	return rc;
+}
+
+struct stat_job {
+	nono_snap_entry *v;
+	size_t from, to;
+	int err;
+};
+
+/* lstat each deferred entry by its path. The walk opened every directory with O_NOFOLLOW; by the
+ * time this runs the sandboxed command and everything it started are gone (nono_exec kills them),
+ * so nothing swaps a directory for a symlink in between. An entry gone, or no longer a regular
+ * file, is dropped (ctime_nsec = -2). */
+static void *stat_range(void *arg)
+{
+	struct stat_job *j = arg;
+	for (size_t i = j->from; i < j->to; i++) {
+		nono_snap_entry *e = &j->v[i];
+		struct stat st;
+		if (e->ctime_nsec != DEFERRED)
+			continue;
+		int r = fstatat(AT_FDCWD, e->path, &st, AT_SYMLINK_NOFOLLOW);
+		if (r == 0 && S_ISREG(st.st_mode))
+			entry_stat(e, &st);
+		else if (r == 0 || errno == ENOENT || errno == ENOTDIR)
+			e->ctime_nsec = -2;
+		else if (!j->err)
+			j->err = -errno;
+	}
+	return NULL;
+}
+
+/* Two lstat streams: git's status does the same (core.preloadIndex); on a warm cache the walk is
+ * mostly these calls. */
+static int stat_deferred(struct walk *w)
+{
+	struct snap_vec *v = w->out;
+	struct stat_job jobs[2] = {{v->v, 0, v->n / 2, 0}, {v->v, v->n / 2, v->n, 0}};
+	pthread_t t;
+	bool threaded = v->n >= 2048 && nono_thread_start(&t, NULL, stat_range, &jobs[1]) == 0;
+	stat_range(&jobs[0]);
+	if (threaded)
+		pthread_join(t, NULL);
+	else
+		stat_range(&jobs[1]);
+	int rc = jobs[0].err ? jobs[0].err : jobs[1].err;
+	if (rc < 0)
+		return nono_fail(w->err, rc, "stat in %s: %s", w->root_path, strerror(-rc));
+	size_t k = 0;
+	w->bytes = 0;
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->v[i].ctime_nsec == -2) {
+			snap_entry_clear(&v->v[i]);
+			continue;
+		}
+		if (v->v[i].type == NONO_SNAP_FILE)
+			w->bytes += v->v[i].size;
+		v->v[k++] = v->v[i];
+	}
+	v->n = k;
+	return limit_check(w);
+}
+
+int snap_walk(const nono_snap *s, char *const *roots, size_t n, bool enforce_limits,
+	      struct snap_vec *out, nono_error *err)
+{
+	struct walk w = {.s = s, .out = out, .limits = enforce_limits, .err = err};
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int fd = open(roots[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			rc = nono_fail(err, -errno, "%s: %s", roots[i], strerror(errno));
+			break;
+		}
+		char rel[PATH_MAX] = "";
+		w.root = (uint32_t)i;
+		w.root_path = roots[i];
+		w.root_len = strlen(roots[i]);
+		if (w.root_len == 1) /* "/": entries are "/x", not "//x" */
+			w.root_len = 0;
+		rc = walk_dir(&w, fd, rel, 0);
+	}
+	snap_rules_free(&w.rules);
+	if (rc == 0)
+		rc = stat_deferred(&w);
+	if (rc == 0)
+		snap_vec_sort(out);
+	return rc;
+}
+
+int snap_open_parent(int rootfd, const char *rel, const char **base)
+{
+	const char *slash = strrchr(rel, '/');
+	*base = slash ? slash + 1 : rel;
+	int fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	const char *p = rel;
+	while (slash && p < slash) {
+		const char *q = strchr(p, '/');
+		char comp[NAME_MAX + 1];
+		size_t l = (size_t)(q - p);
+		if (l == 0 || l > NAME_MAX) {
+			close(fd);
+			return -EINVAL;
+		}
+		memcpy(comp, p, l);
+		comp[l] = '\0';
+		int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int e = errno;
+		close(fd);
+		if (next < 0)
+			return -e;
+		fd = next;
+		p = q + 1;
+	}
+	return fd;
+}
+
+/* The parent directory of entries, opened safely once per directory (entries are sorted, so a
+ * directory's files are mostly consecutive). */
+void snap_parent_close(struct snap_parent_cache *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	if (c->rootfd >= 0)
+		close(c->rootfd);
+	c->fd = c->rootfd = -1;
+}
+
+int snap_parent_get(struct snap_parent_cache *c, char *const *roots, const nono_snap_entry *e,
+		      const char **base)
+{
+	const char *rel = e->path + e->rel_offset, *slash = strrchr(rel, '/');
+	size_t dl = slash ? (size_t)(slash - rel) : 0;
+	*base = slash ? slash + 1 : rel;
+	if (c->fd >= 0 && c->root == e->root_index && strlen(c->rel) == dl && !strncmp(c->rel, rel, dl))
+		return c->fd;
+	if (c->rootfd < 0 || c->root != e->root_index) {
+		snap_parent_close(c);
+		c->rootfd = open(roots[e->root_index], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (c->rootfd < 0)
+			return -errno;
+		c->root = e->root_index;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	const char *b;
+	c->fd = snap_open_parent(c->rootfd, rel, &b);
+	if (c->fd < 0)
+		return c->fd;
+	memcpy(c->rel, rel, dl);
+	c->rel[dl] = '\0';
+	return c->fd;
+}
