@@ -33,7 +33,9 @@ void rb_objects_dir(const char *base, char *buf, size_t len);
 
 /* Before the command: check that no writable grant reaches the store, take the baseline of the
  * writable directory grants. Returns -1 to go on, else an exit status (nothing was run). */
-int rb_run_begin(const struct run_opts *o, const nono_caps *caps, struct rb_run *rb);
+/* `tmpdir` (optional): the run's private temp dir, a writable grant that is not tracked. */
+int rb_run_begin(const struct run_opts *o, const nono_caps *caps, const char *tmpdir,
+		 struct rb_run *rb);
 /* After it: take the after-snapshot, print what changed, finish session.json. */
 void rb_run_end(struct rb_run *rb, int status);
 void rb_run_free(struct rb_run *rb);

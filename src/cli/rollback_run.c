@@ -173,13 +173,16 @@ static bool under(const char *path, const char *dir)
 
 /* The writable directory grants, minus those inside another (one tree each); file grants are
  * named as untracked. Refuses a writable grant that reaches `store`. */
-static int tracked_grants(const nono_caps *caps, const char *store, struct strvec *out)
+static int tracked_grants(const nono_caps *caps, const char *store, const char *skip,
+			  struct strvec *out)
 {
 	size_t n = nono_caps_grant_count(caps);
 	for (size_t i = 0; i < n; i++) {
 		nono_grant g;
 		if (nono_caps_grant(caps, i, &g) < 0 || !(g.access & NONO_ACCESS_WRITE))
 			continue;
+		if (skip && !strcmp(g.resolved, skip))
+			continue; /* the run's private temp dir: removed with the command, nothing to undo */
 		if (g.is_file ? under(g.resolved, store) : under(store, g.resolved)) {
 			cli_err("--rollback: the command could write the rollback store %s through the "
 				"grant %s: refused (set XDG_STATE_HOME to a directory outside every "
@@ -278,13 +281,14 @@ static int seed(struct rb_run *rb, const char *base, nono_error *err)
 	return rc;
 }
 
-int rb_run_begin(const struct run_opts *o, const nono_caps *caps, struct rb_run *rb)
+int rb_run_begin(const struct run_opts *o, const nono_caps *caps, const char *tmpdir,
+		 struct rb_run *rb)
 {
 	char base[PATH_MAX];
 	struct strvec t = {0};
 	if (rb_state_dir("rollback", base, sizeof base) < 0)
 		return EXIT_INTERNAL;
-	int status = tracked_grants(caps, base, &t);
+	int status = tracked_grants(caps, base, tmpdir, &t);
 	if (status < 0)
 		status = new_session(rb, base);
 	if (status < 0 && !(rb->meta = meta_new(o, rb, &t)))

@@ -267,7 +267,7 @@ static int run(const struct run_opts *o, struct run_ctx *r)
 	/* Asked to stop before there is a command: do not start one (cmd_run then dies of it). */
 	if (stop_signal_pending(false))
 		return EXIT_INTERNAL;
-	if (o->rollback && (status = rb_run_begin(o, r->caps, &r->rb)) >= 0)
+	if (o->rollback && (status = rb_run_begin(o, r->caps, r->tmpdir, &r->rb)) >= 0)
 		return status;
 	audit_run_begin(o, r->caps, (const char *const *)(r->penv ? r->penv : r->env), &r->rb,
 			&r->audit);

@@ -343,9 +343,10 @@ def test_proxy_url_sets_every_proxy_variable(nono):
     p, url = start_proxy(nono, "--allow-domain", "example.com:443", "-q")
     try:
         e = env_of(run_nono("run", "--proxy-url", url, "--", "/usr/bin/env"))
-        for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                  "all_proxy"):
+        for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
             assert e[k] == url, k
+        for k in ("ALL_PROXY", "all_proxy"):  # the same listener as SOCKS5 (socks5h://)
+            assert e[k] == "socks5h://" + url[len("http://"):], k
         assert e["NO_PROXY"] == e["no_proxy"] and e["NODE_USE_ENV_PROXY"] == "1"
         # the token is checked by the proxy: the command reaches it with the URL as given
         code = ("import socket, base64, os, urllib.parse as u\n"

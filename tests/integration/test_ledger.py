@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 
 import pytest
 
@@ -42,9 +43,15 @@ def recorded(tmp_path, env):
     work = tmp_path / "work"
     work.mkdir()
     sock = work / "s.sock"
+    # A real listener: a connect to a missing path is answered ENOENT unrecorded (no decision)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(sock))
+    listener.listen(1)
     code = ("import socket\ns = socket.socket(socket.AF_UNIX)\n"
-            f"try: s.connect({str(sock)!r})\nexcept OSError as e: print('denied', e.errno)\n")
+            f"for _ in range(2):\n"
+            f"    try: s.connect({str(sock)!r})\n    except OSError as e: print('denied', e.errno)\n")
     r = run_nono("run", "--net-block", "--allow", work, "--", "/usr/bin/python3", "-c", code, env=env)
+    listener.close()
     assert r.returncode == 0, r.stderr
     curl = shutil.which("curl")
     r2 = run_nono("run", "--allow-domain", "allowed.invalid", "--allow", work, "--", curl, "-s",

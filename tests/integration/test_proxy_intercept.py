@@ -118,7 +118,7 @@ def setup(pki, tmp_path):
     p = Proxy("--internal", f"localhost:{routed.port}", "--internal", f"localhost:{plain.port}",
               "--intercept-ca-dir", cadir, "--intercept", f"localhost:{routed.port}",
               env={"SSL_CERT_FILE": str(pki / "ca.pem")})
-    env = dict(x.split("=", 1) for x in p.env())
+    env = dict(x.split("=", 1) for x in p.env() if not x.startswith("REFUSED "))
     env.pop("FOO", None)
     # What the command would get, plus PATH/HOME so the clients start; NO_PROXY would send
     # localhost around the proxy.

@@ -149,7 +149,8 @@ def netns_socks_main():
                  "denied.example|3|80|-|-|1",        # off the allowlist
                  "169.254.169.254|1|80|-|-|1",       # metadata by address
                  "metadata.google.internal|3|80|-|-|1",  # metadata by name
-                 f"::1|4|{echo}|-|-|1",              # an IPv6 literal not on the list
+                 "::1|4|9|-|-|1",                    # an IPv6 literal not on the list
+                 # (::1 on the echo port is: --allow-internal localhost:PORT covers 127.0.0.1 and ::1)
                  f"127.0.0.1|1|{echo}|-|-|2",        # BIND
                  f"localhost|3|{echo}|nono|bogus-token-xyz|1"]  # wrong token
         r = subprocess.run([str(NONO), "run", *grants, "--", sys.executable, "-c", CLIENT, *specs],

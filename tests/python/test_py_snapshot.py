@@ -247,7 +247,13 @@ def test_record_exec_ledger(nono_py, base_caps, tmp_path):
     code = ("import socket\ns = socket.socket(socket.AF_UNIX)\n"
             f"try: s.connect({str(work / 'x.sock')!r})\nexcept OSError as e: print(e.errno)\n")
     sess = tmp_path / "ledger-session"
+    # A real listener: a connect to a missing path is answered ENOENT unrecorded (no decision)
+    import socket
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(work / "x.sock"))
+    listener.listen(1)
     r = nono_py.record_exec(sess, caps, ["/usr/bin/python3", "-c", code])
+    listener.close()
     assert r.exit_code == 0
     s = nono_py.verify_ledger(sess)
     assert s["finished"] and s["records"] >= 3
