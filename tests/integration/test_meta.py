@@ -4,6 +4,7 @@ modes, owners, times and xattrs. The refusals outside the grants are the escape 
 (tests/escape/test_escape_meta.py)."""
 import json
 import os
+import stat
 import shutil
 import subprocess
 import sys
@@ -184,6 +185,13 @@ def test_tar_x_inside_write_grant(two, tmp_path):
         r = run_in(d, ["tar", *xa, "-xpf", tb, "-C", d], sb, ["--read-file", tb])
         assert r.returncode == 0, (sb, r.stderr)
     sa, sbx = snapshot(a), snapshot(b)
+    # A tar that does not restore symlink times (busybox's, in the VM tier) stamps each
+    # symlink with the time of its own extraction: compare those times only where the
+    # unsandboxed extraction kept the archive's.
+    src_t = {r[0]: r[4] for r in snapshot(str(src))}
+    if any(stat.S_ISLNK(r[1]) and r[4] != src_t.get(r[0]) for r in sa):
+        sa = [r[:4] + (0,) + r[5:] if stat.S_ISLNK(r[1]) else r for r in sa]
+        sbx = [r[:4] + (0,) + r[5:] if stat.S_ISLNK(r[1]) else r for r in sbx]
     assert sa == sbx
     if xattrs_supported(str(tmp_path)):
         assert any(row[5] for row in sa), "no xattr was extracted: the comparison proves less"
