@@ -219,6 +219,17 @@ static PyObject *caps_block_network(nono_py_caps *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* allow_user_namespaces(allow=True): nono_caps_set_user_namespaces (refused by default). */
+static PyObject *caps_allow_userns(nono_py_caps *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = {"allow", NULL};
+	int allow = 1;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|p:allow_user_namespaces", kwlist, &allow))
+		return NULL;
+	nono_caps_set_user_namespaces(self->caps, allow);
+	Py_RETURN_NONE;
+}
+
 /* The loopback address the proxy listens on, from its URL ("http://nono:TOKEN@HOST:PORT", HOST
  * bracketed for IPv6): the sandbox may reach that address alone. */
 static const char *proxy_loopback(const nono_proxy *p)
@@ -471,6 +482,11 @@ static PyMethodDef caps_methods[] = {
 	 "allow_path(path, mode)\n--\n\nGrant a directory and everything below it."},
 	{"allow_file", (PyCFunction)(void (*)(void))caps_allow_file, METH_VARARGS | METH_KEYWORDS,
 	 "allow_file(path, mode)\n--\n\nGrant one non-directory file."},
+	{"allow_user_namespaces", (PyCFunction)(void (*)(void))caps_allow_userns,
+	 METH_VARARGS | METH_KEYWORDS,
+	 "allow_user_namespaces(allow=True)\n--\n\nLet the command create user namespaces (refused by "
+	 "default: unshare/clone CLONE_NEWUSER and setns EPERM, clone3 ENOSYS); for tools that sandbox "
+	 "themselves."},
 	{"block_network", (PyCFunction)caps_block_network, METH_NOARGS,
 	 "block_network()\n--\n\nNo network at all (the later of block_network/proxy_only wins)."},
 	{"proxy_only", (PyCFunction)caps_proxy_only, METH_O,

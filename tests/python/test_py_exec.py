@@ -306,3 +306,16 @@ def test_capture_cap_keeps_what_was_captured(nono_py, base_caps):
     part = ei.value.result
     assert len(part.stdout) == 64 << 20 and set(part.stdout[:4096]) == {ord("x")}
     assert part.stderr == b"started\n"
+
+
+def test_user_namespaces_refused_unless_allowed(nono_py, base_caps):
+    """Issue 11: unshare(CLONE_NEWUSER) is refused in the sandbox; allow_user_namespaces() opts in
+    (the same switch as the CLI's --allow-userns and nono_caps_set_user_namespaces)."""
+    code = ("import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
+            "r = libc.unshare(0x10000000); print(r, ctypes.get_errno())")
+    caps = base_caps()
+    r = nono_py.sandboxed_exec(caps, [PYTHON, "-c", code])
+    assert r.stdout.split() == [b"-1", str(errno.EPERM).encode()], (r.stdout, r.stderr)
+    caps.allow_user_namespaces()
+    r = nono_py.sandboxed_exec(caps, [PYTHON, "-c", code])
+    assert r.stdout.split() == [b"0", b"0"], (r.stdout, r.stderr)
