@@ -210,7 +210,7 @@ static uint64_t record_events(struct audit_run *a, nono_proxy *proxy, size_t *co
 	nono_audit_event *v = NULL;
 	size_t n = 0, cap = 0;
 	drain(a->ring, &v, &n, &cap);
-	uint64_t lost = nono_audit_dropped(a->ring);
+	uint64_t lost = nono_audit_dropped(a->ring) + a->lost_before;
 	if (proxy) {
 		drain(nono_proxy_audit(proxy), &v, &n, &cap);
 		lost += nono_audit_dropped(nono_proxy_audit(proxy));

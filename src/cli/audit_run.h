@@ -7,7 +7,8 @@
 
 struct audit_run {
 	nono_ledger *ledger; /* NULL: no ledger for this run */
-	nono_audit *ring;    /* the supervisor's decisions (nono_exec_opts.audit) */
+	nono_audit *ring;    /* the decisions, teed by the denial report's collector (denials.c) */
+	uint64_t lost_before; /* events lost upstream of `ring` (the denial report's ring overflowed) */
 	json_t *meta;        /* session.json */
 	char *id, *dir;
 };

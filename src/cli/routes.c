@@ -209,7 +209,13 @@ int route_opts_check_files(const struct route_opts *ro, const nono_caps *caps)
 		nono_decision d;
 		nono_error err = {0};
 		/* A secret the command can read is no phantom (review of 2026-12-04). */
-		if (nono_caps_query_path(caps, src + 7, NONO_ACCESS_READ, &d, &err) == 0 && d.allowed) {
+		int rc = nono_caps_query_path(caps, src + 7, NONO_ACCESS_READ, &d, &err);
+		if (rc != 0) {
+			cli_err("--credential %s: cannot check the file against the grants: %s",
+				ro->creds.v[i], err.message);
+			return EXIT_USAGE;
+		}
+		if (d.allowed) {
 			cli_err("--credential %s: the command could read this file (%s); keep the secret "
 				"outside every grant", ro->creds.v[i], d.reason);
 			return EXIT_USAGE;

@@ -196,6 +196,8 @@ static int execute(const struct run_opts *o, struct run_ctx *r)
 	int rc = nono_exec(r->caps, (const char *const *)o->cmd, &eo, &res, &err);
 	denials_finish(dn, stderr, o->quiet || rc < 0, rc < 0 ? 0 : res.fs_audit,
 		       rc == 0 && res.exit_code != 0);
+	/* What the denial ring lost never reached the ledger either: count it there. */
+	r->audit.lost_before += ring ? nono_audit_dropped(ring) : 0;
 	nono_audit_free(ring);
 	if (rc < 0)
 		return exec_status(rc, &err);

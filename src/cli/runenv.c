@@ -159,6 +159,13 @@ static void reserved_names(const struct run_opts *o, bool tmp, const char **out,
 			out[n++] = *p;
 	for (size_t i = 0; tmp && i < N_ELEMENTS(tmp_names) && n + 1 < max; i++)
 		out[n++] = tmp_names[i];
+	/* A route's env://VAR holds a real secret: never passed on (--inherit-env withholds it,
+	 * --env VAR is an error), whatever the placeholder variable is called. */
+	for (size_t i = 0; i < o->ro.creds.n && n + 1 < max; i++) {
+		const char *src = strchr(o->ro.creds.v[i], '=');
+		if (src && !strncmp(src + 1, "env://", 6))
+			out[n++] = src + 7;
+	}
 	out[n] = NULL;
 }
 
@@ -185,7 +192,7 @@ static void report_dropped(char **dropped)
 int runenv_build(const struct run_opts *o, const nono_caps *caps, const char *tmpdir, bool quiet,
 		 char ***out)
 {
-	const char *reserved[24];
+	const char *reserved[64];
 	reserved_names(o, tmpdir != NULL, reserved, N_ELEMENTS(reserved));
 	nono_env_base base = o->clear_env     ? NONO_ENV_CLEAR
 			     : o->inherit_env ? NONO_ENV_INHERIT

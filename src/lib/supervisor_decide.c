@@ -290,8 +290,12 @@ static struct denial bind_unix(struct rq *q)
 	cleanup_fd int dfd = nono_sup_open_path(q, dir, O_DIRECTORY, canon, sizeof canon);
 	if (dfd < 0)
 		return sup_refuse(-dfd, "bind: directory cannot be resolved");
-	snprintf(q->target, sizeof q->target, "%.150s/%.100s", canon, base);
-	if (!in_grants(canon, q->s->wdirs, q->s->nwdirs) || nono_sup_path_withheld(q->s, q->target, true))
+	snprintf(q->target, sizeof q->target, "%.150s/%.100s", canon, base); /* the audit line's */
+	char full[NONO_PATH_MAX];
+	int fl = snprintf(full, sizeof full, "%s/%s", canon, base);
+	if (fl < 0 || (size_t)fl >= sizeof full)
+		return sup_refuse(ENAMETOOLONG, "bind: path too long");
+	if (!in_grants(canon, q->s->wdirs, q->s->nwdirs) || nono_sup_path_withheld(q->s, full, true))
 		return sup_refuse(EACCES, "bind: unix socket outside the writable grants");
 	int um = nono_sup_child_umask(q);
 	if (um < 0)

@@ -1050,3 +1050,17 @@ def test_external_proxy_env_credentials_never_reach_the_command():
                  "example.org", "--", "/usr/bin/env", env=env)
     assert r.returncode == 0, r.stderr
     assert "PROXYPASS" not in r.stdout and "EXTP=" not in r.stdout
+
+
+def test_route_env_secret_never_inherited():
+    """Review of 2026-12-04: the route's env://VAR is withheld from --inherit-env, and --env VAR
+    is refused, whatever the placeholder variable is called."""
+    env = dict(os.environ, lower_key="sk-real-secret")
+    r = run_nono("run", "--inherit-env", "--route", "openai=https://api.example.com",
+                 "--credential", "openai=env://lower_key", "--allow-domain", "example.org", "--",
+                 "/usr/bin/env", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "sk-real-secret" not in r.stdout and "sk-real-secret" not in r.stderr
+    r = run_nono("run", "--env", "lower_key", "--route", "openai=https://api.example.com",
+                 "--credential", "openai=env://lower_key", "--", "/usr/bin/env", env=env)
+    assert r.returncode == 125 and "sk-real-secret" not in r.stdout + r.stderr, r.stderr
