@@ -35,12 +35,15 @@ srv=$!
 trap 'kill $srv 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 proxied=(--allow "$work/project" --allow-domain 127.0.0.1 --allow-internal "127.0.0.1:$port")
-# NO_PROXY lists 127.0.0.1 for tools that talk to local services; --noproxy '' sends this request
-# through the proxy anyway (a direct connection would be refused, as the last command shows).
+# --allow-internal lets the command reach that one address both through the proxy (--noproxy ''
+# sends this request there) and directly (NO_PROXY lists it); any other loopback port is refused,
+# as the last command shows.
 run "$nono" run "${proxied[@]}" -- curl -sS --noproxy '' "http://127.0.0.1:$port/README"
 run "$nono" run "${proxied[@]}" -- sh -c \
 	"curl -s -i http://metadata.google.internal/computeMetadata/v1/ | grep -i -e '^HTTP' -e '^x-nono'"
 run "$nono" run "${proxied[@]}" -- sh -c \
 	"curl -s -i http://example.com/ | grep -i -e '^HTTP' -e '^x-nono'"
 run "$nono" run "${proxied[@]}" -- /usr/bin/python3 -c \
-	"import socket; s=socket.socket(); s.settimeout(2); s.connect(('127.0.0.1', $port))"
+	"import socket; s=socket.socket(); s.settimeout(2); s.connect(('127.0.0.1', $port)); print('direct to the allowed service: ok')"
+run "$nono" run "${proxied[@]}" -- /usr/bin/python3 -c \
+	"import socket; s=socket.socket(); s.settimeout(2); s.connect(('127.0.0.1', 9))"
