@@ -532,8 +532,10 @@ def test_idle_tunnel_closed(upstream, proxy_for):
 
 
 def _open_tunnel(port, auth, target):
+    """A CONNECT tunnel the proxy answered 200 (and now holds); `auth` None sends no token."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(f"CONNECT {target} HTTP/1.1\r\nProxy-Authorization: {auth}\r\n\r\n".encode())
+    creds = f"Proxy-Authorization: {auth}\r\n" if auth is not None else ""
+    s.sendall(f"CONNECT {target} HTTP/1.1\r\n{creds}\r\n".encode())
     got = b""
     while b"\r\n\r\n" not in got:
         chunk = s.recv(4096)
@@ -1192,15 +1194,7 @@ def test_cli_proxy_max_connections(upstream):
     try:
         port = int(p.stdout.readline().strip().rsplit(":", 1)[1])
         for _ in range(2):  # a tunnel answered 200 is one the proxy holds
-            s = socket.create_connection(("127.0.0.1", port), timeout=10)
-            s.sendall(f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\n\r\n".encode())
-            got = b""
-            while b"\r\n\r\n" not in got:
-                chunk = s.recv(4096)
-                assert chunk, got
-                got += chunk
-            assert got.startswith(b"HTTP/1.1 200 "), got
-            held.append(s)
+            held.append(_open_tunnel(port, None, f"127.0.0.1:{upstream.port}"))
         r = raw(port, f"CONNECT 127.0.0.1:{upstream.port} HTTP/1.1\r\n\r\n".encode())
         assert status_line(r) == "HTTP/1.1 503 Service Unavailable: connection limit (2) reached", r
         assert header(r, "X-Nono-Denial") == "connection-limit"
