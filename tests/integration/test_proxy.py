@@ -570,31 +570,38 @@ def test_503_past_the_connection_cap(upstream, proxy_for):
 
 
 def test_incomplete_heads_make_room_oldest_first(upstream, proxy_for):
-    """At the cap, connections that never finished a head give way, oldest first: the newcomer is
-    served, the oldest half-head is closed (and audited 408), the younger one stays (issue 11)."""
-    p = proxy_for("--max-conn", "2")
-    old = socket.create_connection(("127.0.0.1", p.port), timeout=10)
-    old.sendall(b"GET http://")
-    assert p.wait_conns(1) == 1
-    young = socket.create_connection(("127.0.0.1", p.port), timeout=10)
-    young.sendall(b"GET http://")
-    assert p.wait_conns(2) == 2
+    """Connections that never finish a head are bounded on their own (a quarter of the cap: 16 of
+    64, shared by the loop threads), the oldest of a loop closed first and audited 408: after 24
+    half-heads at least 8 are gone, the youngest is still open, and a newcomer is served (issue 11).
+    A head timeout far beyond the test keeps it out of the picture on slow sanitizer builds."""
+    p = proxy_for("--max-conn", "64", "--header-timeout", "120000")
+    heads = []
+    for _ in range(24):
+        s = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+        s.sendall(b"GET http://")
+        heads.append(s)
     r = raw(p.port, f"GET http://127.0.0.1:{upstream.port}/hello HTTP/1.1\r\n"
                     f"Proxy-Authorization: {p.auth}\r\nConnection: close\r\n\r\n".encode())
     assert r.endswith(b"hello world"), r
-    old.settimeout(10)
-    try:
-        assert old.recv(100) == b""  # closed by the proxy
-    except ConnectionResetError:
-        pass
-    young.setblocking(False)
-    with pytest.raises(BlockingIOError):  # still open, nothing sent to it
-        young.recv(100)
-    ev = p.audit(want=2)
-    assert ("deny", 408) in [(e["decision"], e["status"]) for e in ev], ev
-    assert any("closed to make room" in e["reason"] for e in ev), ev
-    old.close()
-    young.close()
+    ev = p.audit(want=1)
+    evicted = [e for e in ev if e["decision"] == "deny" and e["status"] == 408 and
+               "closed to make room" in e["reason"]]
+    assert evicted, ev  # one that had sent part of a head leaves a record
+    closed = 0
+    for s in heads:
+        s.setblocking(False)
+        try:
+            closed += s.recv(100) == b""
+        except BlockingIOError:
+            pass  # still open, nothing sent to it
+        except ConnectionResetError:
+            closed += 1
+    assert closed >= 8, closed
+    heads[-1].setblocking(False)  # the youngest is the last any loop would close
+    with pytest.raises(BlockingIOError):
+        heads[-1].recv(100)
+    for s in heads:
+        s.close()
 
 
 def test_many_concurrent_clients(upstream, proxy_for):
