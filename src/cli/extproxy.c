@@ -19,7 +19,16 @@ int cli_external_proxy(nono_proxy_config *cfg, const char *url, const struct str
 	}
 	if (strncmp(url, "env://", 6) == 0) {
 		const char *name = url + 6;
-		const char *v = *name ? getenv(name) : NULL;
+		/* A name with '=' (or other odd bytes) would match the wrong environ entry and could
+		 * not be unset afterwards: only ordinary variable names. */
+		size_t ok = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
+					 "0123456789");
+		if (!*name || name[ok] || (*name >= '0' && *name <= '9')) {
+			cli_err("--external-proxy env://%s: not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
+				name);
+			return EXIT_USAGE;
+		}
+		const char *v = getenv(name);
 		if (!v || !*v) {
 			cli_err("--external-proxy env://%s: the variable is not set or empty", name);
 			return EXIT_USAGE;

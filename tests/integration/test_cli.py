@@ -1052,6 +1052,17 @@ def test_external_proxy_env_credentials_never_reach_the_command():
     assert "PROXYPASS" not in r.stdout and "EXTP=" not in r.stdout
 
 
+def test_external_proxy_env_name_must_be_a_variable_name():
+    """env://A=B would match the environ entry of A (value "B=…") and could not be unset: refused,
+    and the value never shown."""
+    env = dict(os.environ, EXTA="B=http://u:PROXYPASS@127.0.0.1:3128")
+    for name in ("EXTA=B", "", "1X", "A-B"):
+        r = run_nono("run", "--external-proxy", f"env://{name}", "--allow-domain", "example.org",
+                     "--", "true", env=env)
+        assert r.returncode == 125 and "not a variable name" in r.stderr, (name, r.stderr)
+        assert "PROXYPASS" not in r.stderr
+
+
 def test_route_env_secret_never_inherited():
     """Review of 2026-12-04: the route's env://VAR is withheld from --inherit-env, and --env VAR
     is refused, whatever the placeholder variable is called."""
