@@ -2,8 +2,10 @@
 #include "routes.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int need_eq(const char *opt, const char *arg, const char *form)
 {
@@ -218,6 +220,16 @@ int route_opts_check_files(const struct route_opts *ro, const nono_caps *caps)
 		if (d.allowed) {
 			cli_err("--credential %s: the command could read this file (%s); keep the secret "
 				"outside every grant", ro->creds.v[i], d.reason);
+			return EXIT_USAGE;
+		}
+		/* The grants are checked by name: a second name (hard link) inside a grant would
+		 * read the same secret. Finding every name is impossible, so a linked file is
+		 * refused. */
+		struct stat st;
+		if (stat(src + 7, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1) {
+			cli_err("--credential %s: the file has %ju hard links, one of which could be inside "
+				"a grant; keep the secret in a file with a single name",
+				ro->creds.v[i], (uintmax_t)st.st_nlink);
 			return EXIT_USAGE;
 		}
 	}

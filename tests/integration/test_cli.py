@@ -1042,6 +1042,25 @@ def test_route_credential_file_readable_by_the_command_is_refused(tmp_path):
     assert "sk-test" not in r.stderr
 
 
+def test_route_credential_file_with_a_hard_link_is_refused(tmp_path):
+    """A second name of the secret inside a grant reads the same bytes: a linked file is refused;
+    with the link gone the same configuration runs."""
+    outside, granted = tmp_path / "outside", tmp_path / "granted"
+    outside.mkdir()
+    granted.mkdir()
+    secret = outside / "secret"
+    secret.write_text("sk-test\n")
+    os.link(secret, granted / "copy")
+    args = ("run", "-r", str(granted), "--route", "openai=https://api.example.com",
+            "--credential", f"openai=file://{secret}", "--", "true")
+    r = run_nono(*args)
+    assert r.returncode == 125 and "2 hard links" in r.stderr, r.stderr
+    assert "sk-test" not in r.stderr
+    (granted / "copy").unlink()
+    r = run_nono(*args)
+    assert r.returncode == 0, r.stderr
+
+
 def test_external_proxy_env_credentials_never_reach_the_command():
     """Review of 2026-12-04: --external-proxy env://VAR leaves nono's environment before the
     command's is built, so --inherit-env cannot pass the proxy's password on."""
