@@ -359,10 +359,11 @@ static int prepare(struct exec_state *s, const nono_caps *caps, const char *argv
 }
 
 /* The signals whose disposition the command must not inherit from the caller: the ignored ones
- * (exec keeps SIG_IGN) and the caught ones (a handler must not run in the child before execve). Read
- * from /proc/self/status here, once, so the child resets only those rather than calling sigaction
- * for each of the 64 signals between its seccomp filter and execve (issue 10's startup target: ~60
- * syscalls, each through the new filter). Without /proc, or for a mask it cannot parse: all. */
+ * (exec keeps SIG_IGN) and the caught ones (a handler must not run in the child before execve).
+ * Read from /proc/self/status here, once, so the child resets only those rather than calling
+ * sigaction for each of the 64 signals between its seccomp filter and execve (issue 10's startup
+ * target: ~60 syscalls, each through the new filter). Without /proc, or for a mask it cannot
+ * parse: all. */
 static uint64_t signals_to_reset(void)
 {
 	long ign = 0, cgt = 0;

@@ -95,8 +95,8 @@ void nono_ledger_free(nono_ledger *l)
 
 #define CANON (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
 
-/* The record's text, with `hash_hex` ("hash" in its sorted place) or without it (NULL: the text that
- * is hashed). Byte for byte what json_dumps(rec, CANON) gives (ledger_record_hash, which
+/* The record's text, with `hash_hex` ("hash" in its sorted place) or without it (NULL: the text
+ * that is hashed). Byte for byte what json_dumps(rec, CANON) gives (ledger_record_hash, which
  * ledger_verify.c uses), but the data, a 17 KB object for a session_start, is dumped once by the
  * caller rather than once per form (issue 10's startup target). */
 static char *record_text(const char *data, const char *kind, const char *prev, uint64_t seq,
@@ -110,8 +110,8 @@ static char *record_text(const char *data, const char *kind, const char *prev, u
 	return n < 0 ? NULL : out;
 }
 
-/* Append a record whose data is `data` (reference stolen). */
-static int append(nono_ledger *l, const char *kind, json_t *data, nono_error *err)
+/* Append a record whose data is `dtext`, a JSON object in canonical form. */
+static int append_text(nono_ledger *l, const char *kind, const char *dtext, nono_error *err)
 {
 	char prev[67] = "null", hex[65];
 	if (l->seq) {
@@ -120,13 +120,10 @@ static int append(nono_ledger *l, const char *kind, json_t *data, nono_error *er
 		memcpy(prev + 65, "\"", 2);
 	}
 	json_t *kj = json_string(kind);
-	cleanup_free char *dtext = data ? json_dumps(data, CANON) : NULL;
 	cleanup_free char *ktext = kj ? json_dumps(kj, CANON | JSON_ENCODE_ANY) : NULL;
 	json_decref(kj);
-	json_decref(data);
 	json_int_t ts = (json_int_t)nono_now_unix_ms();
-	cleanup_free char *htext = dtext && ktext ? record_text(dtext, ktext, prev, l->seq, ts, NULL)
-						  : NULL;
+	cleanup_free char *htext = ktext ? record_text(dtext, ktext, prev, l->seq, ts, NULL) : NULL;
 	if (!htext)
 		return nono_fail(err, -ENOMEM, "ledger: cannot build the record");
 	uint8_t h[32];
@@ -155,12 +152,26 @@ static int append(nono_ledger *l, const char *kind, json_t *data, nono_error *er
 	return 0;
 }
 
+/* Append a record whose data is `data` (reference stolen). */
+static int append(nono_ledger *l, const char *kind, json_t *data, nono_error *err)
+{
+	char *dtext = data ? json_dumps(data, CANON) : NULL;
+	json_decref(data);
+	int rc = dtext ? append_text(l, kind, dtext, err)
+		       : nono_fail(err, -ENOMEM, "ledger: cannot build the record");
+	free(dtext);
+	return rc;
+}
+
 int nono_ledger_append(nono_ledger *l, const char *kind, const char *data_json, nono_error *err)
 {
 	nono_error_clear(err);
 	if (!kind || !*kind || !strcmp(kind, "session_end"))
 		return nono_fail(err, -EINVAL, "ledger: bad record kind (session_end is written by "
 				 "nono_ledger_finish)");
+	/* Already canonical (the CLI dumps its records so): used as it is, no parse and re-dump. */
+	if (data_json && ledger_is_canonical_object(data_json))
+		return append_text(l, kind, data_json, err);
 	json_error_t je;
 	json_t *data = json_loads(data_json ? data_json : "{}", JSON_REJECT_DUPLICATES, &je);
 	if (!json_is_object(data)) {

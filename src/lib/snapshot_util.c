@@ -12,10 +12,11 @@
 
 /* SHA-256 through libcrypto's one-algorithm functions (SHA256_Init/Update/Final), not EVP: with
  * OpenSSL 3 the first EVP_MD_fetch of a process loads openssl.cnf and builds the default
- * provider's method tables, about 1.1 ms, and every `nono run` hashes its ledger records (issue 10's
- * startup target: the whole run may add 1 ms). These functions run the same assembly (SHA-NI where
- * the CPU has it) with no provider and no setup: 17 KB in ~11 us. They are deprecated in OpenSSL 3
- * (in favour of EVP) but kept through 3.x; nono uses no FIPS provider that EVP would route to. */
+ * provider's method tables, about 1.1 ms, and every `nono run` hashes its ledger records
+ * (issue 10's startup target: the whole run may add 1 ms). These functions run the same assembly
+ * (SHA-NI where the CPU has it) with no provider and no setup: 17 KB in ~11 us. They are
+ * deprecated in OpenSSL 3 (in favour of EVP) but kept through 3.x; nono uses no FIPS provider
+ * that EVP would route to. */
 int snap_sha256(const void *data, size_t len, uint8_t out[32])
 {
 	SHA256_CTX c;
