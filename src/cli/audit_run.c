@@ -134,7 +134,8 @@ static int start_record(struct audit_run *a, const struct run_opts *o, const non
 			      o->workdir ? o->workdir : cwd, "grants", grants_json(caps), "network",
 			      network_json(o, caps), "executable", identity_json(o, env, base), "rollback",
 			      rbj, "timeout", o->timeout);
-	char *text = d ? json_dumps(d, JSON_COMPACT) : NULL;
+	/* Canonical (sorted, ASCII): the ledger then takes the text as it is (ledger_canon.c). */
+	char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) : NULL;
 	nono_error err = {0};
 	int rc = text ? nono_ledger_append(a->ledger, "session_start", text, &err) : -ENOMEM;
 	json_t *tracked = rb && rb->meta ? json_incref(json_object_get(rb->meta, "tracked_paths"))

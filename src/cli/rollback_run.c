@@ -93,6 +93,21 @@ void rb_progress_done(void)
 
 /* ---- session.json ---- */
 
+/* Write all of buf; 0 or -errno. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
 int rb_meta_save(const char *dir, json_t *meta)
 {
 	char tmp[PATH_MAX + 400], path[PATH_MAX + 400];
@@ -101,7 +116,11 @@ int rb_meta_save(const char *dir, json_t *meta)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	int rc = json_dumpfd(meta, fd, JSON_INDENT(2) | JSON_SORT_KEYS) < 0 ? -EIO : 0;
+	/* Dumped to memory and written at once: json_dumpfd writes every token with its own
+	 * write(2) (~190 a session.json), and every `nono run` saves one (issue 10's startup). */
+	char *text = json_dumps(meta, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int rc = text ? write_all(fd, text, strlen(text)) : -ENOMEM;
+	free(text);
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0 && rename(tmp, path) < 0)

@@ -44,10 +44,22 @@ static const struct secret {
 	{"mysql", "debian.cnf", "MySQL maintenance password"},
 };
 
+/* Can `name` match `glob` at all, judging by the glob's literal start? fnmatch(3) costs ~0.3 us a
+ * call and /etc has ~150 entries against 11 globs at its top level: this skips nearly all of them
+ * (issue 10's startup target). False only when fnmatch would say no match. */
+static bool may_match(const char *glob, const char *name)
+{
+	for (; *glob && !strchr("*?[\\", *glob); glob++, name++)
+		if (*glob != *name)
+			return false;
+	return true;
+}
+
 static bool withheld(const char *dir, const char *name)
 {
 	for (size_t i = 0; i < N_ELEMENTS(secrets); i++)
-		if (!strcmp(secrets[i].dir, dir) && !fnmatch(secrets[i].glob, name, 0))
+		if (!strcmp(secrets[i].dir, dir) && may_match(secrets[i].glob, name) &&
+		    !fnmatch(secrets[i].glob, name, 0))
 			return true;
 	return false;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 
 nono_caps *nono_caps_new(void)
@@ -39,6 +40,9 @@ void nono_caps_free(nono_caps *caps)
 	for (size_t i = 0; i < caps->ndenies; i++)
 		free(caps->denies[i]);
 	free(caps->denies);
+	free(caps->pc_seen);
+	free(caps->pc_orig);
+	free(caps->pc_resolved);
 	free(caps);
 }
 
@@ -135,10 +139,8 @@ const char *nono_caps_access_label(nono_access a)
 }
 
 /* realpath() with errors turned into -errno + a message naming `path`. *out is malloc'd. */
-static int canonicalise(const char *path, char **out, struct stat *st, nono_error *err)
+static int canonicalise_full(const char *path, char **out, struct stat *st, nono_error *err)
 {
-	if (strlen(path) >= PATH_MAX)
-		return nono_fail(err, -ENAMETOOLONG, "path too long: %.200s...", path);
 	char *r = realpath(path, NULL);
 	if (!r) {
 		int e = errno;
@@ -162,6 +164,86 @@ static int canonicalise(const char *path, char **out, struct stat *st, nono_erro
 	return 0;
 }
 
+/* How long a resolved parent directory is reused. realpath(3) re-walks every component of every
+ * grant with a readlink each: for the ~160 entries of /etc granted one by one (sysetc.c) that was
+ * ~480 syscalls a `nono run` (issue 10's startup target). A run of grants in one directory, added
+ * within this window of each other, resolves the directory once and checks only each entry itself
+ * (lstat: not a symlink). The window keeps the answer as fresh as realpath's own (the directory may
+ * change after any resolution; landlock.c re-checks each grant with O_NOFOLLOW when it applies). */
+#define PARENT_CACHE_NS 20000000ull /* 20 ms */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* `path` split at its last '/' into a parent (returned, malloc'd) and *name, when that is a plain
+ * absolute path of a named entry: no "//", no "." or ".." as the entry, no trailing slash. */
+static char *plain_parent(const char *path, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	if (path[0] != '/' || !slash || !slash[1] || !strcmp(slash + 1, ".") ||
+	    !strcmp(slash + 1, "..") || (slash > path && slash[-1] == '/'))
+		return NULL;
+	*name = slash + 1;
+	return slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+}
+
+/* The cached resolution of `path`: 0 with *out set, 1 when the cache does not answer (then the
+ * parent is remembered so that a second grant in it fills the cache), or -errno. */
+static int canonicalise_cached(nono_caps *caps, const char *path, char **out, struct stat *st,
+			       nono_error *err)
+{
+	const char *name;
+	cleanup_free char *parent = plain_parent(path, &name);
+	if (!parent)
+		return 1;
+	uint64_t now = mono_ns();
+	bool fresh = caps->pc_orig && !strcmp(caps->pc_orig, parent) &&
+		     now - caps->pc_at_ns < PARENT_CACHE_NS;
+	if (!fresh && caps->pc_seen && !strcmp(caps->pc_seen, parent)) {
+		/* The second grant in this directory: resolve the directory itself once. */
+		free(caps->pc_orig);
+		free(caps->pc_resolved);
+		caps->pc_orig = NULL;
+		caps->pc_resolved = realpath(parent, NULL);
+		if (caps->pc_resolved) {
+			caps->pc_orig = steal_pointer(&parent);
+			caps->pc_at_ns = now;
+			fresh = true;
+		}
+	}
+	if (!fresh) {
+		free(caps->pc_seen);
+		caps->pc_seen = steal_pointer(&parent);
+		return 1;
+	}
+	if (lstat(path, st) != 0) {
+		if (errno == ENOENT)
+			return nono_fail(err, -ENOENT, "path does not exist: %s", path);
+		return 1; /* the full walk says what is wrong */
+	}
+	if (S_ISLNK(st->st_mode))
+		return 1;
+	const char *dir = caps->pc_resolved;
+	if (asprintf(out, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name) < 0)
+		return nono_fail(err, -ENOMEM, "out of memory resolving %s", path);
+	caps->pc_at_ns = now;
+	return 0;
+}
+
+/* The canonical path of `path` (*out, malloc'd) and its stat; -errno with a message naming it. */
+static int canonicalise(nono_caps *caps, const char *path, char **out, struct stat *st,
+			nono_error *err)
+{
+	if (strlen(path) >= PATH_MAX)
+		return nono_fail(err, -ENAMETOOLONG, "path too long: %.200s...", path);
+	int rc = canonicalise_cached(caps, path, out, st, err);
+	return rc <= 0 ? rc : canonicalise_full(path, out, st, err);
+}
+
 static int add_grant(nono_caps *caps, const char *path, nono_access access, bool want_file,
 		     nono_error *err)
 {
@@ -174,7 +256,7 @@ static int add_grant(nono_caps *caps, const char *path, nono_access access, bool
 				 "or read-write)", (int)access, path);
 	struct stat st;
 	cleanup_free char *resolved = NULL;
-	int rc = canonicalise(path, &resolved, &st, err);
+	int rc = canonicalise(caps, path, &resolved, &st, err);
 	if (rc)
 		return rc;
 	bool is_dir = S_ISDIR(st.st_mode);
@@ -321,7 +403,7 @@ int nono_caps_allow_unix_socket(nono_caps *caps, const char *path, nono_error *e
 		return nono_fail(err, -EINVAL, "empty unix socket path");
 	struct stat st;
 	cleanup_free char *resolved = NULL;
-	int rc = canonicalise(path, &resolved, &st, err);
+	int rc = canonicalise(caps, path, &resolved, &st, err);
 	if (rc)
 		return rc;
 	if (!S_ISSOCK(st.st_mode) && !S_ISDIR(st.st_mode))

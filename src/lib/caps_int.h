@@ -30,6 +30,10 @@ struct nono_caps {
 	size_t nprules;
 	char **denies; /* denied paths (caps_deny.c): canonical when they existed, unique */
 	size_t ndenies;
+	/* caps.c's parent-directory cache for canonicalising runs of grants in one directory (the
+	 * /etc entries): not copied by clone, freed with the set. */
+	char *pc_seen, *pc_orig, *pc_resolved;
+	uint64_t pc_at_ns;
 };
 
 /* One address of a nono_caps_allow_internal entry: `host` as the caller wrote it (each address

@@ -145,8 +145,9 @@ __attribute__((noreturn)) static void child_main(const struct child_ctx *c, pid_
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;
-	for (int s = 1; s < NSIG; s++)
-		sigaction(s, &dfl, NULL); /* SIGKILL/SIGSTOP and libc-internal signals fail: fine */
+	for (int s = 1; s < NSIG && s <= 64; s++) /* the ones not at SIG_DFL: exec.c */
+		if ((c->sig_reset >> (s - 1)) & 1)
+			sigaction(s, &dfl, NULL); /* SIGKILL/SIGSTOP, libc-internal ones fail: fine */
 	sigset_t none;
 	sigemptyset(&none);
 	if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)

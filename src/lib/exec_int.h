@@ -63,6 +63,7 @@ struct child_ctx {
 	unsigned close_max;        /* close_range fallback bound */
 	const struct nono_plan *plan;
 	const char *remove_dir;    /* nono_exec_opts.remove_dir: removed by the reaper at its end */
+	uint64_t sig_reset;        /* bit s-1 set: signal s gets SIG_DFL before execve */
 };
 
 /* A capture pipe's read end and what was read from it. */

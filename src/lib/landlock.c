@@ -114,12 +114,21 @@ static int add_path_rule(int ruleset_fd, const nono_grant *g, uint64_t handled, 
 {
 	/* O_NOFOLLOW: `resolved` is canonical; if its last component is a symlink now, the path was
 	 * swapped after the grant was made — refuse rather than follow it somewhere else. */
-	cleanup_fd int fd = open(g->resolved, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+	/* A directory grant opens with O_DIRECTORY: the kernel then refuses a file or a symlink in
+	 * its place (ENOTDIR) and the fstat below is not needed, one syscall less a rule for ~50
+	 * directory rules a `nono run` (issue 10's startup target). */
+	cleanup_fd int fd = open(g->resolved, O_PATH | O_CLOEXEC | O_NOFOLLOW |
+						      (g->is_file ? 0 : O_DIRECTORY));
+	if (fd < 0 && errno == ENOTDIR && !g->is_file)
+		return nono_fail(err, -ENOTDIR, "landlock: directory grant '%s' is not a directory "
+				 "(or became a symlink)", g->resolved);
 	if (fd < 0)
 		return nono_fail(err, -errno, "landlock: cannot open grant '%s': %s", g->resolved,
 				 strerror(errno));
 	struct stat st;
-	if (fstat(fd, &st) != 0)
+	if (!g->is_file)
+		st.st_mode = S_IFDIR;
+	else if (fstat(fd, &st) != 0)
 		return nono_fail(err, -errno, "landlock: cannot stat grant '%s': %s", g->resolved,
 				 strerror(errno));
 	if (S_ISLNK(st.st_mode))

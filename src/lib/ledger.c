@@ -12,6 +12,7 @@
 #include "ledger_int.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -92,34 +93,52 @@ void nono_ledger_free(nono_ledger *l)
 	free(l);
 }
 
-/* Append a record whose data is `data` (reference stolen). */
-static int append(nono_ledger *l, const char *kind, json_t *data, nono_error *err)
+#define CANON (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
+
+/* The record's text, with `hash_hex` ("hash" in its sorted place) or without it (NULL: the text
+ * that is hashed). Byte for byte what json_dumps(rec, CANON) gives (ledger_record_hash, which
+ * ledger_verify.c uses), but the data, a 17 KB object for a session_start, is dumped once by the
+ * caller rather than once per form (issue 10's startup target). */
+static char *record_text(const char *data, const char *kind, const char *prev, uint64_t seq,
+			 json_int_t ts, const char *hash_hex)
 {
-	char prev[65];
-	nono_sha256_hex(l->prev, prev);
-	json_t *rec = data ? json_pack("{s:I, s:s, s:I, s:o, s:o}", "seq", (json_int_t)l->seq, "kind", kind,
-				       "ts_ms", (json_int_t)nono_now_unix_ms(), "data", data, "prev",
-				       l->seq ? json_string(prev) : json_null())
-			   : NULL;
-	if (!rec)
+	char *out = NULL;
+	int n = asprintf(&out, "{\"data\":%s%s%s%s,\"kind\":%s,\"prev\":%s,\"seq\":%" PRIu64
+			 ",\"ts_ms\":%" JSON_INTEGER_FORMAT "}\n", data,
+			 hash_hex ? ",\"hash\":\"" : "", hash_hex ? hash_hex : "", hash_hex ? "\"" : "",
+			 kind, prev, seq, ts);
+	return n < 0 ? NULL : out;
+}
+
+/* Append a record whose data is `dtext`, a JSON object in canonical form. */
+static int append_text(nono_ledger *l, const char *kind, const char *dtext, nono_error *err)
+{
+	char prev[67] = "null", hex[65];
+	if (l->seq) {
+		prev[0] = '"';
+		nono_sha256_hex(l->prev, prev + 1);
+		memcpy(prev + 65, "\"", 2);
+	}
+	json_t *kj = json_string(kind);
+	cleanup_free char *ktext = kj ? json_dumps(kj, CANON | JSON_ENCODE_ANY) : NULL;
+	json_decref(kj);
+	json_int_t ts = (json_int_t)nono_now_unix_ms();
+	cleanup_free char *htext = ktext ? record_text(dtext, ktext, prev, l->seq, ts, NULL) : NULL;
+	if (!htext)
 		return nono_fail(err, -ENOMEM, "ledger: cannot build the record");
 	uint8_t h[32];
-	char hex[65];
-	int rc = ledger_record_hash(rec, h);
+	/* Hashed without the newline, as ledger_record_hash dumps it. */
+	if (nono_sha256_buf(htext, strlen(htext) - 1, h) < 0)
+		return nono_fail(err, -EIO, "ledger: hashing failed");
 	nono_sha256_hex(h, hex);
-	char *line = NULL;
-	if (rc == 0 && json_object_set_new(rec, "hash", json_string(hex)) == 0)
-		line = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
-	json_decref(rec);
+	cleanup_free char *line = record_text(dtext, ktext, prev, l->seq, ts, hex);
 	if (!line)
 		return nono_fail(err, -ENOMEM, "ledger: out of memory");
-	size_t len = strlen(line);
-	line[len] = '\n'; /* replaces the NUL: one write per record (O_APPEND: whole lines) */
-	ssize_t w = write(l->fd, line, len + 1);
-	int e = errno;
-	free(line);
-	if (w != (ssize_t)len + 1)
-		return nono_fail(err, w < 0 ? -e : -EIO, "ledger: write: %s", w < 0 ? strerror(e) : "short");
+	size_t len = strlen(line); /* one write per record (O_APPEND: whole lines) */
+	ssize_t w = write(l->fd, line, len);
+	if (w != (ssize_t)len)
+		return nono_fail(err, w < 0 ? -errno : -EIO, "ledger: write: %s",
+				 w < 0 ? strerror(errno) : "short");
 	if (l->seq == l->cap) {
 		size_t nc = l->cap ? l->cap * 2 : 64;
 		uint8_t(*nv)[32] = realloc(l->hashes, nc * 32);
@@ -133,12 +152,26 @@ static int append(nono_ledger *l, const char *kind, json_t *data, nono_error *er
 	return 0;
 }
 
+/* Append a record whose data is `data` (reference stolen). */
+static int append(nono_ledger *l, const char *kind, json_t *data, nono_error *err)
+{
+	char *dtext = data ? json_dumps(data, CANON) : NULL;
+	json_decref(data);
+	int rc = dtext ? append_text(l, kind, dtext, err)
+		       : nono_fail(err, -ENOMEM, "ledger: cannot build the record");
+	free(dtext);
+	return rc;
+}
+
 int nono_ledger_append(nono_ledger *l, const char *kind, const char *data_json, nono_error *err)
 {
 	nono_error_clear(err);
 	if (!kind || !*kind || !strcmp(kind, "session_end"))
 		return nono_fail(err, -EINVAL, "ledger: bad record kind (session_end is written by "
 				 "nono_ledger_finish)");
+	/* Already canonical (the CLI dumps its records so): used as it is, no parse and re-dump. */
+	if (data_json && ledger_is_canonical_object(data_json))
+		return append_text(l, kind, data_json, err);
 	json_error_t je;
 	json_t *data = json_loads(data_json ? data_json : "{}", JSON_REJECT_DUPLICATES, &je);
 	if (!json_is_object(data)) {

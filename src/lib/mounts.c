@@ -58,7 +58,9 @@ static const struct grant *ro_bind_of(const nono_caps *caps, const char *p)
 	const struct grant *best = NULL;
 	for (size_t i = 0; i < caps->ngrants; i++) {
 		const struct grant *g = &caps->grants[i];
-		if (is_ro_bind(caps, g) && within(p, g->resolved, !g->is_file) &&
+		/* within() first: it is a strncmp, is_ro_bind a scan of every grant (this ran for
+		 * each grant of each writable grant: ~0.4 ms a `nono run` with /etc's entries). */
+		if (within(p, g->resolved, !g->is_file) && is_ro_bind(caps, g) &&
 		    (!best || strlen(g->resolved) > strlen(best->resolved)))
 			best = g;
 	}

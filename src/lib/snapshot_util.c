@@ -1,33 +1,26 @@
 /* snapshot_util.c — the snapshot store's small pieces: SHA-256 through OpenSSL's libcrypto, hex,
  * path escaping for the manifest's text format, the Merkle root, and entry vectors. */
+/* The SHA256_* functions are deprecated in OpenSSL 3 (see snap_sha256 for why they are used). */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "snapshot_int.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-/* OpenSSL 3 looks an algorithm up on every EVP_DigestInit_ex given the legacy EVP_sha256(): fetch
- * it once instead (the store hashes tens of thousands of small files). */
-static EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_fetch(void)
-{
-	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-static const EVP_MD *md(void)
-{
-	pthread_once(&sha256_once, sha256_fetch);
-	return sha256_md;
-}
-
+/* SHA-256 through libcrypto's one-algorithm functions (SHA256_Init/Update/Final), not EVP: with
+ * OpenSSL 3 the first EVP_MD_fetch of a process loads openssl.cnf and builds the default
+ * provider's method tables, about 1.1 ms, and every `nono run` hashes its ledger records
+ * (issue 10's startup target: the whole run may add 1 ms). These functions run the same assembly
+ * (SHA-NI where the CPU has it) with no provider and no setup: 17 KB in ~11 us. They are
+ * deprecated in OpenSSL 3 (in favour of EVP) but kept through 3.x; nono uses no FIPS provider
+ * that EVP would route to. */
 int snap_sha256(const void *data, size_t len, uint8_t out[32])
 {
-	unsigned int n = 0;
-	if (!md() || !EVP_Digest(data, len, out, &n, md(), NULL) || n != 32)
+	SHA256_CTX c;
+	if (!SHA256_Init(&c) || !SHA256_Update(&c, data, len) || !SHA256_Final(out, &c))
 		return -EIO;
 	return 0;
 }
@@ -39,14 +32,12 @@ int nono_sha256_buf(const void *data, size_t len, uint8_t out[32])
 
 int snap_sha256_fd(int fd, uint8_t out[32])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx)
-		return -ENOMEM;
+	SHA256_CTX ctx;
 	/* Heap, not thread-local: a large TLS block would be charged to every thread of the process,
 	 * including small-stack ones that pthread_create would then refuse (EINVAL). */
 	size_t bufsz = 1 << 17;
 	cleanup_free unsigned char *buf = malloc(bufsz);
-	int rc = !buf ? -ENOMEM : md() && EVP_DigestInit_ex(ctx, md(), NULL) ? 0 : -EIO;
+	int rc = !buf ? -ENOMEM : SHA256_Init(&ctx) ? 0 : -EIO;
 	while (rc == 0) {
 		ssize_t r = read(fd, buf, bufsz);
 		if (r < 0 && errno == EINTR)
@@ -55,13 +46,11 @@ int snap_sha256_fd(int fd, uint8_t out[32])
 			rc = -errno;
 		else if (r == 0)
 			break;
-		else if (!EVP_DigestUpdate(ctx, buf, (size_t)r))
+		else if (!SHA256_Update(&ctx, buf, (size_t)r))
 			rc = -EIO;
 	}
-	unsigned int n = 0;
-	if (rc == 0 && (!EVP_DigestFinal_ex(ctx, out, &n) || n != 32))
+	if (rc == 0 && !SHA256_Final(out, &ctx))
 		rc = -EIO;
-	EVP_MD_CTX_free(ctx);
 	return rc;
 }
 
@@ -153,27 +142,26 @@ void snap_timestamp(char buf[32])
 
 /* Leaf: SHA-256(0x00 || type || mode (4 bytes, big endian) || path || 0x00 || content hash). A node:
  * SHA-256(0x01 || left || right); an odd node is carried up unchanged. The empty tree: SHA-256 of
- * nothing. Mode and type are in the leaf so a chmod alone changes the root. One digest context
- * serves every hash of a tree (a context per hash cost more than the hashing, for small leaves). */
-static int ctx_hash(EVP_MD_CTX *ctx, const void *a, size_t al, const void *b, size_t bl,
-		    const void *c, size_t cl, uint8_t out[32])
+ * nothing. Mode and type are in the leaf so a chmod alone changes the root. The SHA256_CTX lives on
+ * the stack: no allocation per hash (an EVP context per hash cost more than the hashing). */
+static int ctx_hash(const void *a, size_t al, const void *b, size_t bl, const void *c, size_t cl,
+		    uint8_t out[32])
 {
-	unsigned int n = 0;
-	if (!EVP_DigestInit_ex(ctx, md(), NULL) || !EVP_DigestUpdate(ctx, a, al) ||
-	    (bl && !EVP_DigestUpdate(ctx, b, bl)) || (cl && !EVP_DigestUpdate(ctx, c, cl)) ||
-	    !EVP_DigestFinal_ex(ctx, out, &n) || n != 32)
+	SHA256_CTX ctx;
+	if (!SHA256_Init(&ctx) || !SHA256_Update(&ctx, a, al) || (bl && !SHA256_Update(&ctx, b, bl)) ||
+	    (cl && !SHA256_Update(&ctx, c, cl)) || !SHA256_Final(out, &ctx))
 		return -EIO;
 	return 0;
 }
 
-static int leaf_hash(EVP_MD_CTX *ctx, const nono_snap_entry *e, uint8_t out[32])
+static int leaf_hash(const nono_snap_entry *e, uint8_t out[32])
 {
 	unsigned char head[6];
 	head[0] = 0;
 	head[1] = (unsigned char)e->type;
 	for (int i = 0; i < 4; i++)
 		head[2 + i] = (unsigned char)(e->mode >> (24 - 8 * i));
-	return ctx_hash(ctx, head, sizeof head, e->path, strlen(e->path) + 1, e->hash, 32, out);
+	return ctx_hash(head, sizeof head, e->path, strlen(e->path) + 1, e->hash, 32, out);
 }
 
 int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32])
@@ -181,14 +169,11 @@ int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32])
 	if (n == 0)
 		return snap_sha256("", 0, root);
 	cleanup_free uint8_t(*level)[32] = malloc(n * 32);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!level || !ctx || !md()) {
-		EVP_MD_CTX_free(ctx);
-		return !level || !ctx ? -ENOMEM : -EIO;
-	}
+	if (!level)
+		return -ENOMEM;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = leaf_hash(ctx, &e[i], level[i]);
+		rc = leaf_hash(&e[i], level[i]);
 	while (rc == 0 && n > 1) {
 		size_t m = 0;
 		static const unsigned char one = 1;
@@ -196,11 +181,10 @@ int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32])
 			if (i + 1 == n)
 				memmove(level[m], level[i], 32);
 			else
-				rc = ctx_hash(ctx, &one, 1, level[i], 32, level[i + 1], 32, level[m]);
+				rc = ctx_hash(&one, 1, level[i], 32, level[i + 1], 32, level[m]);
 		}
 		n = m;
 	}
-	EVP_MD_CTX_free(ctx);
 	if (rc == 0)
 		memcpy(root, level[0], 32);
 	return rc;

@@ -451,11 +451,57 @@ static void test_query(void)
 	nono_caps_free(c);
 }
 
+/* Grants in one directory share its resolution (caps.c's parent cache): the answers must be the
+ * ones realpath gives, through a symlinked directory, for a symlink among the entries, for an entry
+ * that is gone, and for an entry swapped for a symlink between two grants. */
+static void test_parent_cache(void)
+{
+	nono_caps *c = nono_caps_new();
+	nono_error e;
+	nono_grant g;
+	char *lf = Pdup("link/f"), *lg = Pdup("link/g"), *lsub = Pdup("link/sub");
+	CHECK_EQ_INT(nono_caps_allow_file(c, lf, NONO_ACCESS_READ, &e), 0);
+	CHECK_EQ_INT(nono_caps_allow_file(c, lg, NONO_ACCESS_READ, &e), 0);
+	CHECK_EQ_INT(nono_caps_allow_path(c, lsub, NONO_ACCESS_READ, &e), 0);
+	nono_caps_grant(c, 1, &g);
+	CHECK_STR(g.original, lg);
+	CHECK_STR(g.resolved, P("d/g"));
+	nono_caps_grant(c, 2, &g);
+	CHECK_STR(g.resolved, P("d/sub"));
+	CHECK(!g.is_file);
+	/* A symlink in the cached directory is followed, as realpath would. */
+	CHECK_EQ_INT(nono_caps_allow_file(c, P("flink"), NONO_ACCESS_READ, &e), 0);
+	CHECK_EQ_INT(nono_caps_allow_file(c, P("abc/x"), NONO_ACCESS_READ, &e), 0);
+	CHECK_EQ_INT(nono_caps_allow_file(c, P("abc/x"), NONO_ACCESS_READ, &e), 0);
+	CHECK_EQ_INT(nono_caps_allow_path(c, P("sublink"), NONO_ACCESS_READ, &e), 0);
+	nono_caps_grant(c, 6, &g);
+	CHECK_STR(g.resolved, P("d/sub"));
+	CHECK_EQ_INT(nono_caps_allow_file(c, P("nothere"), NONO_ACCESS_READ, &e), -ENOENT);
+	CHECK_EQ_INT(nono_caps_allow_file(c, P("dangling"), NONO_ACCESS_READ, &e), -ENOENT);
+	/* Swapped for a symlink after its directory was cached: the link's target is granted. */
+	touch("d/h");
+	char *lh = Pdup("link/h");
+	CHECK_EQ_INT(nono_caps_allow_file(c, lh, NONO_ACCESS_READ, &e), 0);
+	if (unlink(P("d/h")) || symlink("../abc/x", P("d/h")))
+		abort();
+	CHECK_EQ_INT(nono_caps_allow_file(c, lh, NONO_ACCESS_READ, &e), 0);
+	nono_caps_grant(c, 8, &g);
+	CHECK_STR(g.resolved, P("abc/x"));
+	if (unlink(P("d/h")))
+		abort();
+	free(lh);
+	free(lf);
+	free(lg);
+	free(lsub);
+	nono_caps_free(c);
+}
+
 int main(void)
 {
 	make_tree();
 	test_new_and_errors();
 	test_symlinks_and_relative();
+	test_parent_cache();
 	test_dedupe();
 	test_covered();
 	test_network();

@@ -165,6 +165,11 @@ static void test_stale_grants(void)
 	memset(&plan, 0, sizeof plan);
 	CHECK_EQ_INT(ll_prepare(c, 0, kabi, &plan, &e), -ENOTDIR);
 	unlink(d);
+	CHECK_EQ_INT(symlink("/etc", d), 0); /* a directory grant does not follow a planted link */
+	memset(&plan, 0, sizeof plan);
+	CHECK_EQ_INT(ll_prepare(c, 0, kabi, &plan, &e), -ENOTDIR);
+	CHECK(strstr(e.message, "symlink") != NULL);
+	unlink(d);
 	memset(&plan, 0, sizeof plan);
 	CHECK_EQ_INT(ll_prepare(c, 0, kabi, &plan, &e), -ENOENT);
 	CHECK(strstr(e.message, d) != NULL);
