@@ -155,6 +155,9 @@ static void proxy_serve(uint16_t up_port, int out_fd, int ctl_fd)
 	snprintf(hp, sizeof hp, "127.0.0.1:%u", up_port);
 	if (nono_proxy_config_allow_internal(cfg, hp, &err) < 0)
 		fprintf(stderr, "allow: %s\n", err.message), exit(1);
+	snprintf(hp, sizeof hp, "localhost:%u", up_port); /* the named-target runs */
+	if (nono_proxy_config_allow_internal(cfg, hp, &err) < 0)
+		fprintf(stderr, "allow: %s\n", err.message), exit(1);
 	nono_proxy_limits lim = {.max_connections = 30000, .idle_timeout_ms = 600000,
 				 .header_timeout_ms = 60000};
 	nono_proxy_config_set_limits(cfg, &lim);
@@ -180,6 +183,7 @@ struct target {
 	uint16_t port; /* proxy port (or upstream port for DIRECT) */
 	char auth[192];
 	pid_t pid;     /* process whose RSS we report, 0 none */
+	const char *host; /* the CONNECT target's host: NULL for 127.0.0.1, else a name to resolve */
 };
 static uint16_t up_port;
 static pid_t up_pid; /* the upstream server process */
@@ -235,8 +239,9 @@ static int open_to_upstream(const struct target *t, char *buf, size_t cap)
 	int fd = dial(t->port);
 	if (fd < 0)
 		return -1;
-	int n = snprintf(buf, cap, "CONNECT 127.0.0.1:%u HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s\r\n", up_port,
-			 up_port, t->auth);
+	const char *h = t->host ? t->host : "127.0.0.1";
+	int n = snprintf(buf, cap, "CONNECT %s:%u HTTP/1.1\r\nHost: %s:%u\r\n%s\r\n", h, up_port, h, up_port,
+			 t->auth);
 	if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n || read_response(fd, buf, cap) < 0 ||
 	    strncmp(buf, "HTTP/1.", 7) || strncmp(buf + 9, "200", 3)) {
 		close(fd);
@@ -556,7 +561,7 @@ int main(int argc, char **argv)
 	       rounds, (int)sysconf(_SC_NPROCESSORS_ONLN));
 
 	double mb[3][50], rate[3][50], cpu[3][50], segs[3][50], rest[3][50], p50[3][50], p99[3][50], k50[3][50], k99[3][50];
-	double vs_tiny[50], vs_direct[50];
+	double vs_tiny[50], vs_direct[50], named[3][50], ncpu[3][50], nsegs[3][50], nrest[3][50], named_vs_tiny[50];
 	unsigned long errors[3] = {0};
 	for (int r = 0; r < rounds; r++) {
 		for (int k = 0; k < nt; k++)
@@ -565,6 +570,12 @@ int main(int argc, char **argv)
 			rate[k][r] = bench_rate(ts[k], secs, conc, &errors[k], &cpu[k][r], &segs[k][r], &rest[k][r]);
 		vs_direct[r] = rate[1][r] / rate[0][r];
 		vs_tiny[r] = nt > 2 ? rate[1][r] / rate[2][r] : 0;
+		for (int k = 1; k < nt; k++) { /* the same tunnels to a name (/etc/hosts), resolved by the proxy */
+			struct target nt_ = *ts[k];
+			nt_.host = "localhost";
+			named[k][r] = bench_rate(&nt_, secs, conc, &errors[k], &ncpu[k][r], &nsegs[k][r], &nrest[k][r]);
+		}
+		named_vs_tiny[r] = nt > 2 ? named[1][r] / named[2][r] : 0;
 		for (int k = 0; k < nt; k++) {
 			struct target lt = *ts[k];
 			if (lt.kind == TUNNEL)
@@ -591,6 +602,11 @@ int main(int argc, char **argv)
 	       "work whichever proxy is in the middle); segs/tun: TCP segments sent per tunnel by everyone in the network namespace; "
 	       "latency: absolute-form GET through the proxies, origin-form direct, 2,000 sequential, on a "
 	       "new connection each / on one kept-alive connection)\n", bulk >> 20, conc);
+	for (int k = 1; k < nt; k++)
+		printf("%-10s %11.0f tunnels/s to localhost:PORT (a name), CPU/tun %.0f us\n", ts[k]->name,
+		       median(named[k], rounds), median(ncpu[k], rounds));
+	if (nt > 2)
+		printf("new CONNECT tunnels/s to a name, nono vs tinyproxy: %.2fx\n", median(named_vs_tiny, rounds));
 	printf("new CONNECT tunnels/s, nono vs direct: %.2fx", median(vs_direct, rounds));
 	if (nt > 2)
 		printf("; nono vs tinyproxy: %.2fx (medians of the per-round ratios)", median(vs_tiny, rounds));
