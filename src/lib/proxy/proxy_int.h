@@ -245,6 +245,24 @@ void np_resolver_free(struct np_resolver *r);
  * process's thread count no longer includes it. */
 void np_wait_task_gone(pid_t tid);
 
+/* ================================ dnscache.c ================================ */
+
+/* Allowed names' getaddrinfo answers, reused for NP_DNS_CACHE_MS by every loop (answers only:
+ * each request checks the addresses again). Thread-safe. */
+#define NP_DNS_CACHE_MS 5000
+#define NP_DNS_CACHE_N 256
+struct np_dnscache;
+/* Returns 0 or -ENOMEM. Free with np_dnscache_free (NULL is fine). */
+int np_dnscache_new(struct np_dnscache **out);
+void np_dnscache_free(struct np_dnscache *d);
+/* The unexpired answer for `host` copied to out[NP_MAX_ADDRS]: how many addresses (0: none). */
+size_t np_dnscache_get(struct np_dnscache *d, const char *host, int64_t now_ms, np_addr *out);
+/* Remember a successful answer (naddrs > 0) from now_ms on; the oldest entry makes room. */
+void np_dnscache_put(struct np_dnscache *d, const char *host, const np_addr *addrs, size_t naddrs,
+		     int64_t now_ms);
+/* The resolver's cache (created and freed with it). */
+struct np_dnscache *np_resolver_cache(struct np_resolver *r);
+
 /* ================================ upstream.c ================================ */
 
 /* The external HTTP proxy allowed traffic leaves through (nono_proxy_config_set_external_proxy). */

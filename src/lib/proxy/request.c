@@ -25,6 +25,7 @@
 static void dial_timeout(struct conn *c);
 static void start_dial(struct conn *c);
 static void tunnel_request(struct conn *c, const char *rawhost, uint16_t port);
+static void check_addrs_and_dial(struct conn *c, const char *host);
 
 static void deny(struct conn *c, int status, const char *phrase, const char *code, const char *reason)
 {
@@ -176,6 +177,12 @@ static void resolve_or_dial(struct conn *c, const np_verdict *v, const char *hos
 		c->addrs[0] = v->addr;
 		c->naddrs = 1;
 		start_dial(c);
+		return;
+	}
+	/* A name answered moments ago: its addresses, checked again, without the resolver thread. */
+	c->naddrs = np_dnscache_get(np_resolver_cache(x->res), host, np_loop_now(x->loop), c->addrs);
+	if (c->naddrs) {
+		check_addrs_and_dial(c, host);
 		return;
 	}
 	struct np_resolve_req *q = calloc(1, sizeof *q);
@@ -415,11 +422,20 @@ static void on_resolved(struct conn *c, struct np_resolve_req *req)
 		fail_502(c, "dns-failure", reason);
 		return;
 	}
+	memcpy(c->addrs, req->addrs, req->naddrs * sizeof req->addrs[0]);
+	c->naddrs = req->naddrs;
+	check_addrs_and_dial(c, req->host);
+}
+
+/* An allowed name's addresses (c->addrs: just resolved, or remembered by dnscache.c): every one
+ * must pass, then the token, then exactly these are dialled. */
+static void check_addrs_and_dial(struct conn *c, const char *host)
+{
 	np_verdict v = {0};
-	for (size_t i = 0; i < req->naddrs; i++)
-		if (!np_check_addr(&req->addrs[i], req->host,
+	for (size_t i = 0; i < c->naddrs; i++)
+		if (!np_check_addr(&c->addrs[i], host,
 				   c->internal_ok ||
-					   np_internal_addr_allowed(c->x->cfg, &req->addrs[i], c->ev.port),
+					   np_internal_addr_allowed(c->x->cfg, &c->addrs[i], c->ev.port),
 				   &v)) {
 			deny(c, 403, "Forbidden", v.code, v.reason);
 			return;
@@ -428,8 +444,6 @@ static void on_resolved(struct conn *c, struct np_resolve_req *req)
 		deny_auth(c);
 		return;
 	}
-	memcpy(c->addrs, req->addrs, req->naddrs * sizeof req->addrs[0]);
-	c->naddrs = req->naddrs;
 	start_dial(c);
 }
 
@@ -441,6 +455,9 @@ static void resolved_event(struct np_io *io, uint32_t what)
 	while (r) {
 		struct np_resolve_req *next = r->next;
 		struct conn *c = r->owner;
+		if (!r->error && r->naddrs)
+			np_dnscache_put(np_resolver_cache(x->res), r->host, r->addrs, r->naddrs,
+					np_loop_now(x->loop));
 		if (c) {
 			c->req = NULL;
 			on_resolved(c, r);

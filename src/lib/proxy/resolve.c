@@ -54,6 +54,7 @@ struct np_resolver {
 	bool shutdown;
 	unsigned nworkers, nsinks;
 	struct np_worker *workers;
+	struct np_dnscache *cache; /* used by the loops only (dnscache.c) */
 	struct np_sink sinks[];
 };
 
@@ -80,6 +81,7 @@ static void resolver_unref_locked(struct np_resolver *r)
 	if (!last)
 		return;
 	sinks_close(r);
+	np_dnscache_free(r->cache);
 	free(r->workers);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
@@ -156,7 +158,8 @@ int np_resolver_new(unsigned nthreads, unsigned nsinks, struct np_resolver **out
 	for (unsigned i = 0; i < nsinks; i++)
 		r->sinks[i].efd = -1;
 	r->workers = calloc(nthreads ? nthreads : 1, sizeof *r->workers);
-	if (!r->workers) {
+	if (!r->workers || np_dnscache_new(&r->cache) < 0) {
+		free(r->workers);
 		free(r);
 		return nono_fail(err, -ENOMEM, "out of memory");
 	}
@@ -164,6 +167,7 @@ int np_resolver_new(unsigned nthreads, unsigned nsinks, struct np_resolver **out
 		if ((r->sinks[i].efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
 			int e = -errno;
 			sinks_close(r);
+			np_dnscache_free(r->cache);
 			free(r->workers);
 			free(r);
 			return nono_fail(err, e, "eventfd: %s", strerror(-e));
@@ -204,6 +208,11 @@ int np_resolver_new(unsigned nthreads, unsigned nsinks, struct np_resolver **out
 		efds[i] = r->sinks[i].efd;
 	*out = r;
 	return 0;
+}
+
+struct np_dnscache *np_resolver_cache(struct np_resolver *r)
+{
+	return r ? r->cache : NULL;
 }
 
 void np_resolver_submit(struct np_resolver *r, struct np_resolve_req *req)
