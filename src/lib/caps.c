@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 
 nono_caps *nono_caps_new(void)
@@ -164,20 +163,13 @@ static int canonicalise_full(const char *path, char **out, struct stat *st, nono
 	return 0;
 }
 
-/* How long a resolved parent directory is reused. realpath(3) re-walks every component of every
- * grant with a readlink each: for the ~160 entries of /etc granted one by one (sysetc.c) that was
- * ~480 syscalls a `nono run` (issue 10's startup target). A run of grants in one directory, added
- * within this window of each other, resolves the directory once and checks only each entry itself
- * (lstat: not a symlink). The window keeps the answer as fresh as realpath's own (the directory may
- * change after any resolution; landlock.c re-checks each grant with O_NOFOLLOW when it applies). */
-#define PARENT_CACHE_NS 20000000ull /* 20 ms */
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+/* A resolved parent directory is reused. realpath(3) re-walks every component of every grant
+ * with a readlink each: for the ~160 entries of /etc granted one by one (sysetc.c) that was ~480
+ * syscalls a `nono run` (issue 10's startup target). A run of grants in one directory resolves the
+ * directory once; each later grant there checks that the directory's name still leads to the same
+ * directory (stat: device and inode) and that the entry itself is no symlink (lstat). No clock is
+ * involved: the answer is as fresh as realpath's own (landlock.c re-checks each grant with
+ * O_NOFOLLOW when it applies). */
 
 /* `path` split at its last '/' into a parent (returned, malloc'd) and *name, when that is a plain
  * absolute path of a named entry: no "//", no "." or ".." as the entry, no trailing slash. */
@@ -200,18 +192,19 @@ static int canonicalise_cached(nono_caps *caps, const char *path, char **out, st
 	cleanup_free char *parent = plain_parent(path, &name);
 	if (!parent)
 		return 1;
-	uint64_t now = mono_ns();
-	bool fresh = caps->pc_orig && !strcmp(caps->pc_orig, parent) &&
-		     now - caps->pc_at_ns < PARENT_CACHE_NS;
+	struct stat pst;
+	bool fresh = caps->pc_orig && !strcmp(caps->pc_orig, parent) && stat(parent, &pst) == 0 &&
+		     pst.st_dev == caps->pc_dev && pst.st_ino == caps->pc_ino;
 	if (!fresh && caps->pc_seen && !strcmp(caps->pc_seen, parent)) {
 		/* The second grant in this directory: resolve the directory itself once. */
 		free(caps->pc_orig);
 		free(caps->pc_resolved);
 		caps->pc_orig = NULL;
 		caps->pc_resolved = realpath(parent, NULL);
-		if (caps->pc_resolved) {
+		if (caps->pc_resolved && stat(caps->pc_resolved, &pst) == 0 && S_ISDIR(pst.st_mode)) {
 			caps->pc_orig = steal_pointer(&parent);
-			caps->pc_at_ns = now;
+			caps->pc_dev = pst.st_dev;
+			caps->pc_ino = pst.st_ino;
 			fresh = true;
 		}
 	}
@@ -230,7 +223,6 @@ static int canonicalise_cached(nono_caps *caps, const char *path, char **out, st
 	const char *dir = caps->pc_resolved;
 	if (asprintf(out, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", name) < 0)
 		return nono_fail(err, -ENOMEM, "out of memory resolving %s", path);
-	caps->pc_at_ns = now;
 	return 0;
 }
 

@@ -33,7 +33,8 @@ struct nono_caps {
 	/* caps.c's parent-directory cache for canonicalising runs of grants in one directory (the
 	 * /etc entries): not copied by clone, freed with the set. */
 	char *pc_seen, *pc_orig, *pc_resolved;
-	uint64_t pc_at_ns;
+	dev_t pc_dev; /* the resolved directory pc_orig named when cached */
+	ino_t pc_ino;
 };
 
 /* One address of a nono_caps_allow_internal entry: `host` as the caller wrote it (each address
