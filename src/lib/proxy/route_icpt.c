@@ -22,6 +22,7 @@
 #include "route.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -61,6 +62,30 @@ static const struct np_route *pick(const struct nono_proxy_config *cfg, const st
 	return best;
 }
 
+/* The rewritten head drops hop-by-hop fields (the reverse proxy keeps its upstream connections).
+ * Here the client's connection is the upstream's: a client that asked for close (or speaks
+ * HTTP/1.0) waits for the upstream to close after the answer, so that wish is passed on. */
+static int keep_close(const http_head *h, char **out, size_t *out_len)
+{
+	static const char hdr[] = "Connection: close\r\n\r\n";
+	bool close = h->version_minor == 0;
+	for (int i = http_find_header(h, "Connection", 0); i >= 0; i = http_find_header(h, "Connection", i + 1))
+		if (http_list_has(h->headers[i].value, h->headers[i].value_len, "close"))
+			close = true;
+	if (!close)
+		return 0;
+	char *n = malloc(*out_len + sizeof hdr);
+	if (!n)
+		return -1;
+	memcpy(n, *out, *out_len - 2); /* without the blank line */
+	memcpy(n + *out_len - 2, hdr, sizeof hdr - 1);
+	size_t len = *out_len - 2 + sizeof hdr - 1;
+	np_route_wipe(out, out_len);
+	*out = n;
+	*out_len = len;
+	return 0;
+}
+
 static int icpt_request(const struct nono_proxy_config *cfg, const void *route, const http_head *h,
 			const char *raw, char **out, size_t *out_len, char *reason, size_t reason_cap,
 			nono_audit_event *ev)
@@ -88,6 +113,11 @@ static int icpt_request(const struct nono_proxy_config *cfg, const void *route, 
 	}
 	np_route_audit(ev, r);
 	int st = np_route_apply(r, h, off, ev, out, out_len, &d);
+	if (st == 0 && keep_close(h, out, out_len) < 0) {
+		np_route_wipe(out, out_len);
+		snprintf(reason, reason_cap, "out of memory");
+		return 503;
+	}
 	if (st != 0) {
 		snprintf(reason, reason_cap, "%s", d.reason);
 		snprintf(ev->denial_category, sizeof ev->denial_category, "%s", d.category);
