@@ -22,6 +22,7 @@
  * (an eager ClientHello) is refused with 502: those bytes were read by the proxy and cannot be
  * handed to OpenSSL's socket reader. */
 #include "intercept.h"
+#include "route.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -89,7 +90,8 @@ static const struct np_intercept_hooks *hooks(const struct conn *c)
 bool intercept_wanted(struct conn *c)
 {
 	const struct nono_proxy_config *cfg = c->x->cfg;
-	const struct np_intercept_hooks *hk = cfg->hooks;
+	/* The routes' hooks (route_icpt.c) unless a test installed its own. */
+	const struct np_intercept_hooks *hk = cfg->hooks ? cfg->hooks : cfg->nroutes ? &np_route_intercept_hooks : NULL;
 	const void *route = NULL;
 	if (!cfg->icpt)
 		return false;

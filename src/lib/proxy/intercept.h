@@ -5,8 +5,8 @@
 
 #include "conn.h"
 
-/* The route engine's side of interception, set in the config (cfg->hooks; route_icpt.c's when the
- * config has routes). A host no hook claims may still be listed with np_intercept_add_host (tests):
+/* The route engine's side of interception: route_icpt.c's when the config has routes (cfg->hooks
+ * overrides them, for tests). A host no hook claims may still be listed with np_intercept_add_host (tests):
  * the built-in pass-through intercepts it and relays its requests unchanged (each still audited).
  *
  * route(): does a route serve an allowed CONNECT to host:port (normalised host)? Returns the route

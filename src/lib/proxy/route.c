@@ -479,8 +479,9 @@ int np_route_apply(const struct np_route *r, const http_head *h, size_t off, non
 		if (!ok) {
 			np_route_wipe(out, out_len);
 			snprintf(d->reason, sizeof d->reason,
-				 "route %.40s: %.16s %.100s is not among the route's allowed endpoints", r->prefix,
-				 ev->method, plen && strlen(ev->path) > off ? ev->path + off : "/");
+				 "route %.40s: %.*s %.100s is not among the route's allowed endpoints", r->prefix,
+				 (int)(h->method_len < 16 ? h->method_len : 16), h->method,
+				 plen && strlen(ev->path) > off ? ev->path + off : "/");
 			return refused(d, 403, "Forbidden", "endpoint-denied", "endpoint_policy");
 		}
 	}

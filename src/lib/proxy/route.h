@@ -103,7 +103,7 @@ void np_route_audit(nono_audit_event *ev, const struct np_route *r);
 void np_route_audit_path(nono_audit_event *ev, const struct np_route *r, const char *p, size_t len);
 /* Wipe and free a head that held the secret; NULL-safe. */
 void np_route_wipe(char **buf, size_t *len);
-/* route_icpt.c: interception's side of the routes (the np_intercept_hooks for cfg->hooks). */
+/* route_icpt.c: interception's side of the routes (intercept.c uses them when there are routes). */
 extern const struct np_intercept_hooks np_route_intercept_hooks;
 
 /* For tests and the fuzzer: the placeholder of a route of a config that never started. */

@@ -526,9 +526,6 @@ int np_routes_start(struct nono_proxy_config *cfg, nono_error *err)
 		if (r->tls && (rc = np_route_tls_init(r, err)) < 0)
 			return rc;
 	}
-	/* With interception on, a CONNECT to a route's upstream gets the route (route_icpt.c). */
-	if (cfg->nroutes)
-		cfg->hooks = &np_route_intercept_hooks;
 	return 0;
 }
 

@@ -1,5 +1,5 @@
 /* route_icpt.c — the credential routes seen through TLS interception (the np_intercept_hooks that
- * np_routes_start installs when interception is on).
+ * intercept.c uses when the config has routes).
  *
  * A client that cannot be pointed at a base URL talks to the real upstream through the proxy
  * (CONNECT api.openai.com:443). When a route's upstream is that host and port (an https route;
