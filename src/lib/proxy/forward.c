@@ -9,6 +9,7 @@
 #include "relay.h"
 
 #include <errno.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -302,8 +303,14 @@ static int http_down(struct conn *c)
 		if (c->rb_len == c->rb_cap) /* bytes after a complete body: the upstream misbehaves */
 			return closed(c, "closed: data after the response body");
 		int got = up_recv(c, c->rb, &c->rb_len, c->rb_cap);
-		if (got > 0)
+		if (got > 0) {
+			/* TLS hands out one record (≤ 16 KiB) a call: while OpenSSL already holds more of
+			 * the response (read ahead), take it too, so that one send carries several. */
+			while (c->ssl && c->rb_cap - c->rb_len >= 16384 && SSL_has_pending(c->ssl) &&
+			       up_recv(c, c->rb, &c->rb_len, c->rb_cap) > 0)
+				;
 			continue;
+		}
 		if (got == 0) {
 			r->want_read = true;
 			return 0;
