@@ -2,7 +2,7 @@
 `nono run --route … --intercept` with clients that talk to the real upstream URL through the proxy
 (HTTPS_PROXY) instead of {PREFIX}_BASE_URL. A local HTTPS upstream on loopback serves with a test
 CA made by the `openssl` command at test time (--route-ca names it). The sandboxed clients (curl,
-Python urllib, Node) trust the session CA only through the variables nono sets (SSL_CERT_FILE,
+Python urllib and requests — when an interpreter has it —, Node) trust the session CA only through the variables nono sets (SSL_CERT_FILE,
 CURL_CA_BUNDLE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE → the bundle) and only ever hold the
 per-session placeholder, which they send where the real key would go; the upstream must receive the
 real secret.
@@ -247,3 +247,36 @@ def test_nono_proxy_intercept_prints_the_ca_variables(up, pki, tmp_path):
         p.terminate()
         p.wait(timeout=30)
     assert not pathlib.Path(bundle).parent.exists()
+
+
+def requests_python():
+    """An interpreter that has `requests` (Debian's python3 does not unless python3-requests is
+    installed): its executable and prefix, or None."""
+    for exe in ("/usr/bin/python3", shutil.which("python3")):
+        if not exe:
+            continue
+        r = subprocess.run([exe, "-c", "import sys, requests; print(sys.executable); print(sys.prefix)"],
+                           capture_output=True, text=True)
+        if r.returncode == 0:
+            return r.stdout.split()
+    return None
+
+
+def test_python_requests_through_interception(up, pki):
+    """requests trusts REQUESTS_CA_BUNDLE (the bundle with the session CA) and takes HTTPS_PROXY."""
+    found = requests_python()
+    if not found:
+        pytest.skip("no python3 with the requests module")
+    exe, prefix = found
+    script = f"""
+import os, requests
+r = requests.get("https://127.0.0.1:{up.port}/v1/echo/requests", timeout=20,
+                 headers={{"Authorization": "Bearer " + os.environ["NONO_TEST_SECRET"]}})
+print("REQ", r.status_code, r.json()["path"])
+"""
+    grants = [] if prefix.startswith("/usr") else ["--read", prefix]
+    r = run_nono("run", *args(up, pki, *grants), "--", "/usr/bin/env", "-u", "NO_PROXY", "-u", "no_proxy", exe, "-c",
+                 script, env=env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "REQ 200 /v1/echo/requests" in r.stdout, r.stdout
+    assert header(up.seen[0], "Authorization") == [f"Bearer {SECRET}"]
