@@ -3,7 +3,9 @@
  *   latency: sequential small GETs, p50/p90 — direct TLS on a new connection each (full
  *            handshake), direct TLS kept alive, and routed (plain HTTP kept alive to the proxy;
  *            the proxy opens a TLS connection to the upstream per request, resuming the session);
- *   bulk:    one 100 MiB response, direct TLS vs routed, MiB/s.
+ *   bulk:    one 100 MiB response, direct TLS vs routed, MiB/s;
+ *   CPU:     this process's CPU time per kept-alive request (getrusage: the client, and for routed
+ *            requests the proxy's threads as well; the upstream is another process).
  * The upstream is a forked OpenSSL server (a thread per connection) with a test CA written to a
  * temporary directory by the `openssl` command; the proxy runs in this process from the library.
  *   bench_routes [ROUNDS=2000] [BULK_MIB=100] [REPEATS=3] */
@@ -19,12 +21,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static char dir[64] = "/tmp/nono-bench-routes-XXXXXX";
+
+/* CPU time of this process (the client, and for routed requests the proxy's threads too), ms. */
+static double cpu_ms(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
 
 static double now_ms(void)
 {
@@ -266,6 +277,7 @@ int main(int argc, char **argv)
 		}
 		lnew = stats(v, rounds);
 		SSL *c = tls_open(uport, &fd);
+		double cpu0 = cpu_ms();
 		for (int i = 0; i < rounds; i++) { /* direct, kept alive */
 			double t = now_ms();
 			int n = snprintf(req, sizeof req, "GET /small HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
@@ -273,9 +285,11 @@ int main(int argc, char **argv)
 			read_response(rd_ssl, c);
 			v[i] = now_ms() - t;
 		}
+		double cpu_ka = (cpu_ms() - cpu0) / rounds;
 		tls_close(c, fd);
 		lka = stats(v, rounds);
 		int pfd = tcp_connect(pport);
+		cpu0 = cpu_ms();
 		for (int i = 0; i < rounds; i++) { /* routed, kept alive to the proxy */
 			double t = now_ms();
 			int n = snprintf(req, sizeof req, "GET /r/small HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n\r\n", tok);
@@ -284,12 +298,15 @@ int main(int argc, char **argv)
 			read_response(rd_fd, (void *)(intptr_t)pfd);
 			v[i] = now_ms() - t;
 		}
+		double cpu_r = (cpu_ms() - cpu0) / rounds;
 		lr = stats(v, rounds);
 		printf("%-8d %-26s %10.3f %10.3f\n", rep, "direct TLS, new conn", lnew.p50, lnew.p90);
 		printf("%-8d %-26s %10.3f %10.3f\n", rep, "direct TLS, keep-alive", lka.p50, lka.p90);
 		printf("%-8d %-26s %10.3f %10.3f\n", rep, "routed, keep-alive", lr.p50, lr.p90);
 		printf("%-8d added vs new-conn p50: %.3f ms = %.2fx of direct; vs keep-alive: %.3f ms = %.2fx\n", rep,
 		       lr.p50 - lnew.p50, (lr.p50 - lnew.p50) / lnew.p50, lr.p50 - lka.p50, (lr.p50 - lka.p50) / lka.p50);
+		printf("%-8d CPU per request (this process): direct keep-alive %.1f us (client), routed %.1f us "
+		       "(client + proxy)\n", rep, cpu_ka * 1e3, cpu_r * 1e3);
 		/* bulk */
 		double t = now_ms();
 		c = tls_open(uport, &fd);

@@ -11,8 +11,11 @@
  * - a request that presented the placeholder leaves with the secret (raw, percent-encoded or in
  *   base64, by mode); one that did not is refused (its head is never sent);
  * - a prefix match leaves the rest inside the target, starting at '/', '?' or the end;
- * - glob matching is total (it terminates) and "**" matches everything.
+ * - glob matching is total (it terminates) and "**" matches everything;
+ * - the same head through TLS interception's hook (route_icpt.c), for an https route: either a
+ *   refusal with nothing to send, or a head our parser accepts with one Host and the secret in it.
  */
+#include "proxy/intercept.h"
 #include "proxy/route.h"
 
 #include <stdint.h>
@@ -39,6 +42,29 @@ static const char *next_field(const char **p, const char *end)
 	return s;
 }
 
+static void check_intercepted(const struct nono_proxy_config *cfg, const struct np_route *r, const http_head *h,
+			      const char *head)
+{
+	char *out = NULL, reason[NONO_REASON_MAX];
+	size_t out_len = 0;
+	nono_audit_event ev = {0};
+	if (!r->tls)
+		return;
+	int st = np_route_intercept_hooks.request(cfg, r, h, head, &out, &out_len, reason, sizeof reason, &ev);
+	if (st != 0) {
+		REQUIRE(!out && st >= 400 && st < 600 && memchr(reason, '\0', sizeof reason));
+		return;
+	}
+	http_head o;
+	size_t s2 = 0;
+	const char *why = "";
+	REQUIRE(out && http_parse_request(out, out_len, &s2, &o, &why) == 1 && o.head_len == out_len);
+	REQUIRE(http_find_header(&o, "Host", 0) >= 0);
+	REQUIRE(http_find_header(&o, "Host", http_find_header(&o, "Host", 0) + 1) < 0);
+	REQUIRE(!r->secret || memmem(out, out_len, "s3cr3t", 6));
+	np_route_wipe(&out, &out_len);
+}
+
 static void check_rewrite(const struct np_route *r, const char *head, size_t len)
 {
 	http_head h;
@@ -49,6 +75,7 @@ static void check_rewrite(const struct np_route *r, const char *head, size_t len
 	/* the route table's own matcher, with one route */
 	struct np_route *one[1] = {(struct np_route *)r};
 	struct nono_proxy_config cfg = {.routes = one, .nroutes = 1};
+	check_intercepted(&cfg, r, &h, head);
 	const struct np_route *m = np_route_match(&cfg, h.target, h.target_len, &off);
 	if (!m)
 		return;

@@ -614,9 +614,14 @@ NONO_API int nono_proxy_config_add_bypass_host(nono_proxy_config *cfg, const cha
 /* TLS interception: write the per-session CA certificate into `dir` (an existing directory,
  * absolute path) when the proxy starts — DIR/nono-ca.pem and DIR/nono-ca-bundle.pem (the system
  * trust bundle followed by the session CA), both removed by nono_proxy_stop. The CA's private key
- * never leaves the proxy's memory. A CONNECT to a host a route serves is then terminated with a leaf
- * certificate from that CA and re-encrypted to the real upstream (verified against the system trust
- * store); every other host is tunnelled untouched. nono_proxy_env points SSL_CERT_FILE,
+ * never leaves the proxy's memory. A CONNECT to the host:port of an https route's upstream is then
+ * terminated with a leaf certificate from that CA and re-encrypted to the real upstream (verified
+ * as the route verifies it: its tls_ca or the system trust store, its client certificate). Each
+ * request inside gets the route: it must lie under the upstream's base path (else 403), present the
+ * route's placeholder where the credential belongs (the client sends it where the real key would
+ * go; else 401), and pass the endpoint rules (403); the client's credential is replaced by the
+ * secret. Answers are given inside TLS with X-Nono-Denial; audit events have mode "intercept" and
+ * the route's fields. Every other host is tunnelled untouched. nono_proxy_env points SSL_CERT_FILE,
  * NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE at the bundle; a sandboxed command
  * needs read access to `dir`. Copies. Errors: -EINVAL (relative), -ENOENT, -ENOTDIR, -ENOMEM. */
 NONO_API int nono_proxy_config_set_intercept_ca_dir(nono_proxy_config *cfg, const char *dir,

@@ -102,6 +102,9 @@ static json_t *network_json(const struct dry *d)
 			json_array_append_new(routes, json_string(line));
 		json_object_set_new(net, "routes", routes);
 	}
+	if (o->icpt.on) /* only with interception: the key set of other dry runs stays as it was */
+		json_object_set_new(net, "intercept_ca_dir",
+				    o->icpt.dir ? json_string(o->icpt.dir) : json_string("per-session"));
 	if (o->external_proxy) {
 		char shown[512];
 		json_object_set_new(net, "external_proxy",
@@ -270,6 +273,9 @@ static void print_network(const struct dry *d)
 	}
 	if (o->pcfg)
 		route_opts_print(o->pcfg, stdout); /* the secret's source, never its value */
+	if (o->icpt.on)
+		printf("TLS interception: CONNECTs to the routes' upstreams get the routes; session CA in %s "
+		       "(read-only for the command; its key never leaves nono)\n", icpt_shown(&o->icpt));
 	if (o->external_proxy) {
 		char shown[512];
 		printf("external proxy: %s", cli_external_proxy_shown(o->external_proxy, shown, sizeof shown));

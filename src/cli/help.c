@@ -123,6 +123,14 @@ static void help_run_policy(FILE *f)
 		"      --route-endpoint PREFIX=METHOD:/PATH\n"
 		"                             (repeatable) allow only these endpoints on the route (\"*\" one\n"
 		"                             path segment, \"**\" any rest, METHOD \"*\" any); else 403\n"
+		"      --intercept            TLS interception: a CONNECT to a route's https upstream is\n"
+		"                             answered with a per-session CA (its key stays in nono; its\n"
+		"                             certificate reaches the command's clients via SSL_CERT_FILE,\n"
+		"                             CURL_CA_BUNDLE, REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS) and\n"
+		"                             gets the route: the client sends the placeholder where the\n"
+		"                             key goes; other hosts are tunnelled untouched\n"
+		"      --intercept-ca-dir DIR the same, with the CA certificate and bundle written into\n"
+		"                             DIR (granted read-only; refused inside a write grant)\n"
 		"\n");
 }
 
@@ -233,6 +241,10 @@ void help_proxy(FILE *f)
 		"  --route-ca PREFIX=PEM        CAs for the route's upstream (default: the system store)\n"
 		"  --route-endpoint PREFIX=METHOD:/PATH\n"
 		"                               (repeatable) allowed endpoints of the route\n"
+		"  --intercept                  TLS interception of the routes' upstreams, as for 'nono\n"
+		"                               run'; the CA variables (SSL_CERT_FILE, ...) are printed\n"
+		"                               after the URL\n"
+		"  --intercept-ca-dir DIR       the same, the CA certificate and bundle written into DIR\n"
 		"  --external-proxy URL         send allowed traffic on through this HTTP proxy\n"
 		"                               (http://[USER:PASS@]HOST:PORT, or env://VAR) as CONNECT\n"
 		"                               tunnels; the checks above still apply first\n"

@@ -53,6 +53,8 @@ enum {
 	OPT_RB_GITIGNORE,
 	OPT_RB_NO_DEFAULTS,
 	OPT_NO_LEDGER,
+	OPT_INTERCEPT,
+	OPT_INTERCEPT_CA_DIR,
 };
 
 static const struct option run_longopts[] = {
@@ -103,6 +105,8 @@ static const struct option run_longopts[] = {
 	{"rollback-gitignore", no_argument, NULL, OPT_RB_GITIGNORE},
 	{"rollback-no-defaults", no_argument, NULL, OPT_RB_NO_DEFAULTS},
 	{"no-ledger", no_argument, NULL, OPT_NO_LEDGER},
+	{"intercept", no_argument, NULL, OPT_INTERCEPT},
+	{"intercept-ca-dir", required_argument, NULL, OPT_INTERCEPT_CA_DIR},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -243,6 +247,8 @@ static int take_option(struct run_opts *o, int c, const char *sub, const char *a
 	case OPT_RB_GITIGNORE: o->rb_gitignore = true; break;
 	case OPT_RB_NO_DEFAULTS: o->rb_no_defaults = true; break;
 	case OPT_NO_LEDGER: o->no_ledger = true; break;
+	case OPT_INTERCEPT: return icpt_opt(&o->icpt, NULL, sub);
+	case OPT_INTERCEPT_CA_DIR: return icpt_opt(&o->icpt, arg, sub);
 	}
 	return rc < 0 ? EXIT_INTERNAL : -1;
 }
@@ -258,7 +264,8 @@ static bool wrong_subcommand(int c, enum run_mode mode)
 			c == OPT_CREDENTIAL || c == OPT_ROUTE_CA || c == OPT_ROUTE_ENDPOINT ||
 			c == OPT_EXTERNAL_PROXY || c == OPT_BYPASS || c == OPT_ROLLBACK ||
 			c == OPT_RB_EXCLUDE || c == OPT_RB_INCLUDE || c == OPT_RB_GITIGNORE ||
-			c == OPT_RB_NO_DEFAULTS || c == OPT_NO_LEDGER;
+			c == OPT_RB_NO_DEFAULTS || c == OPT_NO_LEDGER || c == OPT_INTERCEPT ||
+			c == OPT_INTERCEPT_CA_DIR;
 	return (mode == MODE_RUN && why_only) || (mode == MODE_WHY && run_only);
 }
 
@@ -294,6 +301,8 @@ static int check_cli_rules(struct run_opts *o, enum run_mode mode, const char *s
 	if ((o->external_proxy || o->bypass.n) && !proxy)
 		return cli_usage_error(sub, "--external-proxy/--bypass need --allow-domain (they configure "
 					    "the proxy nono starts)");
+	if ((rc = icpt_check(&o->icpt, o->ro.routes.n, sub)) >= 0)
+		return rc;
 	if (!o->rollback && (o->rb_exclude.n || o->rb_include.n || o->rb_gitignore || o->rb_no_defaults))
 		return cli_usage_error(sub, "--rollback-exclude/-include/-gitignore/-no-defaults go with "
 					    "--rollback");

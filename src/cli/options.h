@@ -5,6 +5,7 @@
 #define NONO_CLI_OPTIONS_H
 
 #include "nono.h"
+#include "icpt.h"
 #include "routes.h"
 #include "util.h"
 
@@ -57,6 +58,7 @@ struct run_opts {
 	const char *profile;
 	struct profile *prof;
 	struct strvec denies; /* --deny PATH */
+	struct icpt_opts icpt; /* --intercept, --intercept-ca-dir (icpt.c) */
 };
 
 /* Parse argv (starting at the subcommand's name) into *o (zeroed by the caller). Only the rules

@@ -2,6 +2,7 @@
 #include "commands.h"
 #include "extproxy.h"
 #include "help.h"
+#include "icpt.h"
 #include "nono.h"
 #include "routes.h"
 #include "util.h"
@@ -29,6 +30,8 @@ enum {
 	P_ROUTE_ENDPOINT,
 	P_EXTPROXY,
 	P_BYPASS,
+	P_INTERCEPT,
+	P_INTERCEPT_CA_DIR,
 };
 
 #define MAX_CONNECTIONS_LIMIT 1000000u /* the library's own upper bound */
@@ -138,6 +141,7 @@ static int serve(const nono_proxy_config *cfg, const struct route_opts *ro, bool
 			printf("%s\n", cenv[i]);
 		nono_strv_free(cenv);
 	}
+	icpt_print_env(*p, stdout); /* with interception: the CA bundle's variables */
 	fflush(stdout);
 	if (!quiet)
 		cli_err("proxy listening on port %u (HTTP, and SOCKS5 as socks5h://%s); stop with Ctrl-C "
@@ -214,6 +218,8 @@ static const struct option proxy_longopts[] = {
 	{"credential", required_argument, NULL, P_CREDENTIAL},
 	{"route-ca", required_argument, NULL, P_ROUTE_CA},
 	{"route-endpoint", required_argument, NULL, P_ROUTE_ENDPOINT},
+	{"intercept", no_argument, NULL, P_INTERCEPT},
+	{"intercept-ca-dir", required_argument, NULL, P_INTERCEPT_CA_DIR},
 	{"quiet", no_argument, NULL, 'q'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -228,6 +234,8 @@ int cmd_proxy(int argc, char **argv)
 	bool quiet = false, any_host = false;
 	const char *ext_url = NULL;
 	struct strvec bypass = {0};
+	struct icpt_opts icpt = {0};
+	char *ca_tmp = NULL;
 	int status = EXIT_USAGE, c, u;
 	if (!cfg) {
 		cli_err("out of memory");
@@ -276,6 +284,11 @@ int cmd_proxy(int argc, char **argv)
 			if ((u = cli_extproxy_opt(&ext_url, &bypass, c == P_BYPASS, optarg)) >= 0)
 				goto usage;
 			break;
+		case P_INTERCEPT:
+		case P_INTERCEPT_CA_DIR:
+			if ((u = icpt_opt(&icpt, c == P_INTERCEPT ? NULL : optarg, "proxy ")) >= 0)
+				goto usage;
+			break;
 		case 'q': quiet = true; break;
 		case 'h': help_proxy(stdout); status = 0; goto out;
 		case ':':
@@ -298,13 +311,17 @@ int cmd_proxy(int argc, char **argv)
 		goto usage;
 	if ((u = cli_external_proxy(cfg, ext_url, &bypass)) >= 0)
 		goto usage;
-	status = serve(cfg, &ro, quiet, &p);
+	if ((u = icpt_check(&icpt, ro.routes.n, "proxy ")) >= 0)
+		goto usage;
+	if ((status = icpt_prepare(&icpt, cfg, NULL, &ca_tmp)) < 0)
+		status = serve(cfg, &ro, quiet, &p);
 	goto out;
 usage:
 	status = u;
 out:
 	route_opts_free(&ro);
 	nono_proxy_stop(p);
+	icpt_remove(&ca_tmp); /* its files went with the proxy */
 	nono_proxy_config_free(cfg);
 	strvec_free(&bypass);
 	return status;

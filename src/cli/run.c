@@ -28,6 +28,7 @@ struct run_ctx {
 	int audit_fd;
 	char **env;   /* the command's environment (runenv_build) */
 	char *tmpdir; /* the private temp dir, NULL with --no-tmp */
+	char *ca_tmp; /* --intercept: the session CA's directory (icpt.c) */
 	bool keep_tmp;
 	struct rb_run rb; /* --rollback */
 	struct audit_run audit; /* the session ledger (audit_run.c) */
@@ -38,6 +39,7 @@ static void run_ctx_free(struct run_ctx *r)
 	if (r->audit_fd >= 0)
 		close(r->audit_fd);
 	nono_proxy_stop(r->proxy); /* flushes the proxy's audit log */
+	icpt_remove(&r->ca_tmp); /* its files went with the proxy */
 	nono_proxy_config_free(r->pcfg);
 	nono_strv_free(r->penv);
 	nono_caps_free(r->caps);
@@ -101,8 +103,10 @@ static bool stop_signal_pending(bool die)
 /* Start the proxy and point the capability set and the command's environment at its port. */
 static int start_proxy(const struct run_opts *o, struct run_ctx *r)
 {
-	(void)o; /* the environment is r->env (runenv_build) */
 	nono_error err = {0};
+	int ist = icpt_prepare(&o->icpt, r->pcfg, r->caps, &r->ca_tmp);
+	if (ist >= 0)
+		return ist;
 	if (nono_proxy_start(r->pcfg, &r->proxy, &err) < 0) {
 		cli_err("starting the proxy: %s", err.message);
 		return EXIT_INTERNAL;
@@ -295,6 +299,8 @@ int cmd_run(int argc, char **argv)
 		status = runenv_check_audit_log(r.caps, o.audit_log);
 	if (status < 0)
 		status = route_opts_check_files(&o.ro, r.caps);
+	if (status < 0)
+		status = icpt_check_grants(&o.icpt, r.caps);
 	o.pcfg = r.pcfg;
 	if (status < 0)
 		status = o.dry_run ? dry_run(&o, r.caps) : run(&o, &r);

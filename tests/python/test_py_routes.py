@@ -158,3 +158,33 @@ def test_client_certificate(nono_py, pki, tmp_path):
             nono_py.start_proxy(nono_py.ProxyConfig(routes=[bad]))
     finally:
         u.stop()
+
+
+def test_intercepted_route(nono_py, pki, up, tmp_path):
+    """ProxyConfig(routes=…, intercept_ca_dir=…): a sandboxed curl that talks to the upstream's own
+    URL through HTTPS_PROXY, trusting the session CA through CURL_CA_BUNDLE, sends its placeholder
+    where the key goes; the upstream receives the real secret, the audit event is the route's."""
+    cadir = tmp_path / "ca"
+    cadir.mkdir()
+    route = nono_py.RouteConfig("/svc", f"https://127.0.0.1:{up.port}/base", credential=SECRET, env_var="TOK",
+                                tls_ca=pki[0])
+    cfg = nono_py.ProxyConfig(routes=[route], allow_internal=[f"127.0.0.1:{up.port}"], intercept_ca_dir=str(cadir))
+    with nono_py.start_proxy(cfg) as p:
+        caps = make_base_caps(nono_py)
+        caps.allow_path(str(cadir), nono_py.AccessMode.READ)
+        caps.proxy_only(p)
+        env = list(p.credential_env_vars().items())  # the proxy's variables come with proxy_only
+        url = f"https://127.0.0.1:{up.port}/base/echo"
+        curl = "env -u NO_PROXY -u no_proxy curl -sS --max-time 20"  # a loopback upstream is in NO_PROXY
+        script = (f'{curl} -H "Authorization: Bearer $TOK" {url}; echo; '
+                  f'{curl} -o /dev/null -w "%{{http_code}}" {url}')
+        r = nono_py.sandboxed_exec(caps, ["/bin/sh", "-c", script], env=env, timeout_secs=60)
+        events = p.drain_audit_events()
+    out = r.stdout.decode()
+    assert r.exit_code == 0, r.stderr
+    assert '"path": "/base/echo"' in out and out.rstrip().endswith("401"), out
+    assert [header(rec, "Authorization") for rec in up.seen] == [[f"Bearer {SECRET}"]]
+    routed = [e for e in events if e.get("route_id") == "/svc" and e["mode"] == "intercept"]
+    assert [e["decision"] for e in routed] == ["allow", "deny"], events
+    assert routed[0]["managed_credential_active"] is True and routed[1]["denial_category"] == "authentication_failed"
+    assert SECRET not in str(events)

@@ -1,11 +1,13 @@
 /* test_route.c — credential routes without a network (route_cfg.c, route.c): spec checks and their
  * messages, sources read at start, the endpoint glob, prefix matching, and the head rewrite of every
  * injection mode (the client's credential stripped, the secret in its place, the placeholder
- * required). */
+ * required), and the same step seen through TLS interception (route_icpt.c's hooks). */
+#include "proxy/intercept.h"
 #include "proxy/route.h"
 #include "unit.h"
 
 #include <stdlib.h>
+#include <strings.h>
 
 #define PH "nono_00112233445566778899aabbccddeeff"
 
@@ -191,11 +193,104 @@ static void test_rewrite_modes(void)
 	CHECK(strstr(out, "dTpub25v") == NULL);
 }
 
+#define PH2 "nono_ffeeddccbbaa99887766554433221100"
+
+/* One decrypted request through the interception hooks of `cfg` for api.example:8443. */
+static int icpt(nono_proxy_config *cfg, const char *req, char *out, size_t cap, nono_audit_event *ev,
+		char *reason)
+{
+	const struct np_intercept_hooks *hk = &np_route_intercept_hooks;
+	http_head h;
+	size_t scan = 0, len = 0;
+	const char *why = "";
+	char *b = NULL;
+	CHECK_EQ_INT(http_parse_request(req, strlen(req), &scan, &h, &why), 1);
+	memset(ev, 0, sizeof *ev);
+	reason[0] = '\0';
+	int st = hk->request(cfg, hk->route(cfg, "api.example", 8443), &h, req, &b, &len, reason, 256, ev);
+	CHECK(st == 0 ? b != NULL : b == NULL);
+	snprintf(out, cap, "%.*s", (int)len, b ? b : "");
+	np_route_wipe(&b, &len);
+	return st;
+}
+
+static void test_intercept_hooks(void)
+{
+	const struct np_intercept_hooks *hk = &np_route_intercept_hooks;
+	nono_proxy_config *cfg = nono_proxy_config_new();
+	nono_route_spec s;
+	nono_error err = {0};
+	nono_audit_event ev;
+	char out[2048], reason[256];
+	nono_route_spec_init(&s);
+	s.prefix = "api";
+	s.upstream = "https://API.example:8443/v1";
+	s.credential_value = "sekret";
+	CHECK_EQ_INT(nono_proxy_config_add_route(cfg, &s, &err), 0);
+	s.prefix = "files";
+	s.upstream = "https://api.example:8443/v1/files";
+	s.credential_value = "other";
+	CHECK_EQ_INT(nono_proxy_config_add_route(cfg, &s, &err), 0);
+	nono_route_spec_init(&s);
+	s.prefix = "plain";
+	s.upstream = "http://plain.example";
+	CHECK_EQ_INT(nono_proxy_config_add_route(cfg, &s, &err), 0);
+	np_route_set_placeholder(cfg->routes[0], PH);
+	np_route_set_placeholder(cfg->routes[1], PH2);
+	/* Which CONNECTs are intercepted: an https upstream's host (any case) and port only. */
+	CHECK(hk->route(cfg, "api.example", 8443) == cfg->routes[0]);
+	CHECK(hk->route(cfg, "api.example", 443) == NULL);
+	CHECK(hk->route(cfg, "plain.example", 80) == NULL);
+	/* The placeholder where the key goes is swapped; the path stays; the close wish passes. */
+	CHECK_EQ_INT(icpt(cfg, "GET /v1/models?x=1 HTTP/1.1\r\nHost: api.example:8443\r\nAuthorization: Bearer " PH
+			       "\r\nConnection: close\r\n\r\n", out, sizeof out, &ev, reason), 0);
+	CHECK(strncasecmp(out, "GET /v1/models?x=1 HTTP/1.1\r\nHost: api.example:8443\r\n", 52) == 0);
+	CHECK(strstr(out, "Authorization: Bearer sekret\r\n") && !strstr(out, PH));
+	CHECK(strlen(out) > 21 && strcmp(out + strlen(out) - 21, "Connection: close\r\n\r\n") == 0);
+	CHECK_STR(ev.route_id, "/api");
+	CHECK_STR(ev.path, "/v1/models");
+	CHECK(ev.managed_credential_active);
+	CHECK_STR(ev.auth_outcome, "succeeded");
+	/* The longest base path picks the route; kept alive without a Connection field. */
+	CHECK_EQ_INT(icpt(cfg, "POST /v1/files/up HTTP/1.1\r\nAuthorization: Bearer " PH2 "\r\nContent-Length: 2\r\n\r\n",
+			  out, sizeof out, &ev, reason), 0);
+	CHECK(strstr(out, "Authorization: Bearer other\r\n") && strstr(out, "Content-Length: 2\r\n"));
+	CHECK(!strstr(out, "Connection"));
+	CHECK_STR(ev.route_id, "/files");
+	/* The other route's placeholder is no key here. */
+	CHECK_EQ_INT(icpt(cfg, "GET /v1/files/x HTTP/1.1\r\nAuthorization: Bearer " PH "\r\n\r\n", out, sizeof out, &ev,
+			  reason), 401);
+	CHECK(strstr(reason, "placeholder") != NULL);
+	CHECK_STR(ev.denial_category, "authentication_failed");
+	/* Outside every base path of the upstream, not in origin form, or not plain: refused. */
+	CHECK_EQ_INT(icpt(cfg, "GET /v2/x?k=" PH " HTTP/1.1\r\nAuthorization: Bearer " PH "\r\n\r\n", out, sizeof out,
+			  &ev, reason), 403);
+	CHECK(strstr(reason, "outside the route's base path /v1/") && !strstr(reason, PH));
+	CHECK_STR(ev.path, "/v2/x");
+	CHECK_STR(ev.denial_category, "endpoint_policy");
+	CHECK_EQ_INT(icpt(cfg, "GET /v1x HTTP/1.1\r\nAuthorization: Bearer " PH "\r\n\r\n", out, sizeof out, &ev, reason),
+		     403);
+	CHECK_EQ_INT(icpt(cfg, "GET http://api.example/v1 HTTP/1.1\r\n\r\n", out, sizeof out, &ev, reason), 400);
+	CHECK_EQ_INT(icpt(cfg, "GET /v1/../admin HTTP/1.1\r\nAuthorization: Bearer " PH "\r\n\r\n", out, sizeof out, &ev,
+			  reason), 400);
+	/* Endpoint rules match the path under the base path. */
+	CHECK_EQ_INT(nono_proxy_config_add_endpoint_rule(cfg, "api", "GET", "/models", &err), 0);
+	CHECK_EQ_INT(icpt(cfg, "GET /v1/models HTTP/1.1\r\nAuthorization: Bearer " PH "\r\n\r\n", out, sizeof out, &ev,
+			  reason), 0);
+	CHECK_STR(ev.endpoint_decision, "allow");
+	CHECK_EQ_INT(icpt(cfg, "DELETE /v1/models HTTP/1.1\r\nAuthorization: Bearer " PH "\r\n\r\n", out, sizeof out, &ev,
+			  reason), 403);
+	CHECK_STR(ev.endpoint_decision, "deny");
+	CHECK(strstr(reason, "DELETE /models is not among") != NULL);
+	nono_proxy_config_free(cfg);
+}
+
 int main(void)
 {
 	test_spec_checks();
 	test_sources_read_at_start();
 	test_glob_and_match();
 	test_rewrite_modes();
+	test_intercept_hooks();
 	UNIT_DONE();
 }

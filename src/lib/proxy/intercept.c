@@ -22,6 +22,7 @@
  * (an eager ClientHello) is refused with 502: those bytes were read by the proxy and cannot be
  * handed to OpenSSL's socket reader. */
 #include "intercept.h"
+#include "route.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -38,6 +39,7 @@ struct np_tls {
 	int phase;
 	bool cs_done, us_done, us_failed; /* handshakes */
 	const void *route;
+	const struct np_intercept_hooks *hooks; /* the route engine's, or the built-in pass-through */
 	uint32_t cs_want, us_want;
 	/* client → upstream: decrypted bytes not handled yet, and what goes upstream next */
 	char *in;
@@ -63,9 +65,10 @@ static const void *builtin_route(const struct nono_proxy_config *cfg, const char
 	return NULL;
 }
 
-static int builtin_request(const void *route, const http_head *h, const char *raw, char **out,
+static int builtin_request(const struct nono_proxy_config *cfg, const void *route, const http_head *h, const char *raw, char **out,
 			   size_t *out_len, char *reason, size_t reason_cap, nono_audit_event *ev)
 {
+	(void)cfg;
 	(void)route;
 	(void)reason;
 	(void)reason_cap;
@@ -81,19 +84,29 @@ static const struct np_intercept_hooks builtin = {builtin_route, builtin_request
 
 static const struct np_intercept_hooks *hooks(const struct conn *c)
 {
-	return c->x->cfg->hooks ? c->x->cfg->hooks : &builtin;
+	return c->tls->hooks;
 }
 
 bool intercept_wanted(struct conn *c)
 {
-	if (!c->x->cfg->icpt)
+	const struct nono_proxy_config *cfg = c->x->cfg;
+	/* The routes' hooks (route_icpt.c) unless a test installed its own. */
+	const struct np_intercept_hooks *hk = cfg->hooks ? cfg->hooks : cfg->nroutes ? &np_route_intercept_hooks : NULL;
+	const void *route = NULL;
+	if (!cfg->icpt)
 		return false;
-	const void *route = hooks(c)->route(c->x->cfg, c->ev.target, c->ev.port);
+	if (hk)
+		route = hk->route(cfg, c->ev.target, c->ev.port);
+	if (!route && cfg->nintercept) {
+		hk = &builtin;
+		route = hk->route(cfg, c->ev.target, c->ev.port);
+	}
 	if (!route)
 		return false;
 	if (!(c->tls = calloc(1, sizeof *c->tls)))
 		return false; /* no memory: relayed untouched, which is what an unrouted host gets */
 	c->tls->route = route;
+	c->tls->hooks = hk;
 	return true;
 }
 
@@ -186,6 +199,12 @@ static int refuse(struct conn *c, int status, const char *code, const char *reas
 	return 1;
 }
 
+static const char *refusal_code(int status)
+{
+	return status == 400 ? "bad-request" : status == 401 ? "credential-required"
+	       : status == 503 ? "out-of-memory" : "endpoint-denied";
+}
+
 static void consume(struct np_tls *t, size_t n)
 {
 	memmove(t->in, t->in + n, t->in_len - n);
@@ -213,10 +232,9 @@ static int handle_head(struct conn *c)
 		return refuse(c, 400, "bad-request", why, &ev);
 	char reason[NONO_REASON_MAX] = "", *out = NULL;
 	size_t out_len = 0;
-	int st = hooks(c)->request(t->route, &h, t->in, &out, &out_len, reason, sizeof reason, &ev);
+	int st = hooks(c)->request(c->x->cfg, t->route, &h, t->in, &out, &out_len, reason, sizeof reason, &ev);
 	if (st != 0)
-		return refuse(c, st, st == 503 ? "out-of-memory" : "endpoint-denied",
-			      reason[0] ? reason : "refused by the route", &ev);
+		return refuse(c, st, refusal_code(st), reason[0] ? reason : "refused by the route", &ev);
 	ev.timestamp_unix_ms = nono_now_unix_ms();
 	snprintf(ev.decision, sizeof ev.decision, "allow");
 	snprintf(ev.reason, sizeof ev.reason, "allowed");

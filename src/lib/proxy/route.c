@@ -351,7 +351,7 @@ static bool plain_path(const char *p, size_t len)
 }
 
 /* The request path (without the query) for the audit event, the placeholder masked. */
-static void audit_path(nono_audit_event *ev, const struct np_route *r, const char *p, size_t len)
+void np_route_audit_path(nono_audit_event *ev, const struct np_route *r, const char *p, size_t len)
 {
 	size_t n = len < sizeof ev->path - 1 ? len : sizeof ev->path - 1;
 	for (size_t i = 0; i < n; i++) {
@@ -364,18 +364,23 @@ static void audit_path(nono_audit_event *ev, const struct np_route *r, const cha
 			memset(m + 5, '*', NP_PLACEHOLDER_LEN - 5);
 }
 
-static void audit_fields(struct conn *c, const struct np_route *r)
+void np_route_audit(nono_audit_event *ev, const struct np_route *r)
 {
-	nono_audit_event *ev = &c->ev;
 	static const char *const mech[] = {"phantom_header", "phantom_path", "phantom_query", "phantom_basic"};
-	snprintf(ev->mode, sizeof ev->mode, "reverse");
 	snprintf(ev->route_id, sizeof ev->route_id, "%s", r->prefix);
-	snprintf(ev->target, sizeof ev->target, "%s", r->host);
-	ev->port = r->port;
 	if (r->secret) {
 		snprintf(ev->injection_mode, sizeof ev->injection_mode, "%s", nono_inject_mode_name(r->mode));
 		snprintf(ev->auth_mechanism, sizeof ev->auth_mechanism, "%s", mech[r->mode]);
 	}
+}
+
+static void audit_fields(struct conn *c, const struct np_route *r)
+{
+	nono_audit_event *ev = &c->ev;
+	snprintf(ev->mode, sizeof ev->mode, "reverse");
+	snprintf(ev->target, sizeof ev->target, "%s", r->host);
+	ev->port = r->port;
+	np_route_audit(ev, r);
 }
 
 int np_route_rewrite(const struct np_route *r, const http_head *h, const char *rest, size_t rest_len,
@@ -420,37 +425,84 @@ int np_route_rewrite(const struct np_route *r, const http_head *h, const char *r
 	return presented || !r->secret ? 1 : 0;
 }
 
-/* The rewritten head into c->uq. Returns 1 built, 0 the placeholder is missing, -ENOMEM. */
-static int build_head(struct conn *c, const http_head *h, const struct np_route *r, const char *rest,
-		      size_t rest_len)
+static int refused(struct np_route_refusal *d, int status, const char *phrase, const char *code,
+		   const char *category)
 {
-	char *b = NULL;
-	size_t len = 0;
-	int rc = np_route_rewrite(r, h, rest, rest_len, &b, &len);
-	outq_reset(&c->uq);
-	c->uq.buf = b; /* also when the placeholder is missing: outq_reset wipes it */
-	c->uq.len = len;
-	return rc;
+	d->status = status;
+	d->phrase = phrase;
+	d->code = code;
+	d->category = category;
+	return status;
 }
 
-static int deny_auth(struct conn *c, const struct np_route *r)
+static int deny_auth(const struct np_route *r, nono_audit_event *ev, struct np_route_refusal *d)
 {
-	char reason[NONO_REASON_MAX];
 	static const char *const where[] = {"in header", "in the path", "in query parameter", "in basic auth"};
-	snprintf(reason, sizeof reason, "route %s: the request does not present this session's placeholder "
+	snprintf(d->reason, sizeof d->reason, "route %s: the request does not present this session's placeholder "
 		 "credential (%s %s, from $%s)", r->prefix, where[r->mode],
 		 r->mode == NONO_INJECT_HEADER ? r->inject_header
 		 : r->mode == NONO_INJECT_QUERY_PARAM ? r->query_param : r->mode == NONO_INJECT_URL_PATH ? r->path_pattern : "",
 		 r->env_var);
-	snprintf(c->ev.auth_outcome, sizeof c->ev.auth_outcome, "failed");
-	route_deny(c, 401, "Unauthorized", "credential-required", "authentication_failed", reason);
-	return -1;
+	snprintf(ev->auth_outcome, sizeof ev->auth_outcome, "failed");
+	return refused(d, 401, "Unauthorized", "credential-required", "authentication_failed");
+}
+
+int np_route_apply(const struct np_route *r, const http_head *h, size_t off, nono_audit_event *ev,
+		   char **out, size_t *out_len, struct np_route_refusal *d)
+{
+	const char *rest = h->target + off;
+	size_t rest_len = h->target_len - off, plen;
+	*out = NULL;
+	*out_len = 0;
+	for (plen = 0; plen < rest_len && rest[plen] != '?';)
+		plen++;
+	np_route_audit_path(ev, r, h->target, off + plen);
+	if (!plain_path(rest, plen) || memchr(h->target, '#', h->target_len)) {
+		snprintf(d->reason, sizeof d->reason, "%s",
+			 "the path has a dot segment, \"//\", a backslash or an encoded '.', '/' or '\\'");
+		return refused(d, 400, "Bad Request", "bad-request", "bad_request");
+	}
+	int b = np_route_rewrite(r, h, rest, rest_len, out, out_len);
+	if (b < 0) {
+		snprintf(d->reason, sizeof d->reason, "out of memory");
+		return refused(d, 503, "Service Unavailable", NULL, "internal");
+	}
+	if (b == 0) {
+		np_route_wipe(out, out_len);
+		return deny_auth(r, ev, d);
+	}
+	if (r->secret)
+		snprintf(ev->auth_outcome, sizeof ev->auth_outcome, "succeeded");
+	if (r->nrules) {
+		bool ok = np_route_endpoint_ok(r, h->method, h->method_len, plen ? rest : "/", plen ? plen : 1);
+		snprintf(ev->endpoint_decision, sizeof ev->endpoint_decision, "%s", ok ? "allow" : "deny");
+		if (!ok) {
+			np_route_wipe(out, out_len);
+			snprintf(d->reason, sizeof d->reason,
+				 "route %.40s: %.*s %.100s is not among the route's allowed endpoints", r->prefix,
+				 (int)(h->method_len < 16 ? h->method_len : 16), h->method,
+				 plen && strlen(ev->path) > off ? ev->path + off : "/");
+			return refused(d, 403, "Forbidden", "endpoint-denied", "endpoint_policy");
+		}
+	}
+	ev->managed_credential_active = r->secret != NULL;
+	return 0;
+}
+
+void np_route_wipe(char **buf, size_t *len)
+{
+	if (*buf) {
+		explicit_bzero(*buf, *len);
+		free(*buf);
+	}
+	*buf = NULL;
+	*len = 0;
 }
 
 int route_request(struct conn *c, const http_head *h, char *host, np_verdict *v)
 {
 	char reason[NONO_REASON_MAX];
-	size_t off, plen;
+	size_t off;
 	const char *why = "";
 	const struct np_route *r = np_route_match(c->x->cfg, h->target, h->target_len, &off);
 	snprintf(c->ev.mode, sizeof c->ev.mode, "reverse");
@@ -463,39 +515,15 @@ int route_request(struct conn *c, const http_head *h, char *host, np_verdict *v)
 	}
 	c->route = r;
 	audit_fields(c, r);
-	const char *rest = h->target + off;
-	size_t rest_len = h->target_len - off;
-	for (plen = 0; plen < rest_len && rest[plen] != '?';)
-		plen++;
-	audit_path(&c->ev, r, h->target, off + plen);
-	if (!plain_path(rest, plen) || memchr(h->target, '#', h->target_len)) {
-		route_deny(c, 400, "Bad Request", "bad-request", "bad_request",
-			   "the path has a dot segment, \"//\", a backslash or an encoded '.', '/' or '\\'");
-		return -1;
-	}
 	if (http_request_body(h, &c->req_body, &why) < 0) {
 		route_deny(c, 400, "Bad Request", "bad-request", "bad_request", why);
 		return -1;
 	}
-	int b = build_head(c, h, r, rest, rest_len);
-	if (b < 0) {
-		route_deny(c, 503, "Service Unavailable", NULL, "internal", "out of memory");
+	struct np_route_refusal d;
+	outq_reset(&c->uq);
+	if (np_route_apply(r, h, off, &c->ev, &c->uq.buf, &c->uq.len, &d) != 0) {
+		route_deny(c, d.status, d.phrase, d.code, d.category, d.reason);
 		return -1;
-	}
-	if (b == 0)
-		return deny_auth(c, r);
-	if (r->secret)
-		snprintf(c->ev.auth_outcome, sizeof c->ev.auth_outcome, "succeeded");
-	if (r->nrules) {
-		bool ok = np_route_endpoint_ok(r, h->method, h->method_len, plen ? rest : "/", plen ? plen : 1);
-		snprintf(c->ev.endpoint_decision, sizeof c->ev.endpoint_decision, "%s", ok ? "allow" : "deny");
-		if (!ok) {
-			outq_reset(&c->uq);
-			snprintf(reason, sizeof reason, "route %.40s: %.16s %.100s is not among the route's allowed endpoints",
-				 r->prefix, c->ev.method, plen && strlen(c->ev.path) > off ? c->ev.path + off : "/");
-			route_deny(c, 403, "Forbidden", "endpoint-denied", "endpoint_policy", reason);
-			return -1;
-		}
 	}
 	/* The upstream's name: metadata and internal addresses are refused as for any request; the
 	 * route is itself the grant for its upstream host:port (for routed requests only). */
@@ -507,10 +535,10 @@ int route_request(struct conn *c, const http_head *h, char *host, np_verdict *v)
 	v->connect_only = false;
 	if (!v->allowed) {
 		outq_reset(&c->uq);
+		c->ev.managed_credential_active = false; /* never sent */
 		route_deny(c, 403, "Forbidden", v->code, "host_denied", v->reason);
 		return -1;
 	}
-	c->ev.managed_credential_active = r->secret != NULL;
 	c->authorized = true;
 	c->internal_ok = v->internal_ok;
 	c->close_after = h->version_minor == 0;

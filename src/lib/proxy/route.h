@@ -82,6 +82,30 @@ void np_route_pool_free(struct np_route *r);
  * -ENOMEM. */
 int np_route_rewrite(const struct np_route *r, const http_head *h, const char *rest, size_t rest_len,
 		     char **out, size_t *out_len);
+/* Why np_route_apply refused a request: the HTTP answer and the audit's denial category. */
+struct np_route_refusal {
+	int status;
+	const char *phrase, *code, *category;
+	char reason[NONO_REASON_MAX];
+};
+/* The one request step shared by reverse-proxy routes (route_request) and interception
+ * (route_icpt.c): `h`'s target from `off` on is the path under the route's base (the prefix skipped,
+ * or the upstream's base path under interception). Checks the path is plain, the placeholder is
+ * presented where the route's credential belongs (else 401), the endpoint rules (else 403); fills
+ * ev's path (placeholder masked), auth_outcome, endpoint_decision and managed_credential_active.
+ * Returns 0 with *out (malloc'd, holds the secret: np_route_wipe it) or the refusal's status with
+ * *d filled and *out NULL. */
+int np_route_apply(const struct np_route *r, const http_head *h, size_t off, nono_audit_event *ev,
+		   char **out, size_t *out_len, struct np_route_refusal *d);
+/* route_id, injection_mode, auth_mechanism of a request on route r. */
+void np_route_audit(nono_audit_event *ev, const struct np_route *r);
+/* ev->path: [p, p+len) printable, the route's placeholder masked. */
+void np_route_audit_path(nono_audit_event *ev, const struct np_route *r, const char *p, size_t len);
+/* Wipe and free a head that held the secret; NULL-safe. */
+void np_route_wipe(char **buf, size_t *len);
+/* route_icpt.c: interception's side of the routes (intercept.c uses them when there are routes). */
+extern const struct np_intercept_hooks np_route_intercept_hooks;
+
 /* For tests and the fuzzer: the placeholder of a route of a config that never started. */
 void np_route_set_placeholder(struct np_route *r, const char *placeholder);
 
