@@ -127,7 +127,9 @@ int nono_snap_open(const char *session_dir, const char *const *tracked, size_t n
 	if (rc == 0 && (rc = opts_init(s, opts, err)) == 0 && (rc = roots_init(s, tracked, n, err)) == 0)
 		rc = layout_init(s, opts ? opts->objects_dir : NULL, err);
 	long latest = rc == 0 ? snap_manifest_latest(s) : -1;
-	if (latest >= 0 && (rc = snap_manifest_read(s, (uint32_t)latest, &s->latest, err)) == 0)
+	/* Parsed now, its Merkle root checked by the next snapshot alongside the walk (take). */
+	if (latest >= 0 &&
+	    (rc = snap_manifest_parse(s, (uint32_t)latest, false, &s->latest, err)) == 0)
 		s->count = (uint32_t)latest + 1;
 	if (rc < 0) {
 		nono_snap_free(s);
@@ -146,6 +148,9 @@ void nono_snap_free(nono_snap *s)
 	if (s->objfd >= 0)
 		close(s->objfd);
 	nono_snap_manifest_free(s->hint);
+	free(s->hint_dir);
+	snap_mtree_free(&s->latest_tree);
+	snap_mtree_free(&s->hint_tree);
 	free(s->dir);
 	nono_strv_free(s->roots);
 	nono_strv_free(s->excl_names);
@@ -239,16 +244,60 @@ int snap_diff_entries(const nono_snap_entry *a, size_t na, const nono_snap_entry
 	return 0;
 }
 
+struct verify_job {
+	const nono_snap_manifest *m;
+	const char *dir;
+	struct snap_mtree *tree;
+	int rc;
+	nono_error err;
+};
+
+static void *verify_main(void *arg)
+{
+	struct verify_job *j = arg;
+	j->rc = snap_manifest_verify(j->m, j->dir, j->tree, &j->err);
+	return NULL;
+}
+
+/* Walk the trees while another thread checks the Merkle root of the manifest the walk is compared
+ * with (read unverified by nono_snap_open / nono_snap_seed): the walk waits on the kernel, the
+ * check on the CPU, and nothing from that manifest is trusted before the check passed. */
+static int walk_verified(nono_snap *s, const nono_snap_manifest *base, bool *checked,
+			 struct snap_mtree *tree, const char *dir, struct snap_vec *cur,
+			 nono_error *err)
+{
+	struct verify_job j = {.m = base, .dir = dir, .tree = tree};
+	pthread_t t;
+	bool need = base && !*checked;
+	bool threaded = need && nono_thread_start(&t, NULL, verify_main, &j) == 0;
+	int rc = snap_walk(s, s->roots, s->n_roots, true, cur, err);
+	if (threaded)
+		pthread_join(t, NULL);
+	else if (need)
+		verify_main(&j);
+	if (need && j.rc < 0) {
+		if (rc == 0 && err)
+			*err = j.err;
+		return rc < 0 ? rc : j.rc;
+	}
+	if (need)
+		*checked = true;
+	return rc;
+}
+
 static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **changes,
 		size_t *n_changes, nono_error *err)
 {
 	struct snap_vec cur = {0};
 	const nono_snap_manifest *prev = s->latest;
-	int rc = snap_walk(s, s->roots, s->n_roots, true, &cur, err);
+	const nono_snap_manifest *base = prev ? prev : s->hint;
+	struct snap_mtree *base_tree = prev ? &s->latest_tree : &s->hint_tree, tree = {0};
+	int rc = prev ? walk_verified(s, prev, &s->latest_checked, base_tree, s->dir, &cur, err)
+		      : walk_verified(s, s->hint, &s->hint_checked, base_tree, s->hint_dir, &cur, err);
 	/* A baseline seeded from another session (nono_snap_seed) trusts that session's hashes for
 	 * files whose stat is unchanged: their objects are in the shared objects directory. */
 	if (rc == 0)
-		rc = store_changed(s, &cur, prev ? prev : s->hint, err);
+		rc = store_changed(s, &cur, base, err);
 	nono_snap_manifest *m = rc == 0 ? snap_manifest_from_vec(&cur, s->roots, s->n_roots) : NULL;
 	if (rc == 0 && !m)
 		rc = nono_fail(err, -ENOMEM, "out of memory");
@@ -257,7 +306,10 @@ static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **chang
 		m->number = s->count;
 		m->parent = prev ? (int64_t)prev->number : -1;
 		snap_timestamp(m->timestamp);
-		if ((rc = snap_merkle(m->entries, m->n_entries, m->merkle_root)) < 0)
+		/* Only what changed since base is hashed again (snapshot_merkle.c). */
+		if ((rc = snap_mtree_build(&tree, m->entries, m->n_entries, base ? base_tree : NULL,
+					   base ? base->entries : NULL, base ? base->n_entries : 0,
+					   m->merkle_root)) < 0)
 			nono_fail(err, rc, "hashing failed");
 	}
 	if (rc == 0 && changes)
@@ -271,10 +323,14 @@ static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **chang
 		if (rc == -ENOMEM)
 			nono_fail(err, rc, "out of memory");
 		nono_snap_manifest_free(m);
+		snap_mtree_free(&tree);
 		return rc;
 	}
 	nono_snap_manifest_free(s->latest);
 	s->latest = m;
+	snap_mtree_free(&s->latest_tree);
+	s->latest_tree = tree;
+	s->latest_checked = true; /* its root was computed from its entries just now */
 	s->count++;
 	if (out && !(*out = snap_manifest_clone(m)))
 		return nono_fail(err, -ENOMEM, "out of memory");

@@ -27,12 +27,21 @@ struct snap_vec {
 };
 
 struct snap_rule; /* one .gitignore line (snapshot_match.c) */
+/* A manifest's whole Merkle tree (snapshot_merkle.c): levels from the leaves (n_leaves of them) up
+ * to the root. */
+struct snap_mtree {
+	uint8_t (*node)[32];
+	size_t n_leaves;
+};
 
 struct nono_snap {
 	char *dir;          /* session directory, canonical */
 	int dirfd;          /* O_PATH|O_DIRECTORY of it */
 	int objfd;          /* O_PATH|O_DIRECTORY of the objects directory */
 	nono_snap_manifest *hint; /* nono_snap_seed: another session's latest, for the baseline */
+	char *hint_dir;           /* the session hint came from */
+	bool latest_checked, hint_checked; /* Merkle roots verified (deferred: snapshot.c take) */
+	struct snap_mtree latest_tree, hint_tree; /* their Merkle trees, once built (else empty) */
 	size_t n_roots;
 	char **roots;       /* canonical tracked directories */
 	char **excl_names, **excl_globs, **force; /* owned NULL-terminated copies */
@@ -54,6 +63,23 @@ NONO_HIDDEN char *snap_escape(const char *s);
 NONO_HIDDEN int snap_unescape(char *s);
 NONO_HIDDEN void snap_timestamp(char buf[32]);
 NONO_HIDDEN int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32]);
+/* The pieces of snap_merkle, for snapshot_merkle.c: the digest, one leaf, one hash of up to three
+ * parts, all through one context (OpenSSL's EVP_MD_CTX). */
+struct evp_md_st;
+struct evp_md_ctx_st;
+NONO_HIDDEN const struct evp_md_st *snap_md(void);
+NONO_HIDDEN int snap_leaf_hash(struct evp_md_ctx_st *ctx, const nono_snap_entry *e, uint8_t out[32]);
+NONO_HIDDEN int snap_ctx_hash(struct evp_md_ctx_st *ctx, const void *a, size_t al, const void *b,
+			      size_t bl, const void *c, size_t cl, uint8_t out[32]);
+
+/* ---- snapshot_merkle.c ---- */
+/* Build the tree of e[0..n) into *t (the root into root: snap_merkle's), reusing what prev, the
+ * tree of pe[0..pn), already holds (prev may be NULL). *t is freed with snap_mtree_free; on error
+ * it is empty. -ENOMEM, -EIO. */
+NONO_HIDDEN int snap_mtree_build(struct snap_mtree *t, const nono_snap_entry *e, size_t n,
+				 const struct snap_mtree *prev, const nono_snap_entry *pe,
+				 size_t pn, uint8_t root[32]);
+NONO_HIDDEN void snap_mtree_free(struct snap_mtree *t);
 NONO_HIDDEN int snap_vec_push(struct snap_vec *v, nono_snap_entry **out);
 NONO_HIDDEN void snap_entry_clear(nono_snap_entry *e);
 NONO_HIDDEN void snap_vec_clear(struct snap_vec *v);
@@ -128,6 +154,15 @@ NONO_HIDDEN int snap_manifest_write(const nono_snap *s, const nono_snap_manifest
 				    nono_error *err);
 NONO_HIDDEN int snap_manifest_read(const nono_snap *s, uint32_t number, nono_snap_manifest **out,
 				   nono_error *err);
+/* As snap_manifest_read, the Merkle root checked only when `verify`: a manifest read unverified
+ * must pass snap_manifest_verify before anything it says is trusted (snapshot.c overlaps that
+ * check with the walk). */
+NONO_HIDDEN int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify,
+				    nono_snap_manifest **out, nono_error *err);
+/* Whether m's Merkle root matches its entries (-EBADMSG naming the manifest if not). With `tree`,
+ * the tree built on the way is kept there (snap_mtree_free), on success only. */
+NONO_HIDDEN int snap_manifest_verify(const nono_snap_manifest *m, const char *dir,
+				     struct snap_mtree *tree, nono_error *err);
 /* The highest manifest number on disk, -1 if none. */
 NONO_HIDDEN long snap_manifest_latest(const nono_snap *s);
 

@@ -141,9 +141,12 @@ static int parse_entry(struct parser *ps, const nono_snap_manifest *m, char *l, 
 	e->dev = u[7];
 	const char *root = m->roots[e->root_index];
 	size_t rl = strlen(root) == 1 ? 0 : strlen(root);
-	if (!(e->path = malloc(rl + 2 + strlen(f[11]))))
+	size_t fl = strlen(f[11]);
+	if (!(e->path = malloc(rl + 2 + fl)))
 		return nono_fail(ps->err, -ENOMEM, "out of memory");
-	sprintf(e->path, "%.*s/%s", (int)rl, root, f[11]);
+	memcpy(e->path, root, rl);
+	e->path[rl] = '/';
+	memcpy(e->path + rl + 1, f[11], fl + 1);
 	e->rel_offset = (uint32_t)(rl + 1);
 	if (link && !(e->target = strdup(f[12])))
 		return nono_fail(ps->err, -ENOMEM, "out of memory");
@@ -178,6 +181,31 @@ static int parse_entries(struct parser *ps, nono_snap_manifest *m)
 int snap_manifest_read(const nono_snap *s, uint32_t number, nono_snap_manifest **out,
 		       nono_error *err)
 {
+	return snap_manifest_parse(s, number, true, out, err);
+}
+
+int snap_manifest_verify(const nono_snap_manifest *m, const char *dir, struct snap_mtree *tree,
+			 nono_error *err)
+{
+	uint8_t root[32];
+	struct snap_mtree t;
+	int rc = snap_mtree_build(&t, m->entries, m->n_entries, NULL, NULL, 0, root);
+	if (rc < 0)
+		return nono_fail(err, rc, rc == -ENOMEM ? "out of memory" : "hashing failed");
+	bool ok = memcmp(root, m->merkle_root, 32) == 0;
+	if (ok && tree)
+		*tree = t;
+	else
+		snap_mtree_free(&t);
+	if (!ok)
+		return nono_fail(err, -EBADMSG, "%s/snapshots/%" PRIu32 ".manifest: the Merkle root "
+				 "does not match the entries (the manifest was changed)", dir, m->number);
+	return 0;
+}
+
+int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify, nono_snap_manifest **out,
+			nono_error *err)
+{
 	char name[64];
 	snprintf(name, sizeof name, "snapshots/%" PRIu32 ".manifest", number);
 	cleanup_fd int fd = openat(s->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -209,13 +237,10 @@ int snap_manifest_read(const nono_snap *s, uint32_t number, nono_snap_manifest *
 	int rc = parse_header(&ps, m);
 	if (rc == 0)
 		rc = parse_entries(&ps, m);
-	uint8_t root[32];
 	if (rc == 0 && m->number != number)
 		rc = nono_fail(err, -EBADMSG, "%s: says it is snapshot %" PRIu32, name, m->number);
-	if (rc == 0 && (rc = snap_merkle(m->entries, m->n_entries, root)) == 0 &&
-	    memcmp(root, m->merkle_root, 32) != 0)
-		rc = nono_fail(err, -EBADMSG, "%s/%s: the Merkle root does not match the entries "
-				     "(the manifest was changed)", s->dir, name);
+	if (rc == 0 && verify)
+		rc = snap_manifest_verify(m, s->dir, NULL, err);
 	if (rc < 0) {
 		nono_snap_manifest_free(m);
 		return rc;

@@ -44,11 +44,21 @@ int nono_snap_seed(nono_snap *s, const char *other_session_dir, nono_error *err)
 	int rc = peer_open(other_session_dir, &o, err);
 	long latest = rc == 0 ? snap_manifest_latest(&o) : -1;
 	nono_snap_manifest *m = NULL;
-	if (latest >= 0 && (rc = snap_manifest_read(&o, (uint32_t)latest, &m, err)) == 0 &&
+	/* Its Merkle root is checked by the baseline, alongside the walk (snapshot.c take). */
+	if (latest >= 0 && (rc = snap_manifest_parse(&o, (uint32_t)latest, false, &m, err)) == 0 &&
 	    same_roots(m, s)) {
-		nono_snap_manifest_free(s->hint);
-		s->hint = m;
-		m = NULL;
+		char *dir = strdup(o.dir);
+		if (!dir) {
+			rc = nono_fail(err, -ENOMEM, "out of memory");
+		} else {
+			nono_snap_manifest_free(s->hint);
+			free(s->hint_dir);
+			s->hint = m;
+			s->hint_dir = dir;
+			s->hint_checked = false;
+			snap_mtree_free(&s->hint_tree);
+			m = NULL;
+		}
 	}
 	nono_snap_manifest_free(m);
 	peer_close(&o);

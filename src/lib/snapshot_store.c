@@ -249,7 +249,11 @@ static int entry_write(FILE *f, const nono_snap_entry *e)
 		nono_sha256_hex(e->hash, o);
 		o += 64;
 	}
-	o += sprintf(o, " %o ", e->mode);
+	*o++ = ' ';
+	for (int sh = 9; sh >= 0; sh -= 3) /* the mode in octal, as "%o" (07777 at most) */
+		if (sh == 0 || (e->mode >> sh) != 0)
+			*o++ = (char)('0' + ((e->mode >> sh) & 7));
+	*o++ = ' ';
 	const uint64_t nums[] = {e->size, e->mtime_sec < 0 ? 0 : (uint64_t)e->mtime_sec,
 				 (uint64_t)e->mtime_nsec, e->ctime_sec < 0 ? 0 : (uint64_t)e->ctime_sec,
 				 (uint64_t)e->ctime_nsec, e->ino, e->dev};

@@ -18,7 +18,7 @@ static void sha256_fetch(void)
 	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-static const EVP_MD *md(void)
+const EVP_MD *snap_md(void)
 {
 	pthread_once(&sha256_once, sha256_fetch);
 	return sha256_md;
@@ -27,7 +27,7 @@ static const EVP_MD *md(void)
 int snap_sha256(const void *data, size_t len, uint8_t out[32])
 {
 	unsigned int n = 0;
-	if (!md() || !EVP_Digest(data, len, out, &n, md(), NULL) || n != 32)
+	if (!snap_md() || !EVP_Digest(data, len, out, &n, snap_md(), NULL) || n != 32)
 		return -EIO;
 	return 0;
 }
@@ -46,7 +46,7 @@ int snap_sha256_fd(int fd, uint8_t out[32])
 	 * including small-stack ones that pthread_create would then refuse (EINVAL). */
 	size_t bufsz = 1 << 17;
 	cleanup_free unsigned char *buf = malloc(bufsz);
-	int rc = !buf ? -ENOMEM : md() && EVP_DigestInit_ex(ctx, md(), NULL) ? 0 : -EIO;
+	int rc = !buf ? -ENOMEM : snap_md() && EVP_DigestInit_ex(ctx, snap_md(), NULL) ? 0 : -EIO;
 	while (rc == 0) {
 		ssize_t r = read(fd, buf, bufsz);
 		if (r < 0 && errno == EINTR)
@@ -95,11 +95,26 @@ static int hexval(char c)
 	return -1;
 }
 
+/* Nibble values by byte, 0xff for anything but 0-9a-f: a manifest holds one hash per entry, and
+ * the branches of hexval were a tenth of reading one. */
+static uint8_t hex_table[256];
+static pthread_once_t hex_once = PTHREAD_ONCE_INIT;
+
+static void hex_init(void)
+{
+	for (int c = 0; c < 256; c++) {
+		int v = hexval((char)c);
+		hex_table[c] = v < 0 ? 0xff : (uint8_t)v;
+	}
+}
+
 int snap_hex_parse(const char *hex, uint8_t out[32])
 {
+	pthread_once(&hex_once, hex_init);
+	const unsigned char *h = (const unsigned char *)hex;
 	for (size_t i = 0; i < 32; i++) {
-		int hi = hexval(hex[2 * i]), lo = hi < 0 ? -1 : hexval(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
+		uint8_t hi = hex_table[h[2 * i]], lo = hi > 15 ? 0xff : hex_table[h[2 * i + 1]];
+		if (lo > 15) /* also at a NUL: nothing is read past the end */
 			return -EINVAL;
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
@@ -155,25 +170,25 @@ void snap_timestamp(char buf[32])
  * SHA-256(0x01 || left || right); an odd node is carried up unchanged. The empty tree: SHA-256 of
  * nothing. Mode and type are in the leaf so a chmod alone changes the root. One digest context
  * serves every hash of a tree (a context per hash cost more than the hashing, for small leaves). */
-static int ctx_hash(EVP_MD_CTX *ctx, const void *a, size_t al, const void *b, size_t bl,
+int snap_ctx_hash(EVP_MD_CTX *ctx, const void *a, size_t al, const void *b, size_t bl,
 		    const void *c, size_t cl, uint8_t out[32])
 {
 	unsigned int n = 0;
-	if (!EVP_DigestInit_ex(ctx, md(), NULL) || !EVP_DigestUpdate(ctx, a, al) ||
+	if (!EVP_DigestInit_ex(ctx, snap_md(), NULL) || !EVP_DigestUpdate(ctx, a, al) ||
 	    (bl && !EVP_DigestUpdate(ctx, b, bl)) || (cl && !EVP_DigestUpdate(ctx, c, cl)) ||
 	    !EVP_DigestFinal_ex(ctx, out, &n) || n != 32)
 		return -EIO;
 	return 0;
 }
 
-static int leaf_hash(EVP_MD_CTX *ctx, const nono_snap_entry *e, uint8_t out[32])
+int snap_leaf_hash(EVP_MD_CTX *ctx, const nono_snap_entry *e, uint8_t out[32])
 {
 	unsigned char head[6];
 	head[0] = 0;
 	head[1] = (unsigned char)e->type;
 	for (int i = 0; i < 4; i++)
 		head[2 + i] = (unsigned char)(e->mode >> (24 - 8 * i));
-	return ctx_hash(ctx, head, sizeof head, e->path, strlen(e->path) + 1, e->hash, 32, out);
+	return snap_ctx_hash(ctx, head, sizeof head, e->path, strlen(e->path) + 1, e->hash, 32, out);
 }
 
 int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32])
@@ -182,13 +197,13 @@ int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32])
 		return snap_sha256("", 0, root);
 	cleanup_free uint8_t(*level)[32] = malloc(n * 32);
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!level || !ctx || !md()) {
+	if (!level || !ctx || !snap_md()) {
 		EVP_MD_CTX_free(ctx);
 		return !level || !ctx ? -ENOMEM : -EIO;
 	}
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = leaf_hash(ctx, &e[i], level[i]);
+		rc = snap_leaf_hash(ctx, &e[i], level[i]);
 	while (rc == 0 && n > 1) {
 		size_t m = 0;
 		static const unsigned char one = 1;
@@ -196,7 +211,7 @@ int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32])
 			if (i + 1 == n)
 				memmove(level[m], level[i], 32);
 			else
-				rc = ctx_hash(ctx, &one, 1, level[i], 32, level[i + 1], 32, level[m]);
+				rc = snap_ctx_hash(ctx, &one, 1, level[i], 32, level[i + 1], 32, level[m]);
 		}
 		n = m;
 	}

@@ -9,8 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ctime_nsec of an entry whose stat is still to be taken. */
+/* ctime_nsec of an entry whose stat is still to be taken; its ino holds, until then, the slot of
+ * its directory's fd in walk.dirs. */
 #define DEFERRED (-1L)
+/* Directory fds held for the deferred stats at most: past this many they are taken and closed
+ * (the walk also holds one fd per level of depth; RLIMIT_NOFILE is often 1024). */
+#define HELD_DIRS 128
 
 struct walk {
 	const nono_snap *s;
@@ -22,7 +26,13 @@ struct walk {
 	bool limits;
 	uint64_t bytes;
 	nono_error *err;
+	int dirs[HELD_DIRS]; /* directories with deferred entries, until flush_deferred */
+	size_t n_dirs;
+	size_t flushed;      /* entries before this index have their stat */
+	unsigned flushes;    /* a slot taken before a flush is void */
 };
+
+static int flush_deferred(struct walk *w);
 
 static void entry_stat(nono_snap_entry *e, const struct stat *st)
 {
@@ -110,6 +120,24 @@ static int add_entry(struct walk *w, int dirfd, const char *name, const struct s
 	return walk_dir(w, sub, rel, rel_len);
 }
 
+/* The slot in w->dirs of the directory open at dirfd, for its files' deferred stats: a dup of
+ * dirfd, taken on first use and again after a flush (which closes them all). */
+static int dir_slot(struct walk *w, int dirfd, const char *rel, long *slot, unsigned *gen)
+{
+	if (*slot >= 0 && *gen == w->flushes)
+		return 0;
+	int rc = w->n_dirs == HELD_DIRS ? flush_deferred(w) : 0;
+	if (rc < 0)
+		return rc;
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return nono_fail(w->err, -errno, "%s/%s: %s", w->root_path, rel, strerror(errno));
+	*slot = (long)w->n_dirs;
+	w->dirs[w->n_dirs++] = fd;
+	*gen = w->flushes;
+	return 0;
+}
+
 /* Walk the directory open at dirfd (ownership taken), whose path relative to the root is rel
  * (a PATH_MAX buffer, extended in place and restored). */
 static int walk_dir(struct walk *w, int dirfd, char *rel, size_t rel_len)
@@ -122,6 +150,8 @@ static int walk_dir(struct walk *w, int dirfd, char *rel, size_t rel_len)
 	}
 	size_t rules_mark = w->rules.n;
 	int rc = w->s->use_gitignore ? snap_rules_load(&w->rules, dirfd, rel) : 0;
+	long slot = -1; /* dir_slot */
+	unsigned slot_gen = 0;
 	struct dirent *de;
 	while (rc == 0 && (errno = 0, de = readdir(d))) {
 		const char *name = de->d_name;
@@ -134,10 +164,14 @@ static int walk_dir(struct walk *w, int dirfd, char *rel, size_t rel_len)
 			break;
 		}
 		struct stat st;
+		if (de->d_type == DT_REG && (rc = dir_slot(w, dirfd, rel, &slot, &slot_gen)) < 0)
+			break;
 		if (de->d_type == DT_REG) {
-			/* Regular files are stat'ed after the walk, in parallel (snap_stat_deferred). */
+			/* Regular files are stat'ed later relative to their directory, in two threads
+			 * (flush_deferred). */
 			memset(&st, 0, sizeof st);
 			st.st_mode = S_IFREG;
+			st.st_ino = (ino_t)slot;
 			st.st_ctim.tv_nsec = DEFERRED;
 		} else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
@@ -163,14 +197,14 @@ static int walk_dir(struct walk *w, int dirfd, char *rel, size_t rel_len)
 
 struct stat_job {
 	nono_snap_entry *v;
+	const int *dirs;
 	size_t from, to;
 	int err;
 };
 
-/* lstat each deferred entry by its path. The walk opened every directory with O_NOFOLLOW; by the
- * time this runs the sandboxed command and everything it started are gone (nono_exec kills them),
- * so nothing swaps a directory for a symlink in between. An entry gone, or no longer a regular
- * file, is dropped (ctime_nsec = -2). */
+/* lstat each deferred entry relative to its directory's fd (opened by the walk with O_NOFOLLOW,
+ * so no symlink is followed on the way). An entry gone, or no longer a regular file, is dropped
+ * (ctime_nsec = -2). */
 static void *stat_range(void *arg)
 {
 	struct stat_job *j = arg;
@@ -179,7 +213,7 @@ static void *stat_range(void *arg)
 		struct stat st;
 		if (e->ctime_nsec != DEFERRED)
 			continue;
-		int r = fstatat(AT_FDCWD, e->path, &st, AT_SYMLINK_NOFOLLOW);
+		int r = fstatat(j->dirs[e->ino], strrchr(e->path, '/') + 1, &st, AT_SYMLINK_NOFOLLOW);
 		if (r == 0 && S_ISREG(st.st_mode))
 			entry_stat(e, &st);
 		else if (r == 0 || errno == ENOENT || errno == ENOTDIR)
@@ -190,22 +224,39 @@ static void *stat_range(void *arg)
 	return NULL;
 }
 
-/* Two lstat streams: git's status does the same (core.preloadIndex); on a warm cache the walk is
- * mostly these calls. */
-static int stat_deferred(struct walk *w)
+/* Take the deferred stats of entries [w->flushed, n) in two streams (git's status does the same:
+ * core.preloadIndex; on a warm cache a walk is mostly these calls), then close the held directory
+ * fds. Entries are only appended meanwhile, so their indices hold. */
+static int flush_deferred(struct walk *w)
 {
 	struct snap_vec *v = w->out;
-	struct stat_job jobs[2] = {{v->v, 0, v->n / 2, 0}, {v->v, v->n / 2, v->n, 0}};
+	size_t from = w->flushed, mid = from + (v->n - from) / 2;
+	struct stat_job jobs[2] = {{v->v, w->dirs, from, mid, 0}, {v->v, w->dirs, mid, v->n, 0}};
 	pthread_t t;
-	bool threaded = v->n >= 2048 && nono_thread_start(&t, NULL, stat_range, &jobs[1]) == 0;
+	bool threaded = v->n - from >= 2048 && nono_thread_start(&t, NULL, stat_range, &jobs[1]) == 0;
 	stat_range(&jobs[0]);
 	if (threaded)
 		pthread_join(t, NULL);
 	else
 		stat_range(&jobs[1]);
+	for (size_t i = 0; i < w->n_dirs; i++)
+		close(w->dirs[i]);
+	w->n_dirs = 0;
+	w->flushed = v->n;
+	w->flushes++;
 	int rc = jobs[0].err ? jobs[0].err : jobs[1].err;
 	if (rc < 0)
 		return nono_fail(w->err, rc, "stat in %s: %s", w->root_path, strerror(-rc));
+	return 0;
+}
+
+/* Drop the entries found gone by flush_deferred and recount the bytes. */
+static int stat_deferred(struct walk *w)
+{
+	struct snap_vec *v = w->out;
+	int rc = flush_deferred(w);
+	if (rc < 0)
+		return rc;
 	size_t k = 0;
 	w->bytes = 0;
 	for (size_t i = 0; i < v->n; i++) {
@@ -243,6 +294,8 @@ int snap_walk(const nono_snap *s, char *const *roots, size_t n, bool enforce_lim
 	snap_rules_free(&w.rules);
 	if (rc == 0)
 		rc = stat_deferred(&w);
+	for (size_t i = 0; i < w.n_dirs; i++) /* after an error */
+		close(w.dirs[i]);
 	if (rc == 0)
 		snap_vec_sort(out);
 	return rc;
