@@ -56,20 +56,59 @@ static int layout_init(nono_snap *s, const char *objects_dir, nono_error *err)
 	return 0;
 }
 
-static int roots_init(nono_snap *s, const char *const *tracked, size_t n, nono_error *err)
+/* The canonical form of a tracked path that does not exist (yet, or any more): its parent's
+ * canonical path and its name. NULL (errno set) if the parent does not resolve either. */
+static char *canon_missing(const char *path)
+{
+	char buf[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	if (snprintf(buf, sizeof buf, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".") >=
+	    (int)sizeof buf || !*name || !strcmp(name, ".") || !strcmp(name, "..")) {
+		errno = ENOENT;
+		return NULL;
+	}
+	cleanup_free char *dir = realpath(*buf ? buf : "/", NULL);
+	char *out = NULL;
+	if (dir && asprintf(&out, "%s/%s", strcmp(dir, "/") ? dir : "", name) < 0)
+		out = NULL;
+	return out;
+}
+
+/* Tracked path i: a directory (a tree) or a regular file; or, with *missing set, a path that does
+ * not exist, allowed only as a file the latest snapshot tracks (checked by latest_roots_check). */
+static int root_init(nono_snap *s, size_t i, const char *path, bool *missing, nono_error *err)
+{
+	struct stat st;
+	*missing = false;
+	if (!path)
+		return nono_fail(err, -EINVAL, "(null): not a path");
+	if (!(s->roots[i] = realpath(path, NULL))) {
+		int e = errno;
+		if (e != ENOENT || !(s->roots[i] = canon_missing(path)))
+			return nono_fail(err, -e, "%s: %s", path, strerror(e));
+		*missing = s->root_is_file[i] = true;
+		return 0;
+	}
+	if (stat(s->roots[i], &st) < 0 || (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)))
+		return nono_fail(err, -ENOTDIR, "%s: a tracked path must be a directory or a "
+				 "regular file", s->roots[i]);
+	s->root_is_file[i] = S_ISREG(st.st_mode);
+	return 0;
+}
+
+static int roots_init(nono_snap *s, const char *const *tracked, size_t n, bool *missing,
+		      nono_error *err)
 {
 	if (n == 0)
 		return nono_fail(err, -EINVAL, "no tracked paths");
-	if (!(s->roots = calloc(n + 1, sizeof *s->roots)))
+	if (!(s->roots = calloc(n + 1, sizeof *s->roots)) ||
+	    !(s->root_is_file = calloc(n + 1, sizeof *s->root_is_file)))
 		return nono_fail(err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++, s->n_roots++) {
-		struct stat st;
-		if (!tracked[i] || !(s->roots[i] = realpath(tracked[i], NULL)))
-			return nono_fail(err, -errno, "%s: %s", tracked[i] ? tracked[i] : "(null)",
-					 strerror(errno));
-		if (stat(s->roots[i], &st) < 0 || !S_ISDIR(st.st_mode))
-			return nono_fail(err, -ENOTDIR, "%s: a tracked path must be a directory",
-					 s->roots[i]);
+		int rc = root_init(s, i, tracked[i], &missing[i], err);
+		if (rc < 0)
+			return rc;
 		/* The store must not be inside what it records (a snapshot would store itself, and
 		 * a restore would delete it), nor hold a tracked tree. */
 		if (snap_path_under(s->dir, s->roots[i]) || snap_path_under(s->roots[i], s->dir))
@@ -79,8 +118,27 @@ static int roots_init(nono_snap *s, const char *const *tracked, size_t n, nono_e
 		for (size_t j = 0; j < i; j++)
 			if (snap_path_under(s->roots[i], s->roots[j]) ||
 			    snap_path_under(s->roots[j], s->roots[i]))
-				return nono_fail(err, -EINVAL, "tracked trees %s and %s overlap",
+				return nono_fail(err, -EINVAL, "tracked paths %s and %s overlap",
 						 s->roots[j], s->roots[i]);
+	}
+	return 0;
+}
+
+/* A resumed store keeps the kind (tree or file) its latest snapshot gave each root, whatever is
+ * there now. A tracked path that does not exist is accepted only as a file the latest snapshot
+ * tracked (the command deleted it; a restore brings it back): a typo is not tracked as "absent". */
+static int latest_roots_adopt(nono_snap *s, const bool *missing, nono_error *err)
+{
+	for (size_t i = 0; i < s->n_roots; i++) {
+		bool known = false;
+		for (size_t k = 0; s->latest && k < s->latest->n_roots && !known; k++) {
+			if (strcmp(s->latest->roots[k], s->roots[i]) != 0)
+				continue;
+			known = true;
+			s->root_is_file[i] = snap_root_is_file(s->latest, k);
+		}
+		if (missing[i] && (!known || !s->root_is_file[i]))
+			return nono_fail(err, -ENOENT, "%s: %s", s->roots[i], strerror(ENOENT));
 	}
 	return 0;
 }
@@ -124,13 +182,19 @@ int nono_snap_open(const char *session_dir, const char *const *tracked, size_t n
 		   (s->dirfd = open(s->dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = nono_fail(err, -errno, "%s: %s", session_dir, strerror(errno));
 	}
-	if (rc == 0 && (rc = opts_init(s, opts, err)) == 0 && (rc = roots_init(s, tracked, n, err)) == 0)
+	cleanup_free bool *missing = calloc(n + 1, sizeof *missing);
+	if (rc == 0 && !missing)
+		rc = nono_fail(err, -ENOMEM, "out of memory");
+	if (rc == 0 && (rc = opts_init(s, opts, err)) == 0 &&
+	    (rc = roots_init(s, tracked, n, missing, err)) == 0)
 		rc = layout_init(s, opts ? opts->objects_dir : NULL, err);
 	long latest = rc == 0 ? snap_manifest_latest(s) : -1;
 	/* Parsed now, its Merkle root checked by the next snapshot alongside the walk (take). */
 	if (latest >= 0 &&
 	    (rc = snap_manifest_parse(s, (uint32_t)latest, false, &s->latest, err)) == 0)
 		s->count = (uint32_t)latest + 1;
+	if (rc == 0)
+		rc = latest_roots_adopt(s, missing, err);
 	if (rc < 0) {
 		nono_snap_free(s);
 		return rc;
@@ -153,6 +217,7 @@ void nono_snap_free(nono_snap *s)
 	snap_mtree_free(&s->hint_tree);
 	free(s->dir);
 	nono_strv_free(s->roots);
+	free(s->root_is_file);
 	nono_strv_free(s->excl_names);
 	nono_strv_free(s->excl_globs);
 	nono_strv_free(s->force);
@@ -270,7 +335,7 @@ static int walk_verified(nono_snap *s, const nono_snap_manifest *base, bool *che
 	pthread_t t;
 	bool need = base && !*checked;
 	bool threaded = need && nono_thread_start(&t, NULL, verify_main, &j) == 0;
-	int rc = snap_walk(s, s->roots, s->n_roots, true, cur, err);
+	int rc = snap_walk(s, s->roots, s->root_is_file, s->n_roots, true, cur, err);
 	if (threaded)
 		pthread_join(t, NULL);
 	else if (need)
@@ -298,7 +363,7 @@ static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **chang
 	 * files whose stat is unchanged: their objects are in the shared objects directory. */
 	if (rc == 0)
 		rc = store_changed(s, &cur, base, err);
-	nono_snap_manifest *m = rc == 0 ? snap_manifest_from_vec(&cur, s->roots, s->n_roots) : NULL;
+	nono_snap_manifest *m = rc == 0 ? snap_manifest_from_vec(&cur, s->roots, s->root_is_file, s->n_roots) : NULL;
 	if (rc == 0 && !m)
 		rc = nono_fail(err, -ENOMEM, "out of memory");
 	snap_vec_clear(&cur);

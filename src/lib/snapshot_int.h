@@ -43,7 +43,8 @@ struct nono_snap {
 	bool latest_checked, hint_checked; /* Merkle roots verified (deferred: snapshot.c take) */
 	struct snap_mtree latest_tree, hint_tree; /* their Merkle trees, once built (else empty) */
 	size_t n_roots;
-	char **roots;       /* canonical tracked directories */
+	char **roots;       /* canonical tracked paths */
+	bool *root_is_file; /* n_roots: a tracked file rather than a tree */
 	char **excl_names, **excl_globs, **force; /* owned NULL-terminated copies */
 	bool use_defaults, use_gitignore;
 	uint64_t max_entries, max_bytes;
@@ -91,8 +92,15 @@ NONO_HIDDEN int snap_change_add(nono_snap_change **c, size_t *n, size_t *cap, co
 				nono_snap_change_type t, nono_snap_type et, bool has_delta, int64_t delta);
 /* Copy a NULL-terminated vector (NULL stays an empty vector). NULL on ENOMEM. */
 NONO_HIDDEN char **snap_strv_dup(const char *const *v);
+/* Take v's entries into a new manifest with copies of roots[0..n_roots) and is_file (NULL: every
+ * root a tree). NULL on ENOMEM (v untouched). */
 NONO_HIDDEN nono_snap_manifest *snap_manifest_from_vec(struct snap_vec *v, char **roots,
-						       size_t n_roots);
+						       const bool *is_file, size_t n_roots);
+/* Whether root i of m is a tracked file. */
+static inline bool snap_root_is_file(const nono_snap_manifest *m, size_t i)
+{
+	return m->root_is_file && m->root_is_file[i];
+}
 NONO_HIDDEN bool snap_path_under(const char *path, const char *dir);
 NONO_HIDDEN nono_snap_manifest *snap_manifest_clone(const nono_snap_manifest *m);
 
@@ -119,10 +127,12 @@ NONO_HIDDEN bool snap_excluded(const nono_snap *s, const struct snap_rules *r, c
 
 /* ---- snapshot_walk.c ---- */
 /* Walk roots[0..n) (lstat only, no hashing): every directory, regular file and symlink that is not
- * excluded, sorted. Other file types (sockets, fifos, devices) are not tracked. -EFBIG past the
- * store's limits (enforce_limits), with the message. */
-NONO_HIDDEN int snap_walk(const nono_snap *s, char *const *roots, size_t n, bool enforce_limits,
-			  struct snap_vec *out, nono_error *err);
+ * excluded, sorted. Other file types (sockets, fifos, devices) are not tracked. A root with
+ * is_file[i] (is_file may be NULL) is one entry at most: the root itself, never entered nor
+ * followed, none if it does not exist. -EFBIG past the store's limits (enforce_limits), with the
+ * message. */
+NONO_HIDDEN int snap_walk(const nono_snap *s, char *const *roots, const bool *is_file, size_t n,
+			  bool enforce_limits, struct snap_vec *out, nono_error *err);
 /* Whether a stat result still matches what the entry recorded (type, size, mtime, ctime, inode). */
 NONO_HIDDEN bool snap_stat_same(const nono_snap_entry *a, const nono_snap_entry *b);
 /* Open the directory holding `rel` below the root directory fd, one component at a time with
@@ -136,7 +146,8 @@ struct snap_parent_cache {
 	int fd;
 	char rel[4096];
 };
-/* The directory holding e (borrowed fd, valid until the next call), or -errno. */
+/* The directory holding e (borrowed fd, valid until the next call), or -errno. The root's
+ * directory is e->path up to e->rel_offset (a tracked tree, or a tracked file's parent). */
 NONO_HIDDEN int snap_parent_get(struct snap_parent_cache *c, char *const *roots,
 				const nono_snap_entry *e, const char **base);
 NONO_HIDDEN void snap_parent_close(struct snap_parent_cache *c);

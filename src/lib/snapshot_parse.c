@@ -83,10 +83,18 @@ static int parse_header(struct parser *ps, nono_snap_manifest *m)
 		return bad(ps, "bad merkle root");
 	if (!(v = keyed(ps, "roots")) || parse_u64(v, &n) < 0 || n > 4096)
 		return bad(ps, "bad roots");
-	if (!(m->roots = calloc(n + 1, sizeof *m->roots)))
+	if (!(m->roots = calloc(n + 1, sizeof *m->roots)) ||
+	    !(m->root_is_file = calloc(n + 1, sizeof *m->root_is_file)))
 		return nono_fail(ps->err, -ENOMEM, "out of memory");
 	for (m->n_roots = 0; m->n_roots < n; m->n_roots++) {
-		if (!(v = keyed(ps, "root")) || snap_unescape(v) < 0 || v[0] != '/')
+		char *kind = (v = keyed(ps, "root")) ? strchr(v, ' ') : NULL;
+		if (kind) { /* "root PATH file": a tracked file (paths are escaped: no space) */
+			*kind++ = '\0';
+			if (strcmp(kind, "file") != 0)
+				return bad(ps, "bad root kind");
+			m->root_is_file[m->n_roots] = true;
+		}
+		if (!v || snap_unescape(v) < 0 || v[0] != '/' || (kind && !strrchr(v, '/')[1]))
 			return bad(ps, "bad root");
 		if (!(m->roots[m->n_roots] = strdup(v)))
 			return nono_fail(ps->err, -ENOMEM, "out of memory");
@@ -141,6 +149,12 @@ static int parse_entry(struct parser *ps, const nono_snap_manifest *m, char *l, 
 	e->dev = u[7];
 	const char *root = m->roots[e->root_index];
 	size_t rl = strlen(root) == 1 ? 0 : strlen(root);
+	if (snap_root_is_file(m, e->root_index)) {
+		/* A tracked file's one entry: the root itself, relative to its parent. */
+		rl = (size_t)(strrchr(root, '/') - root);
+		if (strcmp(f[11], root + rl + 1) != 0)
+			return bad(ps, "entry outside its tracked file");
+	}
 	size_t fl = strlen(f[11]);
 	if (!(e->path = malloc(rl + 2 + fl)))
 		return nono_fail(ps->err, -ENOMEM, "out of memory");

@@ -32,7 +32,7 @@ static bool same_roots(const nono_snap_manifest *m, const nono_snap *s)
 	if (m->n_roots != s->n_roots)
 		return false;
 	for (size_t i = 0; i < m->n_roots; i++)
-		if (strcmp(m->roots[i], s->roots[i]) != 0)
+		if (strcmp(m->roots[i], s->roots[i]) != 0 || snap_root_is_file(m, i) != s->root_is_file[i])
 			return false;
 	return true;
 }

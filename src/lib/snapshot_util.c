@@ -307,11 +307,18 @@ char **snap_strv_dup(const char *const *v)
 	return out;
 }
 
-nono_snap_manifest *snap_manifest_from_vec(struct snap_vec *v, char **roots, size_t n_roots)
+nono_snap_manifest *snap_manifest_from_vec(struct snap_vec *v, char **roots, const bool *is_file,
+					   size_t n_roots)
 {
 	nono_snap_manifest *m = calloc(1, sizeof *m);
 	if (!m)
 		return NULL;
+	if (is_file && !(m->root_is_file = malloc(n_roots * sizeof *is_file + 1))) {
+		free(m);
+		return NULL;
+	}
+	if (is_file)
+		memcpy(m->root_is_file, is_file, n_roots * sizeof *is_file);
 	m->roots = calloc(n_roots + 1, sizeof *m->roots);
 	for (size_t i = 0; m->roots && i < n_roots; i++) {
 		if (!(m->roots[i] = strdup(roots[i]))) {
@@ -320,6 +327,7 @@ nono_snap_manifest *snap_manifest_from_vec(struct snap_vec *v, char **roots, siz
 		}
 	}
 	if (!m->roots) {
+		free(m->root_is_file);
 		free(m);
 		return NULL;
 	}
@@ -343,7 +351,7 @@ nono_snap_manifest *snap_manifest_clone(const nono_snap_manifest *m)
 		if (!e->path || (m->entries[i].target && !e->target))
 			goto fail;
 	}
-	nono_snap_manifest *c = snap_manifest_from_vec(&v, m->roots, m->n_roots);
+	nono_snap_manifest *c = snap_manifest_from_vec(&v, m->roots, m->root_is_file, m->n_roots);
 	if (!c)
 		goto fail;
 	c->number = m->number;
@@ -368,6 +376,7 @@ void nono_snap_manifest_free(nono_snap_manifest *m)
 	struct snap_vec v = {m->entries, m->n_entries, m->n_entries};
 	snap_vec_clear(&v);
 	nono_strv_free(m->roots);
+	free(m->root_is_file);
 	free(m);
 }
 

@@ -24,6 +24,7 @@ struct walk {
 	const char *root_path;
 	size_t root_len;
 	bool limits;
+	bool file_root;      /* the root is one tracked file: recorded, never entered */
 	uint64_t bytes;
 	nono_error *err;
 	int dirs[HELD_DIRS]; /* directories with deferred entries, until flush_deferred */
@@ -111,7 +112,7 @@ static int add_entry(struct walk *w, int dirfd, const char *name, const struct s
 		return rc;
 	if (w->s->progress && (w->out->n & 1023) == 0)
 		w->s->progress(w->s->progress_ctx, "scanning", w->out->n, 0);
-	if (e->type != NONO_SNAP_DIR)
+	if (e->type != NONO_SNAP_DIR || w->file_root)
 		return 0;
 	int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sub < 0)
@@ -272,19 +273,51 @@ static int stat_deferred(struct walk *w)
 	return limit_check(w);
 }
 
-int snap_walk(const nono_snap *s, char *const *roots, size_t n, bool enforce_limits,
-	      struct snap_vec *out, nono_error *err)
+/* A tracked file: the one entry named by the root, from its parent directory (never followed: a
+ * symlink there is recorded as a link; a directory there as a directory, not entered). */
+static int walk_file_root(struct walk *w, const char *root)
+{
+	const char *slash = strrchr(root, '/');
+	size_t dl = (size_t)(slash - root);
+	char dir[PATH_MAX], rel[PATH_MAX];
+	if (!slash || dl >= sizeof dir || strlen(slash + 1) >= sizeof rel || !slash[1])
+		return nono_fail(w->err, -EINVAL, "%s: not a canonical file path", root);
+	memcpy(dir, root, dl);
+	dir[dl] = '\0';
+	strcpy(rel, slash + 1);
+	cleanup_fd int fd = open(dl ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return nono_fail(w->err, -errno, "%s: %s", dl ? dir : "/", strerror(errno));
+	if (fstatat(fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : nono_fail(w->err, -errno, "%s: %s", root, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+		return 0;
+	w->root_path = root;
+	w->root_len = dl;
+	w->file_root = true;
+	int rc = add_entry(w, fd, rel, &st, rel, strlen(rel));
+	w->file_root = false;
+	return rc;
+}
+
+int snap_walk(const nono_snap *s, char *const *roots, const bool *is_file, size_t n,
+	      bool enforce_limits, struct snap_vec *out, nono_error *err)
 {
 	struct walk w = {.s = s, .out = out, .limits = enforce_limits, .err = err};
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
+		w.root = (uint32_t)i;
+		if (is_file && is_file[i]) {
+			rc = walk_file_root(&w, roots[i]);
+			continue;
+		}
 		int fd = open(roots[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0) {
 			rc = nono_fail(err, -errno, "%s: %s", roots[i], strerror(errno));
 			break;
 		}
 		char rel[PATH_MAX] = "";
-		w.root = (uint32_t)i;
 		w.root_path = roots[i];
 		w.root_len = strlen(roots[i]);
 		if (w.root_len == 1) /* "/": entries are "/x", not "//x" */
@@ -344,6 +377,7 @@ void snap_parent_close(struct snap_parent_cache *c)
 int snap_parent_get(struct snap_parent_cache *c, char *const *roots, const nono_snap_entry *e,
 		      const char **base)
 {
+	(void)roots;
 	const char *rel = e->path + e->rel_offset, *slash = strrchr(rel, '/');
 	size_t dl = slash ? (size_t)(slash - rel) : 0;
 	*base = slash ? slash + 1 : rel;
@@ -351,7 +385,13 @@ int snap_parent_get(struct snap_parent_cache *c, char *const *roots, const nono_
 		return c->fd;
 	if (c->rootfd < 0 || c->root != e->root_index) {
 		snap_parent_close(c);
-		c->rootfd = open(roots[e->root_index], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		char dir[PATH_MAX];
+		size_t rl = e->rel_offset > 1 ? e->rel_offset - 1 : 0;
+		if (rl >= sizeof dir)
+			return -ENAMETOOLONG;
+		memcpy(dir, e->path, rl);
+		dir[rl] = '\0';
+		c->rootfd = open(rl ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (c->rootfd < 0)
 			return -errno;
 		c->root = e->root_index;
