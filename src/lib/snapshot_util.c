@@ -263,10 +263,31 @@ static int entry_qcmp(const void *a, const void *b)
 	return snap_entry_cmp(a, b);
 }
 
+static int entry_pcmp(const void *a, const void *b)
+{
+	return snap_entry_cmp(*(const nono_snap_entry *const *)a, *(const nono_snap_entry *const *)b);
+}
+
+/* Pointers are sorted, then the entries moved once: glibc's qsort is a merge sort that copies
+ * whole elements at every pass, and an entry is ~130 bytes (a fifth of the sort's time). */
 void snap_vec_sort(struct snap_vec *v)
 {
-	if (v->n > 1)
+	if (v->n < 2)
+		return;
+	cleanup_free const nono_snap_entry **p = malloc(v->n * sizeof *p);
+	nono_snap_entry *out = malloc(v->cap * sizeof *out);
+	if (!p || !out) { /* in place, slower */
+		free(out);
 		qsort(v->v, v->n, sizeof *v->v, entry_qcmp);
+		return;
+	}
+	for (size_t i = 0; i < v->n; i++)
+		p[i] = &v->v[i];
+	qsort(p, v->n, sizeof *p, entry_pcmp);
+	for (size_t i = 0; i < v->n; i++)
+		out[i] = *p[i];
+	free(v->v);
+	v->v = out;
 }
 
 int snap_change_add(nono_snap_change **c, size_t *n, size_t *cap, const char *path,
