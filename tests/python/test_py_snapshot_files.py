@@ -128,3 +128,25 @@ def test_incremental_merkle_matches_a_fresh_one(nono_py, tmp_path):
         fresh = mgr(nono_py, tmp_path, [tree])
         assert fresh.load_manifest(k).merkle_root == got.merkle_root
         fresh.verify()
+
+
+def test_many_directories_every_change_seen(nono_py, tmp_path):
+    """More directories than the walk holds open at once (it stats files relative to their
+    directory, flushing every 128): a change in any of them, before or after a flush, is seen."""
+    tree = tmp_path / "tree"
+    for d in range(300):
+        (tree / f"d{d:03d}" / "sub").mkdir(parents=True)
+        for f in range(3):
+            (tree / f"d{d:03d}" / f"f{f}").write_text(f"{d}/{f}")
+        (tree / f"d{d:03d}" / "sub" / "x").write_text("x")
+    m = mgr(nono_py, tmp_path, [tree])
+    base = m.create_baseline()
+    assert len(base.files) == 300 * 4 and len(base.directories) == 600
+    touched = [tree / f"d{d:03d}" / "f1" for d in (0, 127, 128, 129, 255, 256, 299)]
+    touched += [tree / "d200" / "sub" / "x"]
+    for p in touched:
+        p.write_text("changed, longer")
+    _, changes = m.create_incremental()
+    assert sorted((c.path, c.change_type) for c in changes) == sorted((str(p), "modified") for p in touched)
+    m.restore_to(0)
+    assert (tree / "d128" / "f1").read_text() == "128/1" and (tree / "d200" / "sub" / "x").read_text() == "x"
