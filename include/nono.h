@@ -1001,8 +1001,10 @@ NONO_API const char *nono_snap_session_dir(const nono_snap *s); /* borrowed */
 
 /* Before the baseline: take the latest snapshot of another session that uses the same objects
  * directory and the same tracked roots as the baseline's reference, so that files whose size,
- * mtime, ctime and inode are unchanged since are neither read nor copied again. Returns 0 (also
- * when `other_session_dir` has no snapshot or other roots: then nothing is seeded), or -errno. */
+ * mtime, ctime and inode are unchanged since are neither read nor copied again. The other
+ * session's manifest is read, and its Merkle root checked, by the baseline (alongside its walk): a
+ * damaged one fails the baseline (-EBADMSG); one with other roots, or gone since, seeds nothing.
+ * Returns 0 (also when `other_session_dir` has no snapshot), or -errno. */
 NONO_API int nono_snap_seed(nono_snap *s, const char *other_session_dir, nono_error *err);
 /* Delete the objects in `objects_dir` that no manifest of the sessions `session_dirs[0..n)` names
  * (and leftovers of interrupted writes). Run it with no snapshot being taken into that directory.

@@ -76,7 +76,7 @@ static char *canon_missing(const char *path)
 }
 
 /* Tracked path i: a directory (a tree) or a regular file; or, with *missing set, a path that does
- * not exist, allowed only as a file the latest snapshot tracks (checked by latest_roots_check). */
+ * not exist, allowed only as a file the latest snapshot tracks (checked by latest_roots_adopt). */
 static int root_init(nono_snap *s, size_t i, const char *path, bool *missing, nono_error *err)
 {
 	struct stat st;
@@ -309,44 +309,45 @@ int snap_diff_entries(const nono_snap_entry *a, size_t na, const nono_snap_entry
 	return 0;
 }
 
-struct verify_job {
-	const nono_snap_manifest *m;
-	const char *dir;
-	struct snap_mtree *tree;
+struct base_job {
+	nono_snap *s;
+	bool load_hint; /* else: check the latest manifest's root */
 	int rc;
 	nono_error err;
 };
 
-static void *verify_main(void *arg)
+static void *base_main(void *arg)
 {
-	struct verify_job *j = arg;
-	j->rc = snap_manifest_verify(j->m, j->dir, j->tree, &j->err);
+	struct base_job *j = arg;
+	nono_snap *s = j->s;
+	j->rc = j->load_hint ? snap_hint_load(s, &j->err)
+			     : snap_manifest_verify(s->latest, s->dir, &s->latest_tree, &j->err);
 	return NULL;
 }
 
-/* Walk the trees while another thread checks the Merkle root of the manifest the walk is compared
- * with (read unverified by nono_snap_open / nono_snap_seed): the walk waits on the kernel, the
- * check on the CPU, and nothing from that manifest is trusted before the check passed. */
-static int walk_verified(nono_snap *s, const nono_snap_manifest *base, bool *checked,
-			 struct snap_mtree *tree, const char *dir, struct snap_vec *cur,
-			 nono_error *err)
+/* Walk the trees while another thread gets the manifest the walk is compared with ready: it checks
+ * the Merkle root of the latest one (parsed unverified by nono_snap_open), or reads and checks the
+ * seeding session's (nono_snap_seed). The walk waits on the kernel, that work on the CPU, and
+ * nothing from that manifest is trusted before its check passed. The thread only touches
+ * s->latest_tree or s->hint*, which the walk does not read. */
+static int walk_ready(nono_snap *s, struct snap_vec *cur, nono_error *err)
 {
-	struct verify_job j = {.m = base, .dir = dir, .tree = tree};
+	struct base_job j = {.s = s, .load_hint = !s->latest};
 	pthread_t t;
-	bool need = base && !*checked;
-	bool threaded = need && nono_thread_start(&t, NULL, verify_main, &j) == 0;
+	bool need = s->latest ? !s->latest_checked : s->hint_pending;
+	bool threaded = need && nono_thread_start(&t, NULL, base_main, &j) == 0;
 	int rc = snap_walk(s, s->roots, s->root_is_file, s->n_roots, true, cur, err);
 	if (threaded)
 		pthread_join(t, NULL);
 	else if (need)
-		verify_main(&j);
+		base_main(&j);
 	if (need && j.rc < 0) {
 		if (rc == 0 && err)
 			*err = j.err;
 		return rc < 0 ? rc : j.rc;
 	}
-	if (need)
-		*checked = true;
+	if (need && s->latest)
+		s->latest_checked = true;
 	return rc;
 }
 
@@ -355,10 +356,9 @@ static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **chang
 {
 	struct snap_vec cur = {0};
 	const nono_snap_manifest *prev = s->latest;
-	const nono_snap_manifest *base = prev ? prev : s->hint;
 	struct snap_mtree *base_tree = prev ? &s->latest_tree : &s->hint_tree, tree = {0};
-	int rc = prev ? walk_verified(s, prev, &s->latest_checked, base_tree, s->dir, &cur, err)
-		      : walk_verified(s, s->hint, &s->hint_checked, base_tree, s->hint_dir, &cur, err);
+	int rc = walk_ready(s, &cur, err);
+	const nono_snap_manifest *base = prev ? prev : s->hint;
 	/* A baseline seeded from another session (nono_snap_seed) trusts that session's hashes for
 	 * files whose stat is unchanged: their objects are in the shared objects directory. */
 	if (rc == 0)

@@ -39,8 +39,10 @@ struct nono_snap {
 	int dirfd;          /* O_PATH|O_DIRECTORY of it */
 	int objfd;          /* O_PATH|O_DIRECTORY of the objects directory */
 	nono_snap_manifest *hint; /* nono_snap_seed: another session's latest, for the baseline */
-	char *hint_dir;           /* the session hint came from */
-	bool latest_checked, hint_checked; /* Merkle roots verified (deferred: snapshot.c take) */
+	char *hint_dir;           /* nono_snap_seed: the session to seed from */
+	uint32_t hint_number;     /* its latest snapshot, read by snap_hint_load when hint_pending */
+	bool hint_pending;
+	bool latest_checked;      /* latest's Merkle root verified (deferred: snapshot.c take) */
 	struct snap_mtree latest_tree, hint_tree; /* their Merkle trees, once built (else empty) */
 	size_t n_roots;
 	char **roots;       /* canonical tracked paths */
@@ -170,6 +172,9 @@ NONO_HIDDEN int snap_manifest_read(const nono_snap *s, uint32_t number, nono_sna
  * check with the walk). */
 NONO_HIDDEN int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify,
 				    nono_snap_manifest **out, nono_error *err);
+/* snapshot_share.c: read and check the seeding session's manifest (nono_snap_seed) into s->hint
+ * and s->hint_tree; none when it is gone or has other roots. -EBADMSG when damaged. */
+NONO_HIDDEN int snap_hint_load(nono_snap *s, nono_error *err);
 /* Whether m's Merkle root matches its entries (-EBADMSG naming the manifest if not). With `tree`,
  * the tree built on the way is kept there (snap_mtree_free), on success only. */
 NONO_HIDDEN int snap_manifest_verify(const nono_snap_manifest *m, const char *dir,

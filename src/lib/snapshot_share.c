@@ -43,22 +43,37 @@ int nono_snap_seed(nono_snap *s, const char *other_session_dir, nono_error *err)
 	nono_snap o;
 	int rc = peer_open(other_session_dir, &o, err);
 	long latest = rc == 0 ? snap_manifest_latest(&o) : -1;
+	/* Only noted here: the baseline reads and checks it alongside its walk (snap_hint_load). */
+	char *dir = latest >= 0 ? strdup(o.dir) : NULL;
+	if (latest >= 0 && !dir) {
+		rc = nono_fail(err, -ENOMEM, "out of memory");
+	} else if (dir) {
+		nono_snap_manifest_free(s->hint);
+		snap_mtree_free(&s->hint_tree);
+		free(s->hint_dir);
+		s->hint = NULL;
+		s->hint_dir = dir;
+		s->hint_number = (uint32_t)latest;
+		s->hint_pending = true;
+	}
+	peer_close(&o);
+	return rc;
+}
+
+int snap_hint_load(nono_snap *s, nono_error *err)
+{
+	nono_snap o;
 	nono_snap_manifest *m = NULL;
-	/* Its Merkle root is checked by the baseline, alongside the walk (snapshot.c take). */
-	if (latest >= 0 && (rc = snap_manifest_parse(&o, (uint32_t)latest, false, &m, err)) == 0 &&
-	    same_roots(m, s)) {
-		char *dir = strdup(o.dir);
-		if (!dir) {
-			rc = nono_fail(err, -ENOMEM, "out of memory");
-		} else {
-			nono_snap_manifest_free(s->hint);
-			free(s->hint_dir);
-			s->hint = m;
-			s->hint_dir = dir;
-			s->hint_checked = false;
-			snap_mtree_free(&s->hint_tree);
-			m = NULL;
-		}
+	s->hint_pending = false;
+	int rc = peer_open(s->hint_dir, &o, err);
+	if (rc == 0)
+		rc = snap_manifest_parse(&o, s->hint_number, false, &m, err);
+	if (rc == -ENOENT)
+		rc = 0; /* cleaned up since nono_snap_seed: nothing to seed from */
+	if (rc == 0 && m && same_roots(m, s) &&
+	    (rc = snap_manifest_verify(m, o.dir, &s->hint_tree, err)) == 0) {
+		s->hint = m;
+		m = NULL;
 	}
 	nono_snap_manifest_free(m);
 	peer_close(&o);

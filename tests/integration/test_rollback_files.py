@@ -105,3 +105,45 @@ def test_fifo_grant_is_named_untracked(tmp_path, env):
                  env=env)
     assert r.returncode == 0, r.stderr
     assert f"{fifo} is not tracked (not a regular file)" in r.stderr, r.stderr
+
+
+def sessions_sorted(env):
+    return sorted(n for n in os.listdir(pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback")
+                  if not n.startswith("."))
+
+
+def test_seeded_baseline_sees_changes_made_between_sessions(tmp_path, env):
+    """The second session's baseline is seeded from the first one's last snapshot: a file changed
+    between the sessions (same size, mtime set back) is read again, not taken from the seed."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in ("a", "b", "c"):
+        (tree / name).write_text(f"{name}1\n")
+    r = run_nono("run", "--rollback", "--allow", tree, "--", "/bin/sh", "-c", f'echo a2 > "{tree}/a"',
+                 env=env)
+    assert r.returncode == 0, r.stderr
+    st = os.stat(tree / "b")
+    (tree / "b").write_text("B1\n")  # same size
+    os.utime(tree / "b", ns=(st.st_atime_ns, st.st_mtime_ns))
+    r = run_nono("run", "--rollback", "--allow", tree, "--", "/bin/sh", "-c", f'echo c2 > "{tree}/c"',
+                 env=env)
+    assert r.returncode == 0, r.stderr
+    second = sessions_sorted(env)[-1]
+    res = run_nono("rollback", "restore", second, env=env)
+    assert res.returncode == 0, res.stderr
+    assert [(tree / n).read_text() for n in ("a", "b", "c")] == ["a2\n", "B1\n", "c1\n"]
+
+
+def test_damaged_seed_refuses_before_running(tmp_path, env):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "f").write_text("f\n")
+    assert run_nono("run", "--rollback", "--allow", tree, "--", "/bin/true", env=env).returncode == 0
+    (first,) = sessions_sorted(env)
+    man = pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback" / first / "snapshots" / "1.manifest"
+    man.write_text(man.read_text().replace(" 644 ", " 755 ", 1))
+    marker = tmp_path / "ran"
+    r = run_nono("run", "--rollback", "--allow", tree, "--", "/bin/sh", "-c", f'touch "{marker}"',
+                 env=env)
+    assert r.returncode != 0 and "Merkle root" in r.stderr and "nothing was run" in r.stderr, r.stderr
+    assert not marker.exists()
