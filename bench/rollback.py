@@ -5,10 +5,12 @@
   restore of those 10 files    <= 1.5 x  `git checkout -- .`
   `nono run --rollback -- true` adds <= 2 x `git status` (over `nono run -- true`)
 
-    bench/rollback.py [BUILD_DIR] [--files N] [--mib M] [--rounds R] [--dir D]
+    bench/rollback.py [BUILD_DIR] [--files N] [--mib M] [--rounds R] [--inner K] [--dir D]
 
 Every time is the wall time of a whole process (nono's side: bench/bench_snapshot, or the nono CLI),
-the median of R rounds; the page cache is warm for both sides (the tree is read once first). The
+the median of R rounds, with the CPU time (user + system, from the children's rusage) beside it;
+the page cache is warm for both sides (the tree is read once first). On a shared machine the CPU
+ratios are the steadier ones. The
 `--rollback` runs share one state directory, as a user's do: the first stores the tree, the later
 ones are seeded from the newest session (nono_snap_seed) and read only what changed. Not a test: the
 numbers swing with machine load.
@@ -16,6 +18,7 @@ numbers swing with machine load.
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -27,6 +30,9 @@ ap.add_argument("build", nargs="?", default=os.path.join(os.path.dirname(__file_
 ap.add_argument("--files", type=int, default=20000)
 ap.add_argument("--mib", type=int, default=500)
 ap.add_argument("--rounds", type=int, default=5)
+ap.add_argument("--inner", type=int, default=3,
+                help="per round, the cheap pairs (git status / incremental after 10 changes, "
+                     "nono run with and without --rollback) are measured this many times")
 ap.add_argument("--dir", default=None, help="where to generate (default: a temporary directory)")
 a = ap.parse_args()
 BENCH = os.path.join(a.build, "bench", "bench_snapshot")
@@ -51,10 +57,18 @@ def gen_tree(root, nfiles, total):
             f.write(i.to_bytes(8, "little") + blob[off:off + size])
 
 
+CPU = {}  # argv[0] label -> CPU ms of the last timed() run
+
+
 def timed(argv, cwd=None, env=None):
+    """Wall ms of the run; its CPU ms (user + system) lands in CPU["last"]."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
-    return (time.perf_counter() - t0) * 1e3
+    wall = (time.perf_counter() - t0) * 1e3
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["last"] = (r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) * 1e3
+    return wall
 
 
 def change_10(root, k):
@@ -77,6 +91,11 @@ def main():
     subprocess.run(["du", "-sb", tree], stdout=subprocess.DEVNULL)  # warm the dentry cache
     r = {k: [] for k in ("git add -A", "baseline", "git status", "incremental", "git checkout -- .",
                          "restore", "nono run -- true", "nono run --rollback -- true")}
+    cpu = {k: [] for k in r}
+
+    def rec(key, ms):
+        r[key].append(ms)
+        cpu[key].append(CPU["last"])
     genv = dict(os.environ, GIT_CONFIG_GLOBAL="/dev/null", GIT_CONFIG_NOSYSTEM="1")
     for k in range(a.rounds):
         gitdir = os.path.join(base, "gitdir")
@@ -85,34 +104,41 @@ def main():
         shutil.rmtree(store, ignore_errors=True)
         git = ["git", f"--git-dir={gitdir}", f"--work-tree={tree}"]
         subprocess.run(git + ["init", "-q"], check=True, env=genv)
-        r["git add -A"].append(timed(git + ["add", "-A"], env=genv))
-        r["baseline"].append(timed([BENCH, store, tree, "baseline"]))
+        rec("git add -A", timed(git + ["add", "-A"], env=genv))
+        rec("baseline", timed([BENCH, store, tree, "baseline"]))
         timed(git + ["status", "--porcelain"], env=genv)  # settle git's index (racy timestamps)
+        for j in range(a.inner):
+            change_10(tree, k * a.inner + j)
+            rec("git status", timed(git + ["status", "--porcelain"], env=genv))
+            rec("incremental", timed([BENCH, store, tree, "incremental"]))
+        rec("git checkout -- .", timed(git + ["checkout", "--", "."], env=genv))
         change_10(tree, k)
-        r["git status"].append(timed(git + ["status", "--porcelain"], env=genv))
-        r["incremental"].append(timed([BENCH, store, tree, "incremental"]))
-        r["git checkout -- ."].append(timed(git + ["checkout", "--", "."], env=genv))
-        change_10(tree, k)
-        r["restore"].append(timed([BENCH, store, tree, "restore", "0"]))
+        rec("restore", timed([BENCH, store, tree, "restore", "0"]))
         env = dict(os.environ, XDG_STATE_HOME=state)
         if k == 0:  # the first session stores the tree; later ones are seeded from it
             timed([NONO, "run", "--rollback", "--allow", tree, "--", "/bin/true"], env=env)
-        r["nono run -- true"].append(timed([NONO, "run", "--allow", tree, "--", "/bin/true"], env=env))
-        r["nono run --rollback -- true"].append(
-            timed([NONO, "run", "--rollback", "--allow", tree, "--", "/bin/true"], env=env))
+        for _ in range(a.inner):
+            rec("nono run -- true", timed([NONO, "run", "--allow", tree, "--", "/bin/true"], env=env))
+            rec("nono run --rollback -- true",
+                timed([NONO, "run", "--rollback", "--allow", tree, "--", "/bin/true"], env=env))
     med = {k: statistics.median(v) for k, v in r.items()}
-    print(f"tree: {a.files} files, {a.mib} MiB, {a.rounds} rounds, medians (ms):")
+    mcpu = {k: statistics.median(v) for k, v in cpu.items()}
+    load = open("/proc/loadavg").read().split()[:3]
+    print(f"tree: {a.files} files, {a.mib} MiB, {a.rounds} rounds, load {' '.join(load)}, "
+          f"medians (ms):")
     for k, v in med.items():
-        print(f"  {k:32s} {v:9.1f}")
-    added = med["nono run --rollback -- true"] - med["nono run -- true"]
-    rows = [
-        ("baseline / git add -A", med["baseline"] / med["git add -A"], 1.0),
-        ("incremental / git status", med["incremental"] / med["git status"], 1.5),
-        ("restore 10 / git checkout -- .", med["restore"] / med["git checkout -- ."], 1.5),
-        ("run --rollback added / git status", added / med["git status"], 2.0),
-    ]
-    for name, ratio, target in rows:
-        print(f"  {name:36s} {ratio:5.2f}x (target <= {target}x) {'ok' if ratio <= target else 'MISSED'}")
+        print(f"  {k:32s} {v:9.1f} wall {mcpu[k]:9.1f} cpu")
+    def ratios(m):
+        added = m["nono run --rollback -- true"] - m["nono run -- true"]
+        return [
+            ("baseline / git add -A", m["baseline"] / m["git add -A"], 1.0),
+            ("incremental / git status", m["incremental"] / m["git status"], 1.5),
+            ("restore 10 / git checkout -- .", m["restore"] / m["git checkout -- ."], 1.5),
+            ("run --rollback added / git status", added / m["git status"], 2.0),
+        ]
+    for (name, ratio, target), (_, cratio, _) in zip(ratios(med), ratios(mcpu)):
+        print(f"  {name:36s} {ratio:5.2f}x wall, {cratio:5.2f}x cpu (target <= {target}x) "
+              f"{'ok' if ratio <= target else 'MISSED'}")
     if not a.dir:
         shutil.rmtree(base, ignore_errors=True)
 

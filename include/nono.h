@@ -967,6 +967,10 @@ typedef struct nono_snap_manifest {
 	char **roots;          /* the tracked roots, canonical */
 	size_t n_entries;
 	nono_snap_entry *entries; /* sorted by (root, relative path) */
+	/* n_roots flags: true for a tracked file (a root that is one regular file, not a tree; its
+	 * one entry, if it exists, has the root as its path and the root's name as its relative
+	 * path). NULL when every root is a tree. */
+	bool *root_is_file;
 } nono_snap_manifest;
 
 typedef enum nono_snap_change_type {
@@ -984,9 +988,13 @@ typedef struct nono_snap_change {
 	int64_t size_delta;        /* new size - old size, for files */
 } nono_snap_change;
 
-/* Open (creating if needed, mode 0700) the store in `session_dir` for the tracked directories
- * `tracked` (n of them; each canonicalised, must exist and be a directory). Refuses a session_dir
- * inside a tracked tree or a tracked tree inside it (-EINVAL). Resumes an existing store: the count
+/* Open (creating if needed, mode 0700) the store in `session_dir` for the tracked paths `tracked`
+ * (n of them, each canonicalised): a directory is tracked as a tree, a regular file as itself
+ * (restored byte for byte and mode for mode, deleted when it did not exist in the snapshot; a
+ * symlink is never followed, the same as in a tree). Each must exist, except a file tracked by the
+ * store's latest snapshot (a file the command deleted); anything else is -ENOTDIR. Refuses a
+ * session_dir inside a tracked tree or a tracked path inside it, and overlapping tracked paths
+ * (-EINVAL). Resumes an existing store: the count
  * and the latest manifest come from disk. Errors: -ENOENT, -ENOTDIR, -EINVAL, -EACCES, -ENOMEM, I/O.
  * *out is freed with nono_snap_free. */
 NONO_API int nono_snap_open(const char *session_dir, const char *const *tracked, size_t n,
@@ -998,8 +1006,10 @@ NONO_API const char *nono_snap_session_dir(const nono_snap *s); /* borrowed */
 
 /* Before the baseline: take the latest snapshot of another session that uses the same objects
  * directory and the same tracked roots as the baseline's reference, so that files whose size,
- * mtime, ctime and inode are unchanged since are neither read nor copied again. Returns 0 (also
- * when `other_session_dir` has no snapshot or other roots: then nothing is seeded), or -errno. */
+ * mtime, ctime and inode are unchanged since are neither read nor copied again. The other
+ * session's manifest is read, and its Merkle root checked, by the baseline (alongside its walk): a
+ * damaged one fails the baseline (-EBADMSG); one with other roots, or gone since, seeds nothing.
+ * Returns 0 (also when `other_session_dir` has no snapshot), or -errno. */
 NONO_API int nono_snap_seed(nono_snap *s, const char *other_session_dir, nono_error *err);
 /* Delete the objects in `objects_dir` that no manifest of the sessions `session_dirs[0..n)` names
  * (and leftovers of interrupted writes). Run it with no snapshot being taken into that directory.

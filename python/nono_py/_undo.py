@@ -97,7 +97,7 @@ class Change:
 class SnapshotManifest:
     """A snapshot: number (0 = baseline), parent (None for the baseline), ISO 8601 timestamp,
     merkle_root (ContentHash over every entry), files ({path: FileState}, directories left out;
-    ``directories`` lists them) and roots (the tracked directories)."""
+    ``directories`` lists them) and roots (the tracked paths: directories, or single files)."""
 
     def __init__(self, native):
         self.number, self.parent, self.timestamp, root, entries, self.roots = native
@@ -230,7 +230,8 @@ class SessionMetadata:
 
 
 class SnapshotManager:
-    """Content-addressed snapshots of ``tracked_paths`` (directories), stored in ``session_dir``
+    """Content-addressed snapshots of ``tracked_paths`` (directories, or regular files tracked on
+    their own), stored in ``session_dir``
     (which must lie outside them). Re-opening an existing session resumes it."""
 
     def __init__(self, session_dir, tracked_paths, exclusion=None, max_entries=300_000,

@@ -190,8 +190,23 @@ static bool under(const char *path, const char *dir)
 	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
 }
 
-/* The writable directory grants, minus those inside another (one tree each); file grants are
- * named as untracked. Refuses a writable grant that reaches `store`. */
+/* Whether a writable file grant is tracked: a regular file (a device, fifo or socket has no
+ * contents to restore; one that does not exist yet has nothing to snapshot), said when not. */
+static bool file_trackable(const nono_grant *g)
+{
+	struct stat st;
+	if (!strncmp(g->resolved, "/dev/", 5))
+		return false;
+	int r = lstat(g->resolved, &st);
+	if (r == 0 && S_ISREG(st.st_mode))
+		return true;
+	cli_err("--rollback: %s is not tracked (%s)", g->original,
+		r == 0 ? "not a regular file" : errno == ENOENT ? "it does not exist yet" : strerror(errno));
+	return false;
+}
+
+/* The writable grants, minus those inside another (one tree each, or one file); a file grant that
+ * is not a regular file is named as untracked. Refuses a writable grant that reaches `store`. */
 static int tracked_grants(const nono_caps *caps, const char *store, const char *skip,
 			  struct strvec *out)
 {
@@ -208,24 +223,22 @@ static int tracked_grants(const nono_caps *caps, const char *store, const char *
 				"writable grant)", store, g.original);
 			return EXIT_USAGE;
 		}
-		if (g.is_file) {
-			if (strncmp(g.resolved, "/dev/", 5) != 0)
-				cli_err("--rollback: %s is a file grant: not tracked (only directories are)",
-					g.original);
+		if (g.is_file && !file_trackable(&g))
 			continue;
-		}
 		bool inside = false;
 		for (size_t j = 0; j < n && !inside; j++) {
 			nono_grant h;
-			inside = j != i && nono_caps_grant(caps, j, &h) == 0 && !h.is_file &&
-				 (h.access & NONO_ACCESS_WRITE) && under(g.resolved, h.resolved) &&
-				 (strcmp(g.resolved, h.resolved) != 0 || j < i);
+			inside = j != i && nono_caps_grant(caps, j, &h) == 0 &&
+				 (h.access & NONO_ACCESS_WRITE) &&
+				 (h.is_file ? g.is_file && j < i && !strcmp(g.resolved, h.resolved)
+					    : under(g.resolved, h.resolved) &&
+						      (strcmp(g.resolved, h.resolved) != 0 || j < i));
 		}
 		if (!inside && strvec_push(out, g.resolved) < 0)
 			return EXIT_INTERNAL;
 	}
 	if (out->n == 0) {
-		cli_err("--rollback: no writable directory grant to snapshot");
+		cli_err("--rollback: no writable grant to snapshot");
 		return EXIT_USAGE;
 	}
 	return -1;

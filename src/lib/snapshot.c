@@ -56,20 +56,59 @@ static int layout_init(nono_snap *s, const char *objects_dir, nono_error *err)
 	return 0;
 }
 
-static int roots_init(nono_snap *s, const char *const *tracked, size_t n, nono_error *err)
+/* The canonical form of a tracked path that does not exist (yet, or any more): its parent's
+ * canonical path and its name. NULL (errno set) if the parent does not resolve either. */
+static char *canon_missing(const char *path)
+{
+	char buf[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+	if (snprintf(buf, sizeof buf, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".") >=
+	    (int)sizeof buf || !*name || !strcmp(name, ".") || !strcmp(name, "..")) {
+		errno = ENOENT;
+		return NULL;
+	}
+	cleanup_free char *dir = realpath(*buf ? buf : "/", NULL);
+	char *out = NULL;
+	if (dir && asprintf(&out, "%s/%s", strcmp(dir, "/") ? dir : "", name) < 0)
+		out = NULL;
+	return out;
+}
+
+/* Tracked path i: a directory (a tree) or a regular file; or, with *missing set, a path that does
+ * not exist, allowed only as a file the latest snapshot tracks (checked by latest_roots_adopt). */
+static int root_init(nono_snap *s, size_t i, const char *path, bool *missing, nono_error *err)
+{
+	struct stat st;
+	*missing = false;
+	if (!path)
+		return nono_fail(err, -EINVAL, "(null): not a path");
+	if (!(s->roots[i] = realpath(path, NULL))) {
+		int e = errno;
+		if (e != ENOENT || !(s->roots[i] = canon_missing(path)))
+			return nono_fail(err, -e, "%s: %s", path, strerror(e));
+		*missing = s->root_is_file[i] = true;
+		return 0;
+	}
+	if (stat(s->roots[i], &st) < 0 || (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)))
+		return nono_fail(err, -ENOTDIR, "%s: a tracked path must be a directory or a "
+				 "regular file", s->roots[i]);
+	s->root_is_file[i] = S_ISREG(st.st_mode);
+	return 0;
+}
+
+static int roots_init(nono_snap *s, const char *const *tracked, size_t n, bool *missing,
+		      nono_error *err)
 {
 	if (n == 0)
 		return nono_fail(err, -EINVAL, "no tracked paths");
-	if (!(s->roots = calloc(n + 1, sizeof *s->roots)))
+	if (!(s->roots = calloc(n + 1, sizeof *s->roots)) ||
+	    !(s->root_is_file = calloc(n + 1, sizeof *s->root_is_file)))
 		return nono_fail(err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++, s->n_roots++) {
-		struct stat st;
-		if (!tracked[i] || !(s->roots[i] = realpath(tracked[i], NULL)))
-			return nono_fail(err, -errno, "%s: %s", tracked[i] ? tracked[i] : "(null)",
-					 strerror(errno));
-		if (stat(s->roots[i], &st) < 0 || !S_ISDIR(st.st_mode))
-			return nono_fail(err, -ENOTDIR, "%s: a tracked path must be a directory",
-					 s->roots[i]);
+		int rc = root_init(s, i, tracked[i], &missing[i], err);
+		if (rc < 0)
+			return rc;
 		/* The store must not be inside what it records (a snapshot would store itself, and
 		 * a restore would delete it), nor hold a tracked tree. */
 		if (snap_path_under(s->dir, s->roots[i]) || snap_path_under(s->roots[i], s->dir))
@@ -79,8 +118,27 @@ static int roots_init(nono_snap *s, const char *const *tracked, size_t n, nono_e
 		for (size_t j = 0; j < i; j++)
 			if (snap_path_under(s->roots[i], s->roots[j]) ||
 			    snap_path_under(s->roots[j], s->roots[i]))
-				return nono_fail(err, -EINVAL, "tracked trees %s and %s overlap",
+				return nono_fail(err, -EINVAL, "tracked paths %s and %s overlap",
 						 s->roots[j], s->roots[i]);
+	}
+	return 0;
+}
+
+/* A resumed store keeps the kind (tree or file) its latest snapshot gave each root, whatever is
+ * there now. A tracked path that does not exist is accepted only as a file the latest snapshot
+ * tracked (the command deleted it; a restore brings it back): a typo is not tracked as "absent". */
+static int latest_roots_adopt(nono_snap *s, const bool *missing, nono_error *err)
+{
+	for (size_t i = 0; i < s->n_roots; i++) {
+		bool known = false;
+		for (size_t k = 0; s->latest && k < s->latest->n_roots && !known; k++) {
+			if (strcmp(s->latest->roots[k], s->roots[i]) != 0)
+				continue;
+			known = true;
+			s->root_is_file[i] = snap_root_is_file(s->latest, k);
+		}
+		if (missing[i] && (!known || !s->root_is_file[i]))
+			return nono_fail(err, -ENOENT, "%s: %s", s->roots[i], strerror(ENOENT));
 	}
 	return 0;
 }
@@ -124,11 +182,19 @@ int nono_snap_open(const char *session_dir, const char *const *tracked, size_t n
 		   (s->dirfd = open(s->dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = nono_fail(err, -errno, "%s: %s", session_dir, strerror(errno));
 	}
-	if (rc == 0 && (rc = opts_init(s, opts, err)) == 0 && (rc = roots_init(s, tracked, n, err)) == 0)
+	cleanup_free bool *missing = calloc(n + 1, sizeof *missing);
+	if (rc == 0 && !missing)
+		rc = nono_fail(err, -ENOMEM, "out of memory");
+	if (rc == 0 && (rc = opts_init(s, opts, err)) == 0 &&
+	    (rc = roots_init(s, tracked, n, missing, err)) == 0)
 		rc = layout_init(s, opts ? opts->objects_dir : NULL, err);
 	long latest = rc == 0 ? snap_manifest_latest(s) : -1;
-	if (latest >= 0 && (rc = snap_manifest_read(s, (uint32_t)latest, &s->latest, err)) == 0)
+	/* Parsed now, its Merkle root checked by the next snapshot alongside the walk (take). */
+	if (latest >= 0 &&
+	    (rc = snap_manifest_parse(s, (uint32_t)latest, false, &s->latest, err)) == 0)
 		s->count = (uint32_t)latest + 1;
+	if (rc == 0)
+		rc = latest_roots_adopt(s, missing, err);
 	if (rc < 0) {
 		nono_snap_free(s);
 		return rc;
@@ -146,8 +212,12 @@ void nono_snap_free(nono_snap *s)
 	if (s->objfd >= 0)
 		close(s->objfd);
 	nono_snap_manifest_free(s->hint);
+	free(s->hint_dir);
+	snap_mtree_free(&s->latest_tree);
+	snap_mtree_free(&s->hint_tree);
 	free(s->dir);
 	nono_strv_free(s->roots);
+	free(s->root_is_file);
 	nono_strv_free(s->excl_names);
 	nono_strv_free(s->excl_globs);
 	nono_strv_free(s->force);
@@ -239,17 +309,61 @@ int snap_diff_entries(const nono_snap_entry *a, size_t na, const nono_snap_entry
 	return 0;
 }
 
+struct base_job {
+	nono_snap *s;
+	bool load_hint; /* else: check the latest manifest's root */
+	int rc;
+	nono_error err;
+};
+
+static void *base_main(void *arg)
+{
+	struct base_job *j = arg;
+	nono_snap *s = j->s;
+	j->rc = j->load_hint ? snap_hint_load(s, &j->err)
+			     : snap_manifest_verify(s->latest, s->dir, &s->latest_tree, &j->err);
+	return NULL;
+}
+
+/* Walk the trees while another thread gets the manifest the walk is compared with ready: it checks
+ * the Merkle root of the latest one (parsed unverified by nono_snap_open), or reads and checks the
+ * seeding session's (nono_snap_seed). The walk waits on the kernel, that work on the CPU, and
+ * nothing from that manifest is trusted before its check passed. The thread only touches
+ * s->latest_tree or s->hint*, which the walk does not read. */
+static int walk_ready(nono_snap *s, struct snap_vec *cur, nono_error *err)
+{
+	struct base_job j = {.s = s, .load_hint = !s->latest};
+	pthread_t t;
+	bool need = s->latest ? !s->latest_checked : s->hint_pending;
+	bool threaded = need && nono_thread_start(&t, NULL, base_main, &j) == 0;
+	int rc = snap_walk(s, s->roots, s->root_is_file, s->n_roots, true, cur, err);
+	if (threaded)
+		pthread_join(t, NULL);
+	else if (need)
+		base_main(&j);
+	if (need && j.rc < 0) {
+		if (rc == 0 && err)
+			*err = j.err;
+		return rc < 0 ? rc : j.rc;
+	}
+	if (need && s->latest)
+		s->latest_checked = true;
+	return rc;
+}
+
 static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **changes,
 		size_t *n_changes, nono_error *err)
 {
 	struct snap_vec cur = {0};
 	const nono_snap_manifest *prev = s->latest;
-	int rc = snap_walk(s, s->roots, s->n_roots, true, &cur, err);
+	struct snap_mtree *base_tree = prev ? &s->latest_tree : &s->hint_tree, tree = {0};
+	int rc = walk_ready(s, &cur, err);
+	const nono_snap_manifest *base = prev ? prev : s->hint;
 	/* A baseline seeded from another session (nono_snap_seed) trusts that session's hashes for
 	 * files whose stat is unchanged: their objects are in the shared objects directory. */
 	if (rc == 0)
-		rc = store_changed(s, &cur, prev ? prev : s->hint, err);
-	nono_snap_manifest *m = rc == 0 ? snap_manifest_from_vec(&cur, s->roots, s->n_roots) : NULL;
+		rc = store_changed(s, &cur, base, err);
+	nono_snap_manifest *m = rc == 0 ? snap_manifest_from_vec(&cur, s->roots, s->root_is_file, s->n_roots) : NULL;
 	if (rc == 0 && !m)
 		rc = nono_fail(err, -ENOMEM, "out of memory");
 	snap_vec_clear(&cur);
@@ -257,7 +371,10 @@ static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **chang
 		m->number = s->count;
 		m->parent = prev ? (int64_t)prev->number : -1;
 		snap_timestamp(m->timestamp);
-		if ((rc = snap_merkle(m->entries, m->n_entries, m->merkle_root)) < 0)
+		/* Only what changed since base is hashed again (snapshot_merkle.c). */
+		if ((rc = snap_mtree_build(&tree, m->entries, m->n_entries, base ? base_tree : NULL,
+					   base ? base->entries : NULL, base ? base->n_entries : 0,
+					   m->merkle_root)) < 0)
 			nono_fail(err, rc, "hashing failed");
 	}
 	if (rc == 0 && changes)
@@ -271,10 +388,14 @@ static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **chang
 		if (rc == -ENOMEM)
 			nono_fail(err, rc, "out of memory");
 		nono_snap_manifest_free(m);
+		snap_mtree_free(&tree);
 		return rc;
 	}
 	nono_snap_manifest_free(s->latest);
 	s->latest = m;
+	snap_mtree_free(&s->latest_tree);
+	s->latest_tree = tree;
+	s->latest_checked = true; /* its root was computed from its entries just now */
 	s->count++;
 	if (out && !(*out = snap_manifest_clone(m)))
 		return nono_fail(err, -ENOMEM, "out of memory");

@@ -27,14 +27,26 @@ struct snap_vec {
 };
 
 struct snap_rule; /* one .gitignore line (snapshot_match.c) */
+/* A manifest's whole Merkle tree (snapshot_merkle.c): levels from the leaves (n_leaves of them) up
+ * to the root. */
+struct snap_mtree {
+	uint8_t (*node)[32];
+	size_t n_leaves;
+};
 
 struct nono_snap {
 	char *dir;          /* session directory, canonical */
 	int dirfd;          /* O_PATH|O_DIRECTORY of it */
 	int objfd;          /* O_PATH|O_DIRECTORY of the objects directory */
 	nono_snap_manifest *hint; /* nono_snap_seed: another session's latest, for the baseline */
+	char *hint_dir;           /* nono_snap_seed: the session to seed from */
+	uint32_t hint_number;     /* its latest snapshot, read by snap_hint_load when hint_pending */
+	bool hint_pending;
+	bool latest_checked;      /* latest's Merkle root verified (deferred: snapshot.c take) */
+	struct snap_mtree latest_tree, hint_tree; /* their Merkle trees, once built (else empty) */
 	size_t n_roots;
-	char **roots;       /* canonical tracked directories */
+	char **roots;       /* canonical tracked paths */
+	bool *root_is_file; /* n_roots: a tracked file rather than a tree */
 	char **excl_names, **excl_globs, **force; /* owned NULL-terminated copies */
 	bool use_defaults, use_gitignore;
 	uint64_t max_entries, max_bytes;
@@ -54,6 +66,19 @@ NONO_HIDDEN char *snap_escape(const char *s);
 NONO_HIDDEN int snap_unescape(char *s);
 NONO_HIDDEN void snap_timestamp(char buf[32]);
 NONO_HIDDEN int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32]);
+/* The pieces of snap_merkle, for snapshot_merkle.c: one leaf, and one hash of up to three parts. */
+NONO_HIDDEN int snap_leaf_hash(const nono_snap_entry *e, uint8_t out[32]);
+NONO_HIDDEN int snap_ctx_hash(const void *a, size_t al, const void *b, size_t bl, const void *c,
+			      size_t cl, uint8_t out[32]);
+
+/* ---- snapshot_merkle.c ---- */
+/* Build the tree of e[0..n) into *t (the root into root: snap_merkle's), reusing what prev, the
+ * tree of pe[0..pn), already holds (prev may be NULL). *t is freed with snap_mtree_free; on error
+ * it is empty. -ENOMEM, -EIO. */
+NONO_HIDDEN int snap_mtree_build(struct snap_mtree *t, const nono_snap_entry *e, size_t n,
+				 const struct snap_mtree *prev, const nono_snap_entry *pe,
+				 size_t pn, uint8_t root[32]);
+NONO_HIDDEN void snap_mtree_free(struct snap_mtree *t);
 NONO_HIDDEN int snap_vec_push(struct snap_vec *v, nono_snap_entry **out);
 NONO_HIDDEN void snap_entry_clear(nono_snap_entry *e);
 NONO_HIDDEN void snap_vec_clear(struct snap_vec *v);
@@ -65,8 +90,15 @@ NONO_HIDDEN int snap_change_add(nono_snap_change **c, size_t *n, size_t *cap, co
 				nono_snap_change_type t, nono_snap_type et, bool has_delta, int64_t delta);
 /* Copy a NULL-terminated vector (NULL stays an empty vector). NULL on ENOMEM. */
 NONO_HIDDEN char **snap_strv_dup(const char *const *v);
+/* Take v's entries into a new manifest with copies of roots[0..n_roots) and is_file (NULL: every
+ * root a tree). NULL on ENOMEM (v untouched). */
 NONO_HIDDEN nono_snap_manifest *snap_manifest_from_vec(struct snap_vec *v, char **roots,
-						       size_t n_roots);
+						       const bool *is_file, size_t n_roots);
+/* Whether root i of m is a tracked file. */
+static inline bool snap_root_is_file(const nono_snap_manifest *m, size_t i)
+{
+	return m->root_is_file && m->root_is_file[i];
+}
 NONO_HIDDEN bool snap_path_under(const char *path, const char *dir);
 NONO_HIDDEN nono_snap_manifest *snap_manifest_clone(const nono_snap_manifest *m);
 
@@ -93,10 +125,12 @@ NONO_HIDDEN bool snap_excluded(const nono_snap *s, const struct snap_rules *r, c
 
 /* ---- snapshot_walk.c ---- */
 /* Walk roots[0..n) (lstat only, no hashing): every directory, regular file and symlink that is not
- * excluded, sorted. Other file types (sockets, fifos, devices) are not tracked. -EFBIG past the
- * store's limits (enforce_limits), with the message. */
-NONO_HIDDEN int snap_walk(const nono_snap *s, char *const *roots, size_t n, bool enforce_limits,
-			  struct snap_vec *out, nono_error *err);
+ * excluded, sorted. Other file types (sockets, fifos, devices) are not tracked. A root with
+ * is_file[i] (is_file may be NULL) is one entry at most: the root itself, never entered nor
+ * followed, none if it does not exist. -EFBIG past the store's limits (enforce_limits), with the
+ * message. */
+NONO_HIDDEN int snap_walk(const nono_snap *s, char *const *roots, const bool *is_file, size_t n,
+			  bool enforce_limits, struct snap_vec *out, nono_error *err);
 /* Whether a stat result still matches what the entry recorded (type, size, mtime, ctime, inode). */
 NONO_HIDDEN bool snap_stat_same(const nono_snap_entry *a, const nono_snap_entry *b);
 /* Open the directory holding `rel` below the root directory fd, one component at a time with
@@ -110,7 +144,8 @@ struct snap_parent_cache {
 	int fd;
 	char rel[4096];
 };
-/* The directory holding e (borrowed fd, valid until the next call), or -errno. */
+/* The directory holding e (borrowed fd, valid until the next call), or -errno. The root's
+ * directory is e->path up to e->rel_offset (a tracked tree, or a tracked file's parent). */
 NONO_HIDDEN int snap_parent_get(struct snap_parent_cache *c, char *const *roots,
 				const nono_snap_entry *e, const char **base);
 NONO_HIDDEN void snap_parent_close(struct snap_parent_cache *c);
@@ -128,6 +163,18 @@ NONO_HIDDEN int snap_manifest_write(const nono_snap *s, const nono_snap_manifest
 				    nono_error *err);
 NONO_HIDDEN int snap_manifest_read(const nono_snap *s, uint32_t number, nono_snap_manifest **out,
 				   nono_error *err);
+/* As snap_manifest_read, the Merkle root checked only when `verify`: a manifest read unverified
+ * must pass snap_manifest_verify before anything it says is trusted (snapshot.c overlaps that
+ * check with the walk). */
+NONO_HIDDEN int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify,
+				    nono_snap_manifest **out, nono_error *err);
+/* snapshot_share.c: read and check the seeding session's manifest (nono_snap_seed) into s->hint
+ * and s->hint_tree; none when it is gone or has other roots. -EBADMSG when damaged. */
+NONO_HIDDEN int snap_hint_load(nono_snap *s, nono_error *err);
+/* Whether m's Merkle root matches its entries (-EBADMSG naming the manifest if not). With `tree`,
+ * the tree built on the way is kept there (snap_mtree_free), on success only. */
+NONO_HIDDEN int snap_manifest_verify(const nono_snap_manifest *m, const char *dir,
+				     struct snap_mtree *tree, nono_error *err);
 /* The highest manifest number on disk, -1 if none. */
 NONO_HIDDEN long snap_manifest_latest(const nono_snap *s);
 

@@ -83,10 +83,18 @@ static int parse_header(struct parser *ps, nono_snap_manifest *m)
 		return bad(ps, "bad merkle root");
 	if (!(v = keyed(ps, "roots")) || parse_u64(v, &n) < 0 || n > 4096)
 		return bad(ps, "bad roots");
-	if (!(m->roots = calloc(n + 1, sizeof *m->roots)))
+	if (!(m->roots = calloc(n + 1, sizeof *m->roots)) ||
+	    !(m->root_is_file = calloc(n + 1, sizeof *m->root_is_file)))
 		return nono_fail(ps->err, -ENOMEM, "out of memory");
 	for (m->n_roots = 0; m->n_roots < n; m->n_roots++) {
-		if (!(v = keyed(ps, "root")) || snap_unescape(v) < 0 || v[0] != '/')
+		char *kind = (v = keyed(ps, "root")) ? strchr(v, ' ') : NULL;
+		if (kind) { /* "root PATH file": a tracked file (paths are escaped: no space) */
+			*kind++ = '\0';
+			if (strcmp(kind, "file") != 0)
+				return bad(ps, "bad root kind");
+			m->root_is_file[m->n_roots] = true;
+		}
+		if (!v || snap_unescape(v) < 0 || v[0] != '/' || (kind && !strrchr(v, '/')[1]))
 			return bad(ps, "bad root");
 		if (!(m->roots[m->n_roots] = strdup(v)))
 			return nono_fail(ps->err, -ENOMEM, "out of memory");
@@ -141,9 +149,18 @@ static int parse_entry(struct parser *ps, const nono_snap_manifest *m, char *l, 
 	e->dev = u[7];
 	const char *root = m->roots[e->root_index];
 	size_t rl = strlen(root) == 1 ? 0 : strlen(root);
-	if (!(e->path = malloc(rl + 2 + strlen(f[11]))))
+	if (snap_root_is_file(m, e->root_index)) {
+		/* A tracked file's one entry: the root itself, relative to its parent. */
+		rl = (size_t)(strrchr(root, '/') - root);
+		if (strcmp(f[11], root + rl + 1) != 0)
+			return bad(ps, "entry outside its tracked file");
+	}
+	size_t fl = strlen(f[11]);
+	if (!(e->path = malloc(rl + 2 + fl)))
 		return nono_fail(ps->err, -ENOMEM, "out of memory");
-	sprintf(e->path, "%.*s/%s", (int)rl, root, f[11]);
+	memcpy(e->path, root, rl);
+	e->path[rl] = '/';
+	memcpy(e->path + rl + 1, f[11], fl + 1);
 	e->rel_offset = (uint32_t)(rl + 1);
 	if (link && !(e->target = strdup(f[12])))
 		return nono_fail(ps->err, -ENOMEM, "out of memory");
@@ -178,6 +195,31 @@ static int parse_entries(struct parser *ps, nono_snap_manifest *m)
 int snap_manifest_read(const nono_snap *s, uint32_t number, nono_snap_manifest **out,
 		       nono_error *err)
 {
+	return snap_manifest_parse(s, number, true, out, err);
+}
+
+int snap_manifest_verify(const nono_snap_manifest *m, const char *dir, struct snap_mtree *tree,
+			 nono_error *err)
+{
+	uint8_t root[32];
+	struct snap_mtree t;
+	int rc = snap_mtree_build(&t, m->entries, m->n_entries, NULL, NULL, 0, root);
+	if (rc < 0)
+		return nono_fail(err, rc, rc == -ENOMEM ? "out of memory" : "hashing failed");
+	bool ok = memcmp(root, m->merkle_root, 32) == 0;
+	if (ok && tree)
+		*tree = t;
+	else
+		snap_mtree_free(&t);
+	if (!ok)
+		return nono_fail(err, -EBADMSG, "%s/snapshots/%" PRIu32 ".manifest: the Merkle root "
+				 "does not match the entries (the manifest was changed)", dir, m->number);
+	return 0;
+}
+
+int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify, nono_snap_manifest **out,
+			nono_error *err)
+{
 	char name[64];
 	snprintf(name, sizeof name, "snapshots/%" PRIu32 ".manifest", number);
 	cleanup_fd int fd = openat(s->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -209,13 +251,10 @@ int snap_manifest_read(const nono_snap *s, uint32_t number, nono_snap_manifest *
 	int rc = parse_header(&ps, m);
 	if (rc == 0)
 		rc = parse_entries(&ps, m);
-	uint8_t root[32];
 	if (rc == 0 && m->number != number)
 		rc = nono_fail(err, -EBADMSG, "%s: says it is snapshot %" PRIu32, name, m->number);
-	if (rc == 0 && (rc = snap_merkle(m->entries, m->n_entries, root)) == 0 &&
-	    memcmp(root, m->merkle_root, 32) != 0)
-		rc = nono_fail(err, -EBADMSG, "%s/%s: the Merkle root does not match the entries "
-				     "(the manifest was changed)", s->dir, name);
+	if (rc == 0 && verify)
+		rc = snap_manifest_verify(m, s->dir, NULL, err);
 	if (rc < 0) {
 		nono_snap_manifest_free(m);
 		return rc;

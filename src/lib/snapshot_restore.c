@@ -49,7 +49,7 @@ static int hash_current(struct snap_parent_cache *pc, char *const *roots, nono_s
 static int restore_scan(struct restore *r)
 {
 	nono_snap_manifest *m = r->m;
-	int rc = snap_walk(r->s, m->roots, m->n_roots, false, &r->cur, r->err);
+	int rc = snap_walk(r->s, m->roots, m->root_is_file, m->n_roots, false, &r->cur, r->err);
 	if (rc < 0)
 		return rc;
 	r->match = calloc(r->cur.n + 1, sizeof *r->match);

@@ -32,7 +32,7 @@ static bool same_roots(const nono_snap_manifest *m, const nono_snap *s)
 	if (m->n_roots != s->n_roots)
 		return false;
 	for (size_t i = 0; i < m->n_roots; i++)
-		if (strcmp(m->roots[i], s->roots[i]) != 0)
+		if (strcmp(m->roots[i], s->roots[i]) != 0 || snap_root_is_file(m, i) != s->root_is_file[i])
 			return false;
 	return true;
 }
@@ -43,10 +43,35 @@ int nono_snap_seed(nono_snap *s, const char *other_session_dir, nono_error *err)
 	nono_snap o;
 	int rc = peer_open(other_session_dir, &o, err);
 	long latest = rc == 0 ? snap_manifest_latest(&o) : -1;
-	nono_snap_manifest *m = NULL;
-	if (latest >= 0 && (rc = snap_manifest_read(&o, (uint32_t)latest, &m, err)) == 0 &&
-	    same_roots(m, s)) {
+	/* Only noted here: the baseline reads and checks it alongside its walk (snap_hint_load). */
+	char *dir = latest >= 0 ? strdup(o.dir) : NULL;
+	if (latest >= 0 && !dir) {
+		rc = nono_fail(err, -ENOMEM, "out of memory");
+	} else if (dir) {
 		nono_snap_manifest_free(s->hint);
+		snap_mtree_free(&s->hint_tree);
+		free(s->hint_dir);
+		s->hint = NULL;
+		s->hint_dir = dir;
+		s->hint_number = (uint32_t)latest;
+		s->hint_pending = true;
+	}
+	peer_close(&o);
+	return rc;
+}
+
+int snap_hint_load(nono_snap *s, nono_error *err)
+{
+	nono_snap o;
+	nono_snap_manifest *m = NULL;
+	s->hint_pending = false;
+	int rc = peer_open(s->hint_dir, &o, err);
+	if (rc == 0)
+		rc = snap_manifest_parse(&o, s->hint_number, false, &m, err);
+	if (rc == -ENOENT)
+		rc = 0; /* cleaned up since nono_snap_seed: nothing to seed from */
+	if (rc == 0 && m && same_roots(m, s) &&
+	    (rc = snap_manifest_verify(m, o.dir, &s->hint_tree, err)) == 0) {
 		s->hint = m;
 		m = NULL;
 	}

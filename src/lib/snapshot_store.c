@@ -7,7 +7,9 @@
  *
  * A manifest is text, one entry per line, every path %XX-escaped (snap_escape):
  *   nono-snapshot 1
- *   number N / parent P|- / timestamp T / merkle HEX / roots K / root PATH (K lines) / entries M
+ *   number N / parent P|- / timestamp T / merkle HEX / roots K / root PATH [file] (K lines) /
+ *   entries M          ("file": a tracked file, whose one entry is named by the root's last
+ *                      component, relative to the root's parent; else a tracked tree)
  *   TYPE ROOT HASH|- MODE SIZE MTIME MTIME_NS CTIME CTIME_NS INO DEV REL [TARGET]
  * Objects are always written before the manifest that names them, so a reader never sees a
  * manifest whose objects are missing, whatever point a snapshot is killed at. */
@@ -249,7 +251,11 @@ static int entry_write(FILE *f, const nono_snap_entry *e)
 		nono_sha256_hex(e->hash, o);
 		o += 64;
 	}
-	o += sprintf(o, " %o ", e->mode);
+	*o++ = ' ';
+	for (int sh = 9; sh >= 0; sh -= 3) /* the mode in octal, as "%o" (07777 at most) */
+		if (sh == 0 || (e->mode >> sh) != 0)
+			*o++ = (char)('0' + ((e->mode >> sh) & 7));
+	*o++ = ' ';
 	const uint64_t nums[] = {e->size, e->mtime_sec < 0 ? 0 : (uint64_t)e->mtime_sec,
 				 (uint64_t)e->mtime_nsec, e->ctime_sec < 0 ? 0 : (uint64_t)e->ctime_sec,
 				 (uint64_t)e->ctime_nsec, e->ino, e->dev};
@@ -280,7 +286,7 @@ static int manifest_text(FILE *f, const nono_snap_manifest *m)
 		cleanup_free char *r = snap_escape(m->roots[i]);
 		if (!r)
 			return -ENOMEM;
-		fprintf(f, "root %s\n", r);
+		fprintf(f, "root %s%s\n", r, snap_root_is_file(m, i) ? " file" : "");
 	}
 	fprintf(f, "entries %zu\n", m->n_entries);
 	for (size_t i = 0; i < m->n_entries; i++) {

@@ -9,8 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ctime_nsec of an entry whose stat is still to be taken. */
+/* ctime_nsec of an entry whose stat is still to be taken; its ino holds, until then, the slot of
+ * its directory's fd in walk.dirs. */
 #define DEFERRED (-1L)
+/* Directory fds held for the deferred stats at most: past this many they are taken and closed
+ * (the walk also holds one fd per level of depth; RLIMIT_NOFILE is often 1024). */
+#define HELD_DIRS 128
 
 struct walk {
 	const nono_snap *s;
@@ -20,9 +24,16 @@ struct walk {
 	const char *root_path;
 	size_t root_len;
 	bool limits;
+	bool file_root;      /* the root is one tracked file: recorded, never entered */
 	uint64_t bytes;
 	nono_error *err;
+	int dirs[HELD_DIRS]; /* directories with deferred entries, until flush_deferred */
+	size_t n_dirs;
+	size_t flushed;      /* entries before this index have their stat */
+	unsigned flushes;    /* a slot taken before a flush is void */
 };
+
+static int flush_deferred(struct walk *w);
 
 static void entry_stat(nono_snap_entry *e, const struct stat *st)
 {
@@ -101,13 +112,31 @@ static int add_entry(struct walk *w, int dirfd, const char *name, const struct s
 		return rc;
 	if (w->s->progress && (w->out->n & 1023) == 0)
 		w->s->progress(w->s->progress_ctx, "scanning", w->out->n, 0);
-	if (e->type != NONO_SNAP_DIR)
+	if (e->type != NONO_SNAP_DIR || w->file_root)
 		return 0;
 	int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sub < 0)
 		return nono_fail(w->err, -errno, "%s: %s", w->out->v[w->out->n - 1].path,
 				 strerror(errno));
 	return walk_dir(w, sub, rel, rel_len);
+}
+
+/* The slot in w->dirs of the directory open at dirfd, for its files' deferred stats: a dup of
+ * dirfd, taken on first use and again after a flush (which closes them all). */
+static int dir_slot(struct walk *w, int dirfd, const char *rel, long *slot, unsigned *gen)
+{
+	if (*slot >= 0 && *gen == w->flushes)
+		return 0;
+	int rc = w->n_dirs == HELD_DIRS ? flush_deferred(w) : 0;
+	if (rc < 0)
+		return rc;
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return nono_fail(w->err, -errno, "%s/%s: %s", w->root_path, rel, strerror(errno));
+	*slot = (long)w->n_dirs;
+	w->dirs[w->n_dirs++] = fd;
+	*gen = w->flushes;
+	return 0;
 }
 
 /* Walk the directory open at dirfd (ownership taken), whose path relative to the root is rel
@@ -122,6 +151,8 @@ static int walk_dir(struct walk *w, int dirfd, char *rel, size_t rel_len)
 	}
 	size_t rules_mark = w->rules.n;
 	int rc = w->s->use_gitignore ? snap_rules_load(&w->rules, dirfd, rel) : 0;
+	long slot = -1; /* dir_slot */
+	unsigned slot_gen = 0;
 	struct dirent *de;
 	while (rc == 0 && (errno = 0, de = readdir(d))) {
 		const char *name = de->d_name;
@@ -134,10 +165,14 @@ static int walk_dir(struct walk *w, int dirfd, char *rel, size_t rel_len)
 			break;
 		}
 		struct stat st;
+		if (de->d_type == DT_REG && (rc = dir_slot(w, dirfd, rel, &slot, &slot_gen)) < 0)
+			break;
 		if (de->d_type == DT_REG) {
-			/* Regular files are stat'ed after the walk, in parallel (snap_stat_deferred). */
+			/* Regular files are stat'ed later relative to their directory, in two threads
+			 * (flush_deferred). */
 			memset(&st, 0, sizeof st);
 			st.st_mode = S_IFREG;
+			st.st_ino = (ino_t)slot;
 			st.st_ctim.tv_nsec = DEFERRED;
 		} else if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)
@@ -163,14 +198,14 @@ static int walk_dir(struct walk *w, int dirfd, char *rel, size_t rel_len)
 
 struct stat_job {
 	nono_snap_entry *v;
+	const int *dirs;
 	size_t from, to;
 	int err;
 };
 
-/* lstat each deferred entry by its path. The walk opened every directory with O_NOFOLLOW; by the
- * time this runs the sandboxed command and everything it started are gone (nono_exec kills them),
- * so nothing swaps a directory for a symlink in between. An entry gone, or no longer a regular
- * file, is dropped (ctime_nsec = -2). */
+/* lstat each deferred entry relative to its directory's fd (opened by the walk with O_NOFOLLOW,
+ * so no symlink is followed on the way). An entry gone, or no longer a regular file, is dropped
+ * (ctime_nsec = -2). */
 static void *stat_range(void *arg)
 {
 	struct stat_job *j = arg;
@@ -179,7 +214,7 @@ static void *stat_range(void *arg)
 		struct stat st;
 		if (e->ctime_nsec != DEFERRED)
 			continue;
-		int r = fstatat(AT_FDCWD, e->path, &st, AT_SYMLINK_NOFOLLOW);
+		int r = fstatat(j->dirs[e->ino], strrchr(e->path, '/') + 1, &st, AT_SYMLINK_NOFOLLOW);
 		if (r == 0 && S_ISREG(st.st_mode))
 			entry_stat(e, &st);
 		else if (r == 0 || errno == ENOENT || errno == ENOTDIR)
@@ -190,22 +225,39 @@ static void *stat_range(void *arg)
 	return NULL;
 }
 
-/* Two lstat streams: git's status does the same (core.preloadIndex); on a warm cache the walk is
- * mostly these calls. */
-static int stat_deferred(struct walk *w)
+/* Take the deferred stats of entries [w->flushed, n) in two streams (git's status does the same:
+ * core.preloadIndex; on a warm cache a walk is mostly these calls), then close the held directory
+ * fds. Entries are only appended meanwhile, so their indices hold. */
+static int flush_deferred(struct walk *w)
 {
 	struct snap_vec *v = w->out;
-	struct stat_job jobs[2] = {{v->v, 0, v->n / 2, 0}, {v->v, v->n / 2, v->n, 0}};
+	size_t from = w->flushed, mid = from + (v->n - from) / 2;
+	struct stat_job jobs[2] = {{v->v, w->dirs, from, mid, 0}, {v->v, w->dirs, mid, v->n, 0}};
 	pthread_t t;
-	bool threaded = v->n >= 2048 && nono_thread_start(&t, NULL, stat_range, &jobs[1]) == 0;
+	bool threaded = v->n - from >= 2048 && nono_thread_start(&t, NULL, stat_range, &jobs[1]) == 0;
 	stat_range(&jobs[0]);
 	if (threaded)
 		pthread_join(t, NULL);
 	else
 		stat_range(&jobs[1]);
+	for (size_t i = 0; i < w->n_dirs; i++)
+		close(w->dirs[i]);
+	w->n_dirs = 0;
+	w->flushed = v->n;
+	w->flushes++;
 	int rc = jobs[0].err ? jobs[0].err : jobs[1].err;
 	if (rc < 0)
 		return nono_fail(w->err, rc, "stat in %s: %s", w->root_path, strerror(-rc));
+	return 0;
+}
+
+/* Drop the entries found gone by flush_deferred and recount the bytes. */
+static int stat_deferred(struct walk *w)
+{
+	struct snap_vec *v = w->out;
+	int rc = flush_deferred(w);
+	if (rc < 0)
+		return rc;
 	size_t k = 0;
 	w->bytes = 0;
 	for (size_t i = 0; i < v->n; i++) {
@@ -221,19 +273,51 @@ static int stat_deferred(struct walk *w)
 	return limit_check(w);
 }
 
-int snap_walk(const nono_snap *s, char *const *roots, size_t n, bool enforce_limits,
-	      struct snap_vec *out, nono_error *err)
+/* A tracked file: the one entry named by the root, from its parent directory (never followed: a
+ * symlink there is recorded as a link; a directory there as a directory, not entered). */
+static int walk_file_root(struct walk *w, const char *root)
+{
+	const char *slash = strrchr(root, '/');
+	size_t dl = (size_t)(slash - root);
+	char dir[PATH_MAX], rel[PATH_MAX];
+	if (!slash || dl >= sizeof dir || strlen(slash + 1) >= sizeof rel || !slash[1])
+		return nono_fail(w->err, -EINVAL, "%s: not a canonical file path", root);
+	memcpy(dir, root, dl);
+	dir[dl] = '\0';
+	strcpy(rel, slash + 1);
+	cleanup_fd int fd = open(dl ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		return nono_fail(w->err, -errno, "%s: %s", dl ? dir : "/", strerror(errno));
+	if (fstatat(fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : nono_fail(w->err, -errno, "%s: %s", root, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+		return 0;
+	w->root_path = root;
+	w->root_len = dl;
+	w->file_root = true;
+	int rc = add_entry(w, fd, rel, &st, rel, strlen(rel));
+	w->file_root = false;
+	return rc;
+}
+
+int snap_walk(const nono_snap *s, char *const *roots, const bool *is_file, size_t n,
+	      bool enforce_limits, struct snap_vec *out, nono_error *err)
 {
 	struct walk w = {.s = s, .out = out, .limits = enforce_limits, .err = err};
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
+		w.root = (uint32_t)i;
+		if (is_file && is_file[i]) {
+			rc = walk_file_root(&w, roots[i]);
+			continue;
+		}
 		int fd = open(roots[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0) {
 			rc = nono_fail(err, -errno, "%s: %s", roots[i], strerror(errno));
 			break;
 		}
 		char rel[PATH_MAX] = "";
-		w.root = (uint32_t)i;
 		w.root_path = roots[i];
 		w.root_len = strlen(roots[i]);
 		if (w.root_len == 1) /* "/": entries are "/x", not "//x" */
@@ -243,6 +327,8 @@ int snap_walk(const nono_snap *s, char *const *roots, size_t n, bool enforce_lim
 	snap_rules_free(&w.rules);
 	if (rc == 0)
 		rc = stat_deferred(&w);
+	for (size_t i = 0; i < w.n_dirs; i++) /* after an error */
+		close(w.dirs[i]);
 	if (rc == 0)
 		snap_vec_sort(out);
 	return rc;
@@ -291,6 +377,7 @@ void snap_parent_close(struct snap_parent_cache *c)
 int snap_parent_get(struct snap_parent_cache *c, char *const *roots, const nono_snap_entry *e,
 		      const char **base)
 {
+	(void)roots;
 	const char *rel = e->path + e->rel_offset, *slash = strrchr(rel, '/');
 	size_t dl = slash ? (size_t)(slash - rel) : 0;
 	*base = slash ? slash + 1 : rel;
@@ -298,7 +385,13 @@ int snap_parent_get(struct snap_parent_cache *c, char *const *roots, const nono_
 		return c->fd;
 	if (c->rootfd < 0 || c->root != e->root_index) {
 		snap_parent_close(c);
-		c->rootfd = open(roots[e->root_index], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		char dir[PATH_MAX];
+		size_t rl = e->rel_offset > 1 ? e->rel_offset - 1 : 0;
+		if (rl >= sizeof dir)
+			return -ENAMETOOLONG;
+		memcpy(dir, e->path, rl);
+		dir[rl] = '\0';
+		c->rootfd = open(rl ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (c->rootfd < 0)
 			return -errno;
 		c->root = e->root_index;

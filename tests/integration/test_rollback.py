@@ -204,14 +204,14 @@ def test_store_inside_a_writable_grant_is_refused(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-def test_no_writable_directory_grant_is_refused_before_running(tmp_path, env):
+def test_no_writable_grant_is_refused_before_running(tmp_path, env):
     tree = tmp_path / "tree"
     tree.mkdir()
     marker = tmp_path / "ran"
     # (max_entries/max_bytes are tested through the binding: tests/python/test_py_snapshot.py.)
     r = run_nono("run", "--rollback", "--read", tree, "--", "/bin/sh", "-c", f"touch {marker}",
                  env=env)
-    assert r.returncode == 125 and "no writable directory grant" in r.stderr
+    assert r.returncode == 125 and "no writable grant to snapshot" in r.stderr
     assert not marker.exists()
 
 
