@@ -358,11 +358,14 @@ def _run_apply(mode, abi, port, unix_path, kill_helper, check_fds=False):
     env["LD_LIBRARY_PATH"] = str(BUILD / "src" / "lib")
     if abi:
         env["NONO_MAX_LANDLOCK_ABI"] = abi
+    # A previous probe's helper may still be on its way out (it exits once its target is gone):
+    # only a helper that appeared with this probe counts.
+    stale = set(_helper_pids(-1, exe))
     p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     try:
         ready = p.stdout.readline()
         assert ready.startswith("READY"), ready
-        helpers = _helper_pids(p.pid, exe)
+        helpers = [h for h in _helper_pids(p.pid, exe) if h not in stale]
         if mode != "none":
             assert len(helpers) == 1, helpers
         if check_fds:
