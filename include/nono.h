@@ -306,6 +306,9 @@ typedef struct nono_report {
 	bool supervisor;          /* user-notification supervisor decides network syscalls, and (with
 	                             Landlock) metadata writes and watches */
 	bool userns_refused;      /* the filter refuses user namespaces (nono_caps_set_user_namespaces) */
+	bool meta_readonly_mounts; /* metadata writes (chmod, chown, utimes, xattrs) outside the write
+	                             grants meet read-only mounts (EROFS; nono_exec's private mount
+	                             namespace) rather than the supervisor's trap (EACCES) */
 	bool no_new_privs;
 	nono_net_mode net_requested;
 	nono_net_mode net_enforced;   /* what the kernel really enforces (best effort may tighten) */

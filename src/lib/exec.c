@@ -338,7 +338,8 @@ static int prepare(struct exec_state *s, const nono_caps *caps, const char *argv
 	s->path = nono_exec_resolve_program(argv0, s->envp, s->cwd_fd, &rc, err);
 	if (!s->path)
 		return rc;
-	rc = nono_plan_prepare(caps, o->flags, &s->plan, err);
+	rc = nono_plan_prepare_exec(caps, o->flags, !o->fs_audit || !nono_fsaudit_possible(), &s->plan,
+				    err);
 	if (rc == -ENOENT || rc == -EACCES) /* a grant path vanished: a policy error */
 		rc = err ? (err->code = -EINVAL) : -EINVAL;
 	if (rc < 0)

@@ -244,6 +244,8 @@ static struct {
 	bool seccomp_filter, notif_action, pidfd_getfd, wait_killable_recv;
 } facts;
 
+static bool ro_view_fact; /* written by mount_ns_supported, under mount_ns_once */
+
 /* Can a private mount namespace be made here (mounts.c)? Asked once, in a forked child: user
  * namespaces may be disabled (sysctl, AppArmor) or refused by a filter we already sit under. */
 static bool mount_ns_supported(void)
@@ -252,12 +254,14 @@ static bool mount_ns_supported(void)
 	if (pid < 0)
 		return false;
 	if (pid == 0)
-		_exit(nono_mounts_probe_child() ? 1 : 0);
+		_exit(nono_mounts_probe_child() ? 1 : nono_mounts_probe_ro() ? 2 : 0);
 	int st = 0;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return false;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	/* exit 2: a namespace, but the whole view cannot be made read-only */
+	ro_view_fact = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	return WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 2);
 }
 
 static void probe_static(void)
@@ -282,6 +286,12 @@ bool nono_kernel_mount_ns(void)
 {
 	pthread_once(&mount_ns_once, probe_mount_ns);
 	return mount_ns_fact;
+}
+
+bool nono_kernel_ro_view(void)
+{
+	pthread_once(&mount_ns_once, probe_mount_ns);
+	return ro_view_fact;
 }
 
 /* stdin/stdout/stderr go to the sandboxed command as they are. A datagram, raw or packet socket
