@@ -408,24 +408,32 @@ static int check_cwd(const struct nono_mount_op *ops)
 	return chdir(cwd) < 0 ? -errno : 0;
 }
 
-/* A recursive clone of `path` as it is now: fds[0] the path (O_PATH), fds[1] the clone; both -1
- * when the path is missing. */
-static int clone_tree(const char *path, int fds[2])
+/* A recursive clone of `path` as it is now: *clone the mount fd, -1 when the path is missing. */
+static int clone_tree(const char *path, int *clone)
 {
-	fds[0] = fds[1] = -1;
+	*clone = -1;
 	int t = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (t < 0)
 		return errno == ENOENT ? 0 : -errno;
-	int c = (int)syscall(__NR_open_tree, t, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-				    AT_EMPTY_PATH | AT_RECURSIVE);
-	if (c < 0) {
-		int e = errno;
-		close(t);
-		return -e;
-	}
-	fds[0] = t;
-	fds[1] = c;
-	return 0;
+	*clone = (int)syscall(__NR_open_tree, t, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+			      AT_EMPTY_PATH | AT_RECURSIVE);
+	int r = *clone < 0 ? -errno : 0;
+	close(t);
+	return r;
+}
+
+/* Put a clone back at `path`, looked up now: through the binds made since (a writable grant
+ * inside a read-only bind lands on top of that bind, not under it). */
+static int put_back(int clone, const char *path)
+{
+	if (clone < 0)
+		return 0;
+	int t = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (t < 0)
+		return errno == ENOENT ? 0 : -errno;
+	int r = attach(clone, t);
+	close(t);
+	return r;
 }
 
 /* The read-only view: clone every write grant ('W', and 'w' inside read-only binds) as it is
@@ -438,10 +446,10 @@ static int make_ro_view(const struct nono_mount_op *ops, int *fds, size_t *nfd)
 	int r = 0;
 	for (size_t i = 1; !r && ops[i].kind; i++)
 		if (ops[i].kind == 'W' || ops[i].kind == 'w') {
-			if (*nfd + 2 > 2 * RO_VIEW_MAX_CLONES)
+			if (*nfd >= RO_VIEW_MAX_CLONES)
 				return -E2BIG;
 			r = clone_tree(ops[i].path, fds + *nfd);
-			*nfd += 2;
+			++*nfd;
 		}
 	struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
 	if (!r && syscall(__NR_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &a, sizeof a) < 0)
@@ -458,8 +466,7 @@ static int apply_ops(const struct nono_mount_op *ops, const int *fds, bool *cove
 		char kind = ops[i].kind;
 		*covers = *covers || kind == 'd';
 		if (kind == 'W' || (ro && kind == 'w')) {
-			r = fds[k + 1] >= 0 ? attach(fds[k + 1], fds[k]) : 0;
-			k += 2;
+			r = put_back(fds[k++], ops[i].path);
 		} else {
 			r = kind == 'd' ? cover(ops[i].path) : rebind(ops[i].path, kind == 'r');
 		}
@@ -470,7 +477,7 @@ static int apply_ops(const struct nono_mount_op *ops, const int *fds, bool *cove
 int nono_mounts_enter(const struct nono_mount_op *ops)
 {
 	bool priv = geteuid() == 0, covers = false;
-	int fds[2 * RO_VIEW_MAX_CLONES];
+	int fds[RO_VIEW_MAX_CLONES];
 	size_t nfd = 0;
 	int r = enter_namespace(priv);
 	if (!r && ops[0].kind == 'R')
