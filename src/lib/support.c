@@ -247,21 +247,36 @@ static struct {
 static bool ro_view_fact; /* written by mount_ns_supported, under mount_ns_once */
 
 /* Can a private mount namespace be made here (mounts.c)? Asked once, in a forked child: user
- * namespaces may be disabled (sysctl, AppArmor) or refused by a filter we already sit under. */
+ * namespaces may be disabled (sysctl, AppArmor) or refused by a filter we already sit under.
+ * The answer comes through a pipe from a grandchild: tearing a mount namespace down waits for an
+ * RCU grace period (~2 ms on a loaded machine), which the orphaned grandchild then spends off our
+ * path (init or the nearest subreaper reaps it); we wait only for the child, which exits at once.
+ * The byte: '0' both, '2' a namespace but no read-only view; nothing: neither. */
 static bool mount_ns_supported(void)
 {
-	pid_t pid = fork();
-	if (pid < 0)
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
 		return false;
-	if (pid == 0)
-		_exit(nono_mounts_probe_child() ? 1 : nono_mounts_probe_ro() ? 2 : 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		pid_t g = fork();
+		if (g != 0)
+			_exit(g < 0);
+		char c = nono_mounts_probe_child() ? '1' : nono_mounts_probe_ro() ? '2' : '0';
+		_exit(write(p[1], &c, 1) == 1 ? 0 : 1);
+	}
+	close(p[1]);
 	int st = 0;
-	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return false;
-	/* exit 2: a namespace, but the whole view cannot be made read-only */
-	ro_view_fact = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	return WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 2);
+	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	char c = '1';
+	ssize_t n = -1;
+	while (pid > 0 && (n = read(p[0], &c, 1)) < 0 && errno == EINTR)
+		;
+	close(p[0]);
+	ro_view_fact = n == 1 && c == '0';
+	return n == 1 && (c == '0' || c == '2');
 }
 
 static void probe_static(void)
