@@ -263,6 +263,9 @@ typedef struct nono_support {
 	bool x86_64;              /* running on x86_64 (i386/x32 checks apply) */
 	bool mount_ns;            /* a private mount namespace can be made for nono_exec's command
 	                             (deny paths and read-only grants inside grants, mounts.c) */
+	bool ro_view;             /* and made read-only outside the write grants (recursive
+	                             mount_setattr): metadata writes meet read-only mounts there rather
+	                             than the supervisor's trap */
 } nono_support;
 
 /* Probe the running kernel (cheap; not cached). Always fills *out; returns 0. */

@@ -290,7 +290,8 @@ static int plan_prepare(const nono_caps *caps, unsigned flags, bool for_run, boo
 	struct nono_kernel k;
 	nono_kernel_probe(&k);
 	const char *trap = getenv("NONO_META_TRAP");
-	ro_view = ro_view && !(trap && !strcmp(trap, "1"));
+	/* (the view serves only a Landlock-restricted, filtered command: no probe fork otherwise) */
+	ro_view = ro_view && !(trap && !strcmp(trap, "1")) && k.landlock_abi >= 1 && k.seccomp_filter;
 	k.mount_ns = (ro_view || nono_mounts_wanted(caps)) && nono_kernel_mount_ns();
 	k.ro_view = ro_view && k.mount_ns && nono_kernel_ro_view();
 	int r = nono_plan_decide(caps, &k, flags, plan, err);

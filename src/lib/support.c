@@ -398,6 +398,7 @@ int nono_support_query(nono_support *out)
 	out->pidfd_getfd = pidfd_getfd_supported();
 	out->wait_killable_recv = out->seccomp_filter && wait_killable_recv_supported();
 	out->mount_ns = nono_kernel_mount_ns();
+	out->ro_view = nono_kernel_ro_view();
 	return 0;
 }
 
@@ -461,11 +462,12 @@ char *nono_support_text(const nono_support *s)
 			 "pidfd_getfd (5.6): %s\n"
 			 "seccomp WAIT_KILLABLE_RECV (5.19): %s\n"
 			 "seccomp sync wake-up (6.6): %s\n"
-			 "private mount namespace (deny inside grants): %s\n",
+			 "private mount namespace (deny inside grants): %s\n"
+			 "read-only view (metadata writes outside write grants: EROFS): %s\n",
 			 s->kernel_release[0] ? s->kernel_release : "unknown",
 			 s->x86_64 ? "x86_64" : "not x86_64", ll, abis, yn(s->seccomp_filter),
 			 yn(s->seccomp_user_notif), yn(s->pidfd_getfd), yn(s->wait_killable_recv),
-			 yn(s->sync_wakeup), yn(s->mount_ns));
+			 yn(s->sync_wakeup), yn(s->mount_ns), yn(s->ro_view));
 	return n < 0 ? NULL : out;
 }
 
@@ -501,6 +503,7 @@ char *nono_support_json(const nono_support *s)
 	bad |= json_object_set_new(o, "sync_wakeup", json_boolean(s->sync_wakeup));
 	bad |= json_object_set_new(o, "x86_64", json_boolean(s->x86_64));
 	bad |= json_object_set_new(o, "mount_ns", json_boolean(s->mount_ns));
+	bad |= json_object_set_new(o, "ro_view", json_boolean(s->ro_view));
 	char *txt = bad ? NULL : json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return txt;
