@@ -74,7 +74,7 @@ static const char *stage_name(int stage)
 	case ST_SIGNALS: return "resetting signal dispositions";
 	case ST_EXEC: return "execve";
 	case ST_REAPER: return "starting the reaper (child subreaper, /proc/thread-self/children, fork)";
-	case ST_MOUNTS: return "covering deny paths and making the read-only view in a private mount namespace";
+	case ST_MOUNTS: return "covering deny paths, making the read-only view (mount namespace)";
 	default: return "unknown stage";
 	}
 }
