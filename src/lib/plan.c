@@ -281,17 +281,14 @@ static void plan_free_parts(struct nono_plan *plan)
 }
 
 /* Probe, decide, build. `for_run`: the plan will be entered, so a proxy port must be known.
- * `ro_view`: nono_exec's command (or its report) may get the read-only view (mounts.c).
- * NONO_META_TRAP=1 keeps the supervisor's trap instead (a test knob, like NONO_MAX_LANDLOCK_ABI:
- * both mechanisms refuse the same calls). */
+ * `ro_view`: nono_exec's command (or its report) may get the read-only view (mounts.c). */
 static int plan_prepare(const nono_caps *caps, unsigned flags, bool for_run, bool ro_view,
 			struct nono_plan *plan, nono_error *err)
 {
 	struct nono_kernel k;
 	nono_kernel_probe(&k);
-	const char *trap = getenv("NONO_META_TRAP");
 	/* (the view serves only a Landlock-restricted, filtered command: no probe fork otherwise) */
-	ro_view = ro_view && !(trap && !strcmp(trap, "1")) && k.landlock_abi >= 1 && k.seccomp_filter;
+	ro_view = ro_view && k.landlock_abi >= 1 && k.seccomp_filter;
 	k.mount_ns = (ro_view || nono_mounts_wanted(caps)) && nono_kernel_mount_ns();
 	k.ro_view = ro_view && k.mount_ns && nono_kernel_ro_view();
 	int r = nono_plan_decide(caps, &k, flags, plan, err);

@@ -303,8 +303,14 @@ bool nono_kernel_mount_ns(void)
 	return mount_ns_fact;
 }
 
+/* NONO_META_TRAP=1 answers "no read-only view" so that the plan falls back to the supervisor's
+ * trap: a test knob read here, beside NONO_MAX_LANDLOCK_ABI, because both only make the kernel
+ * look less capable (both mechanisms refuse the same calls). */
 bool nono_kernel_ro_view(void)
 {
+	const char *trap = getenv("NONO_META_TRAP");
+	if (trap && !strcmp(trap, "1"))
+		return false;
 	pthread_once(&mount_ns_once, probe_mount_ns);
 	return ro_view_fact;
 }

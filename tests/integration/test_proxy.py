@@ -961,17 +961,22 @@ def netns_main():
     print(json.dumps(out))
 
 
-@pytest.fixture(scope="module")
-def netns():
+def run_netns_main(script, timeout):
+    """Run `script --netns` in a new user+mount+network namespace; its last stdout line is JSON."""
     if not shutil.which("unshare"):
         pytest.skip("unshare(1) missing")
     probe = subprocess.run(["unshare", "-rmn", "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip("cannot create user+mount+network namespaces here: " + probe.stderr.decode())
-    r = subprocess.run(["unshare", "-rmn", sys.executable, __file__, "--netns"], capture_output=True,
-                       text=True, timeout=240, env=dict(os.environ, NONO_BUILD_DIR=str(BUILD)))
+    r = subprocess.run(["unshare", "-rmn", sys.executable, script, "--netns"], capture_output=True,
+                       text=True, timeout=timeout, env=dict(os.environ, NONO_BUILD_DIR=str(BUILD)))
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def netns():
+    return run_netns_main(__file__, 240)
 
 
 def test_netns_denied_name_makes_no_dns_query(netns):

@@ -6,9 +6,7 @@ Runs this file as a script inside `unshare -rmn` (as test_proxy.py does): only l
 server on 127.0.0.1:53 that counts the queries it sees and whose records the test changes mid-run.
 """
 import json
-import os
 import pathlib
-import shutil
 import socket
 import subprocess
 import sys
@@ -84,15 +82,7 @@ def netns_main():
 
 @pytest.fixture(scope="module")
 def netns():
-    if not shutil.which("unshare"):
-        pytest.skip("unshare(1) missing")
-    probe = subprocess.run(["unshare", "-rmn", "true"], capture_output=True)
-    if probe.returncode != 0:
-        pytest.skip("cannot create user+mount+network namespaces here: " + probe.stderr.decode())
-    r = subprocess.run(["unshare", "-rmn", sys.executable, __file__, "--netns"], capture_output=True,
-                       text=True, timeout=120, env=dict(os.environ, NONO_BUILD_DIR=str(tp.BUILD)))
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return tp.run_netns_main(__file__, 120)
 
 
 def q(res, name):
