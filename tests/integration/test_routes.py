@@ -231,3 +231,41 @@ def test_credential_source_errors(up, pki, tmp_path):
     # a --credential for a prefix that has no --route
     r = run_nono("run", "--route", "a=https://x.example", "--credential", "b=env://X", "--", "x")
     assert r.returncode == 125 and "no --route" in r.stderr
+
+
+def test_connection_header_cannot_strip_the_body_framing(up, pki):
+    """Review of 2026-12-05 (F1): `Connection: Content-Length` used to drop Content-Length from the
+    head sent upstream while the proxy still relayed the body by it, so the body became a second
+    request no route check saw (it got the real secret past the endpoint rules). The framing is
+    forwarded as relayed: the upstream sees exactly the requests the proxy parsed."""
+    p = subprocess.Popen([str(NONO), "proxy", "-q", *route_args(up, pki), "--route-endpoint",
+                          "openai=POST:/echo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env_with_secret())
+    try:
+        lines = [p.stdout.readline().strip() for _ in range(3)]
+        env = dict(x.split("=", 1) for x in lines[1:])
+        import socket
+        import urllib.parse
+        u = urllib.parse.urlsplit(env["OPENAI_BASE_URL"])
+        auth = f"Authorization: Bearer {env['NONO_TEST_SECRET']}\r\n"
+        smug = b"DELETE /v1/admin HTTP/1.1\r\nHost: x\r\nX-Ignore: "
+        for conn in ("Content-Length", "Transfer-Encoding, Content-Length"):
+            r1 = (f"POST {u.path}/echo HTTP/1.1\r\nHost: x\r\n{auth}Connection: {conn}\r\n"
+                  f"Content-Length: {len(smug)}\r\n\r\n").encode() + smug
+            r2 = f"POST {u.path}/echo HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 1\r\n\r\nA".encode()
+            with socket.create_connection((u.hostname, u.port), timeout=20) as s:
+                s.sendall(r1 + r2)
+                got, deadline = b"", time.monotonic() + 20
+                while got.count(b"HTTP/1.1 ") < 2 and time.monotonic() < deadline:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+            assert got.count(b"HTTP/1.1 200") == 2, got
+            assert SECRET.encode() not in got
+    finally:
+        p.terminate()
+        out, err = p.communicate(timeout=30)
+    assert [x["path"] for x in up.seen] == ["/v1/echo"] * 4, up.seen
+    assert [x["body"] for x in up.seen] == [smug.decode(), "A"] * 2, up.seen
+    assert SECRET not in out + err

@@ -198,6 +198,31 @@ bool http_list_has(const char *v, size_t len, const char *token)
 	return false;
 }
 
+bool http_is_hop_header(const http_header *hd, const http_head *h)
+{
+	static const char *const hop[] = {"Host", "Proxy-Authorization", "Proxy-Connection", "Connection",
+					  "Keep-Alive", "TE", "Upgrade", "Proxy-Authenticate", "Trailer"};
+	for (size_t i = 0; i < N_ELEMENTS(hop); i++)
+		if (http_token_eq(hd->name, hd->name_len, hop[i]))
+			return true;
+	/* The framing fields stay whatever Connection says: the body is relayed by the framing this
+	 * head declares, so the upstream must see the same (dropping Content-Length made the body a
+	 * second, unchecked request: review of 2026-12-05, F1). */
+	if (http_token_eq(hd->name, hd->name_len, "Content-Length") ||
+	    http_token_eq(hd->name, hd->name_len, "Transfer-Encoding"))
+		return false;
+	char name[64];
+	if (hd->name_len >= sizeof name)
+		return false;
+	memcpy(name, hd->name, hd->name_len);
+	name[hd->name_len] = '\0';
+	/* Fields the client named in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
+	for (int i = http_find_header(h, "Connection", 0); i >= 0; i = http_find_header(h, "Connection", i + 1))
+		if (http_list_has(h->headers[i].value, h->headers[i].value_len, name))
+			return true;
+	return false;
+}
+
 static int parse_length(const char *v, size_t len, uint64_t *out)
 {
 	if (len == 0 || len > 18)

@@ -115,6 +115,9 @@ int http_find_header(const http_head *h, const char *name, int from);
 bool http_token_eq(const char *s, size_t len, const char *lit);
 /* Does a comma-separated header value contain `token` (case-insensitive)? */
 bool http_list_has(const char *v, size_t len, const char *token);
+/* Is this request header hop-by-hop (not forwarded): the fixed list, or named in Connection —
+ * never Content-Length or Transfer-Encoding, which frame the body the proxy relays. */
+bool http_is_hop_header(const http_header *hd, const http_head *h);
 
 /* Body framing of a message. */
 enum http_body_kind { HTTP_BODY_NONE, HTTP_BODY_LENGTH, HTTP_BODY_CHUNKED, HTTP_BODY_UNTIL_CLOSE };

@@ -50,27 +50,6 @@ static void field(char *dst, size_t cap, const char *src, size_t len)
 	dst[n] = '\0';
 }
 
-static bool is_hop_header(const http_header *h, const http_head *head)
-{
-	static const char *const hop[] = {"Host", "Proxy-Authorization", "Proxy-Connection", "Connection",
-					  "Keep-Alive", "TE", "Upgrade", "Proxy-Authenticate"};
-	for (size_t i = 0; i < N_ELEMENTS(hop); i++)
-		if (http_token_eq(h->name, h->name_len, hop[i]))
-			return true;
-	/* Fields the client named in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
-	for (int i = http_find_header(head, "Connection", 0); i >= 0;
-	     i = http_find_header(head, "Connection", i + 1)) {
-		char name[64];
-		if (h->name_len < sizeof name) {
-			memcpy(name, h->name, h->name_len);
-			name[h->name_len] = '\0';
-			if (http_list_has(head->headers[i].value, head->headers[i].value_len, name))
-				return true;
-		}
-	}
-	return false;
-}
-
 /* Rewrite an absolute-form request for the origin server: origin-form target, our Host, no
  * hop-by-hop fields, Connection: close (one upstream connection per request). Upgrade is dropped
  * with the other hop-by-hop fields: an upgraded connection would be an unframed tunnel that bypasses
@@ -94,7 +73,7 @@ static int build_upstream_head(struct conn *c, const http_head *h, const char *h
 	size_t len = (size_t)n;
 	for (size_t i = 0; i < h->nheaders; i++) {
 		const http_header *hd = &h->headers[i];
-		if (is_hop_header(hd, h))
+		if (http_is_hop_header(hd, h))
 			continue;
 		memcpy(b + len, hd->name, hd->name_len);
 		len += hd->name_len;

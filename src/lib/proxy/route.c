@@ -210,25 +210,6 @@ static bool basic_has_placeholder(const struct np_route *r, const char *v, size_
 	return ok;
 }
 
-static bool hop_or_host(const http_header *hd, const http_head *h)
-{
-	static const char *const hop[] = {"Host", "Proxy-Authorization", "Proxy-Connection", "Connection",
-					  "Keep-Alive", "TE", "Upgrade", "Proxy-Authenticate", "Trailer"};
-	for (size_t i = 0; i < N_ELEMENTS(hop); i++)
-		if (http_token_eq(hd->name, hd->name_len, hop[i]))
-			return true;
-	for (int i = http_find_header(h, "Connection", 0); i >= 0; i = http_find_header(h, "Connection", i + 1)) {
-		char name[64];
-		if (hd->name_len < sizeof name) {
-			memcpy(name, hd->name, hd->name_len);
-			name[hd->name_len] = '\0';
-			if (http_list_has(h->headers[i].value, h->headers[i].value_len, name))
-				return true;
-		}
-	}
-	return false;
-}
-
 /* The header that carries the credential in this route's mode (NULL: none, it is in the URL). */
 static const char *cred_header(const struct np_route *r)
 {
@@ -246,7 +227,7 @@ static bool put_headers(struct obuf *o, const http_head *h, const struct np_rout
 	bool presented = false;
 	for (size_t i = 0; i < h->nheaders; i++) {
 		const http_header *hd = &h->headers[i];
-		if (hop_or_host(hd, h))
+		if (http_is_hop_header(hd, h))
 			continue;
 		if (ch && http_token_eq(hd->name, hd->name_len, ch)) {
 			presented |= r->mode == NONO_INJECT_BASIC_AUTH
