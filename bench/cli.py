@@ -10,7 +10,6 @@ several rounds.
 for a before/after on the same machine at the same moment.
 """
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,22 +30,14 @@ cases = {
     "nono run (fs policy)": [nono, "run", "--read", "/tmp", "--", "/bin/true"],
     "nono run --net-block": [nono, "run", "--net-block", "--", "/bin/true"],
 }
-# Issue 11: the read-only view (mount namespace probe, one clone per write grant, one recursive
-# mount_setattr) against the supervisor's metadata trap it replaces (NONO_META_TRAP=1).
-cases["nono run (metadata trap)"] = [nono, "run", "--", "/bin/true"]
-envs = {"nono run (metadata trap)": dict(os.environ, NONO_META_TRAP="1")}
 if other:
     cases["other: nono run -- /bin/true"] = [other, "run", "--", "/bin/true"]
 times = {k: [] for k in cases}
-cpu = {k: [] for k in cases}
 for _ in range(rounds):
     for name, argv in cases.items():
-        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        subprocess.run(argv, check=True, env=envs.get(name))
+        subprocess.run(argv, check=True)
         times[name].append((time.perf_counter() - t0) * 1e3)
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu[name].append((r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1e3)
 
 
 def p(v, q):
@@ -66,8 +57,7 @@ base = statistics.median(times["plain /bin/true"])
 for name, v in times.items():
     med = statistics.median(v)
     print(f"{name:30s} median {med:6.3f} ms  p90 {p(v, 0.9):6.3f} ms  "
-          f"ratio {med / base:4.2f}x  added {med - base:+.3f} ms  "
-          f"cpu median {statistics.median(cpu[name]):6.3f} ms")
+          f"ratio {med / base:4.2f}x  added {med - base:+.3f} ms")
 print(f"shared objects loaded by {nono}: {shared_objects(nono)} (ldd, incl. the loader)")
 if other:
     print(f"shared objects loaded by {other}: {shared_objects(other)}")

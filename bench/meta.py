@@ -1,9 +1,7 @@
 #!/usr/bin/env python3
-"""Metadata writes under nono (issue 11): what `tar x`, `make` and one call cost.
+"""Metadata writes under the supervisor (issue 11): what `tar x`, `make` and one call cost.
 
-Interleaved in one run, each case against its unsandboxed baseline, under both mechanisms: `nono`
-(the read-only view: metadata calls inside the write grants run natively) and `trap` (the
-supervisor's trap, NONO_META_TRAP=1, what nono falls back to where no mount namespace can be made):
+Interleaved in one run, each case against its unsandboxed baseline:
   - tar: `tar xf` of a 10,000-file tarball (100 directories, modes 0600/0640/0644/0755, old mtimes:
     tar sets mode and times on every file) into a write grant; target <= 1.5x;
   - make: a clean `make` with gcc of a small C project (24 sources, one program); target <= 1.05x;
@@ -91,47 +89,40 @@ tb = make_tarball()
 proj = make_project()
 dest = os.path.join(work, "dest")
 env = dict(os.environ, TMPDIR=proj)
-KINDS = ("plain", "nono", "trap")  # trap: NONO_META_TRAP=1, the supervisor's fallback
-trap_env = dict(env, NONO_META_TRAP="1")
-res = {f"{c} {k}": [] for c in ("tar", "make") for k in KINDS}
+res = {k: [] for k in ("tar plain", "tar nono", "make plain", "make nono")}
 for r in range(rounds):
-    order = KINDS[r % 3:] + KINDS[:r % 3]  # rotate which goes first
-    for k in order:
+    order = [False, True] if r % 2 == 0 else [True, False]
+    for sb in order:
         shutil.rmtree(dest, ignore_errors=True)
         os.makedirs(dest)
         argv = ["tar", "xf", tb, "-C", dest]
-        res[f"tar {k}"].append(timed(argv if k == "plain" else sandboxed(dest, argv),
-                                     env=trap_env if k == "trap" else None))
-    for k in order:
+        res["tar nono" if sb else "tar plain"].append(timed(sandboxed(dest, argv) if sb else argv))
+    for sb in order:
         subprocess.run(["make", "-s", "clean"], cwd=proj, check=True)
         argv = ["make", "-s", "-j1"]
-        res[f"make {k}"].append(timed(argv if k == "plain" else sandboxed(proj, argv),
-                                      env=trap_env if k == "trap" else env, cwd=proj))
+        res["make nono" if sb else "make plain"].append(
+            timed(sandboxed(proj, argv) if sb else argv, env=env, cwd=proj))
 for case in ("tar", "make"):
     target = 1.5 if case == "tar" else 1.05
     for i, what in ((0, "wall"), (1, "cpu ")):
         pl = [x[i] for x in res[f"{case} plain"]]
-        p = statistics.median(pl)
-        for k in KINDS[1:]:
-            nn = [x[i] for x in res[f"{case} {k}"]]
-            n = statistics.median(nn)
-            print(f"{case:5s} {what} {k:5s} plain median {p * 1e3:8.1f} ms  nono median "
-                  f"{n * 1e3:8.1f} ms  ratio {n / p:5.2f}x (target <= {target}x)  added "
-                  f"{(n - p) * 1e3:+.1f} ms  [plain {', '.join(f'{x * 1e3:.0f}' for x in pl)}; "
-                  f"{k} {', '.join(f'{x * 1e3:.0f}' for x in nn)}]")
+        nn = [x[i] for x in res[f"{case} nono"]]
+        p, n = statistics.median(pl), statistics.median(nn)
+        print(f"{case:5s} {what} plain median {p * 1e3:8.1f} ms  nono median {n * 1e3:8.1f} ms  "
+              f"ratio {n / p:5.2f}x (target <= {target}x)  added {(n - p) * 1e3:+.1f} ms  "
+              f"[plain {', '.join(f'{x * 1e3:.0f}' for x in pl)}; "
+              f"nono {', '.join(f'{x * 1e3:.0f}' for x in nn)}]")
 lat = {}
-for k in KINDS:
+for sb in (False, True):
     cdir = os.path.join(work, "lat")
     os.makedirs(cdir, exist_ok=True)
     argv = [bench_meta, cdir, "20000"]
-    out = subprocess.run(argv if k == "plain" else
-                         [nono, "run", "-a", cdir, "-r", os.path.dirname(bench_meta), "--", *argv],
-                         env=dict(os.environ, NONO_META_TRAP="1") if k == "trap" else None,
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([nono, "run", "-a", cdir, "-r", os.path.dirname(bench_meta), "--", *argv]
+                         if sb else argv, check=True, capture_output=True, text=True).stdout
     for line in out.splitlines():
         name, rest = line.rsplit(" median_ns=", 1)
         lat.setdefault(name, []).append(int(rest.split()[0]))
-for name, (p, n, t) in lat.items():
-    print(f"{name:16s} plain {p / 1e3:7.2f} us  nono {n / 1e3:7.2f} us ({n / p:4.1f}x)  "
-          f"trap {t / 1e3:7.2f} us ({t / p:5.1f}x)")
+for name, (p, n) in lat.items():
+    print(f"{name:16s} plain {p / 1e3:7.2f} us  supervised {n / 1e3:7.2f} us  ratio {n / p:6.1f}x"
+          f"  added {(n - p) / 1e3:+7.2f} us")
 shutil.rmtree(work)

@@ -263,9 +263,6 @@ typedef struct nono_support {
 	bool x86_64;              /* running on x86_64 (i386/x32 checks apply) */
 	bool mount_ns;            /* a private mount namespace can be made for nono_exec's command
 	                             (deny paths and read-only grants inside grants, mounts.c) */
-	bool ro_view;             /* and made read-only outside the write grants (recursive
-	                             mount_setattr): metadata writes meet read-only mounts there rather
-	                             than the supervisor's trap */
 } nono_support;
 
 /* Probe the running kernel (cheap; not cached). Always fills *out; returns 0. */
@@ -309,9 +306,6 @@ typedef struct nono_report {
 	bool supervisor;          /* user-notification supervisor decides network syscalls, and (with
 	                             Landlock) metadata writes and watches */
 	bool userns_refused;      /* the filter refuses user namespaces (nono_caps_set_user_namespaces) */
-	bool meta_readonly_mounts; /* metadata writes (chmod, chown, utimes, xattrs) outside the write
-	                             grants meet read-only mounts (EROFS; nono_exec's private mount
-	                             namespace) rather than the supervisor's trap (EACCES) */
 	bool no_new_privs;
 	nono_net_mode net_requested;
 	nono_net_mode net_enforced;   /* what the kernel really enforces (best effort may tighten) */

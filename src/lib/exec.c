@@ -74,7 +74,7 @@ static const char *stage_name(int stage)
 	case ST_SIGNALS: return "resetting signal dispositions";
 	case ST_EXEC: return "execve";
 	case ST_REAPER: return "starting the reaper (child subreaper, /proc/thread-self/children, fork)";
-	case ST_MOUNTS: return "covering deny paths, making the read-only view (mount namespace)";
+	case ST_MOUNTS: return "covering deny paths in a private mount namespace";
 	default: return "unknown stage";
 	}
 }
@@ -338,8 +338,7 @@ static int prepare(struct exec_state *s, const nono_caps *caps, const char *argv
 	s->path = nono_exec_resolve_program(argv0, s->envp, s->cwd_fd, &rc, err);
 	if (!s->path)
 		return rc;
-	rc = nono_plan_prepare_exec(caps, o->flags, !o->fs_audit || !nono_fsaudit_possible(), &s->plan,
-				    err);
+	rc = nono_plan_prepare(caps, o->flags, &s->plan, err);
 	if (rc == -ENOENT || rc == -EACCES) /* a grant path vanished: a policy error */
 		rc = err ? (err->code = -EINVAL) : -EINVAL;
 	if (rc < 0)

@@ -94,11 +94,6 @@ int nono_fsaudit_open(struct nono_fsaudit *fa, int landlock_abi)
 	return 0;
 }
 
-bool nono_fsaudit_possible(void)
-{
-	return nono_landlock_abi() >= 7 && audit_enabled() > 0;
-}
-
 void nono_fsaudit_close(struct nono_fsaudit *fa)
 {
 	if (fa->fd >= 0)

@@ -26,9 +26,5 @@ NONO_HIDDEN int nono_fsaudit_open(struct nono_fsaudit *fa, int landlock_abi);
 NONO_HIDDEN void nono_fsaudit_collect(struct nono_fsaudit *fa, pid_t cmd_pid,
 				      const struct nono_fsaudit_sink *sink);
 NONO_HIDDEN void nono_fsaudit_close(struct nono_fsaudit *fa);
-/* Could Landlock's denials be read back here (ABI 7 after any cap, audit enabled)? nono_exec
- * keeps the supervisor's metadata trap then: under the read-only view a write outside the grants
- * meets the read-only mount (EROFS) before Landlock, which then neither denies nor logs it. */
-NONO_HIDDEN bool nono_fsaudit_possible(void);
 
 #endif

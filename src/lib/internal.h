@@ -104,9 +104,6 @@ struct nono_kernel {
 	                             packet socket, else -1 */
 	bool mount_ns;            /* a private mount namespace (with a user namespace when
 	                             unprivileged) and a tmpfs can be made here (mounts.c) */
-	bool ro_view;             /* nono_exec's command can get a read-only view with the write
-	                             grants writable on top (mount_ns, and NONO_META_TRAP unset;
-	                             filled by plan_prepare for nono_exec plans only) */
 };
 NONO_HIDDEN void nono_kernel_probe(struct nono_kernel *k);
 /* Can a private mount namespace be made here (mounts.c)? Probed once, on first use (a fork). */
@@ -133,16 +130,11 @@ enum {
 	NONO_SC_NO_USERNS = 1u << 6, /* user namespaces refused (not nono_caps_set_user_namespaces) */
 	NONO_SC_META = 1u << 8,     /* Landlock on, a supervisor: metadata writes and watches go to it */
 	NONO_SC_NOMETA = 1u << 9,   /* Landlock on, no supervisor: metadata writes and watches denied */
-	NONO_SC_META_RO = 1u << 10, /* Landlock on, a supervisor, a read-only view (mounts.c): only the
-	                               watches go to it; metadata writes meet the read-only mounts */
 };
 
 /* One step of the command's private mount namespace (mounts.c), applied in order. */
 struct nono_mount_op {
-	char kind;        /* 'r' read-only bind, 'w' writable bind, 'd' deny cover; 0 ends the list.
-	                     'R' (first, path "/"): make the whole view read-only, after cloning
-	                     every 'W' (a write grant in no other) and 'w' as they are; 'W' then
-	                     puts its clone back on top (mounts.c, nono_mounts_decide_ro) */
+	char kind;        /* 'r' read-only bind, 'w' writable bind, 'd' deny cover; 0 ends the list */
 	const char *path; /* a grant's or deny path's canonical path (borrowed from the caps) */
 };
 
@@ -162,8 +154,6 @@ struct nono_plan {
 	struct nono_mount_op *mount_ops; /* the command's private mount namespace (mounts.c): an
 	                               array ended by kind 0 (owned; paths borrowed from the caps),
 	                               NULL when none is needed */
-	bool ro_view;               /* mount_ops starts with 'R': metadata writes outside the write
-	                               grants meet read-only mounts (EROFS), not the supervisor */
 	nono_report report;
 	/* built (landlock.c, seccomp.c) */
 	int ruleset_fd;             /* Landlock ruleset, -1 if none */
@@ -178,11 +168,6 @@ NONO_HIDDEN int nono_plan_decide(const nono_caps *caps, const struct nono_kernel
  * set, plan->report still says what was decided, and nothing is left to release. */
 NONO_HIDDEN int nono_plan_prepare(const nono_caps *caps, unsigned flags, struct nono_plan *plan,
 				  nono_error *err);
-/* The same for nono_exec's command, which can get a private mount namespace: with `ro_view_ok`
- * (false when the caller wants Landlock to see every write denial: fs_audit) the plan makes the
- * command's view read-only with the write grants writable on top, where the kernel allows. */
-NONO_HIDDEN int nono_plan_prepare_exec(const nono_caps *caps, unsigned flags, bool ro_view_ok,
-				       struct nono_plan *plan, nono_error *err);
 /* Enter the sandbox: no_new_privs, Landlock, seccomp. Async-signal-safe (raw syscalls only), safe
  * to call between fork and execve. *listener_fd gets the notification fd when plan->notify, else -1.
  * Returns 0 or -errno. */
@@ -201,22 +186,11 @@ NONO_HIDDEN int nono_mounts_decide(const nono_caps *caps, const struct nono_kern
 				   bool best_effort, struct nono_plan *plan, nono_error *err);
 NONO_HIDDEN int nono_mounts_enter(const struct nono_mount_op *ops);
 NONO_HIDDEN int nono_mounts_probe_child(void);
-/* After nono_mounts_probe_child succeeded, in the same child: can the view be made read-only
- * (recursive mount_setattr)? 0 or an errno. */
-NONO_HIDDEN int nono_mounts_probe_ro(void);
-/* Was the read-only view possible in support.c's probe (nono_kernel_mount_ns asked first)? */
-NONO_HIDDEN bool nono_kernel_ro_view(void);
 NONO_HIDDEN bool nono_mounts_write_blocked(const nono_caps *caps, const char *p);
 /* caps_deny.c: the deny path covering canonical absolute `p` (equal or below), or NULL. */
 NONO_HIDDEN const char *nono_caps_denied_by(const nono_caps *caps, const char *p);
 /* Does `caps` need the namespace at all (a deny path or read-only grant inside a grant)? */
 NONO_HIDDEN bool nono_mounts_wanted(const nono_caps *caps);
-/* The read-only view (issue 11, metadata writes): prepends 'R' and one 'W' a top-level write
- * grant to plan->mount_ops and sets plan->ro_view. Returns false (plan untouched) when the view
- * cannot be had: no k->ro_view, too many write grants, out of memory; *why then says so. A write
- * grant of "/" needs no view: true, nothing added (everything is writable anyway). */
-NONO_HIDDEN bool nono_mounts_decide_ro(const nono_caps *caps, const struct nono_kernel *k,
-				       struct nono_plan *plan, const char **why);
 
 /* landlock.c: the ruleset the plan describes. *ruleset_fd = -1 when the plan has no Landlock. */
 NONO_HIDDEN int nono_landlock_build(const nono_caps *caps, const struct nono_plan *plan,

@@ -181,58 +181,6 @@ int nono_mounts_decide(const nono_caps *caps, const struct nono_kernel *k, bool 
 	return 0;
 }
 
-/* The read-only view (issue 11): Landlock does not mediate chmod, chown, utimes or xattrs; a
- * read-only mount refuses them all in the kernel (EROFS), race-free, while the write grants, cloned
- * before and put back on top, keep native speed. At most this many clones ('W' and 'w'). */
-#define RO_VIEW_MAX_CLONES 64
-
-/* A write grant inside no other write grant (the first of equal paths). */
-static bool is_top_write(const nono_caps *caps, size_t i)
-{
-	const struct grant *g = &caps->grants[i];
-	if (!(g->access & NONO_ACCESS_WRITE) || covering(caps, g->resolved, NONO_ACCESS_WRITE, g))
-		return false;
-	for (size_t j = 0; j < i; j++)
-		if ((caps->grants[j].access & NONO_ACCESS_WRITE) &&
-		    !strcmp(caps->grants[j].resolved, g->resolved))
-			return false;
-	return true;
-}
-
-bool nono_mounts_decide_ro(const nono_caps *caps, const struct nono_kernel *k,
-			   struct nono_plan *plan, const char **why)
-{
-	size_t n_old = 0, n_w = 0, n_clones = 0;
-	*why = "a private mount namespace cannot be made here (user namespaces disabled?)";
-	if (!k->ro_view)
-		return false;
-	for (size_t i = 0; i < caps->ngrants; i++) {
-		if (!strcmp(caps->grants[i].resolved, "/") &&
-		    (caps->grants[i].access & NONO_ACCESS_WRITE))
-			return plan->ro_view = true; /* all of it is writable: nothing to refuse */
-		n_w += is_top_write(caps, i);
-	}
-	for (; plan->mount_ops && plan->mount_ops[n_old].kind; n_old++)
-		n_clones += plan->mount_ops[n_old].kind == 'w';
-	*why = "more than 64 write grants";
-	if (n_w + n_clones > RO_VIEW_MAX_CLONES)
-		return false;
-	*why = "out of memory";
-	struct nono_mount_op *ops = calloc(n_w + n_old + 2, sizeof *ops);
-	if (!ops)
-		return false;
-	size_t n = 0;
-	ops[n++] = (struct nono_mount_op){'R', "/"};
-	for (size_t i = 0; i < caps->ngrants; i++)
-		if (is_top_write(caps, i))
-			ops[n++] = (struct nono_mount_op){'W', caps->grants[i].resolved};
-	for (size_t i = 0; i < n_old; i++)
-		ops[n++] = plan->mount_ops[i];
-	free(plan->mount_ops);
-	plan->mount_ops = ops;
-	return plan->ro_view = true;
-}
-
 /* ---- in the child: raw syscalls and stack memory only ---- */
 
 static int write_all(const char *path, const char *buf, size_t len)
@@ -410,84 +358,14 @@ static int check_cwd(const struct nono_mount_op *ops)
 	return chdir(cwd) < 0 ? -errno : 0;
 }
 
-/* A recursive clone of `path` as it is now: *clone the mount fd, -1 when the path is missing. */
-static int clone_tree(const char *path, int *clone)
-{
-	*clone = -1;
-	int t = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (t < 0)
-		return errno == ENOENT ? 0 : -errno;
-	*clone = (int)syscall(__NR_open_tree, t, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
-			      AT_EMPTY_PATH | AT_RECURSIVE);
-	int r = *clone < 0 ? -errno : 0;
-	close(t);
-	return r;
-}
-
-/* Put a clone back at `path`, looked up now: through the binds made since (a writable grant
- * inside a read-only bind lands on top of that bind, not under it). */
-static int put_back(int clone, const char *path)
-{
-	if (clone < 0)
-		return 0;
-	int t = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (t < 0)
-		return errno == ENOENT ? 0 : -errno;
-	int r = attach(clone, t);
-	close(t);
-	return r;
-}
-
-/* The read-only view: clone every write grant ('W', and 'w' inside read-only binds) as it is
- * (writable where the caller's mounts are: a mount read-only on the host stays so, and one that
- * was read-only when our user namespace copied it is locked read-only by the kernel), then make
- * the whole tree read-only (mount_setattr, 5.12; propagation is already private, so nothing
- * mounted later on the host arrives here writable). The clones are put back in apply_ops. */
-static int make_ro_view(const struct nono_mount_op *ops, int *fds, size_t *nfd)
-{
-	int r = 0;
-	for (size_t i = 1; !r && ops[i].kind; i++)
-		if (ops[i].kind == 'W' || ops[i].kind == 'w') {
-			if (*nfd >= RO_VIEW_MAX_CLONES)
-				return -E2BIG;
-			r = clone_tree(ops[i].path, fds + *nfd);
-			++*nfd;
-		}
-	struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
-	if (!r && syscall(__NR_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &a, sizeof a) < 0)
-		r = -errno;
-	return r;
-}
-
-static int apply_ops(const struct nono_mount_op *ops, const int *fds, bool *covers)
-{
-	bool ro = ops[0].kind == 'R';
-	int r = 0;
-	size_t k = 0;
-	for (size_t i = ro; !r && ops[i].kind; i++) {
-		char kind = ops[i].kind;
-		*covers = *covers || kind == 'd';
-		if (kind == 'W' || (ro && kind == 'w')) {
-			r = put_back(fds[k++], ops[i].path);
-		} else {
-			r = kind == 'd' ? cover(ops[i].path) : rebind(ops[i].path, kind == 'r');
-		}
-	}
-	return r;
-}
-
 int nono_mounts_enter(const struct nono_mount_op *ops)
 {
 	bool priv = geteuid() == 0, covers = false;
-	int fds[RO_VIEW_MAX_CLONES];
-	size_t nfd = 0;
 	int r = enter_namespace(priv);
-	if (!r && ops[0].kind == 'R')
-		r = make_ro_view(ops, fds, &nfd);
-	r = r ? r : apply_ops(ops, fds, &covers);
-	for (size_t i = 0; i < nfd; i++)
-		if (fds[i] >= 0)
-			close(fds[i]);
+	for (size_t i = 0; !r && ops[i].kind; i++) {
+		covers = covers || ops[i].kind == 'd';
+		r = ops[i].kind == 'd' ? cover(ops[i].path) : rebind(ops[i].path, ops[i].kind == 'r');
+	}
 	r = r ? r : check_cwd(ops);
 	return r || !priv || !covers ? r : drop_dac_caps();
 }
@@ -497,10 +375,4 @@ int nono_mounts_probe_child(void)
 	int r = enter_namespace(geteuid() == 0);
 	int m = r ? r : new_tmpfs(COVER_ATTRS);
 	return m < 0 ? -m : 0;
-}
-
-int nono_mounts_probe_ro(void)
-{
-	struct mount_attr a = {.attr_set = MOUNT_ATTR_RDONLY};
-	return syscall(__NR_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &a, sizeof a) < 0 ? errno : 0;
 }

@@ -190,21 +190,14 @@ static int decide_seccomp(const nono_caps *caps, const struct nono_kernel *k, bo
  * supervisor decides (NONO_SC_META: inside the write grants, watches inside the read grants), in
  * every network mode. Without a supervisor (another one already watches this process: EBUSY) they
  * are denied outright (NONO_SC_NOMETA): closed rather than open, and the report says so. */
-static void decide_meta(const nono_caps *caps, const struct nono_kernel *k, struct nono_plan *plan)
+static void decide_meta(const struct nono_kernel *k, struct nono_plan *plan)
 {
 	nono_report *rep = &plan->report;
 	if (!plan->seccomp || plan->landlock_abi < 1)
 		return;
 	if (k->user_notif == 0 && k->pidfd_getfd) {
-		const char *why = NULL;
 		plan->notify = true;
-		/* nono_exec: read-only mounts refuse metadata writes outside the write grants in the
-		 * kernel (EROFS); only the watches still go to the supervisor. Else the trap. */
-		if (nono_mounts_decide_ro(caps, k, plan, &why))
-			plan->seccomp_variant |= NONO_SC_META_RO;
-		else
-			plan->seccomp_variant |= NONO_SC_META;
-		rep->meta_readonly_mounts = plan->ro_view;
+		plan->seccomp_variant |= NONO_SC_META;
 		if (k->wait_killable_recv)
 			plan->seccomp_flags |= SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
 		rep->supervisor = true;
@@ -250,7 +243,7 @@ int nono_plan_decide(const nono_caps *caps, const struct nono_kernel *k, unsigne
 	if (r == 0)
 		r = nono_mounts_decide(caps, k, best_effort, plan, err);
 	if (r == 0)
-		decide_meta(caps, k, plan);
+		decide_meta(k, plan);
 	rep->net_enforced = plan->net;
 	nono_caps_network(caps, &rep->proxy_port); /* as requested (0 unless proxy-only) */
 	/* Grants the supervisor honours: none without it (each such call is denied then). */
@@ -280,17 +273,13 @@ static void plan_free_parts(struct nono_plan *plan)
 	plan->prog.len = 0;
 }
 
-/* Probe, decide, build. `for_run`: the plan will be entered, so a proxy port must be known.
- * `ro_view`: nono_exec's command (or its report) may get the read-only view (mounts.c). */
-static int plan_prepare(const nono_caps *caps, unsigned flags, bool for_run, bool ro_view,
-			struct nono_plan *plan, nono_error *err)
+/* Probe, decide, build. `for_run`: the plan will be entered, so a proxy port must be known. */
+static int plan_prepare(const nono_caps *caps, unsigned flags, bool for_run, struct nono_plan *plan,
+			nono_error *err)
 {
 	struct nono_kernel k;
 	nono_kernel_probe(&k);
-	/* (the view serves only a Landlock-restricted, filtered command: no probe fork otherwise) */
-	ro_view = ro_view && k.landlock_abi >= 1 && k.seccomp_filter;
-	k.mount_ns = (ro_view || nono_mounts_wanted(caps)) && nono_kernel_mount_ns();
-	k.ro_view = ro_view && k.mount_ns && nono_kernel_ro_view();
+	k.mount_ns = nono_mounts_wanted(caps) && nono_kernel_mount_ns();
 	int r = nono_plan_decide(caps, &k, flags, plan, err);
 	if (r < 0)
 		return r;
@@ -311,15 +300,7 @@ int nono_plan_prepare(const nono_caps *caps, unsigned flags, struct nono_plan *p
 {
 	if (!caps || !plan)
 		return nono_fail(err, -EINVAL, "caps and plan are required");
-	return plan_prepare(caps, flags, true, false, plan, err);
-}
-
-int nono_plan_prepare_exec(const nono_caps *caps, unsigned flags, bool ro_view_ok,
-			   struct nono_plan *plan, nono_error *err)
-{
-	if (!caps || !plan)
-		return nono_fail(err, -EINVAL, "caps and plan are required");
-	return plan_prepare(caps, flags, true, ro_view_ok, plan, err);
+	return plan_prepare(caps, flags, true, plan, err);
 }
 
 int nono_plan_enter(const struct nono_plan *plan, int *listener_fd)
@@ -359,7 +340,7 @@ int nono_plan_report(const nono_caps *caps, unsigned flags, nono_report *report,
 	if (!caps)
 		return nono_fail(err, -EINVAL, "caps is required");
 	struct nono_plan plan;
-	int r = plan_prepare(caps, flags, false, true, &plan, err); /* what nono_exec would do */
+	int r = plan_prepare(caps, flags, false, &plan, err);
 	if (report)
 		*report = plan.report;
 	if (r == 0)

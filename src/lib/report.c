@@ -99,10 +99,7 @@ void nono_report_render(nono_report *r)
 		       r->userns_refused ? "refused" : "ALLOWED (--allow-userns)");
 	/* Issue 11: with Landlock on, a supervisor decides metadata writes and watches (plan.c
 	 * decide_meta); without one they are refused. */
-	if (r->seccomp && r->landlock_abi >= 1 && r->meta_readonly_mounts)
-		append(t, len, "metadata writes: inside write grants only (read-only mounts, EROFS); "
-			       "watches: inside read grants only (supervisor)\n");
-	else if (r->seccomp && r->landlock_abi >= 1)
+	if (r->seccomp && r->landlock_abi >= 1)
 		append(t, len, "metadata writes, watches: %s\n",
 		       r->supervisor ? "inside write grants / read grants only (supervisor)"
 				     : "refused (no supervisor)");
@@ -181,7 +178,6 @@ char *nono_report_json(const nono_report *r)
 		return NULL;
 	json_object_set_new(o, "deny_mounts", json_integer((json_int_t)r->deny_mounts));
 	json_object_set_new(o, "ro_binds", json_integer((json_int_t)r->ro_binds));
-	json_object_set_new(o, "meta_readonly_mounts", json_boolean(r->meta_readonly_mounts));
 	if (json_object_set_new(o, "userns_refused", json_boolean(r->userns_refused)) != 0) {
 		json_decref(o);
 		return NULL;

@@ -118,7 +118,6 @@
 #define W_NET (W_BLOCKED | W_PROXY)
 #define W_META NONO_SC_META
 #define W_NOMETA NONO_SC_NOMETA
-#define W_META_RO NONO_SC_META_RO
 
 enum cmp_op {
 	C_NONE = 0,
@@ -182,23 +181,6 @@ static const struct sc_rule rules[] = {
 	{"clone", W_NO_USERNS, DENY(EPERM), EQ(0, CLONE_NEWUSER, CLONE_NEWUSER), ANY},
 	{"clone3", W_NO_USERNS, DENY(ENOSYS), ANY, ANY},
 	{"setns", W_NO_USERNS, DENY(EPERM), ANY, ANY},
-	/* The mount API (issue 11): a command that keeps capabilities (real root) could clear
-	 * MOUNT_ATTR_RDONLY with mount_setattr, which has no Landlock hook (Landlock denies mount,
-	 * umount, remount, move_mount and pivot_root, 5.13), and undo the read-only view or a
-	 * read-only bind or cover (mounts.c). Nothing unprivileged needs these outside a user
-	 * namespace of its own, so they go with user namespaces (--allow-userns lets them: a nested
-	 * sandboxer needs them, and a mount its own user namespace copies stays locked read-only). */
-	{"mount", W_NO_USERNS, DENY(EPERM), ANY, ANY},
-	{"umount2", W_NO_USERNS, DENY(EPERM), ANY, ANY},
-	{"mount_setattr", W_NO_USERNS, DENY(EPERM), ANY, ANY},
-	{"open_tree", W_NO_USERNS, DENY(EPERM), ANY, ANY},
-	{"open_tree_attr", W_NO_USERNS, DENY(EPERM), ANY, ANY},
-	{"move_mount", W_NO_USERNS, DENY(EPERM), ANY, ANY},
-	{"fsopen", W_NO_USERNS, DENY(EPERM), ANY, ANY},
-	{"fsconfig", W_NO_USERNS, DENY(EPERM), ANY, ANY},
-	{"fsmount", W_NO_USERNS, DENY(EPERM), ANY, ANY},
-	{"fspick", W_NO_USERNS, DENY(EPERM), ANY, ANY},
-	{"pivot_root", W_NO_USERNS, DENY(EPERM), ANY, ANY},
 	/* Landlock < ABI 3 does not mediate truncation (header comment): truncate(2), and opens
 	 * with O_TRUNC whose access mode Landlock checks as a read (O_RDONLY) or as nothing (3).
 	 * Flags: open arg 1, openat arg 2, open_by_handle_at arg 2 (int: masked compare). */
@@ -264,19 +246,14 @@ static const struct sc_rule rules[] = {
 	META_SYSCALL("utimes"), META_SYSCALL("futimesat"), META_SYSCALL("utimensat"),
 	META_SYSCALL("setxattr"), META_SYSCALL("lsetxattr"), META_SYSCALL("fsetxattr"),
 	META_SYSCALL("removexattr"), META_SYSCALL("lremovexattr"), META_SYSCALL("fremovexattr"),
+	META_SYSCALL("inotify_add_watch"), META_SYSCALL("fanotify_mark"),
 #undef META_SYSCALL
-	/* …with nono_exec's read-only view (mounts.c) the kernel refuses metadata writes outside
-	 * the write grants itself (EROFS) and only the watches go to the supervisor. */
-#define WATCH_SYSCALL(name) \
-	{name, W_META | W_META_RO, NOTIFY, ANY, ANY}, {name, W_NOMETA, DENY(EPERM), ANY, ANY}
-	WATCH_SYSCALL("inotify_add_watch"), WATCH_SYSCALL("fanotify_mark"),
-#undef WATCH_SYSCALL
 	/* …or, with no supervisor, nobody decides: denied (EPERM) above. The *at forms with the
 	 * object behind a dirfd and flags, newer than every runtime's use (setxattrat, removexattrat:
 	 * 6.13; file_setattr: 6.17), answer ENOSYS, what older kernels answer (glibc wraps none). */
-	{"setxattrat", W_META | W_META_RO | W_NOMETA, DENY(ENOSYS), ANY, ANY},
-	{"removexattrat", W_META | W_META_RO | W_NOMETA, DENY(ENOSYS), ANY, ANY},
-	{"file_setattr", W_META | W_META_RO | W_NOMETA, DENY(ENOSYS), ANY, ANY},
+	{"setxattrat", W_META | W_NOMETA, DENY(ENOSYS), ANY, ANY},
+	{"removexattrat", W_META | W_NOMETA, DENY(ENOSYS), ANY, ANY},
+	{"file_setattr", W_META | W_NOMETA, DENY(ENOSYS), ANY, ANY},
 };
 
 /* Syscalls the libseccomp we build with may not know by name (2.5.4 does not know these): their
@@ -289,7 +266,6 @@ static const struct {
 	{"setxattrat", __NR_setxattrat},
 	{"removexattrat", __NR_removexattrat},
 	{"file_setattr", __NR_file_setattr},
-	{"open_tree_attr", __NR_open_tree_attr},
 };
 
 static int syscall_nr(const char *name)

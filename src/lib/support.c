@@ -244,39 +244,20 @@ static struct {
 	bool seccomp_filter, notif_action, pidfd_getfd, wait_killable_recv;
 } facts;
 
-static bool ro_view_fact; /* written by mount_ns_supported, under mount_ns_once */
-
 /* Can a private mount namespace be made here (mounts.c)? Asked once, in a forked child: user
- * namespaces may be disabled (sysctl, AppArmor) or refused by a filter we already sit under.
- * The answer comes through a pipe from a grandchild: tearing a mount namespace down waits for an
- * RCU grace period (~2 ms on a loaded machine), which the orphaned grandchild then spends off our
- * path (init or the nearest subreaper reaps it); we wait only for the child, which exits at once.
- * The byte: '0' both, '2' a namespace but no read-only view; nothing: neither. */
+ * namespaces may be disabled (sysctl, AppArmor) or refused by a filter we already sit under. */
 static bool mount_ns_supported(void)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return false;
 	pid_t pid = fork();
-	if (pid == 0) {
-		close(p[0]);
-		pid_t g = fork();
-		if (g != 0)
-			_exit(g < 0);
-		char c = nono_mounts_probe_child() ? '1' : nono_mounts_probe_ro() ? '2' : '0';
-		_exit(write(p[1], &c, 1) == 1 ? 0 : 1);
-	}
-	close(p[1]);
+	if (pid < 0)
+		return false;
+	if (pid == 0)
+		_exit(nono_mounts_probe_child() ? 1 : 0);
 	int st = 0;
-	while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	char c = '1';
-	ssize_t n = -1;
-	while (pid > 0 && (n = read(p[0], &c, 1)) < 0 && errno == EINTR)
-		;
-	close(p[0]);
-	ro_view_fact = n == 1 && c == '0';
-	return n == 1 && (c == '0' || c == '2');
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 static void probe_static(void)
@@ -301,18 +282,6 @@ bool nono_kernel_mount_ns(void)
 {
 	pthread_once(&mount_ns_once, probe_mount_ns);
 	return mount_ns_fact;
-}
-
-/* NONO_META_TRAP=1 answers "no read-only view" so that the plan falls back to the supervisor's
- * trap: a test knob read here, beside NONO_MAX_LANDLOCK_ABI, because both only make the kernel
- * look less capable (both mechanisms refuse the same calls). */
-bool nono_kernel_ro_view(void)
-{
-	const char *trap = getenv("NONO_META_TRAP");
-	if (trap && !strcmp(trap, "1"))
-		return false;
-	pthread_once(&mount_ns_once, probe_mount_ns);
-	return ro_view_fact;
 }
 
 /* stdin/stdout/stderr go to the sandboxed command as they are. A datagram, raw or packet socket
@@ -404,7 +373,6 @@ int nono_support_query(nono_support *out)
 	out->pidfd_getfd = pidfd_getfd_supported();
 	out->wait_killable_recv = out->seccomp_filter && wait_killable_recv_supported();
 	out->mount_ns = nono_kernel_mount_ns();
-	out->ro_view = nono_kernel_ro_view();
 	return 0;
 }
 
@@ -468,12 +436,11 @@ char *nono_support_text(const nono_support *s)
 			 "pidfd_getfd (5.6): %s\n"
 			 "seccomp WAIT_KILLABLE_RECV (5.19): %s\n"
 			 "seccomp sync wake-up (6.6): %s\n"
-			 "private mount namespace (deny inside grants): %s\n"
-			 "read-only view (metadata writes outside write grants: EROFS): %s\n",
+			 "private mount namespace (deny inside grants): %s\n",
 			 s->kernel_release[0] ? s->kernel_release : "unknown",
 			 s->x86_64 ? "x86_64" : "not x86_64", ll, abis, yn(s->seccomp_filter),
 			 yn(s->seccomp_user_notif), yn(s->pidfd_getfd), yn(s->wait_killable_recv),
-			 yn(s->sync_wakeup), yn(s->mount_ns), yn(s->ro_view));
+			 yn(s->sync_wakeup), yn(s->mount_ns));
 	return n < 0 ? NULL : out;
 }
 
@@ -509,7 +476,6 @@ char *nono_support_json(const nono_support *s)
 	bad |= json_object_set_new(o, "sync_wakeup", json_boolean(s->sync_wakeup));
 	bad |= json_object_set_new(o, "x86_64", json_boolean(s->x86_64));
 	bad |= json_object_set_new(o, "mount_ns", json_boolean(s->mount_ns));
-	bad |= json_object_set_new(o, "ro_view", json_boolean(s->ro_view));
 	char *txt = bad ? NULL : json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	return txt;

@@ -34,7 +34,6 @@ static inline const char *probe_errname(int e)
 	case ETIMEDOUT: return "ETIMEDOUT";
 	case EINPROGRESS: return "EINPROGRESS";
 	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case EROFS: return "EROFS";
 	default: return "EOTHER";
 	}
 }

@@ -1,6 +1,5 @@
-"""Metadata writes and watches inside the grants keep working (issue 11), under nono run's read-only
-view (natively) and under the supervisor's trap (which performs them): what a program sees must
-match an unsandboxed run exactly — results, errnos, and the files'
+"""Metadata writes and watches inside the grants keep working (issue 11): the supervisor performs
+them, so what a program sees must match an unsandboxed run exactly — results, errnos, and the files'
 modes, owners, times and xattrs. The refusals outside the grants are the escape battery's
 (tests/escape/test_escape_meta.py)."""
 import json
@@ -123,20 +122,8 @@ def run_in(path, argv, sandboxed, extra=()):
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture(params=["ro-view", "trap"])
-def mech(request, monkeypatch):
-    """Both mechanisms nono run has for metadata writes: the read-only view (the calls inside the
-    write grants run natively) and the supervisor's trap it falls back to where no mount namespace
-    can be made (forced with NONO_META_TRAP=1; the supervisor performs each call)."""
-    if request.param == "trap":
-        monkeypatch.setenv("NONO_META_TRAP", "1")
-    else:
-        monkeypatch.delenv("NONO_META_TRAP", raising=False)
-    return request.param
-
-
 @pytest.fixture
-def two(tmp_path, mech):
+def two(tmp_path):
     a, b = tmp_path / "plain", tmp_path / "nono"
     a.mkdir()
     b.mkdir()
@@ -239,21 +226,14 @@ def test_git_checkout_inside_write_grant(two, tmp_path):
 
 
 def test_denied_chmod_is_audited(tmp_path):
-    """The supervisor's trap (the fallback where no read-only view can be made, forced here)
-    audits a refused metadata write; under the view the kernel refuses it (EROFS) and no
-    supervisor sees it (docs/decisions.md)."""
     victim = tmp_path / "victim"
     victim.write_text("x")
     log = tmp_path / "audit.jsonl"
     g = tmp_path / "g"
     g.mkdir()
-    argv = [str(NONO), "run", "-a", str(g), "--audit-log", str(log), "--", "/bin/chmod", "666",
-            str(victim)]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    assert r.returncode != 0 and "Read-only file system" in r.stderr, r.stderr
-    assert oct(victim.stat().st_mode & 0o777) != "0o666"
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=60,
-                       env=dict(os.environ, NONO_META_TRAP="1"))
+    r = subprocess.run([str(NONO), "run", "-a", str(g), "--audit-log", str(log), "--",
+                        "/bin/chmod", "666", str(victim)], capture_output=True, text=True,
+                       timeout=60)
     assert r.returncode != 0
     assert oct(victim.stat().st_mode & 0o777) != "0o666"
     events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]

@@ -292,56 +292,6 @@ static void test_render(void)
 	CHECK(nono_report_json(NULL) == NULL);
 }
 
-/* nono_exec's read-only view (issue 11): where the kernel can make it, metadata writes are no
- * longer trapped (only the watches are), the ops start with 'R' and one 'W' per write grant in no
- * other; where it cannot, or without a supervisor, the trap or the refusal as before. */
-static void test_ro_view(void)
-{
-	struct nono_kernel k = unit_kernel(7);
-	k.mount_ns = k.ro_view = true;
-	struct nono_plan p;
-	nono_error e;
-	nono_caps *c = caps_net(NONO_NET_ALLOWED, 0);
-	CHECK_EQ_INT(nono_caps_allow_path(c, "/tmp", NONO_ACCESS_READ | NONO_ACCESS_WRITE, NULL), 0);
-	CHECK_EQ_INT(nono_caps_allow_file(c, "/dev/null", NONO_ACCESS_READ | NONO_ACCESS_WRITE, NULL),
-		     0);
-	CHECK_EQ_INT(decide(c, &k, 0, &p, &e), 0);
-	CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS | NONO_SC_NO_USERNS | NONO_SC_META_RO);
-	CHECK(p.notify && p.ro_view && p.report.meta_readonly_mounts && p.report.supervisor);
-	CHECK(p.mount_ops && p.mount_ops[0].kind == 'R' && p.mount_ops[1].kind == 'W' &&
-	      p.mount_ops[2].kind == 'W' && p.mount_ops[3].kind == 0);
-	CHECK(p.mount_ops && !strcmp(p.mount_ops[1].path, "/tmp") &&
-	      !strcmp(p.mount_ops[2].path, "/dev/null"));
-	CHECK(strstr(p.report.text, "metadata writes: inside write grants only (read-only mounts"));
-	nono_plan_release(&p);
-	/* the kernel cannot make it: the supervisor's trap, and the report says so */
-	k.ro_view = false;
-	CHECK_EQ_INT(decide(c, &k, 0, &p, &e), 0);
-	CHECK_EQ_INT(p.seccomp_variant, NONO_SC_ALWAYS | NONO_SC_NO_USERNS | NONO_SC_META);
-	CHECK(!p.ro_view && !p.report.meta_readonly_mounts && !p.mount_ops);
-	CHECK(strstr(p.report.text, "metadata writes, watches: inside write grants / read grants "
-				    "only (supervisor)"));
-	/* no supervisor (EBUSY): refused outright, with or without a view */
-	k.ro_view = true;
-	k.user_notif = -EBUSY;
-	CHECK_EQ_INT(decide(c, &k, 0, &p, &e), 0);
-	CHECK(p.seccomp_variant & NONO_SC_NOMETA);
-	CHECK(!(p.seccomp_variant & (NONO_SC_META | NONO_SC_META_RO)) && !p.ro_view);
-	nono_plan_release(&p);
-	nono_caps_free(c);
-	/* a write grant of / : everything is writable, no view to make, nothing trapped */
-	k = unit_kernel(7);
-	k.mount_ns = k.ro_view = true;
-	c = caps_net(NONO_NET_ALLOWED, 0);
-	CHECK_EQ_INT(nono_caps_allow_path(c, "/", NONO_ACCESS_READ | NONO_ACCESS_WRITE, NULL), 0);
-	CHECK_EQ_INT(decide(c, &k, 0, &p, &e), 0);
-	CHECK(p.ro_view && (p.seccomp_variant & NONO_SC_META_RO));
-	/* (only /usr, a read grant inside it, is bound read-only) */
-	CHECK(p.mount_ops && p.mount_ops[0].kind == 'r' && p.mount_ops[1].kind == 0);
-	nono_plan_release(&p);
-	nono_caps_free(c);
-}
-
 /* The decision step makes no syscall: run it under SECCOMP_MODE_STRICT (read, write, _exit and
  * sigreturn only; anything else is SIGKILL). Everything it needs is prepared before. */
 static void test_decide_makes_no_syscall(void)
@@ -378,7 +328,6 @@ int main(void)
 	test_combinations();
 	test_port_chosen_at_start();
 	test_render();
-	test_ro_view();
 	test_decide_makes_no_syscall();
 	UNIT_DONE();
 }

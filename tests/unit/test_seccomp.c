@@ -469,74 +469,6 @@ static void test_no_listener(void)
 	nono_caps_free(c);
 }
 
-/* NONO_SC_META_RO (nono_exec's read-only view, issue 11): metadata writes are not trapped (the
- * mounts answer), the watches are (ENOSYS here: listener closed), and the mount API is refused
- * with user namespaces. Unfiltered, chmod of our own file succeeds and the mount calls answer
- * something other than EPERM with these arguments (root: success or EINVAL/EBADF). */
-static char meta_file[64];
-
-static void meta_ro_checks(void)
-{
-	CHECK_EQ_INT(err_of(chmod(meta_file, 0600)), 0);
-	int fd = open(meta_file, O_RDONLY);
-	CHECK_EQ_INT(err_of(fchmod(fd, 0640)), 0);
-	close(fd);
-	CHECK_EQ_INT(err_of(syscall(SYS_inotify_add_watch, -1, "/", 1)), ENOSYS);
-	struct {
-		uint64_t set, clr, prop, userns;
-	} attr = {0, 1, 0, 0}; /* clear MOUNT_ATTR_RDONLY */
-	CHECK_EQ_INT(err_of(syscall(__NR_mount_setattr, -1, "", 0x1000, &attr, sizeof attr)), EPERM);
-	CHECK_EQ_INT(err_of(syscall(__NR_open_tree, -1, "", 0x1000)), EPERM);
-	CHECK_EQ_INT(err_of(syscall(__NR_move_mount, -1, "", -1, "", 0)), EPERM);
-	CHECK_EQ_INT(err_of(syscall(__NR_fsopen, "nono-no-such-fs", 0)), EPERM);
-	CHECK_EQ_INT(err_of(syscall(__NR_fspick, -1, "", 0)), EPERM);
-	CHECK_EQ_INT(err_of(syscall(SYS_mount, NULL, "/nonexistent-nono", NULL, 0, NULL)), EPERM);
-	CHECK_EQ_INT(err_of(syscall(SYS_umount2, "/nonexistent-nono", 0)), EPERM);
-	CHECK_EQ_INT(err_of(syscall(SYS_pivot_root, "/nonexistent-nono", "/nonexistent-nono")),
-		     EPERM);
-}
-
-static void mount_api_baseline(void)
-{
-	struct {
-		uint64_t set, clr, prop, userns;
-	} attr = {0, 1, 0, 0};
-	CHECK(err_of(syscall(__NR_mount_setattr, -1, "", 0x1000, &attr, sizeof attr)) != EPERM ||
-	      geteuid() != 0);
-	CHECK(err_of(syscall(__NR_open_tree, -1, "", 0x1000)) != EPERM || geteuid() != 0);
-	CHECK(err_of(syscall(SYS_umount2, "/nonexistent-nono", 0)) != EPERM || geteuid() != 0);
-}
-
-static void test_meta_ro(void)
-{
-	snprintf(meta_file, sizeof meta_file, "/tmp/nono-test-meta-ro-%d", (int)getpid());
-	int fd = open(meta_file, O_CREAT | O_WRONLY | O_TRUNC, 0644);
-	CHECK(fd >= 0);
-	close(fd);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		mount_api_baseline();
-		_exit(unit_failures);
-	}
-	int st = 0;
-	waitpid(pid, &st, 0);
-	expect_clean_exit(st);
-	nono_caps *c = nono_caps_new();
-	nono_error e;
-	struct nono_plan p;
-	CHECK_EQ_INT(nono_caps_allow_path(c, "/tmp", NONO_ACCESS_READ | NONO_ACCESS_WRITE, &e), 0);
-	struct nono_kernel k = unit_kernel(7);
-	k.mount_ns = k.ro_view = true;
-	CHECK_EQ_INT(sc_prepare(c, 0, &k, &p, &e), 0);
-	CHECK(p.notify && (p.seccomp_variant & NONO_SC_META_RO) &&
-	      !(p.seccomp_variant & (NONO_SC_META | NONO_SC_NOMETA)));
-	expect_clean_exit(run_child(&p, meta_ro_checks));
-	nono_plan_release(&p);
-	nono_caps_free(c);
-	unlink(meta_file);
-}
-
 /* A UDP socket as stdin would be a way around the filter (sendmsg): refused for restricted
  * networks, fine for an allowed one; a stream socket pair is fine. */
 static void test_stdio_sockets(void)
@@ -641,7 +573,6 @@ int main(void)
 	unlink(trunc_file);
 
 	test_no_listener();
-	test_meta_ro();
 	test_stdio_sockets();
 	UNIT_DONE();
 }
