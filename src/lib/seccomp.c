@@ -181,6 +181,23 @@ static const struct sc_rule rules[] = {
 	{"clone", W_NO_USERNS, DENY(EPERM), EQ(0, CLONE_NEWUSER, CLONE_NEWUSER), ANY},
 	{"clone3", W_NO_USERNS, DENY(ENOSYS), ANY, ANY},
 	{"setns", W_NO_USERNS, DENY(EPERM), ANY, ANY},
+	/* The mount API: a command that keeps capabilities (real root) could clear MOUNT_ATTR_RDONLY
+	 * of a read-only bind or a deny cover (mounts.c) with mount_setattr, which has no Landlock
+	 * hook (Landlock denies mount, umount, remount, move_mount and pivot_root, 5.13), or take a
+	 * non-recursive open_tree clone of a grant, which has none of the covers below it. Nothing
+	 * unprivileged needs these outside a user namespace of its own, so they go with user
+	 * namespaces (--allow-userns lets them: a nested sandboxer needs them). */
+	{"mount", W_NO_USERNS, DENY(EPERM), ANY, ANY},
+	{"umount2", W_NO_USERNS, DENY(EPERM), ANY, ANY},
+	{"mount_setattr", W_NO_USERNS, DENY(EPERM), ANY, ANY},
+	{"open_tree", W_NO_USERNS, DENY(EPERM), ANY, ANY},
+	{"open_tree_attr", W_NO_USERNS, DENY(EPERM), ANY, ANY},
+	{"move_mount", W_NO_USERNS, DENY(EPERM), ANY, ANY},
+	{"fsopen", W_NO_USERNS, DENY(EPERM), ANY, ANY},
+	{"fsconfig", W_NO_USERNS, DENY(EPERM), ANY, ANY},
+	{"fsmount", W_NO_USERNS, DENY(EPERM), ANY, ANY},
+	{"fspick", W_NO_USERNS, DENY(EPERM), ANY, ANY},
+	{"pivot_root", W_NO_USERNS, DENY(EPERM), ANY, ANY},
 	/* Landlock < ABI 3 does not mediate truncation (header comment): truncate(2), and opens
 	 * with O_TRUNC whose access mode Landlock checks as a read (O_RDONLY) or as nothing (3).
 	 * Flags: open arg 1, openat arg 2, open_by_handle_at arg 2 (int: masked compare). */
@@ -266,6 +283,7 @@ static const struct {
 	{"setxattrat", __NR_setxattrat},
 	{"removexattrat", __NR_removexattrat},
 	{"file_setattr", __NR_file_setattr},
+	{"open_tree_attr", __NR_open_tree_attr},
 };
 
 static int syscall_nr(const char *name)

@@ -110,6 +110,9 @@ struct nono_landlock_ruleset_attr {
 #ifndef __NR_removexattrat
 #define __NR_removexattrat 466 /* 6.13 */
 #endif
+#ifndef __NR_open_tree_attr
+#define __NR_open_tree_attr 467 /* 6.15: open_tree with a mount_attr */
+#endif
 #ifndef __NR_file_setattr
 #define __NR_file_setattr 469 /* 6.17 */
 #endif

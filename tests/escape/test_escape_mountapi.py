@@ -1,0 +1,81 @@
+"""The escape battery: the mount API. A root command keeps its capabilities; Landlock denies mount,
+umount, remount, move_mount and pivot_root (5.13) but has no hook for open_tree or mount_setattr.
+A non-recursive open_tree clone of a write grant carries none of the deny covers below it
+(mounts.c), so it reads a denied file; mount_setattr could clear a read-only bind's flag. The
+filter refuses the whole mount API (EPERM) unless user namespaces are allowed (--allow-userns:
+the escape is then shown to work, which is why that option is documented as giving it up).
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from conftest import NONO  # noqa: E402
+
+PROBE = r"""
+import ctypes, json, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+sysc = libc.syscall
+sysc.restype = ctypes.c_long
+top = sys.argv[1]
+out = {}
+def t(name, f):
+    ctypes.set_errno(0)
+    r = f()
+    out[name] = "ok" if r >= 0 else os.strerror(ctypes.get_errno())
+    return r
+# x86_64: mount 165, umount2 166, pivot_root 155, open_tree 428, move_mount 429, fsopen 430,
+# fspick 433, mount_setattr 442
+fd = t("open_tree", lambda: sysc(428, -100, os.path.join(top, "w").encode(), 1 | 0x80000))
+if fd >= 0:
+    try:
+        g = os.open("deny/secret", os.O_RDONLY, dir_fd=fd)
+        out["read_through_clone"] = os.read(g, 100).decode()
+    except OSError as e:
+        out["read_through_clone"] = e.strerror
+attr = (ctypes.c_uint64 * 4)(0, 1, 0, 0)
+t("mount_setattr", lambda: sysc(442, -100, os.path.join(top, "w").encode(), 0x8000, ctypes.byref(attr), 32))
+t("mount", lambda: sysc(165, None, os.path.join(top, "w").encode(), None, 0x20 | 0x1000, None))
+t("umount2", lambda: sysc(166, os.path.join(top, "w", "deny").encode(), 2))
+t("move_mount", lambda: sysc(429, -100, b"/", -100, b"/tmp", 0))
+t("fsopen", lambda: sysc(430, b"tmpfs", 0))
+t("fspick", lambda: sysc(433, -100, b"/", 0))
+t("pivot_root", lambda: sysc(155, b"/", b"/"))
+print(json.dumps(out))
+"""
+MOUNT_API = ("open_tree", "mount_setattr", "mount", "umount2", "move_mount", "fsopen", "fspick",
+             "pivot_root")
+
+
+@pytest.fixture
+def top(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("the mount API needs CAP_SYS_ADMIN (a root command)")
+    (tmp_path / "w" / "deny").mkdir(parents=True)
+    (tmp_path / "w" / "deny" / "secret").write_text("TOPSECRET")
+    return tmp_path
+
+
+def run(top, *extra):
+    r = subprocess.run([str(NONO), "run", "-q", "-a", str(top / "w"), "--deny",
+                        str(top / "w" / "deny"), *extra, "--", sys.executable, "-c", PROBE,
+                        str(top)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_clone_escapes_the_deny_cover_with_userns_allowed(top):
+    out = run(top, "--allow-userns")
+    assert out["open_tree"] == "ok" and out["read_through_clone"] == "TOPSECRET", out
+
+
+@pytest.mark.parametrize("net", [[], ["--net-block"]], ids=["allowed", "blocked"])
+def test_mount_api_refused(top, net):
+    out = run(top, *net)
+    assert {k: out[k] for k in MOUNT_API} == {k: "Operation not permitted" for k in MOUNT_API}, out
+    assert "read_through_clone" not in out
+    assert (top / "w" / "deny" / "secret").read_text() == "TOPSECRET"
