@@ -301,9 +301,14 @@ def test_meta_race_escapes_unsandboxed(victim, how):
     g, f = race_dirs(victim)
     try:
         before = snapshot(f)
-        r = subprocess.run([probe("probe_meta_race"), how, g, f, "3000"], capture_output=True,
-                           text=True, timeout=200)
-        assert verdict(r.stdout).startswith("COUNT"), (r.stdout, r.stderr)
+        # Up to three batches: on a loaded machine the flipper thread may get no CPU during one
+        # (seen: ok=3000 denied=0), which proves nothing either way.
+        for _ in range(3):
+            r = subprocess.run([probe("probe_meta_race"), how, g, f, "3000"], capture_output=True,
+                               text=True, timeout=200)
+            assert verdict(r.stdout).startswith("COUNT"), (r.stdout, r.stderr)
+            if snapshot(f) != before:
+                break
         assert snapshot(f) != before, "the flip never reached the ungranted file"
     finally:
         subprocess.run(["rm", "-rf", g], check=False)
