@@ -5,8 +5,10 @@
  * bind of /dev/null (opening it fails with EACCES). The cover is a mount point, so it cannot be
  * renamed or removed (EBUSY), and a Landlock-restricted process cannot unmount it (Landlock denies
  * mount topology changes, 5.13).
- * A command running as root would read through mode 000 with CAP_DAC_OVERRIDE: it loses
- * CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH then. The plan decides (nono_mounts_decide); the exec
+ * A command running as root would read through mode 000 with CAP_DAC_OVERRIDE, and with
+ * CAP_DAC_READ_SEARCH open any file of a bind's filesystem by handle through it
+ * (open_by_handle_at: Landlock judges the disconnected path by the bind's root): it loses both
+ * whenever it gets a mount op. The plan decides (nono_mounts_decide); the exec
  * child enters (nono_mounts_enter); support.c asks once whether a namespace can be made here
  * (nono_mounts_probe_child, in a forked child). The fs mount API (fsopen, 5.2; mount_setattr,
  * 5.12) is always there where Landlock (5.13) is. */
@@ -360,14 +362,12 @@ static int check_cwd(const struct nono_mount_op *ops)
 
 int nono_mounts_enter(const struct nono_mount_op *ops)
 {
-	bool priv = geteuid() == 0, covers = false;
+	bool priv = geteuid() == 0;
 	int r = enter_namespace(priv);
-	for (size_t i = 0; !r && ops[i].kind; i++) {
-		covers = covers || ops[i].kind == 'd';
+	for (size_t i = 0; !r && ops[i].kind; i++)
 		r = ops[i].kind == 'd' ? cover(ops[i].path) : rebind(ops[i].path, ops[i].kind == 'r');
-	}
 	r = r ? r : check_cwd(ops);
-	return r || !priv || !covers ? r : drop_dac_caps();
+	return r || !priv ? r : drop_dac_caps();
 }
 
 int nono_mounts_probe_child(void)

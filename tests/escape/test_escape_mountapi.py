@@ -4,6 +4,9 @@ A non-recursive open_tree clone of a write grant carries none of the deny covers
 (mounts.c), so it reads a denied file; mount_setattr could clear a read-only bind's flag. The
 filter refuses the whole mount API (EPERM) unless user namespaces are allowed (--allow-userns:
 the escape is then shown to work, which is why that option is documented as giving it up).
+A root command in a private mount namespace (deny covers, read-only binds) also loses
+CAP_DAC_READ_SEARCH: with it, open_by_handle_at through a bind opened any file of the bind's
+filesystem (Landlock judges the disconnected path by the bind's root).
 """
 import json
 import os
@@ -79,3 +82,34 @@ def test_mount_api_refused(top, net):
     assert {k: out[k] for k in MOUNT_API} == {k: "Operation not permitted" for k in MOUNT_API}, out
     assert "read_through_clone" not in out
     assert (top / "w" / "deny" / "secret").read_text() == "TOPSECRET"
+
+
+HANDLE_PROBE = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class FH(ctypes.Structure):
+    _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int),
+                ("f_handle", ctypes.c_ubyte * 128)]
+fh, mid = FH(handle_bytes=128), ctypes.c_int()
+if libc.name_to_handle_at(-100, sys.argv[1].encode(), ctypes.byref(fh), ctypes.byref(mid), 0) < 0:
+    print("NOHANDLE", os.strerror(ctypes.get_errno()))
+    sys.exit()
+m = os.open(sys.argv[2], os.O_RDONLY | os.O_DIRECTORY)
+fd = libc.open_by_handle_at(m, ctypes.byref(fh), os.O_RDONLY)
+print("READ " + os.read(fd, 100).decode() if fd >= 0 else "REFUSED " + os.strerror(ctypes.get_errno()))
+"""
+
+
+def test_open_by_handle_through_a_read_only_bind_refused(top):
+    (top / "w" / "ro").mkdir()
+    outside = top / "outside"
+    outside.write_text("OUTSIDE")
+    argv = [sys.executable, "-c", HANDLE_PROBE, str(outside), str(top / "w" / "ro")]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if not r.stdout.startswith("READ"):
+        pytest.skip("no file handles here: " + r.stdout + r.stderr)
+    assert r.stdout.strip() == "READ OUTSIDE"
+    r = subprocess.run([str(NONO), "run", "-q", "-a", str(top / "w"), "-r", str(top / "w" / "ro"),
+                        "--", *argv], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "REFUSED Operation not permitted", r.stdout
