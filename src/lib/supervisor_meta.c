@@ -561,6 +561,14 @@ struct denial nono_sup_meta(struct rq *q)
 		return sup_refuse(EACCES, watch ? "watch outside the read grants"
 						: "metadata change outside the write grants");
 	}
+	/* The system set grants device files read-write (/dev/null, /dev/tty, …) for their data, not
+	 * their inode: a root command must not re-mode the host's /dev/null, a user's command not make
+	 * its terminal world-writable (review of 2026-12-05, F6). */
+	struct stat st;
+	if (!watch && fstat(o.fd, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode))) {
+		obj_close(&o);
+		return sup_refuse(EPERM, "metadata change of a device node");
+	}
 	long res = meta_perform(q, m, &o, group, flags);
 	obj_close(&o);
 	if (res == -EINTR && !nono_sup_id_valid(q->s, q->id))
