@@ -1003,6 +1003,10 @@ NONO_API void nono_snap_free(nono_snap *s);
 /* Snapshots stored (the next snapshot's number). */
 NONO_API uint32_t nono_snap_count(const nono_snap *s);
 NONO_API const char *nono_snap_session_dir(const nono_snap *s); /* borrowed */
+/* The latest snapshot's Merkle root into root, without the copy of its entries that the manifest
+ * out-parameters make (nono run --rollback needs only the root). Its number, or -ENOENT before
+ * the baseline. */
+NONO_API int64_t nono_snap_latest_root(const nono_snap *s, uint8_t root[32]);
 
 /* Before the baseline: take the latest snapshot of another session that uses the same objects
  * directory and the same tracked roots as the baseline's reference, so that files whose size,

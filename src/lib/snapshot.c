@@ -235,6 +235,14 @@ const char *nono_snap_session_dir(const nono_snap *s)
 	return s->dir;
 }
 
+int64_t nono_snap_latest_root(const nono_snap *s, uint8_t root[32])
+{
+	if (!s->latest)
+		return -ENOENT;
+	memcpy(root, s->latest->merkle_root, 32);
+	return s->latest->number;
+}
+
 /* Hash and store every file whose size, mtime, ctime or inode differ from `prev`'s record. */
 static int store_changed(nono_snap *s, struct snap_vec *cur, const nono_snap_manifest *prev,
 			 nono_error *err)
