@@ -3,6 +3,7 @@ restore brings back exactly the original hashes and modes; a planted symlink is 
 nor restored through; a restore killed with SIGKILL is finished by running it again; the store is
 refused inside a writable grant; limits refuse before anything runs."""
 import hashlib
+import json
 import os
 import pathlib
 import signal
@@ -301,3 +302,23 @@ def test_sessions_share_objects_and_cleanup_keeps_what_is_named(tmp_path, env):
     assert run_nono("rollback", "verify", second, env=env).returncode == 0
     assert run_nono("rollback", "restore", second, env=env).returncode == 0
     assert (tree / "f0").read_text() == "file 0\n"
+
+
+def test_session_records_each_snapshots_merkle_root(tmp_path, env):
+    """session.json's merkle_roots are the roots of the manifests on disk, in order (the run reads
+    them from the store, nono_snap_latest_root, rather than from copies of the manifests)."""
+    tree = tmp_path / "tree"
+    make_tree(tree)
+    r = run_nono("run", "--rollback", "--allow", tree, "--", "sh", "-c",
+                 'echo more >> "$1"/README', "sh", tree, env=env)
+    assert r.returncode == 0, r.stderr
+    (sid,) = sessions(env)
+    sdir = pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback" / sid
+    meta = json.loads((sdir / "session.json").read_text())
+    on_disk = []
+    for n in (0, 1):
+        head = (sdir / "snapshots" / f"{n}.manifest").read_text().splitlines()[:6]
+        on_disk.append(next(l.split()[1] for l in head if l.startswith("merkle ")))
+    assert meta["snapshot_count"] == 2
+    assert meta["merkle_roots"] == on_disk
+    assert on_disk[0] != on_disk[1]  # README changed between them
