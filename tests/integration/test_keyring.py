@@ -49,6 +49,8 @@ def ks(tmp_path_factory):
     s = start_session(tmp_path_factory.mktemp("keyring"))
     s.store(SECRET, "service", "nono", "username", "openai-key", label="nono: openai-key")
     s.store(OTHER, "service", "my-tool", "username", "api", label="my-tool: api")
+    for target in ("a", "b"):  # two items a service=nono username=twice search finds
+        s.store(SECRET, "service", "nono", "username", "twice", "target", target)
     yield s
     s.stop()
 
@@ -110,6 +112,10 @@ def test_missing_item_fails_closed(ks, up, pki):
     assert r.returncode == 122 and "ran" not in r.stdout
     assert "keyring://no-such-item" in r.stderr and "no item with service=nono username=no-such-item" in r.stderr
     assert "secret-tool store" in r.stderr and SECRET not in r.stderr
+    # several items match: which one the user meant is unknown, so none is used
+    r = run_nono("run", *route(up, pki, "keyring://twice"), "--", "/bin/echo", "ran", env=ks.env)
+    assert r.returncode == 122 and "ran" not in r.stdout
+    assert "several items have service=nono username=twice" in r.stderr and SECRET not in r.stderr
     r = run_nono("run", *route(up, pki, "keyring://a/b/c"), "--", "/bin/echo", "ran", env=ks.env)
     assert r.returncode == 122 and "keyring://SERVICE/ACCOUNT" in r.stderr
 
