@@ -26,6 +26,7 @@ pkgs=(
 	dbus-daemon dbus-bin  # test_keyring: a private session bus (dbus-send: its readiness)
 	gnome-keyring     # test_keyring: the secret service on it
 	libsecret-tools   # secret-tool: test_keyring stores items
+	python3-dbus      # test_keyring: stores a secret over secret-tool's 8 KiB limit
 )
 # Commands the suite calls, each checked after installing (a package that stops shipping one
 # fails here, not as a confusing test error).

@@ -49,6 +49,7 @@ def ks(tmp_path_factory):
     s = start_session(tmp_path_factory.mktemp("keyring"))
     s.store(SECRET, "service", "nono", "username", "openai-key", label="nono: openai-key")
     s.store(OTHER, "service", "my-tool", "username", "api", label="my-tool: api")
+    s.store_raw(b"k" * 100000, "nono", "huge")  # over the 16 KiB cap and a pipe's buffer
     for target in ("a", "b"):  # two items a service=nono username=twice search finds
         s.store(SECRET, "service", "nono", "username", "twice", "target", target)
     yield s
@@ -116,6 +117,8 @@ def test_missing_item_fails_closed(ks, up, pki):
     r = run_nono("run", *route(up, pki, "keyring://twice"), "--", "/bin/echo", "ran", env=ks.env)
     assert r.returncode == 122 and "ran" not in r.stdout
     assert "several items have service=nono username=twice" in r.stderr and SECRET not in r.stderr
+    r = run_nono("run", *route(up, pki, "keyring://huge"), "--", "/bin/echo", "ran", env=ks.env)
+    assert r.returncode == 122 and "keyring://huge is larger than 16384 bytes" in r.stderr
     r = run_nono("run", *route(up, pki, "keyring://a/b/c"), "--", "/bin/echo", "ran", env=ks.env)
     assert r.returncode == 122 and "keyring://SERVICE/ACCOUNT" in r.stderr
 

@@ -298,10 +298,11 @@ static pid_t start_helper(const char *bus, const char *service, const char *acco
 	return pid;
 }
 
-static void reap(pid_t pid, bool kill_it)
+/* Killed first in every case: after a timeout, and after an answer over the cap, where the helper
+ * may still be blocked writing the rest (an unreaped child cannot be a reused pid). */
+static void reap(pid_t pid)
 {
-	if (kill_it)
-		kill(pid, SIGKILL);
+	kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 }
@@ -326,7 +327,7 @@ int np_keyring_read(const char *prefix, const char *source, size_t max, unsigned
 	size_t cap = max + 2; /* status byte, and one more to see a secret over max */
 	unsigned char *buf = malloc(cap);
 	ssize_t n = buf ? read_answer(fd, buf, cap) : -ENOMEM;
-	reap(pid, n < 0);
+	reap(pid);
 	if (n < 0)
 		rc = nono_fail(err, (int)n, "route %s: credential %.300s: the secret service lookup %s", prefix, source,
 			       n == -ETIMEDOUT ? "did not answer within 30 s" : strerror((int)-n));

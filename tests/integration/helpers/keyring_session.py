@@ -82,6 +82,23 @@ class KeyringSession:
         subprocess.run(["secret-tool", "store", f"--label={label}", *attrs], input=value, text=True,
                        env=self.env, check=True, timeout=30)
 
+    def store_raw(self, value: bytes, service, username):
+        """Store through the Secret Service API itself (python3-dbus, one connection for the plain
+        session and the item): secret-tool refuses secrets over 8 KiB."""
+        code = (
+            "import dbus, sys\n"
+            "bus = dbus.SessionBus()\n"
+            "svc = bus.get_object('org.freedesktop.secrets', '/org/freedesktop/secrets')\n"
+            "_, ses = svc.OpenSession('plain', dbus.String('', variant_level=1),\n"
+            "                         dbus_interface='org.freedesktop.Secret.Service')\n"
+            "col = bus.get_object('org.freedesktop.secrets', '/org/freedesktop/secrets/aliases/default')\n"
+            "attrs = dbus.Dictionary({'service': sys.argv[1], 'username': sys.argv[2]}, signature='ss')\n"
+            "props = {'org.freedesktop.Secret.Item.Label': 'raw', 'org.freedesktop.Secret.Item.Attributes': attrs}\n"
+            "secret = (ses, dbus.ByteArray(b''), dbus.ByteArray(sys.stdin.buffer.read()), 'text/plain')\n"
+            "col.CreateItem(props, secret, True, dbus_interface='org.freedesktop.Secret.Collection')\n")
+        subprocess.run(["/usr/bin/python3", "-c", code, service, username], input=value, env=self.env,
+                       check=True, capture_output=True, timeout=30)
+
     def lock_all(self):
         """Lock the login collection (gnome-keyring's Lock needs no prompt; Unlock would)."""
         subprocess.run(["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.secrets",
