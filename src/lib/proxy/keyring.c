@@ -144,7 +144,7 @@ __attribute__((noreturn)) static void child_found(int fd, void *lib, GList *item
 	__typeof__(&secret_item_get_secret) get = KR_SYM(lib, secret_item_get_secret);
 	__typeof__(&secret_value_get) value = KR_SYM(lib, secret_value_get);
 	if (!locked || !get || !value)
-		child_say(fd, KR_NOLIB, "libsecret lacks secret_item_get_secret", NULL);
+		child_say(fd, KR_NOLIB, "this libsecret lacks secret_item_get_secret", NULL);
 	if (!items)
 		child_say(fd, KR_NOTFOUND, "", NULL);
 	if (items->next)
@@ -163,12 +163,14 @@ __attribute__((noreturn)) static void child_lookup(int fd, const char *bus, cons
 {
 	/* Quiet (the library never prints: GLib's warnings go to stderr), no core dump of the secret,
 	 * gone with nono, and no autolaunched bus. */
+	if (fd <= 2 && (fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) /* nono started with stdio closed */
+		_exit(1);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0 && (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0))
 		_exit(1);
 	prctl(PR_SET_DUMPABLE, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (setenv("DBUS_SESSION_BUS_ADDRESS", bus, 1) < 0)
+	if (!getenv("DBUS_SESSION_BUS_ADDRESS") && setenv("DBUS_SESSION_BUS_ADDRESS", bus, 1) < 0)
 		_exit(1);
 	void *lib = dlopen("libsecret-1.so.0", RTLD_NOW | RTLD_LOCAL);
 	if (!lib)
@@ -180,7 +182,7 @@ __attribute__((noreturn)) static void child_lookup(int fd, const char *bus, cons
 	__typeof__(&g_str_hash) str_hash = KR_SYM(lib, g_str_hash);
 	__typeof__(&g_str_equal) str_equal = KR_SYM(lib, g_str_equal);
 	if (!get_service || !search || !table_new || !insert || !str_hash || !str_equal)
-		child_say(fd, KR_NOLIB, "", NULL);
+		child_say(fd, KR_NOLIB, "this libsecret lacks secret_service_search_sync", NULL);
 	GError *e = NULL;
 	SecretService *ss = get_service(SECRET_SERVICE_NONE, NULL, &e);
 	if (!ss && e && no_service_error(lib, e))
@@ -205,7 +207,7 @@ __attribute__((noreturn)) static void child_lookup(int fd, const char *bus, cons
 	(void)bus;
 	(void)service;
 	(void)account;
-	child_say(fd, KR_NOLIB, "", NULL);
+	child_say(fd, KR_NOLIB, "this build of nono has no libsecret support (built without its headers)", NULL);
 }
 #endif
 
@@ -251,8 +253,9 @@ static int answer_error(const char *prefix, const char *source, const char *serv
 	const char *msg = n > 1 ? (const char *)buf + 1 : "";
 	switch (n ? buf[0] : KR_ERROR) {
 	case KR_NOLIB:
-		return nono_fail(err, -ENOTSUP, "route %s: credential %.300s: libsecret is not installed "
-						"(Debian: libsecret-1-0); use env://VAR or file://PATH", prefix, source);
+		return nono_fail(err, -ENOTSUP, "route %s: credential %.300s: %.*s; use env://VAR or file://PATH",
+				 prefix, source, n > 1 ? (int)(n - 1) : 100,
+				 n > 1 ? msg : "libsecret is not installed (Debian: libsecret-1-0)");
 	case KR_NOSERVICE:
 		return nono_fail(err, -ENOTSUP, "route %s: credential %.300s: no secret service runs on the "
 						"session bus (start gnome-keyring or another org.freedesktop.secrets "
