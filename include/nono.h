@@ -831,8 +831,9 @@ typedef struct nono_route_spec {
 	const char *prefix;          /* "openai" or "/openai" (segments of [A-Za-z0-9._~-]) */
 	const char *upstream;        /* "https://api.openai.com" or with a base path, "http://…" too */
 	const char *credential_key;  /* "env://VAR" (nono's own environment), "file://PATH" (one trailing
-	                                newline dropped), "keyring://NAME" or a bare NAME (desktop secret
-	                                service), or NULL */
+	                                newline dropped), "keyring://NAME" or a bare NAME (the desktop
+	                                secret service's item service=nono username=NAME, the Rust
+	                                nono's convention), "keyring://SERVICE/ACCOUNT", or NULL */
 	const char *credential_value;/* the secret itself (wins over credential_key's source; then
 	                                credential_key, if given, only names it); NULL: none */
 	nono_inject_mode inject_mode;
@@ -854,9 +855,13 @@ NONO_API void nono_route_spec_init(nono_route_spec *spec);
  * nono_proxy_config_free); a credential_key source is read by nono_proxy_start into the running
  * proxy's memory only (wiped by nono_proxy_stop), as are the TLS files. Errors here: -EINVAL bad
  * prefix/upstream/format/mode fields, a value with a control character, or a duplicate prefix;
- * -ENOMEM. nono_proxy_start then fails with -ENOENT (unset variable, missing file), -EACCES
- * (unreadable file), -ENOTSUP (keyring:// or a bare key name: no desktop secret service here) or
- * -EINVAL (empty secret, bad TLS file). Messages name the source, never the secret. */
+ * -ENOMEM. nono_proxy_start then fails with -ENOENT (unset variable, missing file, no such keyring
+ * item), -EACCES (unreadable file, locked keyring collection), -ENOTSUP (keyring:// or a bare key
+ * name: no session bus, no secret service on it, or libsecret not installed), -ENOTUNIQ (several
+ * keyring items match), -ETIMEDOUT (the secret service did not answer in 30 s), -EIO (another
+ * D-Bus error) or -EINVAL (empty secret, bad TLS file, unknown source scheme). A keyring lookup
+ * forks a short-lived helper process (it loads libsecret; the caller never loads GLib) and waits
+ * for it. Messages name the source, never the secret. */
 NONO_API int nono_proxy_config_add_route(nono_proxy_config *cfg, const nono_route_spec *spec,
 					 nono_error *err);
 /* Allow only listed endpoints on route `prefix`: `method` ("GET", or "*" for any) and a path

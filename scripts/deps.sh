@@ -9,6 +9,7 @@ pkgs=(
 	# the build
 	build-essential meson ninja-build pkg-config libseccomp-dev libjansson-dev
 	libssl-dev        # OpenSSL 3: TLS to credential routes' upstreams, TLS interception
+	libsecret-1-dev   # keyring:// credentials: libsecret's headers (the library is dlopen()ed)
 	python3 python3-dev
 	python3-mesonpy   # pip install . (pyproject.toml's build backend, offline: --no-build-isolation)
 	python3-venv      # tests/python/test_py_pip.py installs nono_py into a fresh venv
@@ -22,11 +23,15 @@ pkgs=(
 	util-linux        # unshare, nsenter, setpriv, setsid
 	tinyproxy-bin     # test_proxy_socks_upstream: the corporate proxy upstream (no service started)
 	openssl           # test_proxy_intercept: a test CA and server certificate made at test time
+	dbus-daemon dbus-bin  # test_keyring: a private session bus (dbus-send: its readiness)
+	gnome-keyring     # test_keyring: the secret service on it
+	libsecret-tools   # secret-tool: test_keyring stores items
+	python3-dbus      # test_keyring: stores a secret over secret-tool's 8 KiB limit
 )
 # Commands the suite calls, each checked after installing (a package that stops shipping one
 # fails here, not as a confusing test error).
 cmds=(cc meson ninja pkg-config python3 curl git ip sysctl mount unshare nsenter setpriv setsid
-      ldd dpkg-deb apt-get tinyproxy openssl)
+      ldd dpkg-deb apt-get tinyproxy openssl dbus-daemon dbus-send gnome-keyring-daemon secret-tool)
 if [ "${NONO_VM_TESTS:-1}" != 0 ]; then
 	pkgs+=(qemu-system-x86   # qemu-system-x86_64: boots Debian's 6.1 kernel (tests/vm)
 	       busybox-static)   # the guest's userland

@@ -120,6 +120,7 @@ def test_credential_errors_at_start(nono_py, monkeypatch):
     with pytest.raises(FileNotFoundError, match="NONO_PY_UNSET_SECRET"):
         nono_py.start_proxy(cfg)
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/nonexistent")  # nor the systemd user bus ($XDG_RUNTIME_DIR/bus)
     cfg = nono_py.ProxyConfig(routes=[nono_py.RouteConfig("a", "https://a.example", credential_key="openai-key")])
     with pytest.raises(RuntimeError, match="secret service"):
         nono_py.start_proxy(cfg)

@@ -1,8 +1,9 @@
 /* route_cfg.c — the route table of a proxy configuration: parsing and checking a route, reading its
- * secret from the caller's source (env://, file://, a value; keyring:// refused clearly), endpoint
+ * secret from the caller's source (env://, file://, a value; keyring:// through keyring.c), endpoint
  * rules, deep copies that wipe the secret when freed, and the per-session placeholders made when the
  * proxy starts. No message ever contains a secret or a placeholder: they name the source only. */
 #include "route.h"
+#include "keyring.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -348,13 +349,11 @@ static int load_secret(struct np_route *r, nono_error *err)
 		rc = take_secret(r, v, err);
 	} else if (strncmp(key, "file://", 7) == 0) {
 		rc = read_secret_file(r, key + 7, err);
-	} else if (!getenv("DBUS_SESSION_BUS_ADDRESS")) {
-		return nono_fail(err, -ENOTSUP, "route %s: credential %.100s: no desktop secret service runs here "
-						"(no D-Bus session bus); use env://VAR or file://PATH", r->prefix, key);
+	} else if (np_keyring_is_source(key)) {
+		rc = np_keyring_read(r->prefix, key, NP_SECRET_MAX, &r->secret, &r->secret_len, err);
 	} else {
-		return nono_fail(err, -ENOTSUP, "route %s: credential %.100s: this build of nono cannot query the "
-						"desktop secret service (no libsecret); use env://VAR or file://PATH",
-				 r->prefix, key);
+		return nono_fail(err, -EINVAL, "route %s: credential %.100s: unknown source (env://VAR, "
+					       "file://PATH or keyring://NAME)", r->prefix, key);
 	}
 	if (rc < 0)
 		return rc;
