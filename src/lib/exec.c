@@ -75,6 +75,7 @@ static const char *stage_name(int stage)
 	case ST_EXEC: return "execve";
 	case ST_REAPER: return "starting the reaper (child subreaper, /proc/thread-self/children, fork)";
 	case ST_MOUNTS: return "covering deny paths in a private mount namespace";
+	case ST_CAPS: return "dropping CAP_DAC_READ_SEARCH";
 	default: return "unknown stage";
 	}
 }

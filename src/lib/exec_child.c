@@ -53,6 +53,9 @@ static void child_workdir(const struct child_ctx *c, int msg)
 		if (mr < 0)
 			child_fail(msg, ST_MOUNTS, -mr);
 	}
+	int cr = nono_drop_read_search(); /* review of 2026-12-05, B2 */
+	if (cr < 0)
+		child_fail(msg, ST_CAPS, -cr);
 }
 
 __attribute__((noreturn)) static void child_main(const struct child_ctx *c, pid_t reaper)

@@ -39,6 +39,7 @@ enum child_stage {
 	ST_EXEC,
 	ST_REAPER,
 	ST_MOUNTS,         /* the private mount namespace covering deny paths (mounts.c) */
+	ST_CAPS,           /* a root command's CAP_DAC_READ_SEARCH (mounts.c) */
 	ST_LISTENER = 100, /* not an error: value is the listener fd number in the command */
 	ST_CMD_PID,        /* not an error, from the reaper: value is the command's pid */
 	ST_CMD_PIDFD,      /* not an error, from the reaper: its fd number of the command's pidfd */

@@ -186,6 +186,11 @@ NONO_HIDDEN int nono_mounts_decide(const nono_caps *caps, const struct nono_kern
 				   bool best_effort, struct nono_plan *plan, nono_error *err);
 NONO_HIDDEN int nono_mounts_enter(const struct nono_mount_op *ops);
 NONO_HIDDEN int nono_mounts_probe_child(void);
+/* The exec child, root only: CAP_DAC_READ_SEARCH goes. Through any mount the command can reach (a
+ * host bind mount under a grant, a read-only bind) open_by_handle_at, which needs it, opens any
+ * file of that filesystem, and Landlock judges the disconnected path by the mount's root; reading
+ * and writing files keep CAP_DAC_OVERRIDE. 0 or -errno. */
+NONO_HIDDEN int nono_drop_read_search(void);
 NONO_HIDDEN bool nono_mounts_write_blocked(const nono_caps *caps, const char *p);
 /* caps_deny.c: the deny path covering canonical absolute `p` (equal or below), or NULL. */
 NONO_HIDDEN const char *nono_caps_denied_by(const nono_caps *caps, const char *p);

@@ -298,23 +298,31 @@ static int cover(const char *path)
 	return r;
 }
 
-/* Root reads through mode 000: take the two capabilities that would let it. */
-static int drop_dac_caps(void)
+/* Take capability `cap` (< 32) from the effective, permitted, inheritable and bounding sets. */
+static int drop_cap(unsigned cap)
 {
 	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct d[2];
 	if (syscall(__NR_capget, &h, d) < 0)
 		return -errno;
-	unsigned mask = ~((1u << CAP_DAC_OVERRIDE) | (1u << CAP_DAC_READ_SEARCH));
-	d[0].effective &= mask;
-	d[0].permitted &= mask;
-	d[0].inheritable &= mask;
+	d[0].effective &= ~(1u << cap);
+	d[0].permitted &= ~(1u << cap);
+	d[0].inheritable &= ~(1u << cap);
 	if (syscall(__NR_capset, &h, d) < 0)
 		return -errno;
-	if (prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0) < 0 ||
-	    prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0) < 0)
-		return -errno;
-	return 0;
+	return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+/* Root reads through mode 000: take the two capabilities that would let it. */
+static int drop_dac_caps(void)
+{
+	int r = drop_cap(CAP_DAC_OVERRIDE);
+	return r ? r : drop_cap(CAP_DAC_READ_SEARCH);
+}
+
+int nono_drop_read_search(void)
+{
+	return geteuid() == 0 ? drop_cap(CAP_DAC_READ_SEARCH) : 0;
 }
 
 /* A bind of `path` onto itself, read-only ('r') or writable again ('w', inside a read-only one),

@@ -170,6 +170,13 @@ static const struct sc_rule rules[] = {
 	{"add_key", W_ALWAYS, DENY(EPERM), ANY, ANY},
 	{"keyctl", W_ALWAYS, DENY(EPERM), ANY, ANY},
 	{"request_key", W_ALWAYS, DENY(EPERM), ANY, ANY},
+	/* Device nodes: a root command (CAP_MKNOD) could create one with any mode in a write grant —
+	 * the root disk, /dev/mem, kmsg — and leave it on the host for other users (review of
+	 * 2026-12-05, B1). FIFOs and sockets stay allowed; mode is arg 1 of mknod, arg 2 of mknodat. */
+	{"mknod", W_ALWAYS, DENY(EPERM), EQ(1, S_IFMT, S_IFCHR), ANY},
+	{"mknod", W_ALWAYS, DENY(EPERM), EQ(1, S_IFMT, S_IFBLK), ANY},
+	{"mknodat", W_ALWAYS, DENY(EPERM), EQ(2, S_IFMT, S_IFCHR), ANY},
+	{"mknodat", W_ALWAYS, DENY(EPERM), EQ(2, S_IFMT, S_IFBLK), ANY},
 	/* User namespaces (issue 11, review F6), unless the caps allow them: a new user namespace
 	 * opens the kernel's namespace attack surface (CAP_SYS_ADMIN over fresh mount, net, …
 	 * namespaces) to the command. clone's and unshare's flags are ints to the kernel (clone

@@ -45,3 +45,34 @@ def test_device_node_metadata_refused(net):
     for d, st in before.items():
         now = os.stat(d)
         assert (now.st_mode, now.st_uid, now.st_mtime_ns) == (st.st_mode, st.st_uid, st.st_mtime_ns)
+
+
+MKNOD = r"""
+import os, sys
+for name, mode in (("chr", 0o20666), ("blk", 0o60666), ("fifo", 0o10644)):
+    try:
+        os.mknod(os.path.join(sys.argv[1], name), mode, os.makedev(1, 3))
+        print(name, "made")
+    except OSError as e:
+        print(name, e.strerror)
+"""
+
+
+@pytest.mark.parametrize("net", [[], ["--net-block"]], ids=["allowed", "blocked"])
+def test_device_node_creation_refused(tmp_path, net):
+    """A root command must not plant device nodes (a world-writable /dev/mem or disk) in a write
+    grant (review of 2026-12-05, B1); FIFOs stay allowed. Shown to work unsandboxed first."""
+    if os.geteuid() != 0:
+        pytest.skip("creating device nodes needs CAP_MKNOD")
+    base = tmp_path / "base"
+    base.mkdir()
+    r = subprocess.run([sys.executable, "-c", MKNOD, str(base)], capture_output=True, text=True)
+    assert r.stdout.split("\n")[:3] == ["chr made", "blk made", "fifo made"], r.stdout + r.stderr
+    w = tmp_path / "w"
+    w.mkdir()
+    r = subprocess.run([str(NONO), "run", "-q", *net, "-a", str(w), "--", sys.executable, "-c",
+                        MKNOD, str(w)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:3] == ["chr Operation not permitted", "blk Operation not permitted",
+                                        "fifo made"], r.stdout
+    assert sorted(os.listdir(w)) == ["fifo"]

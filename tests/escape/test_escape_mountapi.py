@@ -9,6 +9,7 @@ CAP_DAC_READ_SEARCH: with it, open_by_handle_at through a bind opened any file o
 filesystem (Landlock judges the disconnected path by the bind's root).
 """
 import json
+import shutil
 import os
 import pathlib
 import subprocess
@@ -113,3 +114,29 @@ def test_open_by_handle_through_a_read_only_bind_refused(top):
                         "--", *argv], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "REFUSED Operation not permitted", r.stdout
+
+
+def test_open_by_handle_through_a_host_bind_mount_refused(top):
+    """Review of 2026-12-05, B2: with no mount op of nono's own, a bind mount the host has under a
+    grant gave a root command the same reach (it kept CAP_DAC_READ_SEARCH). Run in a private mount
+    namespace that holds such a bind; shown to read the file unsandboxed first."""
+    if not shutil.which("unshare"):
+        pytest.skip("unshare(1) missing")
+    other = top / "other"
+    (other / "inside").mkdir(parents=True)
+    (other / "secret").write_text("OUTSIDE")
+    view = top / "w" / "view"
+    view.mkdir()
+    probe = top / "probe.py"
+    probe.write_text(HANDLE_PROBE)
+    script = (f'mount --bind "{other / "inside"}" "{view}" && '
+              f'"{sys.executable}" "{probe}" "{other / "secret"}" "{view}" && '
+              f'"{NONO}" run -q -r "{view}" --read-file "{probe}" -- "{sys.executable}" "{probe}" '
+              f'"{other / "secret"}" "{view}"')
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    if not lines or not lines[0].startswith("READ"):
+        pytest.skip("no file handles here: " + r.stdout + r.stderr)
+    assert lines == ["READ OUTSIDE", "REFUSED Operation not permitted"], r.stdout

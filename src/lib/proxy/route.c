@@ -227,8 +227,9 @@ static bool put_headers(struct obuf *o, const http_head *h, const struct np_rout
 	bool presented = false;
 	for (size_t i = 0; i < h->nheaders; i++) {
 		const http_header *hd = &h->headers[i];
-		if (http_is_hop_header(hd, h))
-			continue;
+		if (http_is_hop_header(hd, h) || http_token_eq(hd->name, hd->name_len, "Content-Length") ||
+		    http_token_eq(hd->name, hd->name_len, "Transfer-Encoding"))
+			continue; /* the framing is written from what the proxy parsed: np_route_rewrite */
 		if (ch && http_token_eq(hd->name, hd->name_len, ch)) {
 			presented |= r->mode == NONO_INJECT_BASIC_AUTH
 					     ? basic_has_placeholder(r, hd->value, hd->value_len)
@@ -395,6 +396,20 @@ int np_route_rewrite(const struct np_route *r, const http_head *h, const char *r
 	}
 	put(&o, "\r\n", 2);
 	presented |= put_headers(&o, h, r);
+	/* The body's framing as the proxy parsed it and relays it, never the client's own lines: an
+	 * upstream that read `Transfer-Encoding: , chunked` differently would take the body for a
+	 * request no route check saw, and the next request's injected secret for its body (review of
+	 * 2026-12-05, B3). The callers refused a head whose framing does not parse. */
+	http_body b;
+	const char *why;
+	if (http_request_body(h, &b, &why) < 0)
+		o.over = true;
+	else if (b.kind == HTTP_BODY_CHUNKED)
+		puts_(&o, "Transfer-Encoding: chunked\r\n");
+	else if (b.kind == HTTP_BODY_LENGTH) {
+		snprintf(line, sizeof line, "Content-Length: %llu\r\n", (unsigned long long)b.remaining);
+		puts_(&o, line);
+	}
 	put(&o, "\r\n", 2); /* HTTP/1.1: the upstream connection is kept for the next request */
 	if (o.over) { /* cannot happen: cap covers every expansion; fail closed if it does */
 		explicit_bzero(o.b, o.len);
