@@ -310,7 +310,11 @@ static int drop_cap(unsigned cap)
 	d[0].inheritable &= ~(1u << cap);
 	if (syscall(__NR_capset, &h, d) < 0)
 		return -errno;
-	return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 ? -errno : 0;
+	/* Root regains its bounding set at execve, so the drop there is what counts; one that is not
+	 * in it (a container's reduced set) needs no CAP_SETPCAP to stay out. */
+	if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) > 0 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
 }
 
 /* Root reads through mode 000: take the two capabilities that would let it. */
