@@ -233,6 +233,20 @@ def test_credential_source_errors(up, pki, tmp_path):
     assert r.returncode == 125 and "no --route" in r.stderr
 
 
+def two_answers(u, data):
+    """Send two pipelined requests on one connection; the bytes of both answers (bounded wait)."""
+    import socket
+    with socket.create_connection((u.hostname, u.port), timeout=20) as s:
+        s.sendall(data)
+        got, deadline = b"", time.monotonic() + 20
+        while got.count(b"HTTP/1.1 ") < 2 and time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    return got
+
+
 def test_connection_header_cannot_strip_the_body_framing(up, pki):
     """Review of 2026-12-05 (F1): `Connection: Content-Length` used to drop Content-Length from the
     head sent upstream while the proxy still relayed the body by it, so the body became a second
@@ -244,7 +258,6 @@ def test_connection_header_cannot_strip_the_body_framing(up, pki):
     try:
         lines = [p.stdout.readline().strip() for _ in range(3)]
         env = dict(x.split("=", 1) for x in lines[1:])
-        import socket
         import urllib.parse
         u = urllib.parse.urlsplit(env["OPENAI_BASE_URL"])
         auth = f"Authorization: Bearer {env['NONO_TEST_SECRET']}\r\n"
@@ -253,14 +266,7 @@ def test_connection_header_cannot_strip_the_body_framing(up, pki):
             r1 = (f"POST {u.path}/echo HTTP/1.1\r\nHost: x\r\n{auth}Connection: {conn}\r\n"
                   f"Content-Length: {len(smug)}\r\n\r\n").encode() + smug
             r2 = f"POST {u.path}/echo HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 1\r\n\r\nA".encode()
-            with socket.create_connection((u.hostname, u.port), timeout=20) as s:
-                s.sendall(r1 + r2)
-                got, deadline = b"", time.monotonic() + 20
-                while got.count(b"HTTP/1.1 ") < 2 and time.monotonic() < deadline:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    got += chunk
+            got = two_answers(u, r1 + r2)
             assert got.count(b"HTTP/1.1 200") == 2, got
             assert SECRET.encode() not in got
         # B3: Transfer-Encoding lines an upstream may read differently (an empty list element, an
@@ -269,14 +275,7 @@ def test_connection_header_cannot_strip_the_body_framing(up, pki):
             body = b"%x\r\n" % len(smug) + smug + b"\r\n0\r\n\r\n"
             r1 = f"POST {u.path}/echo HTTP/1.1\r\nHost: x\r\n{auth}{te}\r\n".encode() + body
             r2 = f"POST {u.path}/echo HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 1\r\n\r\nA".encode()
-            with socket.create_connection((u.hostname, u.port), timeout=20) as s:
-                s.sendall(r1 + r2)
-                got, deadline = b"", time.monotonic() + 20
-                while got.count(b"HTTP/1.1 ") < 2 and time.monotonic() < deadline:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    got += chunk
+            got = two_answers(u, r1 + r2)
             assert got.count(b"HTTP/1.1 200") == 2, got
             assert SECRET.encode() not in got
     finally:
