@@ -16,23 +16,10 @@ from conftest import run_nono
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "helpers"))
 from keyring_session import KeyringSession, missing_tools  # noqa: E402
-from tls_upstream import TLSUpstream, make_ca  # noqa: E402
+from tls_fixtures import pki, up  # noqa: E402,F401  (pytest fixtures)
 
 SECRET = "sk-keyring-" + secrets.token_hex(12)
 OTHER = "sk-other-" + secrets.token_hex(12)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    ca, cert, key = make_ca(tmp_path_factory.mktemp("pki"))
-    return {"ca": ca, "cert": cert, "key": key}
-
-
-@pytest.fixture
-def up(pki):
-    u = TLSUpstream(pki["cert"], pki["key"])
-    yield u
-    u.stop()
 
 
 def start_session(root, **kw):

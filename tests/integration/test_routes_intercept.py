@@ -22,27 +22,14 @@ import pytest
 from conftest import run_nono
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "helpers"))
-from tls_upstream import TLSUpstream, make_ca  # noqa: E402
+from tls_fixtures import pki, up  # noqa: E402,F401  (pytest fixtures)
+from tls_upstream import TLSUpstream  # noqa: E402
 
 SECRET = "sk-live-" + secrets.token_hex(12)
 NODE = shutil.which("node")
 USAGE = 125  # nono's usage exit status
 CURL = shutil.which("curl")
 pytestmark = pytest.mark.skipif(not shutil.which("openssl") or not CURL, reason="openssl and curl needed")
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pki")
-    ca, cert, key = make_ca(d)
-    return {"ca": ca, "cert": cert, "key": key}
-
-
-@pytest.fixture
-def up(pki):
-    u = TLSUpstream(pki["cert"], pki["key"])
-    yield u
-    u.stop()
 
 
 def args(up, pki, *extra, ca=True, intercept=("--intercept",)):

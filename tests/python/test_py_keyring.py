@@ -13,21 +13,9 @@ from nono_py_testlib import make_base_caps
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "integration" / "helpers"))
 from keyring_session import KeyringSession, missing_tools  # noqa: E402
-from tls_upstream import TLSUpstream, make_ca  # noqa: E402
+from tls_fixtures import pki, up  # noqa: E402,F401  (pytest fixtures)
 
 SECRET = "sk-pykeyring-" + secrets.token_hex(10)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_ca(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture
-def up(pki):
-    u = TLSUpstream(pki[1], pki[2])
-    yield u
-    u.stop()
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +40,7 @@ def mapped_glib():
 def test_keyring_credential_key(nono_py, ks, pki, up, monkeypatch, key):
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", ks.env["DBUS_SESSION_BUS_ADDRESS"])
     glib_before = mapped_glib()
-    route = nono_py.RouteConfig("svc", f"https://127.0.0.1:{up.port}", credential_key=key, tls_ca=pki[0])
+    route = nono_py.RouteConfig("svc", f"https://127.0.0.1:{up.port}", credential_key=key, tls_ca=pki["ca"])
     cfg = nono_py.ProxyConfig(routes=[route], allow_internal=[f"127.0.0.1:{up.port}"])
     with nono_py.start_proxy(cfg) as p:
         env = p.credential_env_vars()
