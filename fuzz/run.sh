@@ -12,10 +12,12 @@ shift $(( $# >= 2 ? 2 : 1 ))
 out=build-fuzz
 mkdir -p "$out"
 exe="$out/fuzz_$name"
+# the embedded policy document is generated at build time (src/lib/meson.build does the same)
+python3 src/lib/embed_text.py src/lib/policy.json "$out/policy_embedded.c" nono_policy_embedded_text
 # shellcheck disable=SC2046
 clang -g -O1 -std=c11 -D_GNU_SOURCE -DNONO_BUILDING_LIB -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Iinclude -Isrc/lib -o "$exe" "fuzz/fuzz_$name.c" \
-	src/lib/*.c src/lib/proxy/*.c \
+	src/lib/*.c src/lib/proxy/*.c "$out/policy_embedded.c" \
 	$(pkg-config --cflags --libs libseccomp jansson openssl) -lpthread
 scratch="$out/corpus_$name"
 mkdir -p "$scratch" "fuzz/corpus/$name"
