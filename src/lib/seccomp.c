@@ -205,6 +205,11 @@ static const struct sc_rule rules[] = {
 	{"fsmount", W_NO_USERNS, DENY(EPERM), ANY, ANY},
 	{"fspick", W_NO_USERNS, DENY(EPERM), ANY, ANY},
 	{"pivot_root", W_NO_USERNS, DENY(EPERM), ANY, ANY},
+	/* chroot goes with them (review of 2026-12-05, B4): the supervisor resolves a metadata
+	 * call's absolute path from its own root, so after a chroot it would act on another object
+	 * than the one the command named (still checked against the grants, but not what the
+	 * kernel would have done). A root command that needs a chroot needs --allow-userns. */
+	{"chroot", W_NO_USERNS, DENY(EPERM), ANY, ANY},
 	/* Landlock < ABI 3 does not mediate truncation (header comment): truncate(2), and opens
 	 * with O_TRUNC whose access mode Landlock checks as a read (O_RDONLY) or as nothing (3).
 	 * Flags: open arg 1, openat arg 2, open_by_handle_at arg 2 (int: masked compare). */

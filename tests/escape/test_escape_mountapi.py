@@ -33,7 +33,7 @@ def t(name, f):
     out[name] = "ok" if r >= 0 else os.strerror(ctypes.get_errno())
     return r
 # x86_64: mount 165, umount2 166, pivot_root 155, open_tree 428, move_mount 429, fsopen 430,
-# fspick 433, mount_setattr 442
+# fspick 433, mount_setattr 442, chroot 161
 fd = t("open_tree", lambda: sysc(428, -100, os.path.join(top, "w").encode(), 1 | 0x80000))
 if fd >= 0:
     try:
@@ -49,10 +49,11 @@ t("move_mount", lambda: sysc(429, -100, b"/", -100, b"/tmp", 0))
 t("fsopen", lambda: sysc(430, b"tmpfs", 0))
 t("fspick", lambda: sysc(433, -100, b"/", 0))
 t("pivot_root", lambda: sysc(155, b"/", b"/"))
+t("chroot", lambda: sysc(161, os.path.join(top, "w").encode()))  # last: it moves our root
 print(json.dumps(out))
 """
 MOUNT_API = ("open_tree", "mount_setattr", "mount", "umount2", "move_mount", "fsopen", "fspick",
-             "pivot_root")
+             "pivot_root", "chroot")
 
 
 @pytest.fixture
