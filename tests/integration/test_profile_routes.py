@@ -110,6 +110,10 @@ def test_dry_run_shows_the_profile_routes_and_interception(up, pki, tmp_path):
     net = json.loads(r.stdout)["network"]
     assert net["intercept_ca_dir"] == str(cadir)
     assert len(net["routes"]) == 1 and "/openai" in net["routes"][0] and SECRET not in r.stdout
+    r = run_nono("profile", "show", prof)
+    assert r.returncode == 0, r.stderr
+    assert f"route: openai=https://127.0.0.1:{up.port}/v1" in r.stdout and "credential: openai=env://NONO_TEST_SECRET" in r.stdout
+    assert f"TLS interception: CA in {cadir}" in r.stdout
     # The command line wins: its route of the same prefix replaces the profile's, its
     # interception setting replaces the profile's.
     r = run_nono("run", "--dry-run", "--json", "--profile", prof, *internal(up), "--intercept",
