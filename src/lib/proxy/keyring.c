@@ -117,10 +117,10 @@ static int parse_source(const char *prefix, const char *source, char *service, c
 				 prefix, source, KR_NAME_MAX);
 	if (slash) {
 		snprintf(service, KR_NAME_MAX + 1, "%.*s", (int)(slash - name), name);
-		snprintf(account, KR_NAME_MAX + 1, "%s", slash + 1);
+		snprintf(account, KR_NAME_MAX + 1, "%.*s", KR_NAME_MAX, slash + 1); /* name_ok: fits */
 	} else {
 		snprintf(service, KR_NAME_MAX + 1, "%s", NP_KEYRING_SERVICE);
-		snprintf(account, KR_NAME_MAX + 1, "%s", name);
+		snprintf(account, KR_NAME_MAX + 1, "%.*s", KR_NAME_MAX, name);
 	}
 	return 0;
 }
