@@ -833,7 +833,10 @@ typedef struct nono_route_spec {
 	const char *credential_key;  /* "env://VAR" (nono's own environment), "file://PATH" (one trailing
 	                                newline dropped), "keyring://NAME" or a bare NAME (the desktop
 	                                secret service's item service=nono username=NAME, the Rust
-	                                nono's convention), "keyring://SERVICE/ACCOUNT", or NULL */
+	                                nono's convention), "keyring://SERVICE/ACCOUNT" (either
+	                                with "?decode=go-keyring": the item holds
+	                                "go-keyring-base64:" + base64, decoded; any other query is
+	                                -EINVAL when the route is added), or NULL */
 	const char *credential_value;/* the secret itself (wins over credential_key's source; then
 	                                credential_key, if given, only names it); NULL: none */
 	nono_inject_mode inject_mode;

@@ -110,7 +110,7 @@ class RouteConfig:
     The secret comes from ``credential_key`` — ``env://VAR`` (this process's environment),
     ``file://PATH``, or ``keyring://NAME`` / a bare name (the desktop secret service's item
     service=nono username=NAME, as the Rust nono stores them; ``keyring://SERVICE/ACCOUNT`` names
-    both; a clear error where no secret service runs) — read when the proxy starts, or from ``credential`` (the value itself; never shown by
+    both; ``?decode=go-keyring`` decodes an item a Go program wrote, as the Rust nono does; a clear error where no secret service runs) — read when the proxy starts, or from ``credential`` (the value itself; never shown by
     repr). The command gets only a per-session placeholder in ``env_var`` (default: the key's name
     upper-cased) and ``{PREFIX}_BASE_URL`` (ProxyHandle.credential_env_vars()); a request is
     forwarded only when it presents that placeholder. ``endpoint_rules`` ((method, path-pattern)

@@ -1,6 +1,7 @@
 /* profile.c — loading profiles (see profile.h): finding one by name or path, checking its fields
  * strictly (an unknown field fails, naming it), following "extends", merging the chain. */
 #include "profile.h"
+#include "profile_net.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -45,6 +46,7 @@ void profile_free(struct profile *p)
 	free(p->origins);
 	nono_policy_proxy_free(p->proxy);
 	nono_policy_resolved_free(p->resolved);
+	profile_net_free(p);
 	memset(p, 0, sizeof *p);
 }
 
@@ -154,6 +156,11 @@ static bool check_section(json_t *doc, const char *key, const char *const *keys,
 	json_object_foreach(v, k, e) {
 		char where[96];
 		snprintf(where, sizeof where, "%s.%s", key, k);
+		if (!strcmp(key, "network") && profile_net_owns(k)) {
+			if (!profile_net_check(k, e, prof, where))
+				return false;
+			continue;
+		}
 		bool ok = !strcmp(k, "block") || !strcmp(k, "inherit")
 				  ? typed(json_is_boolean(e), prof, where, "true or false")
 			  : !strcmp(k, "access") || !strcmp(k, "description") || !strcmp(k, "name") ||
@@ -178,7 +185,8 @@ static bool check_doc(json_t *doc, const char *prof)
 	static const char *const security[] = {"groups", NULL};
 	static const char *const fs[] = {"allow", "read", "write", "allow_file", "read_file",
 					 "write_file", "deny", NULL};
-	static const char *const net[] = {"block", "allow_domain", "allow_proxy", NULL};
+	static const char *const net[] = {"block", "allow_domain", "allow_proxy",
+					  "custom_credentials", "intercept", "intercept_ca_dir", NULL};
 	static const char *const env[] = {"inherit", "set", NULL};
 	static const char *const wd[] = {"access", NULL};
 	if (!typed(json_is_object(doc), prof, "profile", "an object") ||
@@ -327,6 +335,8 @@ static int merge_doc(struct profile *p, json_t *doc, const char *prof)
 			if (push_unique(&p->domains, json_string_value(e)) < 0)
 				return EXIT_INTERNAL;
 	}
+	if (rc < 0)
+		rc = profile_net_merge(p, net, prof);
 	if (rc < 0)
 		rc = merge_env(p, json_object_get(doc, "environment"), prof);
 	if (rc < 0)

@@ -52,6 +52,13 @@ struct profile {
 	size_t norigins;
 	nono_policy_proxy *proxy;    /* the groups' proxy settings (owned; NULL: none) */
 	nono_policy_resolved *resolved;
+	/* network.custom_credentials / intercept / intercept_ca_dir (profile_net.c) */
+	json_t *routes;               /* merged NAME → route (owned; NULL: none) */
+	int intercept;                /* 1: on (the last profile of the chain that says wins) */
+	const char *intercept_ca_dir; /* NULL: a per-session directory (borrowed from a document) */
+	const char *intercept_from;   /* the profile that said it */
+	char **net_args;              /* "NAME=VALUE" the route options borrow (owned) */
+	size_t nnet_args;
 };
 
 /* Load profile `arg` (a name: the user's directory first, then the built-ins; a path when it

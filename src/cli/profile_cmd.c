@@ -104,9 +104,17 @@ static void show_rest(const struct run_opts *o, const nono_caps *caps)
 {
 	uint16_t port = 0;
 	nono_net_mode m = nono_caps_network(caps, &port);
-	printf("network: %s", o->domains.n ? "proxy-only" : nono_net_mode_name(m));
+	printf("network: %s", o->domains.n || o->ro.routes.n ? "proxy-only" : nono_net_mode_name(m));
 	for (size_t i = 0; i < o->domains.n; i++)
 		printf("%s %s", i ? "," : ":", o->domains.v[i]);
+	/* network.custom_credentials and interception (profile_net.c): sources, never secrets */
+	const struct strvec *rv[] = {&o->ro.routes, &o->ro.creds, &o->ro.cas, &o->ro.endpoints};
+	static const char *const rn[] = {"route", "credential", "route CA", "route endpoint"};
+	for (size_t k = 0; k < N_ELEMENTS(rv); k++)
+		for (size_t i = 0; i < rv[k]->n; i++)
+			printf("\n%s: %s", rn[k], rv[k]->v[i]);
+	if (o->icpt.on)
+		printf("\nTLS interception: CA in %s", icpt_shown(&o->icpt));
 	printf("\nenvironment: %s", o->inherit_env ? "inherited (loader variables dropped)"
 						   : "empty");
 	for (size_t i = 0; i < o->env.n; i++)

@@ -3,6 +3,7 @@
  * --net-block keeps the profile's domains out, its --env replaces the profile's variable of the
  * same name). Its grants are added when the capability set is built (policy.c, profile_apply). */
 #include "profile_opts.h"
+#include "profile_net.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,12 @@ static int merge_network(struct run_opts *o, struct profile *p)
 			"proxy", p->name, px->upstream_proxy);
 		status = EXIT_USAGE;
 	}
+	if (status < 0 && px && px->nroutes) { /* never dropped in silence */
+		cli_err("profile %s: route \"%s\" of its groups' custom_credentials is not applied by "
+			"the CLI; put the route in the profile's network.custom_credentials", p->name,
+			px->routes[0].name);
+		status = EXIT_USAGE;
+	}
 	bool cli_net = o->net_block || o->domains.n || o->proxy_port_set;
 	if (status < 0 && !cli_net && p->net_block == 1 && (p->domains.n || (px && px->nhosts))) {
 		cli_err("profile %s: network.block contradicts the domains it allows", p->name);
@@ -70,7 +77,7 @@ static int merge_network(struct run_opts *o, struct profile *p)
 		if (strvec_push(&o->domains, px->hosts[i]) < 0)
 			status = EXIT_INTERNAL;
 	p->proxy = px; /* o->domains borrows its host names */
-	return status;
+	return status < 0 ? profile_net_to_opts(o, p) : status;
 }
 
 int profile_opts_merge(struct run_opts *o)

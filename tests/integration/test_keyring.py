@@ -107,7 +107,8 @@ def test_missing_item_fails_closed(ks, up, pki):
     r = run_nono("run", *route(up, pki, "keyring://huge"), "--", "/bin/echo", "ran", env=ks.env)
     assert r.returncode == 122 and "keyring://huge is larger than 16384 bytes" in r.stderr
     r = run_nono("run", *route(up, pki, "keyring://a/b/c"), "--", "/bin/echo", "ran", env=ks.env)
-    assert r.returncode == 122 and "keyring://SERVICE/ACCOUNT" in r.stderr
+    # a malformed name is refused when the route is added (a usage error, caught by --dry-run too)
+    assert r.returncode == 125 and "keyring://SERVICE/ACCOUNT" in r.stderr
 
 
 def test_no_bus_and_no_secret_service(up, pki, tmp_path):

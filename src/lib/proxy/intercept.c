@@ -424,6 +424,17 @@ static void upstream_failed(struct conn *c)
 		outq_reset(&t->deny);
 }
 
+/* intercept_ca.c's ALPN callback refused a client whose ALPN list lacks http/1.1 (h2 only): the
+ * handshake ended with the no_application_protocol alert. A refusal of ours, audited as one. */
+static void alpn_refused(struct conn *c)
+{
+	ERR_clear_error();
+	conn_audit(c, "deny", c->ev.status,
+		   "TLS handshake with the client refused: its ALPN list lacks http/1.1 (h2 only?); "
+		   "the proxy speaks HTTP/1.1 inside an intercepted connection");
+	conn_close(c);
+}
+
 static void step(struct conn *c)
 {
 	struct np_tls *t = c->tls;
@@ -447,6 +458,10 @@ static void step(struct conn *c)
 		}
 		if (!t->cs_done) {
 			int r = tls_handshake(t->cs, &t->cs_want);
+			if (r < 0 && ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_NO_APPLICATION_PROTOCOL) {
+				alpn_refused(c);
+				return;
+			}
 			if (r < 0) {
 				ssl_reason(reason, sizeof reason,
 					   "closed: TLS handshake with the client failed (does it trust the "

@@ -160,7 +160,11 @@ static X509 *make_leaf(struct np_intercept *i, const char *host)
 	return x;
 }
 
-/* ALPN: the decrypted stream is parsed as HTTP/1.1, so that is all either side may agree on. */
+/* ALPN: the decrypted stream is parsed as HTTP/1.1, so that is all either side may agree on. A
+ * client offering h2 and http/1.1 (curl --http2, browsers) gets http/1.1; a client whose list lacks
+ * it (h2 only) would speak a protocol we cannot parse: the handshake fails with the
+ * no_application_protocol alert (RFC 7301 §3.2), which intercept.c audits with its own reason. A
+ * client sending no ALPN at all is not asked (this callback is not called): HTTP/1.1 is assumed. */
 static int alpn_select(SSL *s, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
 		       unsigned inlen, void *arg)
 {
@@ -169,7 +173,7 @@ static int alpn_select(SSL *s, const unsigned char **out, unsigned char *outlen,
 	static const unsigned char h11[] = "\x08http/1.1";
 	unsigned char *o;
 	if (SSL_select_next_proto(&o, outlen, h11, sizeof h11 - 1, in, inlen) != OPENSSL_NPN_NEGOTIATED)
-		return SSL_TLSEXT_ERR_NOACK;
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	*out = o;
 	return SSL_TLSEXT_ERR_OK;
 }

@@ -53,11 +53,57 @@ static bool name_ok(const char *s, size_t n)
 	return true;
 }
 
-/* service and account from the source; 0 or -EINVAL. */
-static int parse_source(const char *prefix, const char *source, char *service, char *account,
-			nono_error *err)
+/* The query of a keyring:// URI (after its '?', up to `end`), as the Rust nono reads it: only
+ * `decode=go-keyring`. Anything else is an error, never ignored: a misspelt decode would hand the
+ * upstream the stored value still encoded. 0 or -EINVAL. */
+static int parse_query(const char *prefix, const char *source, const char *q, bool *decode,
+		       nono_error *err)
 {
-	const char *name = strncmp(source, "keyring://", 10) == 0 ? source + 10 : source;
+	*decode = false;
+	for (;;) { /* every parameter, empty ones too ("?", "a&"): each is an error */
+		size_t n = strcspn(q, "&");
+		const char *eq = memchr(q, '=', n);
+		if (!eq)
+			return nono_fail(err, -EINVAL, "route %s: credential %.300s: query parameter "
+					 "'%.*s' has no value (supported: decode=go-keyring)", prefix, source,
+					 (int)(n > 100 ? 100 : n), q);
+		size_t kl = (size_t)(eq - q), vl = n - kl - 1;
+		if (kl != 6 || memcmp(q, "decode", 6) != 0)
+			return nono_fail(err, -EINVAL, "route %s: credential %.300s: unknown query parameter "
+					 "'%.*s' (supported: decode)", prefix, source, (int)(kl > 100 ? 100 : kl), q);
+		if (vl != 10 || memcmp(eq + 1, "go-keyring", 10) != 0)
+			return nono_fail(err, -EINVAL, "route %s: credential %.300s: unknown decode value "
+					 "'%.*s' (supported: go-keyring)", prefix, source,
+					 (int)(vl > 100 ? 100 : vl), eq + 1);
+		*decode = true;
+		if (!q[n])
+			return 0;
+		q += n + 1;
+	}
+}
+
+/* service and account from the source (and keyring://…?decode=go-keyring into *decode); 0 or
+ * -EINVAL. */
+static int parse_source(const char *prefix, const char *source, char *service, char *account,
+			bool *decode, nono_error *err)
+{
+	bool uri = strncmp(source, "keyring://", 10) == 0;
+	const char *full = uri ? source + 10 : source;
+	const char *qm = uri ? strchr(full, '?') : NULL;
+	*decode = false;
+	if (uri && strchr(full, '#'))
+		return nono_fail(err, -EINVAL, "route %s: credential %.300s: a keyring:// URI has no fragment "
+					       "('#')", prefix, source);
+	if (qm && parse_query(prefix, source, qm + 1, decode, err) < 0)
+		return -EINVAL;
+	char path[2 * KR_NAME_MAX + 2];
+	size_t plen = qm ? (size_t)(qm - full) : strlen(full);
+	if (plen >= sizeof path)
+		return nono_fail(err, -EINVAL, "route %s: credential %.300s: the name is too long", prefix,
+				 source);
+	memcpy(path, full, plen);
+	path[plen] = '\0';
+	const char *name = path;
 	const char *slash = strchr(name, '/');
 	size_t nlen = strlen(name);
 	if (slash && (!name_ok(name, (size_t)(slash - name)) || !name_ok(slash + 1, strlen(slash + 1)) ||
@@ -71,10 +117,10 @@ static int parse_source(const char *prefix, const char *source, char *service, c
 				 prefix, source, KR_NAME_MAX);
 	if (slash) {
 		snprintf(service, KR_NAME_MAX + 1, "%.*s", (int)(slash - name), name);
-		snprintf(account, KR_NAME_MAX + 1, "%s", slash + 1);
+		snprintf(account, KR_NAME_MAX + 1, "%.*s", KR_NAME_MAX, slash + 1); /* name_ok: fits */
 	} else {
 		snprintf(service, KR_NAME_MAX + 1, "%s", NP_KEYRING_SERVICE);
-		snprintf(account, KR_NAME_MAX + 1, "%s", name);
+		snprintf(account, KR_NAME_MAX + 1, "%.*s", KR_NAME_MAX, name);
 	}
 	return 0;
 }
@@ -310,11 +356,24 @@ static void reap(pid_t pid)
 		;
 }
 
+int np_keyring_check(const char *prefix, const char *source, nono_error *err)
+{
+	char service[KR_NAME_MAX + 1], account[KR_NAME_MAX + 1];
+	bool decode;
+	return parse_source(prefix, source, service, account, &decode, err);
+}
+
+size_t np_keyring_name_len(const char *name)
+{
+	return strcspn(name, "?#");
+}
+
 int np_keyring_read(const char *prefix, const char *source, size_t max, unsigned char **secret,
 		    size_t *len, nono_error *err)
 {
 	char service[KR_NAME_MAX + 1], account[KR_NAME_MAX + 1];
-	int rc = parse_source(prefix, source, service, account, err);
+	bool decode;
+	int rc = parse_source(prefix, source, service, account, &decode, err);
 	if (rc < 0)
 		return rc;
 	cleanup_free char *bus = bus_address();
@@ -349,6 +408,11 @@ int np_keyring_read(const char *prefix, const char *source, size_t max, unsigned
 	*len = (size_t)n - 1;
 	memmove(buf, buf + 1, *len);
 	explicit_bzero(buf + *len, cap - *len);
+	if (decode && (rc = np_go_keyring_decode(prefix, source, buf, len, err)) < 0) {
+		explicit_bzero(buf, cap);
+		free(buf);
+		return rc;
+	}
 	*secret = buf;
 	return 0;
 }

@@ -26,4 +26,17 @@ bool np_keyring_is_source(const char *source);
 int np_keyring_read(const char *prefix, const char *source, size_t max, unsigned char **secret,
 		    size_t *len, nono_error *err);
 
+/* Check a keyring source's form without looking it up (when a route is added): the name, and
+ * the query of keyring://…?QUERY, where only decode=go-keyring is accepted (an unknown parameter or
+ * value, a parameter without a value, or a fragment '#' is an error). 0 or -EINVAL. */
+int np_keyring_check(const char *prefix, const char *source, nono_error *err);
+/* The length of a keyring name without its query ("alice?decode=go-keyring" → 5), for the
+ * placeholder variable's default name. */
+size_t np_keyring_name_len(const char *name);
+/* decode=go-keyring on a value read (keyring_decode.c): buf[0..*len) must be "go-keyring-base64:"
+ * and standard base64 (padded or not) of non-empty UTF-8; decoded in place (the rest of the old
+ * value wiped, *len updated, NUL-terminated). Errors (-EINVAL) name the source, never the value. */
+int np_go_keyring_decode(const char *prefix, const char *source, unsigned char *buf, size_t *len,
+			 nono_error *err);
+
 #endif

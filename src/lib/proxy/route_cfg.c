@@ -201,7 +201,9 @@ static void default_env_name(const char *key, const char *prefix, char *out, siz
 		const char *slash = strrchr(name, '/');
 		if (slash && slash[1])
 			name = slash + 1;
-		snprintf(out, cap, "%s", name);
+		/* keyring://SERVICE/ACCOUNT?decode=go-keyring: the account names it, not the query */
+		int n = np_keyring_is_source(key) ? (int)np_keyring_name_len(name) : (int)strlen(name);
+		snprintf(out, cap, "%.*s", n, name);
 	}
 	for (char *p = out; *p; p++)
 		*p = (*p >= 'a' && *p <= 'z') ? (char)(*p - 32)
@@ -376,6 +378,10 @@ static int fill_route(struct np_route *r, const nono_route_spec *s, nono_error *
 	bool cred = s->credential_key || s->credential_value;
 	if (s->credential_key && (!*s->credential_key || strpbrk(s->credential_key, "\r\n")))
 		return nono_fail(err, -EINVAL, "route %s: credential_key must not be empty", r->prefix);
+	/* A keyring source's form (its ?decode= query) is checked now, so a dry run catches it. */
+	if (s->credential_key && !s->credential_value && np_keyring_is_source(s->credential_key) &&
+	    (rc = np_keyring_check(r->prefix, s->credential_key, err)) < 0)
+		return rc;
 	/* A source is read when the proxy starts (np_routes_start); a value is taken now and checked. */
 	r->has_value = s->credential_value != NULL;
 	if (cred && !dup_opt(&r->source, s->credential_value ? "a value given through the API" : s->credential_key))

@@ -61,6 +61,11 @@ int np_route_tls_init(struct np_route *r, nono_error *err)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(ctx, new_session);
+	/* ALPN http/1.1 only: the proxy speaks HTTP/1.1 to the upstream, and a server that picks h2
+	 * for a client offering no ALPN list (some CDNs default to it when offered) must not. */
+	static const unsigned char h11[] = "\x08http/1.1";
+	if (SSL_CTX_set_alpn_protos(ctx, h11, sizeof h11 - 1) != 0) /* 0 is success here */
+		return nono_fail(err, -ENOMEM, "route %s: cannot set the TLS ALPN list", r->prefix);
 	int ok = r->tls_ca ? SSL_CTX_load_verify_locations(ctx, r->tls_ca, NULL)
 			   : SSL_CTX_set_default_verify_paths(ctx);
 	if (ok != 1) {

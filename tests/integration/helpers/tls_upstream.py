@@ -71,6 +71,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _seen(self, body=None):
         rec = {"method": self.command, "path": self.path, "headers": [[k, v] for k, v in self.headers.items()],
                "peer_port": self.client_address[1]}
+        if self.server.alpn_offer:  # the protocol the client's ALPN agreed on (None: it offered none)
+            rec["alpn"] = self.connection.selected_alpn_protocol()
         if body is not None:
             rec["body"] = body.decode("latin-1")
         self.server.seen.append(rec)
@@ -106,7 +108,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     @staticmethod
     def _public(rec):
-        out = {k: v for k, v in rec.items() if k not in ("headers", "peer_port")}
+        out = {k: v for k, v in rec.items() if k not in ("headers", "peer_port", "alpn")}
         out["header_names"] = [k for k, _ in rec["headers"]]
         return out
 
@@ -125,11 +127,14 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 class TLSUpstream:
     """The HTTPS server on 127.0.0.1, an ephemeral port, with cert/key; `seen` lists requests."""
 
-    def __init__(self, cert, key, host="127.0.0.1", client_ca=None):
+    def __init__(self, cert, key, host="127.0.0.1", client_ca=None, alpn=None):
         self.srv = Server((host, 0), Handler)
         self.srv.seen = []
+        self.srv.alpn_offer = alpn
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
+        if alpn:  # e.g. ["h2", "http/1.1"]: the server's preference, so a client offering h2 gets it
+            ctx.set_alpn_protocols(alpn)
         if client_ca:  # mutual TLS: a client certificate from this CA is required
             ctx.verify_mode = ssl.CERT_REQUIRED
             ctx.load_verify_locations(client_ca)
