@@ -1,6 +1,6 @@
 /* denials.h — the report of what a run denied: events from the supervisor's ring and the proxy's
- * ring are collected while the command runs (a thread drains both; -v prints each decision as it
- * arrives) and, after the command exits, one line per distinct denial with the flag that would
+ * ring are collected (with -v or a proxy, a thread drains both while the command runs and -v
+ * prints each decision as it arrives; otherwise the supervisor's ring is drained at the end) and, after the command exits, one line per distinct denial with the flag that would
  * allow it goes to stderr (-q silences it). */
 #ifndef NONO_CLI_DENIALS_H
 #define NONO_CLI_DENIALS_H
