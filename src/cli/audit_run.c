@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_CAPACITY 65536
 
 static json_t *strv(const char *const *v, size_t n)
 {
@@ -284,7 +283,7 @@ int audit_run_begin(const struct run_opts *o, const nono_caps *caps, const char 
 		rc = nono_ledger_create(path, &a->ledger, &err);
 	if (rc == 0)
 		rc = start_record(a, o, caps, env, rb, base);
-	if (rc == 0 && !(a->ring = nono_audit_new(RING_CAPACITY)))
+	if (rc == 0 && !(a->ring = nono_audit_new(AUDIT_RUN_RING_CAPACITY)))
 		rc = -ENOMEM;
 	if (rc < 0) {
 		cli_err("ledger: not recorded: %s", err.message[0] ? err.message : strerror(-rc));

@@ -81,6 +81,27 @@ void nono_audit_push(nono_audit *a, const nono_audit_event *ev)
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* After a drain: give back what the ring no longer holds (halved while at most a quarter is in
+ * use, in one step), so that draining one ring into another (the CLI's denial report into the ledger's) does
+ * not hold both at their largest. Keeps the ring as it is when out of memory. Lock held. */
+static void audit_shrink(nono_audit *a)
+{
+	size_t n = a->alloc;
+	while (n > AUDIT_FIRST_SLOTS && a->len <= n / 4)
+		n /= 2;
+	if (n == a->alloc)
+		return;
+	nono_audit_event *ev = malloc(n * sizeof *ev);
+	if (!ev)
+		return;
+	for (size_t i = 0; i < a->len; i++)
+		ev[i] = a->ev[(a->head + i) % a->alloc];
+	free(a->ev);
+	a->ev = ev;
+	a->alloc = n;
+	a->head = 0;
+}
+
 size_t nono_audit_drain(nono_audit *a, nono_audit_event *out, size_t max)
 {
 	if (!a || !out)
@@ -91,6 +112,7 @@ size_t nono_audit_drain(nono_audit *a, nono_audit_event *out, size_t max)
 		out[i] = a->ev[(a->head + i) % a->alloc];
 	a->head = (a->head + n) % a->alloc;
 	a->len -= n;
+	audit_shrink(a);
 	pthread_mutex_unlock(&a->lock);
 	return n;
 }
