@@ -392,6 +392,8 @@ typedef struct nono_audit_event {
  * audit_allowed). The proxy records every decision and a close event with the bytes.
  *
  * A bounded, thread-safe ring of events. When full, the oldest event is dropped and counted.
+ * Its memory follows use: slots are allocated as events arrive (up to `capacity`) and given back
+ * as they are drained, so a large capacity costs nothing until it is needed.
  * Returns NULL when out of memory or capacity == 0. */
 NONO_API nono_audit *nono_audit_new(size_t capacity);
 NONO_API void nono_audit_free(nono_audit *a);

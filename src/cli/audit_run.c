@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RING_CAPACITY 65536
 
 static json_t *strv(const char *const *v, size_t n)
 {
@@ -40,6 +39,109 @@ static json_t *grants_json(const nono_caps *caps)
 						   policy_is_system_path(g.original) ? "system" : "user"));
 	}
 	return a;
+}
+
+/* ---- the grants as canonical text, written directly ----
+ * json_pack of ~170 grant objects (/etc entry by entry) and their sorted, escaped dump were ~0.7 ms
+ * of every `nono run` (issue 10's startup target). The same text is written here without jansson
+ * for what needs no \u escape (printable ASCII: every path on a usual system); anything else makes
+ * grants_text return NULL and start_record takes the jansson path as before. ledger_canon.c checks
+ * the whole record again before the ledger takes it as it is. */
+struct tbuf {
+	char *p;
+	size_t n, cap;
+	bool bad; /* out of memory, or a string jansson would write with a \u escape */
+};
+
+static void t_put(struct tbuf *b, const char *s, size_t n)
+{
+	if (b->bad)
+		return;
+	if (b->n + n + 1 > b->cap) {
+		size_t nc = (b->cap ? b->cap * 2 : 16384) + n;
+		char *np = realloc(b->p, nc);
+		if (!np) {
+			b->bad = true;
+			return;
+		}
+		b->p = np;
+		b->cap = nc;
+	}
+	memcpy(b->p + b->n, s, n);
+	b->n += n;
+	b->p[b->n] = '\0';
+}
+
+/* A JSON string as json_dumps(JSON_ENSURE_ASCII) writes it, or bad. */
+static void t_str(struct tbuf *b, const char *s)
+{
+	static const char esc[] = "\"\\\b\f\n\r\t", rep[] = "\"\\bfnrt";
+	t_put(b, "\"", 1);
+	for (const char *run = s;; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+			continue;
+		t_put(b, run, (size_t)(s - run));
+		if (!c)
+			break;
+		const char *e = strchr(esc, c);
+		if (c >= 0x7f || !e) { /* non-ASCII or DEL, or a control character without a short form */
+			b->bad = true;
+			return;
+		}
+		char two[2] = {'\\', rep[e - esc]};
+		t_put(b, two, 2);
+		run = s + 1;
+	}
+	t_put(b, "\"", 1);
+}
+
+/* The text json_dumps(grants_json(caps), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) would
+ * print (keys in byte order: access, kind, path, resolved, source), or NULL. malloc'd. */
+static char *grants_text(const nono_caps *caps)
+{
+	struct tbuf b = {0};
+	t_put(&b, "[", 1);
+	size_t n = nono_caps_grant_count(caps);
+	for (size_t i = 0; i < n && !b.bad; i++) {
+		nono_grant g;
+		if (nono_caps_grant(caps, i, &g) < 0 || !nono_access_name(g.access)) {
+			b.bad = true; /* grants_json would leave it out: let it */
+			break;
+		}
+		t_put(&b, i ? ",{\"access\":" : "{\"access\":", i ? 11 : 10);
+		t_str(&b, nono_access_name(g.access));
+		t_put(&b, ",\"kind\":", 8);
+		t_str(&b, g.is_file ? "file" : "directory");
+		t_put(&b, ",\"path\":", 8);
+		t_str(&b, g.original);
+		t_put(&b, ",\"resolved\":", 12);
+		t_str(&b, g.resolved);
+		t_put(&b, ",\"source\":", 10);
+		t_str(&b, policy_is_system_path(g.original) ? "system" : "user");
+		t_put(&b, "}", 1);
+	}
+	t_put(&b, "]", 1);
+	if (b.bad) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
+
+/* `text` (a canonical dump with "grants":null) with the grants' text in the placeholder's place;
+ * NULL when the placeholder is not found exactly once (then the jansson path). malloc'd. */
+static char *splice_grants(const char *text, const char *grants)
+{
+	static const char mark[] = ",\"grants\":null,";
+	const char *at = strstr(text, mark);
+	if (!at || strstr(at + 1, mark))
+		return NULL;
+	char *out = NULL;
+	if (asprintf(&out, "%.*s,\"grants\":%s,%s", (int)(at - text), text, grants,
+		     at + sizeof mark - 1) < 0)
+		return NULL;
+	return out;
 }
 
 static json_t *network_json(const struct run_opts *o, const nono_caps *caps)
@@ -129,13 +231,24 @@ static int start_record(struct audit_run *a, const struct run_opts *o, const non
 	if (rb && rb->id)
 		rbj = json_pack("{s:s, s:O}", "session", rb->id, "roots",
 				json_object_get(rb->meta, "tracked_paths"));
+	char *gtext = grants_text(caps);
 	json_t *d = json_pack("{s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:f}", "started", now, "command",
 			      strv((const char *const *)o->cmd, (size_t)o->ncmd), "cwd",
-			      o->workdir ? o->workdir : cwd, "grants", grants_json(caps), "network",
-			      network_json(o, caps), "executable", identity_json(o, env, base), "rollback",
-			      rbj, "timeout", o->timeout);
+			      o->workdir ? o->workdir : cwd, "grants",
+			      gtext ? json_null() : grants_json(caps), "network", network_json(o, caps),
+			      "executable", identity_json(o, env, base), "rollback", rbj, "timeout",
+			      o->timeout);
 	/* Canonical (sorted, ASCII): the ledger then takes the text as it is (ledger_canon.c). */
 	char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII) : NULL;
+	if (text && gtext) {
+		char *whole = splice_grants(text, gtext);
+		free(text);
+		if (!whole) /* not where it was expected: the grants through jansson after all */
+			json_object_set_new(d, "grants", grants_json(caps));
+		text = whole ? whole
+			     : json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	}
+	free(gtext);
 	nono_error err = {0};
 	int rc = text ? nono_ledger_append(a->ledger, "session_start", text, &err) : -ENOMEM;
 	json_t *tracked = rb && rb->meta ? json_incref(json_object_get(rb->meta, "tracked_paths"))
@@ -170,7 +283,7 @@ int audit_run_begin(const struct run_opts *o, const nono_caps *caps, const char 
 		rc = nono_ledger_create(path, &a->ledger, &err);
 	if (rc == 0)
 		rc = start_record(a, o, caps, env, rb, base);
-	if (rc == 0 && !(a->ring = nono_audit_new(RING_CAPACITY)))
+	if (rc == 0 && !(a->ring = nono_audit_new(AUDIT_RUN_RING_CAPACITY)))
 		rc = -ENOMEM;
 	if (rc < 0) {
 		cli_err("ledger: not recorded: %s", err.message[0] ? err.message : strerror(-rc));

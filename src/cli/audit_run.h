@@ -5,6 +5,9 @@
 
 #include "rollback.h"
 
+/* The decisions one session can record; past it the oldest are dropped and counted as lost. */
+#define AUDIT_RUN_RING_CAPACITY 65536
+
 struct audit_run {
 	nono_ledger *ledger; /* NULL: no ledger for this run */
 	nono_audit *ring;    /* the decisions, teed by the denial report's collector (denials.c) */

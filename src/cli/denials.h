@@ -1,6 +1,6 @@
 /* denials.h — the report of what a run denied: events from the supervisor's ring and the proxy's
- * ring are collected while the command runs (a thread drains both; -v prints each decision as it
- * arrives) and, after the command exits, one line per distinct denial with the flag that would
+ * ring are collected (with -v or a proxy, a thread drains both while the command runs and -v
+ * prints each decision as it arrives; otherwise the supervisor's ring is drained at the end) and, after the command exits, one line per distinct denial with the flag that would
  * allow it goes to stderr (-q silences it). */
 #ifndef NONO_CLI_DENIALS_H
 #define NONO_CLI_DENIALS_H
@@ -19,6 +19,12 @@ struct denials;
  * ledger's ring: it records them after the run). */
 struct denials *denials_start(nono_audit *sup, nono_proxy *proxy, bool verbose, nono_net_mode net,
 			      nono_audit *tee);
+/* The capacity the supervisor's ring needs for what denials_start(verbose, proxy) will do: with
+ * a thread draining it while the command runs, 4096; without one it holds the whole run's
+ * decisions until the end, so as many as the ledger keeps (AUDIT_RUN_RING_CAPACITY). The ring's
+ * memory follows use (nono_audit_new), so the larger capacity costs nothing until a command is
+ * denied that often. */
+size_t denials_ring_capacity(bool verbose, nono_proxy *proxy);
 /* Stop the thread, drain what is left, and print the summary to `f` unless `quiet`. `fs_audit`
  * is nono_exec_result.fs_audit: unless 1, the summary says why filesystem denials are not in it.
  * `failed`: the command exited non-zero; with nothing else to report, one line then still says

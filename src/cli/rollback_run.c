@@ -18,6 +18,12 @@
 
 static int mkdir_p(char *path)
 {
+	/* The whole path first: after the first run it exists, and one mkdir (EEXIST) replaces one
+	 * per component on every `nono run` (issue 10's startup target). */
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
 	for (char *p = path + 1; *p; p++) {
 		if (*p != '/')
 			continue;

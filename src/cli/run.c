@@ -187,7 +187,7 @@ static int execute(const struct run_opts *o, struct run_ctx *r)
 	 * read it): asked for unless nothing would show them (-q without --audit-log). */
 	nono_net_mode net = nono_caps_network(r->caps, NULL);
 	eo.fs_audit = !o->quiet || r->audit_fd >= 0;
-	nono_audit *ring = nono_audit_new(4096);
+	nono_audit *ring = nono_audit_new(denials_ring_capacity(o->verbose, r->proxy));
 	struct denials *dn = ring ? denials_start(ring, r->proxy, o->verbose, net, r->audit.ring)
 				   : NULL;
 	eo.audit = ring;

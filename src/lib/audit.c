@@ -1,28 +1,57 @@
 /* audit.c — a bounded ring of decision events shared by the proxy and the network supervisor.
- * Bounded by construction: when full the oldest event is overwritten and counted as dropped. */
+ * Bounded by construction: when full the oldest event is overwritten and counted as dropped.
+ * Memory follows use: the slots grow on demand up to the capacity. */
 #include "internal.h"
 
 #include <jansson.h>
 #include <pthread.h>
 #include <string.h>
 
+/* The slots grow on demand up to `cap` (doubling): an event is ~20 KB, so the CLI's 4096-event
+ * ring was an 82 MB calloc on every `nono run` (mmap, munmap, a larger address space to fork)
+ * although a typical run records no event at all (issue 10's startup target). */
+#define AUDIT_FIRST_SLOTS 8
+
 struct nono_audit {
 	pthread_mutex_t lock;
-	size_t cap, head, len;
+	size_t cap, alloc, head, len; /* alloc: slots in ev (<= cap) */
 	uint64_t dropped;
-	nono_audit_event ev[];
+	nono_audit_event *ev;
 };
 
 nono_audit *nono_audit_new(size_t capacity)
 {
 	if (capacity == 0 || capacity > (SIZE_MAX - sizeof(nono_audit)) / sizeof(nono_audit_event))
 		return NULL;
-	nono_audit *a = calloc(1, sizeof *a + capacity * sizeof(nono_audit_event));
+	nono_audit *a = calloc(1, sizeof *a);
 	if (!a)
 		return NULL;
+	a->alloc = capacity < AUDIT_FIRST_SLOTS ? capacity : AUDIT_FIRST_SLOTS;
+	if (!(a->ev = calloc(a->alloc, sizeof *a->ev))) {
+		free(a);
+		return NULL;
+	}
 	pthread_mutex_init(&a->lock, NULL);
 	a->cap = capacity;
 	return a;
+}
+
+/* Double the slots (not past cap), keeping the events in order from slot 0. False when out of
+ * memory: the ring then stays at its size and overwrites its oldest event, counted as dropped,
+ * as a full ring does. Called with the lock held. */
+static bool audit_grow(nono_audit *a)
+{
+	size_t n = a->alloc * 2 < a->cap ? a->alloc * 2 : a->cap;
+	nono_audit_event *ev = malloc(n * sizeof *ev);
+	if (!ev)
+		return false;
+	for (size_t i = 0; i < a->len; i++)
+		ev[i] = a->ev[(a->head + i) % a->alloc];
+	free(a->ev);
+	a->ev = ev;
+	a->alloc = n;
+	a->head = 0;
+	return true;
 }
 
 void nono_audit_free(nono_audit *a)
@@ -30,6 +59,7 @@ void nono_audit_free(nono_audit *a)
 	if (!a)
 		return;
 	pthread_mutex_destroy(&a->lock);
+	free(a->ev);
 	free(a);
 }
 
@@ -38,15 +68,38 @@ void nono_audit_push(nono_audit *a, const nono_audit_event *ev)
 	if (!a || !ev)
 		return;
 	pthread_mutex_lock(&a->lock);
-	size_t slot = (a->head + a->len) % a->cap;
-	if (a->len == a->cap) {
-		a->head = (a->head + 1) % a->cap; /* overwrite the oldest */
+	if (a->len == a->alloc && a->alloc < a->cap)
+		(void)audit_grow(a);
+	size_t slot = (a->head + a->len) % a->alloc;
+	if (a->len == a->alloc) {
+		a->head = (a->head + 1) % a->alloc; /* overwrite the oldest */
 		a->dropped++;
 	} else {
 		a->len++;
 	}
 	a->ev[slot] = *ev;
 	pthread_mutex_unlock(&a->lock);
+}
+
+/* After a drain: give back what the ring no longer holds (halved while at most a quarter is in
+ * use, in one step), so that draining one ring into another (the CLI's denial report into the ledger's) does
+ * not hold both at their largest. Keeps the ring as it is when out of memory. Lock held. */
+static void audit_shrink(nono_audit *a)
+{
+	size_t n = a->alloc;
+	while (n > AUDIT_FIRST_SLOTS && a->len <= n / 4)
+		n /= 2;
+	if (n == a->alloc)
+		return;
+	nono_audit_event *ev = malloc(n * sizeof *ev);
+	if (!ev)
+		return;
+	for (size_t i = 0; i < a->len; i++)
+		ev[i] = a->ev[(a->head + i) % a->alloc];
+	free(a->ev);
+	a->ev = ev;
+	a->alloc = n;
+	a->head = 0;
 }
 
 size_t nono_audit_drain(nono_audit *a, nono_audit_event *out, size_t max)
@@ -56,9 +109,10 @@ size_t nono_audit_drain(nono_audit *a, nono_audit_event *out, size_t max)
 	pthread_mutex_lock(&a->lock);
 	size_t n = a->len < max ? a->len : max;
 	for (size_t i = 0; i < n; i++)
-		out[i] = a->ev[(a->head + i) % a->cap];
-	a->head = (a->head + n) % a->cap;
+		out[i] = a->ev[(a->head + i) % a->alloc];
+	a->head = (a->head + n) % a->alloc;
 	a->len -= n;
+	audit_shrink(a);
 	pthread_mutex_unlock(&a->lock);
 	return n;
 }

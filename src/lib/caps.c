@@ -169,7 +169,13 @@ static int canonicalise_full(const char *path, char **out, struct stat *st, nono
  * directory once; each later grant there checks that the directory's name still leads to the same
  * directory (stat: device and inode) and that the entry itself is no symlink (lstat). No clock is
  * involved: the answer is as fresh as realpath's own (landlock.c re-checks each grant with
- * O_NOFOLLOW when it applies). */
+ * O_NOFOLLOW when it applies).
+ * A directory whose name was already canonical when cached (/etc: no symlink, "." or ".." on the
+ * way) skips the stat: the result is its name + "/" + the entry, the very string realpath gives,
+ * and the entry's lstat walks that name now, so it checks the directory the name leads to now.
+ * Only a directory replaced by a symlink between two grants would then be recorded by its old
+ * name, which is what a replacement just after the grant (before landlock.c opens it) gives
+ * anyway. That stat was ~155 of a default run's syscalls (issue 10's startup target). */
 
 /* `path` split at its last '/' into a parent (returned, malloc'd) and *name, when that is a plain
  * absolute path of a named entry: no "//", no "." or ".." as the entry, no trailing slash. */
@@ -193,8 +199,10 @@ static int canonicalise_cached(nono_caps *caps, const char *path, char **out, st
 	if (!parent)
 		return 1;
 	struct stat pst;
-	bool fresh = caps->pc_orig && !strcmp(caps->pc_orig, parent) && stat(parent, &pst) == 0 &&
-		     pst.st_dev == caps->pc_dev && pst.st_ino == caps->pc_ino;
+	bool same = caps->pc_orig && !strcmp(caps->pc_orig, parent);
+	bool fresh = same && (caps->pc_canonical || (stat(parent, &pst) == 0 &&
+						     pst.st_dev == caps->pc_dev &&
+						     pst.st_ino == caps->pc_ino));
 	if (!fresh && caps->pc_seen && !strcmp(caps->pc_seen, parent)) {
 		/* The second grant in this directory: resolve the directory itself once. */
 		free(caps->pc_orig);
@@ -202,6 +210,7 @@ static int canonicalise_cached(nono_caps *caps, const char *path, char **out, st
 		caps->pc_orig = NULL;
 		caps->pc_resolved = realpath(parent, NULL);
 		if (caps->pc_resolved && stat(caps->pc_resolved, &pst) == 0 && S_ISDIR(pst.st_mode)) {
+			caps->pc_canonical = !strcmp(caps->pc_resolved, parent);
 			caps->pc_orig = steal_pointer(&parent);
 			caps->pc_dev = pst.st_dev;
 			caps->pc_ino = pst.st_ino;

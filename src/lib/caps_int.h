@@ -35,6 +35,7 @@ struct nono_caps {
 	char *pc_seen, *pc_orig, *pc_resolved;
 	dev_t pc_dev; /* the resolved directory pc_orig named when cached */
 	ino_t pc_ino;
+	bool pc_canonical; /* pc_orig is its own resolution (no symlink, "." or "..") */
 };
 
 /* One address of a nono_caps_allow_internal entry: `host` as the caller wrote it (each address

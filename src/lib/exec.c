@@ -367,11 +367,10 @@ static int prepare(struct exec_state *s, const nono_caps *caps, const char *argv
  * parse: all. */
 static uint64_t signals_to_reset(void)
 {
-	long ign = 0, cgt = 0;
-	if (nono_proc_status_field(0, "SigIgn", 16, &ign) < 0 ||
-	    nono_proc_status_field(0, "SigCgt", 16, &cgt) < 0)
+	struct nono_proc_field f[] = {{.key = "SigIgn", .base = 16}, {.key = "SigCgt", .base = 16}};
+	if (nono_proc_status_fields(0, f, N_ELEMENTS(f)) < 0)
 		return ~0ull;
-	return (uint64_t)ign | (uint64_t)cgt;
+	return (uint64_t)f[0].value | (uint64_t)f[1].value;
 }
 
 /* Fork the reaper on what prepare() built. */

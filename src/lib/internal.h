@@ -59,6 +59,16 @@ NONO_HIDDEN bool nono_path_within(const char *path, const char *grant, bool gran
  * number in `base` (Umask is octal). tid 0 = the calling process (/proc/self/status).
  * Returns 0, or -errno (-ENOENT: no such field; -EINVAL: not a number). */
 NONO_HIDDEN int nono_proc_status_field(pid_t tid, const char *key, int base, long *out);
+/* Several fields in one read of the file (exec.c wants two before every fork). Each f[i].key and
+ * .base are in; .value and .rc (0, -ENOENT, -EINVAL as above) are out. Returns 0 when every field
+ * was read, else the first field's error, or -errno when the file cannot be opened. */
+struct nono_proc_field {
+	const char *key;
+	int base;
+	long value;
+	int rc;
+};
+NONO_HIDDEN int nono_proc_status_fields(pid_t tid, struct nono_proc_field *f, size_t n);
 
 /* ---- sockopt.c: the socket options that re-route an approved connection (review F10, F11) ----
  * seccomp.c refuses setting each of them under blocked and proxy-only; the supervisor reads back

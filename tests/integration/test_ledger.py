@@ -242,3 +242,58 @@ def test_executable_hash_follows_a_changed_program(tmp_path, env):
         f.write(b"\0" * 16)
     os.utime(prog, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert recorded_sha() == hashlib.sha256(prog.read_bytes()).hexdigest()
+
+
+def test_grants_with_escaped_and_non_ascii_names_are_recorded_as_granted(tmp_path, env):
+    """session_start's grants are written as canonical text without jansson when no \\u escape
+    is needed (audit_run.c): names with a quote, a backslash, a tab, a control character, DEL and
+    non-ASCII letters are recorded exactly as the dry run lists them, and the session verifies."""
+    names = ['q"uo\\te', "tab\tx", "ctl\x01x", "del\x7fx", "ünï", "plain"]
+    for n in names:
+        (tmp_path / n).mkdir()
+    (tmp_path / 'f"ile\\').write_text("x")
+    flags = ["--no-tmp", "--read-file", tmp_path / 'f"ile\\']
+    for n in names:
+        flags += ["--read", tmp_path / n]
+    dry = run_nono("run", "--dry-run", "--json", *flags, "--", "/bin/true", env=env)
+    assert dry.returncode == 0, dry.stderr
+    want = [(g["path"], g["resolved"], g["access"], "directory" if g["kind"] == "dir" else g["kind"],
+             "system" if g["system"] else "user") for g in json.loads(dry.stdout)["grants"]]
+    r = run_nono("run", *flags, "--", "/bin/true", env=env)
+    assert r.returncode == 0, r.stderr
+    (sid,) = sessions(env)
+    start = json.loads(ledger_of(env, sid).read_text().splitlines()[0])["data"]
+    got = [(g["path"], g["resolved"], g["access"], g["kind"], g["source"]) for g in start["grants"]]
+    assert got == want
+    assert sum(1 for g in got if g[4] == "user") == len(names) + 1
+    code, out = verify(env, sid)
+    assert code == 0, out
+
+
+def test_denials_without_a_draining_thread_all_reach_the_ledger(tmp_path, env):
+    """Without -v or a proxy no thread drains the supervisor's event ring while the command runs
+    (denials.c): the ring then holds as many decisions as the ledger keeps, so a command denied
+    more often than the drained ring held (4096) loses none of them from the ledger or the
+    summary."""
+    work = tmp_path / "work"
+    work.mkdir()
+    sock = work / "s.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(sock))
+    listener.listen(1)
+    code = ("import socket\nn = 0\nfor _ in range(4200):\n    s = socket.socket(socket.AF_UNIX)\n"
+            f"    try: s.connect({str(sock)!r})\n    except PermissionError: n += 1\n"
+            "    s.close()\nprint(n)\n")
+    r = run_nono("run", "--net-block", "--read", work, "--", "/usr/bin/python3", "-c", code,
+                 env=env, timeout=120)
+    listener.close()
+    assert r.returncode == 0 and r.stdout.strip() == "4200", r.stdout + r.stderr
+    assert "(x4200)" in r.stderr and "could not keep" not in r.stderr, r.stderr
+    assert "were lost" not in r.stderr, r.stderr
+    (sid,) = sessions(env)
+    recs = [json.loads(line) for line in ledger_of(env, sid).read_text().splitlines()]
+    denied = [x for x in recs if x["kind"] == "audit_event" and x["data"]["decision"] == "deny"]
+    assert len(denied) == 4200
+    assert recs[-1]["data"]["events_lost"] == 0
+    code, out = verify(env, sid)
+    assert code == 0, out

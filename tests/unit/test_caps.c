@@ -496,9 +496,42 @@ static void test_parent_cache(void)
 	nono_caps_free(c);
 }
 
+/* A canonical directory (d/, no symlink on the way) is cached without re-checking its name
+ * (caps.c): every answer there is still realpath's, for files, a directory, a symlinked entry, an
+ * entry that is gone, and an entry created or removed between two grants. */
+static void test_canonical_parent_cache(void)
+{
+	nono_caps *c = nono_caps_new();
+	nono_error e;
+	nono_grant g;
+	const char *names[] = {"d/f", "d/g", "d/sub", "d/lnk"};
+	if (symlink("../abc/x", P("d/lnk")))
+		abort();
+	for (size_t i = 0; i < N_ELEMENTS(names); i++) {
+		bool dir = !strcmp(names[i], "d/sub");
+		char *p = Pdup(names[i]), *want = realpath(p, NULL);
+		int r = dir ? nono_caps_allow_path(c, p, NONO_ACCESS_READ, &e)
+			    : nono_caps_allow_file(c, p, NONO_ACCESS_READ, &e);
+		CHECK_EQ_INT(r, 0);
+		nono_caps_grant(c, nono_caps_grant_count(c) - 1, &g);
+		CHECK_STR(g.resolved, want);
+		free(want);
+		free(p);
+	}
+	CHECK_EQ_INT(nono_caps_allow_file(c, P("d/gone"), NONO_ACCESS_READ, &e), -ENOENT);
+	touch("d/new");
+	CHECK_EQ_INT(nono_caps_allow_file(c, P("d/new"), NONO_ACCESS_READ, &e), 0);
+	if (unlink(P("d/new")) || unlink(P("d/lnk")))
+		abort();
+	CHECK_EQ_INT(nono_caps_allow_file(c, P("d/new"), NONO_ACCESS_READ, &e), -ENOENT);
+	CHECK_EQ_INT(nono_caps_allow_path(c, P("d/f"), NONO_ACCESS_READ, &e), -ENOTDIR);
+	nono_caps_free(c);
+}
+
 int main(void)
 {
 	make_tree();
+	test_canonical_parent_cache();
 	test_new_and_errors();
 	test_symlinks_and_relative();
 	test_parent_cache();
