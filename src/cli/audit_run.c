@@ -5,6 +5,7 @@
  * (audit_event), and a session_end (exit status, events lost, Merkle root); session.json next to
  * it summarises the session in nono-py's SessionMetadata shape. */
 #include "audit_run.h"
+#include "jsonstr.h"
 #include "policy.h"
 
 #include <errno.h>
@@ -21,7 +22,7 @@ static json_t *strv(const char *const *v, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; a && i < n; i++)
-		json_array_append_new(a, json_string(v[i]));
+		json_array_append_new(a, cli_json_str(v[i]));
 	return a;
 }
 
@@ -32,8 +33,9 @@ static json_t *grants_json(const nono_caps *caps)
 		nono_grant g;
 		if (nono_caps_grant(caps, i, &g) < 0)
 			continue;
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:s}", "path", g.original,
-						   "resolved", g.resolved, "access",
+		json_array_append_new(a, json_pack("{s:o, s:o, s:s, s:s, s:s}", "path",
+						   cli_json_str(g.original), "resolved",
+						   cli_json_str(g.resolved), "access",
 						   nono_access_name(g.access), "kind",
 						   g.is_file ? "file" : "directory", "source",
 						   policy_is_system_path(g.original) ? "system" : "user"));
@@ -171,9 +173,10 @@ static json_t *identity_json(const struct run_opts *o, const char *const *env, c
 		cache[0] = '\0';
 	if (nono_exec_identity_cached(o->cmd[0], env, o->inherit_env, o->workdir,
 				      cache[0] ? cache : NULL, &path, h, &err) < 0)
-		return json_pack("{s:n, s:n, s:s}", "resolved_path", "sha256", "error", err.message);
+		return json_pack("{s:n, s:n, s:o}", "resolved_path", "sha256", "error",
+				 cli_json_str(err.message));
 	nono_sha256_hex(h, hex);
-	json_t *j = json_pack("{s:s, s:s}", "resolved_path", path, "sha256", hex);
+	json_t *j = json_pack("{s:o, s:s}", "resolved_path", cli_json_str(path), "sha256", hex);
 	free(path);
 	return j;
 }
@@ -232,9 +235,9 @@ static int start_record(struct audit_run *a, const struct run_opts *o, const non
 		rbj = json_pack("{s:s, s:O}", "session", rb->id, "roots",
 				json_object_get(rb->meta, "tracked_paths"));
 	char *gtext = grants_text(caps);
-	json_t *d = json_pack("{s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:f}", "started", now, "command",
+	json_t *d = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:f}", "started", now, "command",
 			      strv((const char *const *)o->cmd, (size_t)o->ncmd), "cwd",
-			      o->workdir ? o->workdir : cwd, "grants",
+			      cli_json_str(o->workdir ? o->workdir : cwd), "grants",
 			      gtext ? json_null() : grants_json(caps), "network", network_json(o, caps),
 			      "executable", identity_json(o, env, base), "rollback", rbj, "timeout",
 			      o->timeout);

@@ -3,6 +3,7 @@
  * `text` lines as they are) and the kernel support report. No port is printed that will not be
  * used: with --allow-domain and no --proxy-port the port is chosen when the proxy starts. */
 #include "dryrun.h"
+#include "jsonstr.h"
 #include "extproxy.h"
 #include "policy.h"
 #include "runenv.h"
@@ -48,8 +49,9 @@ static json_t *grants_json(const nono_caps *caps)
 	for (size_t i = 0; i < nono_caps_grant_count(caps); i++) {
 		nono_grant g;
 		nono_caps_grant(caps, i, &g);
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "path", g.original,
-						   "resolved", g.resolved, "access",
+		json_array_append_new(a, json_pack("{s:o, s:o, s:s, s:s, s:b}", "path",
+						   cli_json_str(g.original), "resolved",
+						   cli_json_str(g.resolved), "access",
 						   nono_access_name(g.access), "kind",
 						   g.is_file ? "file" : "dir", "system",
 						   policy_is_system_path(g.original)));
@@ -61,7 +63,7 @@ static json_t *strings_json(const char *const *v, size_t n)
 {
 	json_t *a = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_string(v[i]));
+		json_array_append_new(a, cli_json_str(v[i]));
 	return a;
 }
 
@@ -83,7 +85,7 @@ static json_t *network_json(const struct dry *d)
 	const struct run_opts *o = d->o;
 	json_t *socks = json_array(), *binds = json_array();
 	for (size_t i = 0; i < nono_caps_unix_socket_count(d->caps); i++)
-		json_array_append_new(socks, json_string(nono_caps_unix_socket(d->caps, i)));
+		json_array_append_new(socks, cli_json_str(nono_caps_unix_socket(d->caps, i)));
 	for (size_t i = 0; i < nono_caps_bind_port_count(d->caps); i++)
 		json_array_append_new(binds, json_integer(nono_caps_bind_port(d->caps, i)));
 	json_t *net = json_pack("{s:s, s:o, s:o, s:b}", "mode", nono_net_mode_name(d->net),
@@ -149,7 +151,7 @@ static json_t *env_json(const struct run_opts *o, const nono_caps *caps)
 
 static void withheld_json_cb(const char *path, void *ctx)
 {
-	json_array_append_new(ctx, json_string(path));
+	json_array_append_new(ctx, cli_json_str(path));
 }
 
 static void withheld_text_cb(const char *path, void *ctx)
@@ -192,7 +194,7 @@ static int print_json(const struct dry *d)
 	if (!o->no_system)
 		system_withheld(withheld_json_cb, withheld);
 	json_object_set_new(root, "system_withheld", withheld);
-	json_object_set_new(root, "workdir", o->workdir ? json_string(o->workdir) : json_null());
+	json_object_set_new(root, "workdir", o->workdir ? cli_json_str(o->workdir) : json_null());
 	json_object_set_new(root, "timeout", o->timeout > 0 ? json_real(o->timeout) : json_null());
 	json_object_set_new(root, "best_effort", json_boolean(o->best_effort));
 	json_object_set_new(root, "enforcement", enforcement_json(d));

@@ -122,7 +122,9 @@ static int cmd_list(void)
 			char line[256] = "";
 			for (size_t k = 0; k < json_array_size(cmd); k++)
 				snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s", k ? " " : "",
-					 json_string_value(json_array_get(cmd, k)));
+					 json_is_string(json_array_get(cmd, k))
+						 ? json_string_value(json_array_get(cmd, k))
+						 : "?");
 			char exit_s[24] = "-";
 			if (json_is_integer(ec))
 				snprintf(exit_s, sizeof exit_s, "%" JSON_INTEGER_FORMAT, json_integer_value(ec));

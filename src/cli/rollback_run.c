@@ -3,6 +3,7 @@
  * $XDG_STATE_HOME/nono/rollback/ID for `nono rollback` (rollback.c). Also the helpers both share:
  * the state directory, progress on a terminal, session.json. */
 #include "rollback.h"
+#include "jsonstr.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -144,6 +145,29 @@ static json_t *strv_json(const char *const *v, size_t n)
 	return a;
 }
 
+/* -1, or EXIT_USAGE for a pattern session.json (JSON) could not keep: it would be left out. */
+static int patterns_utf8(const struct strvec *v, const char *opt)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		json_t *j = json_string(v->v[i]);
+		json_decref(j);
+		if (!j) {
+			cli_err("%s %s: not valid UTF-8", opt, v->v[i]);
+			return EXIT_USAGE;
+		}
+	}
+	return -1;
+}
+
+/* The command as session.json lists it: an argument that is not UTF-8 as {"hex": …}. */
+static json_t *cmd_json(const char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, cli_json_str(v[i]));
+	return a;
+}
+
 void rb_options_from_json(json_t *excl, nono_snap_options *o, const char **keep[3])
 {
 	nono_snap_options_init(o);
@@ -240,7 +264,17 @@ static int tracked_grants(const nono_caps *caps, const char *store, const char *
 					    : under(g.resolved, h.resolved) &&
 						      (strcmp(g.resolved, h.resolved) != 0 || j < i));
 		}
-		if (!inside && strvec_push(out, g.resolved) < 0)
+		if (inside)
+			continue;
+		/* The session keeps its roots in session.json: a root JSON cannot hold as a string
+		 * would be left out of the restore, so it is refused here instead. */
+		json_t *utf8 = json_string(g.resolved);
+		json_decref(utf8);
+		if (!utf8) {
+			cli_err("--rollback: cannot track %s: its path is not valid UTF-8", g.original);
+			return EXIT_USAGE;
+		}
+		if (strvec_push(out, g.resolved) < 0)
 			return EXIT_INTERNAL;
 	}
 	if (out->n == 0) {
@@ -275,7 +309,7 @@ static json_t *meta_new(const struct run_opts *o, const struct rb_run *rb, const
 	json_t *m = json_pack("{s:s, s:s, s:n, s:o, s:n, s:o, s:i, s:n, s:[], s:[], s:i, s:n, s:n, "
 			      "s:o}",
 			      "session_id", rb->id, "started", now, "ended", "command",
-			      strv_json((const char *const *)o->cmd, (size_t)o->ncmd),
+			      cmd_json((const char *const *)o->cmd, (size_t)o->ncmd),
 			      "executable_identity", "tracked_paths", strv_json(t->v, t->n),
 			      "snapshot_count", 0, "exit_code", "merkle_roots", "network_events",
 			      "audit_event_count", 0, "audit_integrity", "audit_attestation",
@@ -333,6 +367,10 @@ int rb_run_begin(const struct run_opts *o, const nono_caps *caps, const char *tm
 	if (rb_state_dir("rollback", base, sizeof base) < 0)
 		return EXIT_INTERNAL;
 	int status = tracked_grants(caps, base, tmpdir, &t);
+	if (status < 0)
+		status = patterns_utf8(&o->rb_exclude, "--rollback-exclude");
+	if (status < 0)
+		status = patterns_utf8(&o->rb_include, "--rollback-include");
 	if (status < 0)
 		status = new_session(rb, base);
 	if (status < 0 && !(rb->meta = meta_new(o, rb, &t)))

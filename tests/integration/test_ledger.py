@@ -297,3 +297,34 @@ def test_denials_without_a_draining_thread_all_reach_the_ledger(tmp_path, env):
     assert recs[-1]["data"]["events_lost"] == 0
     code, out = verify(env, sid)
     assert code == 0, out
+
+
+def test_names_that_are_not_utf8_are_recorded_not_dropped(tmp_path, env):
+    """jansson refuses invalid UTF-8, and a grant or argument that is not UTF-8 used to vanish
+    from session_start and from --dry-run --json without a word. Both now carry it as
+    {"hex": bytes}; --rollback refuses to track a tree whose path JSON cannot hold as a string."""
+    bad = os.fsdecode(bytes(tmp_path) + b"/bad\xff")
+    os.mkdir(bad)
+    arg = os.fsdecode(b"arg\xfe")
+    want = {"hex": (bytes(tmp_path) + b"/bad\xff").hex()}
+    dry = run_nono("run", "--dry-run", "--json", "--no-tmp", "--read", bad, "--", "/bin/echo", arg,
+                   env=env)
+    assert dry.returncode == 0, dry.stderr
+    d = json.loads(dry.stdout)
+    assert d["command"] == ["/bin/echo", {"hex": b"arg\xfe".hex()}]
+    assert [g["resolved"] for g in d["grants"] if not g["system"]] == [want]
+    r = run_nono("run", "-q", "--no-tmp", "--read", bad, "--", "/bin/echo", "x", arg, env=env,
+                 errors="surrogateescape")
+    assert r.returncode == 0, r.stderr
+    (sid,) = sessions(env)
+    start = json.loads(ledger_of(env, sid).read_text().splitlines()[0])["data"]
+    assert start["command"] == ["/bin/echo", "x", {"hex": b"arg\xfe".hex()}]
+    assert [(g["path"], g["resolved"]) for g in start["grants"] if g["source"] == "user"] == \
+        [(want, want)]
+    code, out = verify(env, sid)
+    assert code == 0, out
+    listed = run_nono("audit", "list", env=env)
+    assert listed.returncode == 0 and "/bin/echo x ?" in listed.stdout, listed.stdout
+    rb = run_nono("run", "--rollback", "--no-tmp", "--allow", bad, "--", "/bin/true", env=env,
+                  errors="surrogateescape")
+    assert rb.returncode == 125 and "not valid UTF-8" in rb.stderr, rb.stderr
