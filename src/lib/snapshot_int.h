@@ -86,6 +86,8 @@ NONO_HIDDEN void snap_vec_clear(struct snap_vec *v);
  * children). */
 NONO_HIDDEN int snap_entry_cmp(const nono_snap_entry *a, const nono_snap_entry *b);
 NONO_HIDDEN void snap_vec_sort(struct snap_vec *v);
+/* Whether v is strictly in snap_entry_cmp's order. */
+NONO_HIDDEN bool snap_vec_sorted(const struct snap_vec *v);
 NONO_HIDDEN int snap_change_add(nono_snap_change **c, size_t *n, size_t *cap, const char *path,
 				nono_snap_change_type t, nono_snap_type et, bool has_delta, int64_t delta);
 /* Copy a NULL-terminated vector (NULL stays an empty vector). NULL on ENOMEM. */

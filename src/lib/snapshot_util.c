@@ -252,6 +252,14 @@ static int entry_pcmp(const void *a, const void *b)
 	return snap_entry_cmp(*(const nono_snap_entry *const *)a, *(const nono_snap_entry *const *)b);
 }
 
+bool snap_vec_sorted(const struct snap_vec *v)
+{
+	for (size_t i = 1; i < v->n; i++)
+		if (snap_entry_cmp(&v->v[i - 1], &v->v[i]) >= 0)
+			return false;
+	return true;
+}
+
 /* Pointers are sorted, then the entries moved once: glibc's qsort is a merge sort that copies
  * whole elements at every pass, and an entry is ~130 bytes (a fifth of the sort's time). */
 void snap_vec_sort(struct snap_vec *v)
