@@ -10,8 +10,10 @@
 
 struct parser {
 	char *p;        /* the rest of the text */
+	size_t len;     /* the whole text's length */
 	unsigned line;
 	const char *name;
+	struct snap_arena *paths; /* where entries' paths go; NULL: malloc */
 	nono_error *err;
 };
 
@@ -156,7 +158,7 @@ static int parse_entry(struct parser *ps, const nono_snap_manifest *m, char *l, 
 			return bad(ps, "entry outside its tracked file");
 	}
 	size_t fl = strlen(f[11]);
-	if (!(e->path = malloc(rl + 2 + fl)))
+	if (!(e->path = ps->paths ? snap_arena_alloc(ps->paths, rl + 2 + fl) : malloc(rl + 2 + fl)))
 		return nono_fail(ps->err, -ENOMEM, "out of memory");
 	memcpy(e->path, root, rl);
 	e->path[rl] = '/';
@@ -174,7 +176,9 @@ static int parse_entries(struct parser *ps, nono_snap_manifest *m)
 	if (!(v = keyed(ps, "entries")) || parse_u64(v, &n) < 0 || n > (1ull << 32))
 		return bad(ps, "bad entries count");
 	struct snap_vec vec = {0};
-	int rc = 0;
+	/* The count is only trusted as far as the text backs it: a line is at least 24 bytes. */
+	int rc = snap_vec_reserve(&vec, n < ps->len / 24 ? n : ps->len / 24) < 0
+		 ? nono_fail(ps->err, -ENOMEM, "out of memory") : 0;
 	for (uint64_t i = 0; i < n && rc == 0; i++) {
 		nono_snap_entry *e;
 		char *l = next_line(ps);
@@ -195,7 +199,7 @@ static int parse_entries(struct parser *ps, nono_snap_manifest *m)
 int snap_manifest_read(const nono_snap *s, uint32_t number, nono_snap_manifest **out,
 		       nono_error *err)
 {
-	return snap_manifest_parse(s, number, true, out, err);
+	return snap_manifest_parse(s, number, true, NULL, out, err);
 }
 
 int snap_manifest_verify(const nono_snap_manifest *m, const char *dir, struct snap_mtree *tree,
@@ -217,8 +221,8 @@ int snap_manifest_verify(const nono_snap_manifest *m, const char *dir, struct sn
 	return 0;
 }
 
-int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify, nono_snap_manifest **out,
-			nono_error *err)
+int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify,
+			struct snap_arena *paths, nono_snap_manifest **out, nono_error *err)
 {
 	char name[64];
 	snprintf(name, sizeof name, "snapshots/%" PRIu32 ".manifest", number);
@@ -244,7 +248,7 @@ int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify, nono_s
 		return nono_fail(err, -EBADMSG, "%s/%s: NUL byte in manifest", s->dir, name);
 	char path[80];
 	snprintf(path, sizeof path, "%s", name);
-	struct parser ps = {.p = buf, .name = path, .err = err};
+	struct parser ps = {.p = buf, .len = got, .name = path, .paths = paths, .err = err};
 	nono_snap_manifest *m = calloc(1, sizeof *m);
 	if (!m)
 		return nono_fail(err, -ENOMEM, "out of memory");
@@ -256,7 +260,7 @@ int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify, nono_s
 	if (rc == 0 && verify)
 		rc = snap_manifest_verify(m, s->dir, NULL, err);
 	if (rc < 0) {
-		nono_snap_manifest_free(m);
+		snap_manifest_free_arena(m, paths);
 		return rc;
 	}
 	*out = m;

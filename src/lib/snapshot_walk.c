@@ -81,7 +81,8 @@ static int add_entry(struct walk *w, int dirfd, const char *name, const struct s
 	if (rc < 0)
 		return nono_fail(w->err, rc, "out of memory");
 	size_t plen = w->root_len + 1 + rel_len;
-	if (!(e->path = malloc(plen + 1)))
+	if (!(e->path = w->out->arena_paths ? snap_arena_alloc(&w->out->arena, plen + 1)
+					    : malloc(plen + 1)))
 		return nono_fail(w->err, -ENOMEM, "out of memory");
 	memcpy(e->path, w->root_path, w->root_len);
 	e->path[w->root_len] = '/';
@@ -378,7 +379,7 @@ static int stat_deferred(struct walk *w)
 	w->bytes = 0;
 	for (size_t i = 0; i < v->n; i++) {
 		if (v->v[i].ctime_nsec == -2) {
-			snap_entry_clear(&v->v[i]);
+			snap_vec_drop(v, &v->v[i]);
 			continue;
 		}
 		if (v->v[i].type == NONO_SNAP_FILE)
