@@ -1,10 +1,11 @@
 /* snapshot_int.h — shared by the snapshot store's modules; never installed.
  *
- *   snapshot_util.c     hashing (OpenSSL libcrypto), hex, path escaping, Merkle root, vectors
+ *   snapshot_util.c     hashing (OpenSSL libcrypto), hex, path unescaping, Merkle root, vectors
  *   snapshot_match.c    exclusions: names, globs, force-includes, .gitignore
  *   snapshot_walk.c     the walk of the tracked trees (never follows a symlink)
  *   snapshot_store.c    objects and manifests on disk
- *   snapshot_parse.c    reading a manifest back
+ *   snapshot_bin.c      the manifest's binary format (version 2, written and read)
+ *   snapshot_parse.c    reading a manifest back (and the text format, version 1)
  *   snapshot_verify.c   checking a whole store
  *   snapshot_share.c    sessions sharing one objects directory: seeding, garbage collection
  *   snapshot.c          the store handle: open, baseline, incremental, load, verify
@@ -76,8 +77,7 @@ NONO_HIDDEN int snap_sha256(const void *data, size_t len, uint8_t out[32]);
 /* SHA-256 of everything readable from fd (from its current offset). */
 NONO_HIDDEN int snap_sha256_fd(int fd, uint8_t out[32]);
 NONO_HIDDEN int snap_hex_parse(const char *hex, uint8_t out[32]);
-/* Escape bytes <= 0x20, 0x7f and '%' as %XX (malloc'd); unescape in place (-EINVAL if malformed). */
-NONO_HIDDEN char *snap_escape(const char *s);
+/* Undo the text manifest's %XX escapes in place (-EINVAL if malformed). */
 NONO_HIDDEN int snap_unescape(char *s);
 NONO_HIDDEN void snap_timestamp(char buf[32]);
 NONO_HIDDEN int snap_merkle(const nono_snap_entry *e, size_t n, uint8_t root[32]);
@@ -202,6 +202,19 @@ NONO_HIDDEN int snap_hint_load(nono_snap *s, nono_error *err);
  * the tree built on the way is kept there (snap_mtree_free), on success only. */
 NONO_HIDDEN int snap_manifest_verify(const nono_snap_manifest *m, const char *dir,
 				     struct snap_mtree *tree, nono_error *err);
+/* snapshot_bin.c: the manifest's binary format (version 2). Written through a snap_out, a buffer
+ * flushed to fd by snap_out_flush (snapshot_store.c); read from a whole file's bytes into m
+ * (paths in *paths, or malloc'd when NULL). */
+struct snap_out {
+	int fd;
+	char *buf;
+	size_t len, cap;
+};
+NONO_HIDDEN int snap_out_flush(struct snap_out *o);
+NONO_HIDDEN bool snap_manifest_is_bin(const char *buf, size_t len);
+NONO_HIDDEN int snap_manifest_bin(struct snap_out *o, const nono_snap_manifest *m);
+NONO_HIDDEN int snap_manifest_unbin(const char *buf, size_t len, const char *name,
+				    struct snap_arena *paths, nono_snap_manifest *m, nono_error *err);
 /* The highest manifest number on disk, -1 if none. */
 NONO_HIDDEN long snap_manifest_latest(const nono_snap *s);
 

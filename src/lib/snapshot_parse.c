@@ -1,6 +1,13 @@
-/* snapshot_parse.c — reading a manifest back (the format is described in snapshot_store.c). Every
- * field is checked; a manifest that does not parse, or whose Merkle root does not match its
- * entries, is refused with -EBADMSG naming the line. */
+/* snapshot_parse.c — reading a manifest back: version 2 (binary, snapshot_bin.c), or version 1,
+ * the text every snapshot wrote before (stores written then still load, verify and restore):
+ *   nono-snapshot 1
+ *   number N / parent P|- / timestamp T / merkle HEX / roots K / root PATH [file] (K lines) /
+ *   entries M          ("file": a tracked file, whose one entry is named by the root's last
+ *                      component, relative to the root's parent; else a tracked tree)
+ *   TYPE ROOT HASH|- MODE SIZE MTIME MTIME_NS CTIME CTIME_NS INO DEV REL [TARGET]
+ * one entry a line, every path %XX-escaped (bytes <= 0x20, 0x7f and '%'), negative times as 0.
+ * Every field is checked; a manifest that does not parse, or whose Merkle root does not match its
+ * entries, is refused with -EBADMSG naming the line (the entry). */
 #include "snapshot_int.h"
 
 #include <fcntl.h>
@@ -244,7 +251,8 @@ int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify,
 		got += (size_t)r;
 	}
 	buf[got] = '\0';
-	if (memchr(buf, '\0', got))
+	bool bin = snap_manifest_is_bin(buf, got);
+	if (!bin && memchr(buf, '\0', got))
 		return nono_fail(err, -EBADMSG, "%s/%s: NUL byte in manifest", s->dir, name);
 	char path[80];
 	snprintf(path, sizeof path, "%s", name);
@@ -252,8 +260,8 @@ int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify,
 	nono_snap_manifest *m = calloc(1, sizeof *m);
 	if (!m)
 		return nono_fail(err, -ENOMEM, "out of memory");
-	int rc = parse_header(&ps, m);
-	if (rc == 0)
+	int rc = bin ? snap_manifest_unbin(buf, got, path, paths, m, err) : parse_header(&ps, m);
+	if (rc == 0 && !bin)
 		rc = parse_entries(&ps, m);
 	if (rc == 0 && m->number != number)
 		rc = nono_fail(err, -EBADMSG, "%s: says it is snapshot %" PRIu32, name, m->number);

@@ -110,24 +110,6 @@ int snap_hex_parse(const char *hex, uint8_t out[32])
 	return hex[64] == '\0' || hex[64] == ' ' || hex[64] == '\n' ? 0 : -EINVAL;
 }
 
-char *snap_escape(const char *s)
-{
-	size_t n = 0;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		n += (*p <= 0x20 || *p == 0x7f || *p == '%') ? 3 : 1;
-	char *out = malloc(n + 1), *o = out;
-	if (!out)
-		return NULL;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p <= 0x20 || *p == 0x7f || *p == '%')
-			o += sprintf(o, "%%%02x", *p);
-		else
-			*o++ = (char)*p;
-	}
-	*o = '\0';
-	return out;
-}
-
 int snap_unescape(char *s)
 {
 	char *o = s;

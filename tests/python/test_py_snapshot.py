@@ -196,10 +196,10 @@ def test_tampered_manifest_refused(nono_py, mgr_for, tree, tmp_path):
     mgr = mgr_for(tree)
     mgr.create_baseline()
     man = tmp_path / "session" / "snapshots" / "0.manifest"
-    man.write_text(man.read_text().replace("leaf", "leaf2"))
+    man.write_bytes(man.read_bytes().replace(b"a/b/leaf", b"a/b/leaX"))  # same length: parses
     with pytest.raises(RuntimeError, match="Merkle root"):
         mgr.load_manifest(0)
-    man.write_text(man.read_text().replace("a/b/leaf2", "../../etc/x"))
+    man.write_bytes(man.read_bytes().replace(b"a/b/leaX", b"../../xx"))
     with pytest.raises(RuntimeError, match=r"\.\."):
         mgr.load_manifest(0)
 
@@ -334,3 +334,42 @@ def test_walk_order_names_around_slash(nono_py, tmp_path):
     assert changes == []
     files = [os.path.relpath(p, t) for p in loaded.files]  # in the manifest's order
     assert files == sorted(files, key=lambda s: s.encode()) and len(files) == 13
+
+
+def test_binary_manifest_damage_is_refused(nono_py, mgr_for, tree, tmp_path):
+    """Every field of the binary manifest is checked on reading: a damaged one is refused by name,
+    never read past its end nor trusted."""
+    import struct
+    import snapmanifest
+    mgr = mgr_for(tree)
+    mgr.create_baseline()
+    man = tmp_path / "session" / "snapshots" / "0.manifest"
+    good = man.read_bytes()
+    m = snapmanifest.read(man)
+    leaf = next(e for e in m["entries"] if e["rel"] == b"a/b/leaf")["offset"]
+    adir = next(e for e in m["entries"] if e["rel"] == b"a")["offset"]
+
+    def at(off, b, data=good):
+        return data[:off] + b + data[off + len(b):]
+    cases = {
+        "truncated": good[:-1],
+        "trailing data": good + b"\0",
+        "bad entry type": at(leaf, b"X"),
+        "bad path": good.replace(b"a/b/leaf", b"a/b\0leaf"),
+        "bad mode or root": at(leaf + 4, struct.pack("<I", 7)),
+        "bad mode": at(leaf + 8, struct.pack("<I", 0o10000)),
+        "bad time": at(leaf + 20, struct.pack("<I", 1_000_000_000)),
+        "bad hash": at(adir + 72, b"\1"),
+        "length": at(leaf + 12, struct.pack("<I", 0xFFFFFFFF)),
+        "count": at(32, struct.pack("<Q", 1 << 40)),
+        "order": good.replace(b"a/b/leaf", b"a/a/leaf"),
+        "version": b"nono-snapshot 3\n" + good[16:],
+        "empty": b"",
+    }
+    for what, data in cases.items():
+        man.write_bytes(data)
+        with pytest.raises(RuntimeError, match="0.manifest|snapshot 0") as ei:
+            nono_py.SnapshotManager(str(tmp_path / "session"), [str(tree)]).load_manifest(0)
+        assert "Merkle" not in str(ei.value) or what == "order", (what, str(ei.value))
+    man.write_bytes(good)
+    assert mgr.load_manifest(0).merkle_root.hex() == m["merkle"]
