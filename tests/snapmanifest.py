@@ -6,12 +6,27 @@ import struct
 MAGIC = b"nono-snapshot 2\n"
 HEAD = struct.Struct("<16sIIqQ32s32s")  # magic, number, n_roots, parent, n_entries, timestamp, merkle
 ROOT = struct.Struct("<IB3x")
-ENTRY = struct.Struct("<B3xIIIIIIIQqqQQ32s")
+
+
+def _varint(data, off):
+    v = shift = 0
+    while True:
+        b = data[off]
+        off += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, off
+
+
+def _svarint(data, off):
+    z, off = _varint(data, off)
+    return (z >> 1) ^ -(z & 1), off
 
 
 def read(path):
     """{number, parent, timestamp, merkle (hex), roots [(path, is_file)], entries [dict]}; every
-    entry also has `offset`, where its fixed part starts in the file."""
+    entry also has `at`: where each of its fields starts in the file."""
     data = open(path, "rb").read()
     magic, number, n_roots, parent, n_entries, ts, merkle = HEAD.unpack_from(data, 0)
     assert magic == MAGIC, "not a version 2 manifest"
@@ -23,15 +38,38 @@ def read(path):
         roots.append((data[off:off + ln], bool(kind)))
         off += ln
     entries = []
+    prev = dict(rel=b"", mtime=0, ino=0, dev=0)
     for _ in range(n_entries):
-        (typ, root, mode, rl, tl, mns, cns, _zero, size, mtime, ctime, ino, dev,
-         h) = ENTRY.unpack_from(data, off)
-        rel = data[off + ENTRY.size:off + ENTRY.size + rl]
-        target = data[off + ENTRY.size + rl:off + ENTRY.size + rl + tl] if tl else None
-        entries.append(dict(offset=off, type=chr(typ), root=root, mode=mode, size=size, mtime=mtime,
-                            mtime_ns=mns, ctime=ctime, ctime_ns=cns, ino=ino, dev=dev, hash=h,
-                            rel=rel, target=target))
-        off += ENTRY.size + rl + tl
+        e, at = {}, {"type": off}
+        e["type"] = chr(data[off])
+        off += 1
+        for k in ("shared", "suffix_len", "target_len", "root", "mode", "size"):
+            at[k] = off
+            e[k], off = _varint(data, off)
+        d, off = _svarint(data, off)
+        e["mtime"] = prev["mtime"] + d
+        at["mtime_ns"] = off
+        e["mtime_ns"], = struct.unpack_from("<I", data, off)
+        d, off = _svarint(data, off + 4)
+        e["ctime"] = e["mtime"] + d
+        e["ctime_ns"], = struct.unpack_from("<I", data, off)
+        off += 4
+        for k in ("ino", "dev"):
+            d, off = _svarint(data, off)
+            e[k] = (prev[k] + d) % (1 << 64)
+        e["hash"] = None
+        if e["type"] != "D":
+            at["hash"] = off
+            e["hash"] = data[off:off + 32]
+            off += 32
+        at["suffix"] = off
+        e["rel"] = prev["rel"][:e["shared"]] + data[off:off + e["suffix_len"]]
+        off += e["suffix_len"]
+        e["target"] = data[off:off + e["target_len"]] if e["target_len"] else None
+        off += e["target_len"]
+        e["at"] = at
+        prev = e
+        entries.append(e)
     assert off == len(data)
     return dict(number=number, parent=None if parent < 0 else parent,
                 timestamp=ts.rstrip(b"\0").decode(), merkle=merkle.hex(), roots=roots,
@@ -39,12 +77,14 @@ def read(path):
 
 
 def set_mode(path, rel, mode):
-    """Change the recorded mode of the entry whose relative path is rel (bytes)."""
+    """Change the recorded mode of the entry whose relative path is rel (bytes), in place (a mode
+    of the same varint length: 0o200 to 0o7777 for a file's usual 0o644)."""
     m = read(path)
     e = next(e for e in m["entries"] if e["rel"] == rel)
+    assert (e["mode"] >= 128) == (mode >= 128) and mode < 1 << 14
     with open(path, "r+b") as f:
-        f.seek(e["offset"] + 8)
-        f.write(struct.pack("<I", mode))
+        f.seek(e["at"]["mode"])
+        f.write(bytes([mode & 0x7F | 0x80, mode >> 7]) if mode >= 128 else bytes([mode]))
 
 
 def _esc(b):

@@ -4,15 +4,20 @@
  * split per field) were a tenth of `nono run --rollback`'s CPU, which reads the seeding session's
  * manifest and writes two (git's index is binary for the same reason).
  *
- * All numbers little-endian; strings are counted, not terminated, and hold no NUL byte.
+ * Fixed-size numbers are little-endian; "varint" is LEB128 (7 bits a byte, low first), "svarint"
+ * a zigzag-coded signed varint; strings are counted, not terminated, and hold no NUL byte.
  *   "nono-snapshot 2\n"                      16 bytes: still says what it is to `head -1`
  *   u32 number, u32 n_roots, i64 parent (-1: the baseline), u64 n_entries,
  *   timestamp[32] (NUL-padded ISO 8601), merkle[32]
  *   n_roots times: u32 len, u8 kind (0 tree, 1 tracked file), 3 zero bytes, the path
- *   n_entries times, sorted as snap_entry_cmp:
- *     u8 type ('F', 'D', 'L'), 3 zero bytes, u32 root, u32 mode, u32 rel_len, u32 target_len,
- *     u32 mtime_nsec, u32 ctime_nsec, u32 zero, u64 size, i64 mtime, i64 ctime, u64 ino, u64 dev,
- *     hash[32] (zero for a directory), the relative path, the symlink target (links only)
+ *   n_entries times, sorted as snap_entry_cmp, each relative to the one before (the first to
+ *   zeros), as git's index version 4 does, which halves the size (write(2) of the manifest was
+ *   most of writing it):
+ *     u8 type ('F', 'D', 'L'), varint shared (bytes of the previous relative path this one
+ *     starts with), varint suffix_len, varint target_len (links only, else 0), varint root,
+ *     varint mode, varint size, svarint mtime - previous mtime, u32 mtime_nsec,
+ *     svarint ctime - mtime, u32 ctime_nsec, svarint ino - previous ino, svarint dev - previous
+ *     dev, hash[32] (not for a directory), the path's suffix, the symlink target
  * Every field is checked on reading, as for the text: a manifest that does not parse is refused
  * with -EBADMSG naming the entry. */
 #include "snapshot_int.h"
@@ -21,7 +26,22 @@
 #include <string.h>
 
 #define MAGIC "nono-snapshot 2\n"
-enum { MAGIC_LEN = 16, HEAD_LEN = MAGIC_LEN + 4 + 4 + 8 + 8 + 32 + 32, ROOT_LEN = 8, ENTRY_LEN = 104 };
+enum {
+	MAGIC_LEN = 16,
+	HEAD_LEN = MAGIC_LEN + 4 + 4 + 8 + 8 + 32 + 32,
+	ROOT_LEN = 8,
+	ENTRY_MIN = 1 + 6 + 4 + 1 + 4 + 2, /* the smallest entry: a directory */
+	ENTRY_MAX = 1 + 12 * 10 + 32,      /* an entry before its strings */
+	STR_MAX = 65535,                   /* a relative path or a target (PATH_MAX in practice) */
+};
+
+/* What each entry is coded against: the one before it. */
+struct prev {
+	const char *rel;
+	size_t rel_len;
+	int64_t mtime;
+	uint64_t ino, dev;
+};
 
 bool snap_manifest_is_bin(const char *buf, size_t len)
 {
@@ -59,30 +79,52 @@ static int put_bytes(struct snap_out *o, const void *p, size_t n)
 	return 0;
 }
 
-static int put_entry(struct snap_out *o, const nono_snap_entry *e)
+static unsigned char *put_varint(unsigned char *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (unsigned char)v;
+	return p;
+}
+
+static unsigned char *put_svarint(unsigned char *p, uint64_t delta)
+{
+	int64_t d = (int64_t)delta;
+	return put_varint(p, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63));
+}
+
+static int put_entry(struct snap_out *o, const nono_snap_entry *e, struct prev *pv)
 {
 	const char *rel = e->path + e->rel_offset;
-	size_t rl = strlen(rel), tl = e->target ? strlen(e->target) : 0;
-	unsigned char r[ENTRY_LEN] = {0};
-	if (rl > UINT32_MAX || tl > UINT32_MAX)
+	size_t rl = strlen(rel), tl = e->target ? strlen(e->target) : 0, shared = 0;
+	if (rl > STR_MAX || tl > STR_MAX)
 		return -ENAMETOOLONG;
-	r[0] = (unsigned char)e->type;
-	put32(r + 4, e->root_index);
-	put32(r + 8, e->mode);
-	put32(r + 12, (uint32_t)rl);
-	put32(r + 16, (uint32_t)tl);
-	put32(r + 20, (uint32_t)e->mtime_nsec);
-	put32(r + 24, (uint32_t)e->ctime_nsec);
-	put64(r + 32, e->size);
-	put64(r + 40, (uint64_t)e->mtime_sec);
-	put64(r + 48, (uint64_t)e->ctime_sec);
-	put64(r + 56, e->ino);
-	put64(r + 64, e->dev);
-	if (e->type != NONO_SNAP_DIR)
-		memcpy(r + 72, e->hash, 32);
-	int rc = put_bytes(o, r, sizeof r);
+	while (shared < rl && shared < pv->rel_len && rel[shared] == pv->rel[shared])
+		shared++;
+	unsigned char r[ENTRY_MAX], *p = r;
+	*p++ = (unsigned char)e->type;
+	p = put_varint(p, shared);
+	p = put_varint(p, rl - shared);
+	p = put_varint(p, tl);
+	p = put_varint(p, e->root_index);
+	p = put_varint(p, e->mode);
+	p = put_varint(p, e->size);
+	p = put_svarint(p, (uint64_t)e->mtime_sec - (uint64_t)pv->mtime);
+	put32(p, (uint32_t)e->mtime_nsec);
+	p = put_svarint(p + 4, (uint64_t)e->ctime_sec - (uint64_t)e->mtime_sec);
+	put32(p, (uint32_t)e->ctime_nsec);
+	p = put_svarint(p + 4, e->ino - pv->ino);
+	p = put_svarint(p, e->dev - pv->dev);
+	if (e->type != NONO_SNAP_DIR) {
+		memcpy(p, e->hash, 32);
+		p += 32;
+	}
+	*pv = (struct prev){rel, rl, e->mtime_sec, e->ino, e->dev};
+	int rc = put_bytes(o, r, (size_t)(p - r));
 	if (rc == 0)
-		rc = put_bytes(o, rel, rl);
+		rc = put_bytes(o, rel + shared, rl - shared);
 	if (rc == 0 && tl)
 		rc = put_bytes(o, e->target, tl);
 	return rc;
@@ -107,8 +149,9 @@ int snap_manifest_bin(struct snap_out *o, const nono_snap_manifest *m)
 		if ((rc = put_bytes(o, r, sizeof r)) == 0)
 			rc = put_bytes(o, m->roots[i], len);
 	}
+	struct prev pv = {"", 0, 0, 0, 0};
 	for (size_t i = 0; rc == 0 && i < m->n_entries; i++)
-		rc = put_entry(o, &m->entries[i]);
+		rc = put_entry(o, &m->entries[i], &pv);
 	return rc;
 }
 
@@ -120,6 +163,7 @@ struct reader {
 	size_t entry; /* 1-based while reading entries, 0 in the header */
 	struct snap_arena *paths;
 	nono_error *err;
+	struct prev prev;
 };
 
 static int bad(struct reader *r, const char *what)
@@ -191,68 +235,119 @@ static bool rel_ok(const unsigned char *s, size_t len)
 	return true;
 }
 
-static void entry_fields(nono_snap_entry *e, const unsigned char *h)
+static bool get_varint(struct reader *r, uint64_t *v)
 {
-	e->type = (nono_snap_type)h[0];
-	e->root_index = get32(h + 4);
-	e->mode = get32(h + 8);
-	e->mtime_nsec = (long)get32(h + 20);
-	e->ctime_nsec = (long)get32(h + 24);
-	e->size = get64(h + 32);
-	e->mtime_sec = (int64_t)get64(h + 40);
-	e->ctime_sec = (int64_t)get64(h + 48);
-	e->ino = get64(h + 56);
-	e->dev = get64(h + 64);
-	memcpy(e->hash, h + 72, 32);
+	uint64_t x = 0;
+	for (unsigned shift = 0; shift < 64 && r->p < r->end; shift += 7) {
+		unsigned char b = *r->p++;
+		if (shift == 63 && b > 1)
+			return false; /* past 64 bits */
+		x |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = x;
+			return true;
+		}
+	}
+	return false;
 }
 
-/* e->path: the root (or, for a tracked file, its parent) and rel. */
+/* The next svarint, added to base (wrapping, as it was subtracted). */
+static bool get_delta(struct reader *r, uint64_t base, uint64_t *v)
+{
+	uint64_t z;
+	if (!get_varint(r, &z))
+		return false;
+	*v = base + ((z >> 1) ^ (0 - (z & 1)));
+	return true;
+}
+
+static bool get_u32(struct reader *r, uint32_t *v)
+{
+	const unsigned char *p = grab(r, 4);
+	if (p)
+		*v = get32(p);
+	return p != NULL;
+}
+
+/* The fixed fields of an entry, up to its hash; lens: shared, suffix and target lengths. */
+static int entry_fields(struct reader *r, const nono_snap_manifest *m, nono_snap_entry *e,
+			uint64_t lens[3])
+{
+	uint64_t root, mode, mtime, ctime;
+	uint32_t mns, cns;
+	const unsigned char *t = grab(r, 1);
+	if (!t || !get_varint(r, &lens[0]) || !get_varint(r, &lens[1]) || !get_varint(r, &lens[2]) ||
+	    !get_varint(r, &root) || !get_varint(r, &mode) || !get_varint(r, &e->size) ||
+	    !get_delta(r, (uint64_t)r->prev.mtime, &mtime) || !get_u32(r, &mns) ||
+	    !get_delta(r, mtime, &ctime) || !get_u32(r, &cns) ||
+	    !get_delta(r, r->prev.ino, &e->ino) || !get_delta(r, r->prev.dev, &e->dev))
+		return bad(r, "truncated");
+	e->type = (nono_snap_type)t[0];
+	if (e->type != NONO_SNAP_FILE && e->type != NONO_SNAP_DIR && e->type != NONO_SNAP_SYMLINK)
+		return bad(r, "bad entry type");
+	if (root >= m->n_roots || mode > 07777)
+		return bad(r, "bad mode or root");
+	if (mns >= 1000000000 || cns >= 1000000000)
+		return bad(r, "bad time");
+	if (lens[0] > r->prev.rel_len || lens[0] + lens[1] > STR_MAX || lens[0] + lens[1] == 0 ||
+	    lens[2] > STR_MAX || (e->type == NONO_SNAP_SYMLINK) != (lens[2] > 0))
+		return bad(r, "bad path or symlink target length");
+	e->root_index = (uint32_t)root;
+	e->mode = (uint32_t)mode;
+	e->mtime_sec = (int64_t)mtime;
+	e->mtime_nsec = (long)mns;
+	e->ctime_sec = (int64_t)ctime;
+	e->ctime_nsec = (long)cns;
+	const unsigned char *h = e->type == NONO_SNAP_DIR ? NULL : grab(r, 32);
+	if (e->type != NONO_SNAP_DIR && !h)
+		return bad(r, "truncated");
+	if (h)
+		memcpy(e->hash, h, 32);
+	return 0;
+}
+
+/* e->path: the root (or, for a tracked file, its parent), then the relative path: `shared`
+ * bytes of the previous entry's and the suffix. */
 static int entry_path(struct reader *r, const nono_snap_manifest *m, nono_snap_entry *e,
-		      const unsigned char *rel, size_t len)
+		      size_t shared, const unsigned char *suffix, size_t sl)
 {
 	const char *root = m->roots[e->root_index];
-	size_t rl = strlen(root) == 1 ? 0 : strlen(root);
-	if (snap_root_is_file(m, e->root_index)) {
+	size_t rl = strlen(root) == 1 ? 0 : strlen(root), len = shared + sl;
+	bool file = snap_root_is_file(m, e->root_index);
+	if (file)
 		rl = (size_t)(strrchr(root, '/') - root);
-		if (strlen(root + rl + 1) != len || memcmp(root + rl + 1, rel, len) != 0)
-			return bad(r, "entry outside its tracked file");
-	}
 	if (!(e->path = r->paths ? snap_arena_alloc(r->paths, rl + 2 + len) : malloc(rl + 2 + len)))
 		return nono_fail(r->err, -ENOMEM, "out of memory");
+	char *rel = e->path + rl + 1;
 	memcpy(e->path, root, rl);
 	e->path[rl] = '/';
-	memcpy(e->path + rl + 1, rel, len);
-	e->path[rl + 1 + len] = '\0';
+	memcpy(rel, r->prev.rel, shared);
+	memcpy(rel + shared, suffix, sl);
+	rel[len] = '\0';
 	e->rel_offset = (uint32_t)(rl + 1);
+	if (!rel_ok((const unsigned char *)rel, len))
+		return bad(r, "bad path, or a path with a . or .. component");
+	if (file && strcmp(rel, root + rl + 1) != 0)
+		return bad(r, "entry outside its tracked file");
 	return 0;
 }
 
 static int read_entry(struct reader *r, const nono_snap_manifest *m, nono_snap_entry *e)
 {
-	static const uint8_t zero[32];
-	const unsigned char *h = grab(r, ENTRY_LEN), *rel, *tgt = NULL;
-	if (!h)
-		return bad(r, "truncated");
-	entry_fields(e, h);
-	uint32_t rl = get32(h + 12), tl = get32(h + 16);
-	bool link = e->type == NONO_SNAP_SYMLINK, dir = e->type == NONO_SNAP_DIR;
-	if ((e->type != NONO_SNAP_FILE && !dir && !link) || h[1] || h[2] || h[3] || get32(h + 28))
-		return bad(r, "bad entry type");
-	if (e->root_index >= m->n_roots || e->mode > 07777)
-		return bad(r, "bad mode or root");
-	if (e->mtime_nsec >= 1000000000 || e->ctime_nsec >= 1000000000)
-		return bad(r, "bad time");
-	if (dir && memcmp(e->hash, zero, 32) != 0)
-		return bad(r, "bad hash");
-	if (!(rel = grab(r, rl)) || (tl && !(tgt = grab(r, tl))))
-		return bad(r, "truncated");
-	if (!rel_ok(rel, rl))
-		return bad(r, "bad path, or a path with a . or .. component");
-	if (link != (tl > 0) || (tgt && memchr(tgt, '\0', tl)))
-		return bad(r, "bad symlink target");
-	int rc = entry_path(r, m, e, rel, rl);
-	if (rc == 0 && link && !(e->target = strndup((const char *)tgt, tl)))
+	uint64_t lens[3];
+	int rc = entry_fields(r, m, e, lens);
+	const unsigned char *suffix = rc == 0 ? grab(r, lens[1]) : NULL, *tgt = NULL;
+	if (rc == 0 && (!suffix || (lens[2] && !(tgt = grab(r, lens[2])))))
+		rc = bad(r, "truncated");
+	if (rc == 0 && tgt && memchr(tgt, '\0', lens[2]))
+		rc = bad(r, "bad symlink target");
+	if (rc == 0)
+		rc = entry_path(r, m, e, lens[0], suffix, lens[1]);
+	if (rc == 0 && tgt && !(e->target = strndup((const char *)tgt, lens[2])))
 		rc = nono_fail(r->err, -ENOMEM, "out of memory");
+	if (rc == 0)
+		r->prev = (struct prev){e->path + e->rel_offset, lens[0] + lens[1], e->mtime_sec, e->ino,
+					e->dev};
 	return rc;
 }
 
@@ -260,7 +355,7 @@ static int read_entries(struct reader *r, nono_snap_manifest *m, uint64_t n)
 {
 	struct snap_vec vec = {0};
 	/* The count is only trusted as far as the bytes back it. */
-	size_t room = (size_t)(r->end - r->p) / ENTRY_LEN;
+	size_t room = (size_t)(r->end - r->p) / ENTRY_MIN;
 	int rc = snap_vec_reserve(&vec, n < room ? (size_t)n : room) < 0
 		 ? nono_fail(r->err, -ENOMEM, "out of memory") : 0;
 	for (uint64_t i = 0; i < n && rc == 0; i++) {
@@ -285,7 +380,7 @@ int snap_manifest_unbin(const char *buf, size_t len, const char *name, struct sn
 			nono_snap_manifest *m, nono_error *err)
 {
 	struct reader r = {(const unsigned char *)buf, (const unsigned char *)buf + len, name, 0, paths,
-			   err};
+			   err, {"", 0, 0, 0, 0}};
 	const unsigned char *h = grab(&r, HEAD_LEN);
 	if (!h || !snap_manifest_is_bin(buf, len))
 		return bad(&r, "not a nono snapshot manifest (version 2)");

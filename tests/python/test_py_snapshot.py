@@ -195,11 +195,16 @@ def test_verify_catches_tampering(nono_py, mgr_for, tree, tmp_path):
 def test_tampered_manifest_refused(nono_py, mgr_for, tree, tmp_path):
     mgr = mgr_for(tree)
     mgr.create_baseline()
+    import snapmanifest
     man = tmp_path / "session" / "snapshots" / "0.manifest"
-    man.write_bytes(man.read_bytes().replace(b"a/b/leaf", b"a/b/leaX"))  # same length: parses
+    e = next(e for e in snapmanifest.read(man)["entries"] if e["rel"] == b"a/b/leaf")
+    assert e["shared"] == 3  # "a/b" from the entry before, then "/leaf"
+    data = man.read_bytes()
+    at = e["at"]["suffix"]
+    man.write_bytes(data[:at] + b"/leaX" + data[at + 5:])  # same length: parses
     with pytest.raises(RuntimeError, match="Merkle root"):
         mgr.load_manifest(0)
-    man.write_bytes(man.read_bytes().replace(b"a/b/leaX", b"../../xx"))
+    man.write_bytes(data[:at] + b"/../x" + data[at + 5:])  # "a/b/../x"
     with pytest.raises(RuntimeError, match=r"\.\."):
         mgr.load_manifest(0)
 
@@ -346,23 +351,25 @@ def test_binary_manifest_damage_is_refused(nono_py, mgr_for, tree, tmp_path):
     man = tmp_path / "session" / "snapshots" / "0.manifest"
     good = man.read_bytes()
     m = snapmanifest.read(man)
-    leaf = next(e for e in m["entries"] if e["rel"] == b"a/b/leaf")["offset"]
-    adir = next(e for e in m["entries"] if e["rel"] == b"a")["offset"]
+    leaf = next(e for e in m["entries"] if e["rel"] == b"a/b/leaf")["at"]
+    up = next(e for e in m["entries"] if e["rel"] == b"a/up")["at"]
 
     def at(off, b, data=good):
         return data[:off] + b + data[off + len(b):]
     cases = {
         "truncated": good[:-1],
         "trailing data": good + b"\0",
-        "bad entry type": at(leaf, b"X"),
-        "bad path": good.replace(b"a/b/leaf", b"a/b\0leaf"),
-        "bad mode or root": at(leaf + 4, struct.pack("<I", 7)),
-        "bad mode": at(leaf + 8, struct.pack("<I", 0o10000)),
-        "bad time": at(leaf + 20, struct.pack("<I", 1_000_000_000)),
-        "bad hash": at(adir + 72, b"\1"),
-        "length": at(leaf + 12, struct.pack("<I", 0xFFFFFFFF)),
+        "bad entry type": at(leaf["type"], b"X"),
+        "bad path": at(leaf["suffix"], b"\0"),
+        "bad root": at(leaf["root"], b"\7"),
+        "bad mode": at(leaf["mode"], b"\x80\x20"),   # 0o10000
+        "bad time": at(leaf["mtime_ns"], struct.pack("<I", 1_000_000_000)),
+        "link without target": at(up["target_len"], b"\0"),
+        "shared past the previous path": at(leaf["shared"], b"\x7f"),
+        "suffix past the end": at(leaf["suffix_len"], b"\x7f"),
+        "varint running on": at(leaf["size"], b"\xff"),
         "count": at(32, struct.pack("<Q", 1 << 40)),
-        "order": good.replace(b"a/b/leaf", b"a/a/leaf"),
+        "path byte": at(leaf["suffix"], b"\1"),  # parses: the Merkle root catches it
         "version": b"nono-snapshot 3\n" + good[16:],
         "empty": b"",
     }
@@ -370,6 +377,6 @@ def test_binary_manifest_damage_is_refused(nono_py, mgr_for, tree, tmp_path):
         man.write_bytes(data)
         with pytest.raises(RuntimeError, match="0.manifest|snapshot 0") as ei:
             nono_py.SnapshotManager(str(tmp_path / "session"), [str(tree)]).load_manifest(0)
-        assert "Merkle" not in str(ei.value) or what == "order", (what, str(ei.value))
+        assert "Merkle" not in str(ei.value) or what == "path byte", (what, str(ei.value))
     man.write_bytes(good)
     assert mgr.load_manifest(0).merkle_root.hex() == m["merkle"]
