@@ -62,6 +62,19 @@ static void put64(unsigned char *p, uint64_t v)
 	memcpy(p, &v, 8);
 }
 
+int snap_out_flush(struct snap_out *o)
+{
+	for (size_t w = 0; w < o->len;) {
+		ssize_t k = write(o->fd, o->buf + w, o->len - w);
+		if (k < 0 && errno != EINTR)
+			return -errno;
+		if (k > 0)
+			w += (size_t)k;
+	}
+	o->len = 0;
+	return 0;
+}
+
 static int put_bytes(struct snap_out *o, const void *p, size_t n)
 {
 	while (n) {

@@ -203,8 +203,8 @@ NONO_HIDDEN int snap_hint_load(nono_snap *s, nono_error *err);
 NONO_HIDDEN int snap_manifest_verify(const nono_snap_manifest *m, const char *dir,
 				     struct snap_mtree *tree, nono_error *err);
 /* snapshot_bin.c: the manifest's binary format (version 2). Written through a snap_out, a buffer
- * flushed to fd by snap_out_flush (snapshot_store.c); read from a whole file's bytes into m
- * (paths in *paths, or malloc'd when NULL). */
+ * flushed to fd by snap_out_flush; read from a whole file's bytes into m (paths in *paths, or
+ * malloc'd when NULL). */
 struct snap_out {
 	int fd;
 	char *buf;

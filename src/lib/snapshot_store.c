@@ -199,13 +199,6 @@ int snap_object_copy(const nono_snap *s, const uint8_t hash[32], int dst)
 	return copy_fd(fd, dst);
 }
 
-int snap_out_flush(struct snap_out *o)
-{
-	int rc = write_all(o->fd, o->buf, o->len);
-	o->len = 0;
-	return rc;
-}
-
 int snap_manifest_write(const nono_snap *s, const nono_snap_manifest *m, nono_error *err)
 {
 	char tmp[64], name[64];
