@@ -245,7 +245,8 @@ static int read_dir(struct walk *w, DIR *d, int dirfd, const char *rel, struct d
 	}
 	if (errno)
 		return nono_fail(w->err, -errno, "%s/%s: readdir: %s", w->root_path, rel, strerror(errno));
-	qsort_r(l->items, l->n, sizeof *l->items, item_cmp, l->names);
+	if (l->n > 1) /* an empty directory has no items array */
+		qsort_r(l->items, l->n, sizeof *l->items, item_cmp, l->names);
 	return 0;
 }
 
