@@ -169,25 +169,38 @@ static void dir_list_free(struct dir_list *l)
 	free(l->stats);
 }
 
-/* Grow *v (of *cap elements of size sz) to hold one more than n. */
-static int grow(void *v, size_t *cap, size_t n, size_t sz, size_t first)
+/* The new size of an array of *cap elements that must hold more than n: doubled (from `first`)
+ * as needed; 0 when it holds them already. */
+static size_t grown(size_t cap, size_t n, size_t first)
 {
-	if (n < *cap)
+	if (n < cap)
 		return 0;
-	size_t nc = *cap ? *cap * 2 : first;
-	void *nv = realloc(*(void **)v, nc * sz);
-	if (!nv)
-		return -ENOMEM;
-	*(void **)v = nv;
-	*cap = nc;
-	return 0;
+	size_t nc = cap ? cap * 2 : first;
+	while (nc <= n)
+		nc *= 2;
+	return nc;
 }
 
 static int list_push(struct dir_list *l, const char *name, size_t nl, const struct stat *st)
 {
-	if (grow(&l->items, &l->cap, l->n + 1, sizeof *l->items, 64) < 0 ||
-	    grow(&l->names, &l->names_cap, l->names_len + nl + 1, 1, 4096) < 0 ||
-	    (st && grow(&l->stats, &l->cap_stats, l->n_stats, sizeof *l->stats, 8) < 0))
+	size_t ni = grown(l->cap, l->n + 1, 64), nn = grown(l->names_cap, l->names_len + nl + 1, 4096),
+	       ns = st ? grown(l->cap_stats, l->n_stats, 8) : 0;
+	struct item *items = ni ? realloc(l->items, ni * sizeof *items) : l->items;
+	if (items && ni) {
+		l->items = items;
+		l->cap = ni;
+	}
+	char *names = nn ? realloc(l->names, nn) : l->names;
+	if (names && nn) {
+		l->names = names;
+		l->names_cap = nn;
+	}
+	struct stat *stats = ns ? realloc(l->stats, ns * sizeof *stats) : l->stats;
+	if (stats && ns) {
+		l->stats = stats;
+		l->cap_stats = ns;
+	}
+	if (!items || !names || (ns && !stats))
 		return -ENOMEM;
 	struct item it = {.name = (uint32_t)l->names_len, .len = (uint32_t)nl, .st = -1};
 	memcpy(l->names + l->names_len, name, nl + 1);
