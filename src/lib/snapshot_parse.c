@@ -252,6 +252,9 @@ int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify,
 	}
 	buf[got] = '\0';
 	bool bin = snap_manifest_is_bin(buf, got);
+	if (!bin && !strncmp(buf, "nono-snapshot ", 14) && strncmp(buf + 14, "1\n", 2) != 0)
+		return nono_fail(err, -EBADMSG, "%s/%s: a manifest of a version this nono does not read "
+				 "(it reads 1 and 2)", s->dir, name);
 	if (!bin && memchr(buf, '\0', got))
 		return nono_fail(err, -EBADMSG, "%s/%s: NUL byte in manifest", s->dir, name);
 	char path[80];
