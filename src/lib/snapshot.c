@@ -191,7 +191,8 @@ int nono_snap_open(const char *session_dir, const char *const *tracked, size_t n
 	long latest = rc == 0 ? snap_manifest_latest(s) : -1;
 	/* Parsed now, its Merkle root checked by the next snapshot alongside the walk (take). */
 	if (latest >= 0 &&
-	    (rc = snap_manifest_parse(s, (uint32_t)latest, false, &s->latest, err)) == 0)
+	    (rc = snap_manifest_parse(s, (uint32_t)latest, false, &s->latest_paths, &s->latest,
+				      err)) == 0)
 		s->count = (uint32_t)latest + 1;
 	if (rc == 0)
 		rc = latest_roots_adopt(s, missing, err);
@@ -211,7 +212,7 @@ void nono_snap_free(nono_snap *s)
 		close(s->dirfd);
 	if (s->objfd >= 0)
 		close(s->objfd);
-	nono_snap_manifest_free(s->hint);
+	snap_manifest_free_arena(s->hint, &s->hint_paths);
 	free(s->hint_dir);
 	snap_mtree_free(&s->latest_tree);
 	snap_mtree_free(&s->hint_tree);
@@ -221,7 +222,7 @@ void nono_snap_free(nono_snap *s)
 	nono_strv_free(s->excl_names);
 	nono_strv_free(s->excl_globs);
 	nono_strv_free(s->force);
-	nono_snap_manifest_free(s->latest);
+	snap_manifest_free_arena(s->latest, &s->latest_paths);
 	free(s);
 }
 
@@ -362,9 +363,13 @@ static int walk_ready(nono_snap *s, struct snap_vec *cur, nono_error *err)
 static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **changes,
 		size_t *n_changes, nono_error *err)
 {
-	struct snap_vec cur = {0};
+	struct snap_vec cur = {.arena_paths = true};
+	struct snap_arena paths = {NULL}; /* m's, once it holds cur's entries */
 	const nono_snap_manifest *prev = s->latest;
 	struct snap_mtree *base_tree = prev ? &s->latest_tree : &s->hint_tree, tree = {0};
+	/* Sized from the last snapshot (the seed's is not loaded yet): a hint, grown as needed. */
+	if (prev && snap_vec_reserve(&cur, prev->n_entries + prev->n_entries / 16 + 64) < 0)
+		return nono_fail(err, -ENOMEM, "out of memory");
 	int rc = walk_ready(s, &cur, err);
 	const nono_snap_manifest *base = prev ? prev : s->hint;
 	/* A baseline seeded from another session (nono_snap_seed) trusts that session's hashes for
@@ -374,6 +379,10 @@ static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **chang
 	nono_snap_manifest *m = rc == 0 ? snap_manifest_from_vec(&cur, s->roots, s->root_is_file, s->n_roots) : NULL;
 	if (rc == 0 && !m)
 		rc = nono_fail(err, -ENOMEM, "out of memory");
+	if (m) {
+		paths = cur.arena;
+		cur.arena.head = NULL;
+	}
 	snap_vec_clear(&cur);
 	if (rc == 0) {
 		m->number = s->count;
@@ -395,16 +404,21 @@ static int take(nono_snap *s, nono_snap_manifest **out, nono_snap_change **chang
 	if (rc < 0) {
 		if (rc == -ENOMEM)
 			nono_fail(err, rc, "out of memory");
-		nono_snap_manifest_free(m);
+		snap_manifest_free_arena(m, &paths);
 		snap_mtree_free(&tree);
 		return rc;
 	}
-	nono_snap_manifest_free(s->latest);
+	snap_manifest_free_arena(s->latest, &s->latest_paths);
 	s->latest = m;
+	s->latest_paths = paths;
 	snap_mtree_free(&s->latest_tree);
 	s->latest_tree = tree;
 	s->latest_checked = true; /* its root was computed from its entries just now */
 	s->count++;
+	/* The seed served the baseline: not kept for the process (`nono run` forks after this). */
+	snap_manifest_free_arena(s->hint, &s->hint_paths);
+	snap_mtree_free(&s->hint_tree);
+	s->hint = NULL;
 	if (out && !(*out = snap_manifest_clone(m)))
 		return nono_fail(err, -ENOMEM, "out of memory");
 	return 0;

@@ -1,6 +1,13 @@
-/* snapshot_parse.c — reading a manifest back (the format is described in snapshot_store.c). Every
- * field is checked; a manifest that does not parse, or whose Merkle root does not match its
- * entries, is refused with -EBADMSG naming the line. */
+/* snapshot_parse.c — reading a manifest back: version 2 (binary, snapshot_bin.c), or version 1,
+ * the text every snapshot wrote before (stores written then still load, verify and restore):
+ *   nono-snapshot 1
+ *   number N / parent P|- / timestamp T / merkle HEX / roots K / root PATH [file] (K lines) /
+ *   entries M          ("file": a tracked file, whose one entry is named by the root's last
+ *                      component, relative to the root's parent; else a tracked tree)
+ *   TYPE ROOT HASH|- MODE SIZE MTIME MTIME_NS CTIME CTIME_NS INO DEV REL [TARGET]
+ * one entry a line, every path %XX-escaped (bytes <= 0x20, 0x7f and '%'), negative times as 0.
+ * Every field is checked; a manifest that does not parse, or whose Merkle root does not match its
+ * entries, is refused with -EBADMSG naming the line (the entry). */
 #include "snapshot_int.h"
 
 #include <fcntl.h>
@@ -10,8 +17,10 @@
 
 struct parser {
 	char *p;        /* the rest of the text */
+	size_t len;     /* the whole text's length */
 	unsigned line;
 	const char *name;
+	struct snap_arena *paths; /* where entries' paths go; NULL: malloc */
 	nono_error *err;
 };
 
@@ -156,7 +165,7 @@ static int parse_entry(struct parser *ps, const nono_snap_manifest *m, char *l, 
 			return bad(ps, "entry outside its tracked file");
 	}
 	size_t fl = strlen(f[11]);
-	if (!(e->path = malloc(rl + 2 + fl)))
+	if (!(e->path = ps->paths ? snap_arena_alloc(ps->paths, rl + 2 + fl) : malloc(rl + 2 + fl)))
 		return nono_fail(ps->err, -ENOMEM, "out of memory");
 	memcpy(e->path, root, rl);
 	e->path[rl] = '/';
@@ -174,7 +183,9 @@ static int parse_entries(struct parser *ps, nono_snap_manifest *m)
 	if (!(v = keyed(ps, "entries")) || parse_u64(v, &n) < 0 || n > (1ull << 32))
 		return bad(ps, "bad entries count");
 	struct snap_vec vec = {0};
-	int rc = 0;
+	/* The count is only trusted as far as the text backs it: a line is at least 24 bytes. */
+	int rc = snap_vec_reserve(&vec, n < ps->len / 24 ? n : ps->len / 24) < 0
+		 ? nono_fail(ps->err, -ENOMEM, "out of memory") : 0;
 	for (uint64_t i = 0; i < n && rc == 0; i++) {
 		nono_snap_entry *e;
 		char *l = next_line(ps);
@@ -195,7 +206,7 @@ static int parse_entries(struct parser *ps, nono_snap_manifest *m)
 int snap_manifest_read(const nono_snap *s, uint32_t number, nono_snap_manifest **out,
 		       nono_error *err)
 {
-	return snap_manifest_parse(s, number, true, out, err);
+	return snap_manifest_parse(s, number, true, NULL, out, err);
 }
 
 int snap_manifest_verify(const nono_snap_manifest *m, const char *dir, struct snap_mtree *tree,
@@ -217,8 +228,8 @@ int snap_manifest_verify(const nono_snap_manifest *m, const char *dir, struct sn
 	return 0;
 }
 
-int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify, nono_snap_manifest **out,
-			nono_error *err)
+int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify,
+			struct snap_arena *paths, nono_snap_manifest **out, nono_error *err)
 {
 	char name[64];
 	snprintf(name, sizeof name, "snapshots/%" PRIu32 ".manifest", number);
@@ -240,23 +251,27 @@ int snap_manifest_parse(const nono_snap *s, uint32_t number, bool verify, nono_s
 		got += (size_t)r;
 	}
 	buf[got] = '\0';
-	if (memchr(buf, '\0', got))
+	bool bin = snap_manifest_is_bin(buf, got);
+	if (!bin && !strncmp(buf, "nono-snapshot ", 14) && strncmp(buf + 14, "1\n", 2) != 0)
+		return nono_fail(err, -EBADMSG, "%s/%s: a manifest of a version this nono does not read "
+				 "(it reads 1 and 2)", s->dir, name);
+	if (!bin && memchr(buf, '\0', got))
 		return nono_fail(err, -EBADMSG, "%s/%s: NUL byte in manifest", s->dir, name);
 	char path[80];
 	snprintf(path, sizeof path, "%s", name);
-	struct parser ps = {.p = buf, .name = path, .err = err};
+	struct parser ps = {.p = buf, .len = got, .name = path, .paths = paths, .err = err};
 	nono_snap_manifest *m = calloc(1, sizeof *m);
 	if (!m)
 		return nono_fail(err, -ENOMEM, "out of memory");
-	int rc = parse_header(&ps, m);
-	if (rc == 0)
+	int rc = bin ? snap_manifest_unbin(buf, got, path, paths, m, err) : parse_header(&ps, m);
+	if (rc == 0 && !bin)
 		rc = parse_entries(&ps, m);
 	if (rc == 0 && m->number != number)
 		rc = nono_fail(err, -EBADMSG, "%s: says it is snapshot %" PRIu32, name, m->number);
 	if (rc == 0 && verify)
 		rc = snap_manifest_verify(m, s->dir, NULL, err);
 	if (rc < 0) {
-		nono_snap_manifest_free(m);
+		snap_manifest_free_arena(m, paths);
 		return rc;
 	}
 	*out = m;

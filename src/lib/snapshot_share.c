@@ -48,7 +48,7 @@ int nono_snap_seed(nono_snap *s, const char *other_session_dir, nono_error *err)
 	if (latest >= 0 && !dir) {
 		rc = nono_fail(err, -ENOMEM, "out of memory");
 	} else if (dir) {
-		nono_snap_manifest_free(s->hint);
+		snap_manifest_free_arena(s->hint, &s->hint_paths);
 		snap_mtree_free(&s->hint_tree);
 		free(s->hint_dir);
 		s->hint = NULL;
@@ -64,18 +64,21 @@ int snap_hint_load(nono_snap *s, nono_error *err)
 {
 	nono_snap o;
 	nono_snap_manifest *m = NULL;
+	struct snap_arena paths = {NULL};
 	s->hint_pending = false;
 	int rc = peer_open(s->hint_dir, &o, err);
 	if (rc == 0)
-		rc = snap_manifest_parse(&o, s->hint_number, false, &m, err);
+		rc = snap_manifest_parse(&o, s->hint_number, false, &paths, &m, err);
 	if (rc == -ENOENT)
 		rc = 0; /* cleaned up since nono_snap_seed: nothing to seed from */
 	if (rc == 0 && m && same_roots(m, s) &&
 	    (rc = snap_manifest_verify(m, o.dir, &s->hint_tree, err)) == 0) {
 		s->hint = m;
+		s->hint_paths = paths;
+		paths.head = NULL;
 		m = NULL;
 	}
-	nono_snap_manifest_free(m);
+	snap_manifest_free_arena(m, &paths);
 	peer_close(&o);
 	return rc;
 }

@@ -5,12 +5,8 @@
  *   objects/tmp/            objects being written (renamed into place when complete)
  *   snapshots/<n>.manifest  one per snapshot, written to a temporary name and renamed
  *
- * A manifest is text, one entry per line, every path %XX-escaped (snap_escape):
- *   nono-snapshot 1
- *   number N / parent P|- / timestamp T / merkle HEX / roots K / root PATH [file] (K lines) /
- *   entries M          ("file": a tracked file, whose one entry is named by the root's last
- *                      component, relative to the root's parent; else a tracked tree)
- *   TYPE ROOT HASH|- MODE SIZE MTIME MTIME_NS CTIME CTIME_NS INO DEV REL [TARGET]
+ * A manifest is binary (version 2, snapshot_bin.c); manifests of version 1, text, are still read
+ * (snapshot_parse.c describes them).
  * Objects are always written before the manifest that names them, so a reader never sees a
  * manifest whose objects are missing, whatever point a snapshot is killed at. */
 #include "snapshot_int.h"
@@ -203,100 +199,6 @@ int snap_object_copy(const nono_snap *s, const uint8_t hash[32], int dst)
 	return copy_fd(fd, dst);
 }
 
-static char *put_u64(char *o, uint64_t v)
-{
-	char tmp[24];
-	int n = 0;
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10));
-	while (n)
-		*o++ = tmp[--n];
-	return o;
-}
-
-static char *put_esc(char *o, const char *s)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p <= 0x20 || *p == 0x7f || *p == '%') {
-			*o++ = '%';
-			*o++ = digits[*p >> 4];
-			*o++ = digits[*p & 15];
-		} else {
-			*o++ = (char)*p;
-		}
-	}
-	return o;
-}
-
-/* One entry line, formatted by hand (fprintf was a tenth of an incremental snapshot). Negative
- * times are written as 0: the manifest's numbers are unsigned. */
-static int entry_write(FILE *f, const nono_snap_entry *e)
-{
-	const char *rel = e->path + e->rel_offset;
-	size_t need = 12 * 21 + 65 + 3 * strlen(rel) + (e->target ? 3 * strlen(e->target) : 0) + 16;
-	char stackbuf[1024];
-	cleanup_free char *heap = need > sizeof stackbuf ? malloc(need) : NULL;
-	char *buf = need > sizeof stackbuf ? heap : stackbuf, *o = buf;
-	if (!buf)
-		return -ENOMEM;
-	*o++ = (char)e->type;
-	*o++ = ' ';
-	o = put_u64(o, e->root_index);
-	*o++ = ' ';
-	if (e->type == NONO_SNAP_DIR) {
-		*o++ = '-';
-	} else {
-		nono_sha256_hex(e->hash, o);
-		o += 64;
-	}
-	*o++ = ' ';
-	for (int sh = 9; sh >= 0; sh -= 3) /* the mode in octal, as "%o" (07777 at most) */
-		if (sh == 0 || (e->mode >> sh) != 0)
-			*o++ = (char)('0' + ((e->mode >> sh) & 7));
-	*o++ = ' ';
-	const uint64_t nums[] = {e->size, e->mtime_sec < 0 ? 0 : (uint64_t)e->mtime_sec,
-				 (uint64_t)e->mtime_nsec, e->ctime_sec < 0 ? 0 : (uint64_t)e->ctime_sec,
-				 (uint64_t)e->ctime_nsec, e->ino, e->dev};
-	for (size_t i = 0; i < N_ELEMENTS(nums); i++) {
-		o = put_u64(o, nums[i]);
-		*o++ = ' ';
-	}
-	o = put_esc(o, rel);
-	if (e->target) {
-		*o++ = ' ';
-		o = put_esc(o, e->target);
-	}
-	*o++ = '\n';
-	return fwrite(buf, 1, (size_t)(o - buf), f) == (size_t)(o - buf) ? 0 : -EIO;
-}
-
-static int manifest_text(FILE *f, const nono_snap_manifest *m)
-{
-	char root[65];
-	nono_sha256_hex(m->merkle_root, root);
-	fprintf(f, "nono-snapshot 1\nnumber %" PRIu32 "\n", m->number);
-	if (m->parent < 0)
-		fprintf(f, "parent -\n");
-	else
-		fprintf(f, "parent %" PRId64 "\n", m->parent);
-	fprintf(f, "timestamp %s\nmerkle %s\nroots %zu\n", m->timestamp, root, m->n_roots);
-	for (size_t i = 0; i < m->n_roots; i++) {
-		cleanup_free char *r = snap_escape(m->roots[i]);
-		if (!r)
-			return -ENOMEM;
-		fprintf(f, "root %s%s\n", r, snap_root_is_file(m, i) ? " file" : "");
-	}
-	fprintf(f, "entries %zu\n", m->n_entries);
-	for (size_t i = 0; i < m->n_entries; i++) {
-		int rc = entry_write(f, &m->entries[i]);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
 int snap_manifest_write(const nono_snap *s, const nono_snap_manifest *m, nono_error *err)
 {
 	char tmp[64], name[64];
@@ -305,25 +207,18 @@ int snap_manifest_write(const nono_snap *s, const nono_snap_manifest *m, nono_er
 	int fd = openat(s->dirfd, tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return nono_fail(err, -errno, "%s/%s: %s", s->dir, tmp, strerror(errno));
-	/* glibc ignores setvbuf's size without a buffer (it kept st_blksize, 4 KiB: ~750 write(2)
-	 * calls for a 20,000-file manifest, twice in every `nono run --rollback`); the buffer is
-	 * ours and outlives the fclose. 64 KiB: from the heap (1 MiB was an mmap, 256 page faults
-	 * each time), 48 writes for that manifest. */
+	/* 64 KiB: from the heap (1 MiB was an mmap, 256 page faults each time), ~35 write(2) for a
+	 * 20,000-file manifest. */
 	enum { MANIFEST_BUF = 64 << 10 };
-	cleanup_free char *buf = malloc(MANIFEST_BUF);
-	FILE *f = buf ? fdopen(fd, "w") : NULL;
-	if (!f) {
-		close(fd);
-		return nono_fail(err, -ENOMEM, "out of memory");
-	}
-	setvbuf(f, buf, _IOFBF, MANIFEST_BUF);
-	int rc = manifest_text(f, m);
-	if (fflush(f) != 0 && rc == 0)
-		rc = -errno;
+	struct snap_out o = {.fd = fd, .buf = malloc(MANIFEST_BUF), .cap = MANIFEST_BUF};
+	int rc = o.buf ? snap_manifest_bin(&o, m) : -ENOMEM;
+	if (rc == 0)
+		rc = snap_out_flush(&o);
+	free(o.buf);
 	/* No fsync: the store is consistent against a killed process (rename is atomic, objects come
 	 * first), not against power loss, like git's working tree; an fdatasync here cost more than
 	 * the whole incremental snapshot on a busy disk. */
-	if (fclose(f) != 0 && rc == 0)
+	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0 && renameat(s->dirfd, tmp, s->dirfd, name) < 0)
 		rc = -errno;

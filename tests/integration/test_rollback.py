@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import snapmanifest
 from conftest import NONO, run_nono
 
 
@@ -121,8 +122,8 @@ def test_planted_symlink_is_not_followed_nor_restored_through(tmp_path, env):
     assert r.returncode == 0, r.stderr
     (sid,) = sessions(env)
     store = pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback" / sid
-    m1 = (store / "snapshots" / "1.manifest").read_text()
-    assert "victim" not in m1  # the after-snapshot did not follow sub -> outside
+    m1 = (store / "snapshots" / "1.manifest").read_bytes()
+    assert b"victim" not in m1  # the after-snapshot did not follow sub -> outside
     res = run_nono("rollback", "restore", sid, env=env)
     assert res.returncode == 0, res.stderr
     assert tree_state(tree) == before
@@ -256,8 +257,7 @@ def test_verify_detects_a_changed_object_and_manifest(tmp_path, env):
     obj.write_bytes(data)
     assert run_nono("rollback", "verify", sid, env=env).returncode == 0
     man = store / "snapshots" / "0.manifest"
-    text = man.read_text()
-    man.write_text(text.replace(" 644 ", " 755 ", 1))
+    snapmanifest.set_mode(man, b"a", 0o755)
     v = run_nono("rollback", "verify", sid, env=env)
     assert v.returncode == 1 and "Merkle root" in v.stdout, v.stdout
 
@@ -317,8 +317,47 @@ def test_session_records_each_snapshots_merkle_root(tmp_path, env):
     meta = json.loads((sdir / "session.json").read_text())
     on_disk = []
     for n in (0, 1):
-        head = (sdir / "snapshots" / f"{n}.manifest").read_text().splitlines()[:6]
-        on_disk.append(next(l.split()[1] for l in head if l.startswith("merkle ")))
+        on_disk.append(snapmanifest.read(sdir / "snapshots" / f"{n}.manifest")["merkle"])
     assert meta["snapshot_count"] == 2
     assert meta["merkle_roots"] == on_disk
     assert on_disk[0] != on_disk[1]  # README changed between them
+
+
+def test_store_with_text_manifests_still_loads_verifies_and_restores(tmp_path, env):
+    """Manifests written before the binary format (version 1, text; written here by converting the
+    session's own, byte for byte what the text writer produced) still load: verify, diff, restore,
+    tampering caught, and a later session is seeded from them."""
+    tree = tmp_path / "tree"
+    make_tree(tree)
+    (tree / "odd name%.txt").write_text("escaped in text\n")
+    before = tree_state(tree)
+    r = run_nono("run", "--rollback", "--allow", tree, "--", "/bin/sh", "-c", MUTATE, "sh", tree,
+                 env=env)
+    assert r.returncode == 0, r.stderr
+    after = tree_state(tree)
+    (sid,) = sessions(env)
+    snaps = pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback" / sid / "snapshots"
+    for n in (0, 1):
+        text = snapmanifest.to_text_v1(snaps / f"{n}.manifest")
+        (snaps / f"{n}.manifest").write_bytes(text)
+        assert text.startswith(b"nono-snapshot 1\n") and b"odd%20name%25.txt" in text
+    v = run_nono("rollback", "verify", sid, env=env)
+    assert v.returncode == 0 and "OK" in v.stdout, v.stdout + v.stderr
+    diff = run_nono("rollback", "diff", sid, env=env)
+    assert diff.returncode == 0 and "created.txt" in diff.stderr, diff.stderr
+    assert run_nono("rollback", "restore", sid, env=env).returncode == 0
+    assert tree_state(tree) == before
+    # A later session seeds its baseline from the text manifest, and writes binary ones.
+    r = run_nono("run", "--rollback", "--allow", tree, "--", "/bin/sh", "-c", 'echo x >> "$1"/README',
+                 "sh", tree, env=env)
+    assert r.returncode == 0 and "1 change" in r.stderr, r.stderr
+    new = [s for s in sessions(env) if s != sid][0]
+    nsnaps = pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback" / new / "snapshots"
+    assert (nsnaps / "1.manifest").read_bytes().startswith(b"nono-snapshot 2\n")
+    assert run_nono("rollback", "restore", sid, "1", env=env).returncode == 0
+    assert tree_state(tree) == after
+    # Tampering with a text manifest is still caught by its Merkle root.
+    text = (snaps / "0.manifest").read_bytes()
+    (snaps / "0.manifest").write_bytes(text.replace(b" 644 ", b" 755 ", 1))
+    v = run_nono("rollback", "verify", sid, env=env)
+    assert v.returncode == 1 and "Merkle root" in v.stdout, v.stdout

@@ -8,6 +8,7 @@ import pathlib
 
 import pytest
 
+import snapmanifest
 from conftest import run_nono
 
 
@@ -141,7 +142,7 @@ def test_damaged_seed_refuses_before_running(tmp_path, env):
     assert run_nono("run", "--rollback", "--allow", tree, "--", "/bin/true", env=env).returncode == 0
     (first,) = sessions_sorted(env)
     man = pathlib.Path(env["XDG_STATE_HOME"]) / "nono" / "rollback" / first / "snapshots" / "1.manifest"
-    man.write_text(man.read_text().replace(" 644 ", " 755 ", 1))
+    snapmanifest.set_mode(man, b"f", 0o755)
     marker = tmp_path / "ran"
     r = run_nono("run", "--rollback", "--allow", tree, "--", "/bin/sh", "-c", f'touch "{marker}"',
                  env=env)

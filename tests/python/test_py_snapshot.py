@@ -195,11 +195,16 @@ def test_verify_catches_tampering(nono_py, mgr_for, tree, tmp_path):
 def test_tampered_manifest_refused(nono_py, mgr_for, tree, tmp_path):
     mgr = mgr_for(tree)
     mgr.create_baseline()
+    import snapmanifest
     man = tmp_path / "session" / "snapshots" / "0.manifest"
-    man.write_text(man.read_text().replace("leaf", "leaf2"))
+    e = next(e for e in snapmanifest.read(man)["entries"] if e["rel"] == b"a/b/leaf")
+    assert e["shared"] == 3  # "a/b" from the entry before, then "/leaf"
+    data = man.read_bytes()
+    at = e["at"]["suffix"]
+    man.write_bytes(data[:at] + b"/leaX" + data[at + 5:])  # same length: parses
     with pytest.raises(RuntimeError, match="Merkle root"):
         mgr.load_manifest(0)
-    man.write_text(man.read_text().replace("a/b/leaf2", "../../etc/x"))
+    man.write_bytes(data[:at] + b"/../x" + data[at + 5:])  # "a/b/../x"
     with pytest.raises(RuntimeError, match=r"\.\."):
         mgr.load_manifest(0)
 
@@ -310,3 +315,69 @@ def test_snapshot_killed_midway_leaves_a_consistent_store(nono_py, tmp_path):
     m = mgr.create_baseline()
     assert len(m.files) == 4000
     mgr.verify()
+
+
+def test_walk_order_names_around_slash(nono_py, tmp_path):
+    """The walk emits entries in the manifest's order (bytes of the relative path) without sorting
+    the whole walk: "a", "a b", "a-b", "a.txt", "a/x" sort with '/' after ' ', '-' and '.', which a
+    depth-first walk in name order would not give. A misordered walk shows as spurious
+    created/deleted pairs in the next incremental, and as a manifest that does not load."""
+    t = tmp_path / "order"
+    for d in ["a", "a-b", "a.d", "a/a", "b\xe9", "b"]:
+        (t / d).mkdir(parents=True, exist_ok=True)
+    for f in ["a b", "a.txt", "a/x", "a/a.c", "a/a/y", "a-b/z", "a.d/w", "a0", "A", "b\xe9/q", "b/r",
+              "b.", "-"]:
+        (t / f).write_text(f)
+    session = str(tmp_path / "session")
+    m = nono_py.SnapshotManager(session, [str(t)]).create_baseline()
+    rels = [os.path.relpath(p, t) for p in list(m.directories) + list(m.files)]
+    assert len(rels) == 19
+    again = nono_py.SnapshotManager(session, [str(t)])
+    loaded = again.load_manifest(0)
+    assert loaded.merkle_root.hex() == m.merkle_root.hex()
+    _, changes = again.create_incremental()
+    assert changes == []
+    files = [os.path.relpath(p, t) for p in loaded.files]  # in the manifest's order
+    assert files == sorted(files, key=lambda s: s.encode()) and len(files) == 13
+
+
+def test_binary_manifest_damage_is_refused(nono_py, mgr_for, tree, tmp_path):
+    """Every field of the binary manifest is checked on reading: a damaged one is refused by name,
+    never read past its end nor trusted."""
+    import struct
+    import snapmanifest
+    mgr = mgr_for(tree)
+    mgr.create_baseline()
+    man = tmp_path / "session" / "snapshots" / "0.manifest"
+    good = man.read_bytes()
+    m = snapmanifest.read(man)
+    leaf = next(e for e in m["entries"] if e["rel"] == b"a/b/leaf")["at"]
+    up = next(e for e in m["entries"] if e["rel"] == b"a/up")["at"]
+
+    def at(off, b, data=good):
+        return data[:off] + b + data[off + len(b):]
+    cases = {
+        "truncated": good[:-1],
+        "trailing data": good + b"\0",
+        "bad entry type": at(leaf["type"], b"X"),
+        "bad path": at(leaf["suffix"], b"\0"),
+        "bad root": at(leaf["root"], b"\7"),
+        "bad mode": at(leaf["mode"], b"\x80\x20"),   # 0o10000
+        "bad time": at(leaf["mtime_ns"], struct.pack("<I", 1_000_000_000)),
+        "link without target": at(up["target_len"], b"\0"),
+        "shared past the previous path": at(leaf["shared"], b"\x7f"),
+        "suffix past the end": at(leaf["suffix_len"], b"\x7f"),
+        "varint running on": at(leaf["size"], b"\xff"),
+        "count": at(32, struct.pack("<Q", 1 << 40)),
+        "path byte": at(leaf["suffix"], b"\1"),  # parses: the Merkle root catches it
+        "version": b"nono-snapshot 3\n" + good[16:],
+        "empty": b"",
+    }
+    for what, data in cases.items():
+        man.write_bytes(data)
+        with pytest.raises(RuntimeError, match="0.manifest|snapshot 0") as ei:
+            nono_py.SnapshotManager(str(tmp_path / "session"), [str(tree)]).load_manifest(0)
+        assert "Merkle" not in str(ei.value) or what == "path byte", (what, str(ei.value))
+        assert what != "version" or "version" in str(ei.value), str(ei.value)
+    man.write_bytes(good)
+    assert mgr.load_manifest(0).merkle_root.hex() == m["merkle"]
