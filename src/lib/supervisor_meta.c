@@ -148,27 +148,7 @@ void nono_sup_meta_free(struct nono_supervisor *s)
 	nono_caps_free(s->view);
 	s->view = NULL;
 	s->nmgrants = 0;
-}
-
-bool nono_sup_path_withheld(const struct nono_supervisor *s, const char *canon, bool write)
-{
-	if (!s->view)
-		return true; /* fail closed */
-	return nono_caps_denied_by(s->view, canon) ||
-	       (write && nono_mounts_write_blocked(s->view, canon));
-}
-
-bool nono_sup_meta_granted(const struct nono_supervisor *s, const char *canon, unsigned access)
-{
-	if (canon[0] != '/') /* pipe:[…], socket:[…], anon_inode:…: no path, no grant */
-		return false;
-	if (nono_sup_path_withheld(s, canon, access & NONO_ACCESS_WRITE))
-		return false;
-	for (size_t i = 0; i < s->nmgrants; i++)
-		if ((s->mgrants[i].access & access) == access &&
-		    nono_path_within(canon, s->mgrants[i].path, s->mgrants[i].dir))
-			return true;
-	return false;
+	nono_sup_memo_free(s);
 }
 
 /* ---- reading the request ---- */
@@ -549,17 +529,13 @@ struct denial nono_sup_meta(struct rq *q)
 	for (char *c = q->target; *c; c++) /* audit strings are printable only */
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
-	unsigned need = watch ? NONO_ACCESS_READ : NONO_ACCESS_WRITE;
 	/* Under a read-only bind the kernel itself would answer EROFS: so do we. */
-	if ((need & NONO_ACCESS_WRITE) && q->s->view && !nono_caps_denied_by(q->s->view, o.canon) &&
-	    nono_mounts_write_blocked(q->s->view, o.canon)) {
+	const char *why;
+	int v = nono_sup_meta_verdict(q->s, o.canon, watch ? NONO_ACCESS_READ : NONO_ACCESS_WRITE,
+				      &why);
+	if (v) {
 		obj_close(&o);
-		return sup_refuse(EROFS, "inside a read-only grant (bound read-only)");
-	}
-	if (!nono_sup_meta_granted(q->s, o.canon, need)) {
-		obj_close(&o);
-		return sup_refuse(EACCES, watch ? "watch outside the read grants"
-						: "metadata change outside the write grants");
+		return sup_refuse(v, why);
 	}
 	/* The system set grants device files read-write (/dev/null, /dev/tty, …) for their data, not
 	 * their inode: a root command must not re-mode the host's /dev/null, a user's command not make
