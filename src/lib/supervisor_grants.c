@@ -1,5 +1,6 @@
-/* supervisor_grants.c — which real paths a supervised metadata change or watch may touch: the grant
- * check on a canonical path, and a memo of its verdicts by directory.
+/* supervisor_grants.c — which real paths a supervised metadata change or watch may touch: the real
+ * path of the supervisor's own object, the grant check on it, and a memo of its verdicts by
+ * directory.
  *
  * The verdict is a pure function of the canonical path and the caps the supervisor was started with
  * (its own copy, never changed): the deny paths, the read-only binds inside writable grants and the
@@ -16,7 +17,9 @@
  * the string comparison of its real path against the grants is not repeated. */
 #include "supervisor_int.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 bool nono_sup_path_withheld(const struct nono_supervisor *s, const char *canon, bool write)
 {
@@ -115,4 +118,52 @@ void nono_sup_memo_free(struct nono_supervisor *s)
 		free(s->memo[i].dir);
 		s->memo[i].dir = NULL;
 	}
+}
+
+/* ---- the real path of our object ---- */
+
+/* "/proc/self/fd/N" into `buf` (32 bytes), without printf (a measurable part of a ~20 µs call). */
+#define PROC_FD_PREFIX "/proc/self/fd/"
+static void proc_fd_link(char *buf, int fd)
+{
+	char digits[12];
+	size_t n = 0;
+	unsigned v = (unsigned)fd;
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10) && n < sizeof digits);
+	memcpy(buf, PROC_FD_PREFIX, sizeof PROC_FD_PREFIX - 1);
+	for (size_t i = 0; i < n; i++)
+		buf[sizeof PROC_FD_PREFIX - 1 + i] = digits[n - 1 - i];
+	buf[sizeof PROC_FD_PREFIX - 1 + n] = '\0';
+}
+
+/* Our /proc/thread-self/fd, opened on first use by the thread that decides (in the helper process
+ * too: it must name the fd table our fds live in). readlinkat on it skips walking /proc/self. */
+static int fd_dir(struct nono_supervisor *s)
+{
+	if (!s->fd_dir_tried) { /* /proc/thread-self is 3.17: without it, readlink of the link */
+		s->fd_dir = open("/proc/thread-self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		s->fd_dir_tried = true;
+	}
+	return s->fd_dir;
+}
+
+int nono_sup_real_path(struct nono_supervisor *s, int fd, char proc[32], char *canon, size_t size)
+{
+	proc_fd_link(proc, fd);
+	int dir = fd_dir(s);
+	ssize_t n = dir >= 0 ? readlinkat(dir, proc + sizeof PROC_FD_PREFIX - 1, canon, size - 1)
+			     : readlink(proc, canon, size - 1);
+	if (n < 0 || (size_t)n >= size - 1)
+		return n < 0 ? -errno : -ENAMETOOLONG;
+	canon[n] = '\0';
+	return 0;
+}
+
+void nono_sup_fd_dir_close(struct nono_supervisor *s)
+{
+	if (s->fd_dir_tried && s->fd_dir >= 0)
+		close(s->fd_dir);
+	s->fd_dir_tried = false;
 }

@@ -82,6 +82,8 @@ struct nono_supervisor {
 	size_t nmgrants;
 	struct meta_memo memo[8]; /* main thread only (supervisor_grants.c) */
 	unsigned memo_next;
+	int fd_dir; /* /proc/thread-self/fd of the deciding thread (-1: none), once fd_dir_tried */
+	bool fd_dir_tried;
 	struct seccomp_notif_sizes sizes;
 	struct pidfd_slot pidfds[16]; /* main thread only */
 	unsigned pidfd_next;
@@ -223,6 +225,12 @@ NONO_HIDDEN bool nono_sup_meta_granted(const struct nono_supervisor *s, const ch
 NONO_HIDDEN int nono_sup_meta_verdict(struct nono_supervisor *s, const char *canon, unsigned need,
 				      const char **why);
 NONO_HIDDEN void nono_sup_memo_free(struct nono_supervisor *s);
+/* The real path of our fd `fd` (readlink of its /proc fd link, through a kept
+ * /proc/thread-self/fd of the calling thread), into `canon`; `proc` gets "/proc/self/fd/N", the
+ * magic link naming exactly that object. 0 or -errno. */
+NONO_HIDDEN int nono_sup_real_path(struct nono_supervisor *s, int fd, char proc[32], char *canon,
+				   size_t size);
+NONO_HIDDEN void nono_sup_fd_dir_close(struct nono_supervisor *s);
 
 /* ---- supervisor.c ---- */
 /* Lines the supervisor could not write to its audit fd (read before nono_supervisor_stop). */
