@@ -161,6 +161,13 @@ int nono_sup_real_path(struct nono_supervisor *s, int fd, char proc[32], char *c
 	return 0;
 }
 
+int nono_sup_proc_at(struct nono_supervisor *s, const char *proc, const char **name)
+{
+	int dir = fd_dir(s);
+	*name = dir >= 0 ? proc + sizeof PROC_FD_PREFIX - 1 : proc;
+	return dir >= 0 ? dir : AT_FDCWD;
+}
+
 void nono_sup_fd_dir_close(struct nono_supervisor *s)
 {
 	if (s->fd_dir_tried && s->fd_dir >= 0)

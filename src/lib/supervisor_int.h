@@ -230,6 +230,10 @@ NONO_HIDDEN void nono_sup_memo_free(struct nono_supervisor *s);
  * magic link naming exactly that object. 0 or -errno. */
 NONO_HIDDEN int nono_sup_real_path(struct nono_supervisor *s, int fd, char proc[32], char *canon,
 				   size_t size);
+/* The magic link `proc` ("/proc/self/fd/N", from nono_sup_real_path) as a dirfd and name for an
+ * *at call that follows it: N in the kept fd directory (one component to walk, not four), or
+ * AT_FDCWD and `proc` without one. */
+NONO_HIDDEN int nono_sup_proc_at(struct nono_supervisor *s, const char *proc, const char **name);
 NONO_HIDDEN void nono_sup_fd_dir_close(struct nono_supervisor *s);
 
 /* ---- supervisor.c ---- */

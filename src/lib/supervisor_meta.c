@@ -105,6 +105,8 @@ struct obj {
 	enum obj_via via;
 	bool is_link; /* VIA_PATH with nofollow landed on a symlink */
 	char proc[32]; /* "/proc/self/fd/N": the magic link to exactly this object */
+	int pdir;          /* …and the same link for an *at call: (pdir, pname) */
+	const char *pname;
 	char canon[NONO_PATH_MAX];
 };
 
@@ -292,6 +294,7 @@ static int lookup_obj(struct rq *q, const struct lookup *l, struct obj *o)
 /* After lookup: the magic link and the real path of our object. */
 static int obj_name(struct rq *q, struct obj *o)
 {
+	o->pdir = nono_sup_proc_at(q->s, o->proc, &o->pname);
 	return nono_sup_real_path(q->s, o->fd, o->proc, o->canon, sizeof o->canon);
 }
 
@@ -312,7 +315,7 @@ static long do_chmod(const struct meta_sys *m, const struct obj *o, mode_t mode,
 	if (o->is_link) /* fchmodat2(AT_SYMLINK_NOFOLLOW) on a symlink: EOPNOTSUPP from the kernel */
 		return sys_ret(syscall(__NR_fchmodat2, o->fd, "", mode,
 				       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
-	return sys_ret(syscall(at2 ? __NR_fchmodat2 : __NR_fchmodat, AT_FDCWD, o->proc, mode, 0));
+	return sys_ret(syscall(at2 ? __NR_fchmodat2 : __NR_fchmodat, o->pdir, o->pname, mode, 0));
 }
 
 static long do_chown(const struct obj *o, uid_t u, gid_t g, unsigned flags)
@@ -358,7 +361,7 @@ static long do_times(const struct obj *o, const struct timespec *ts, unsigned fl
 	if (o->is_link) /* AT_EMPTY_PATH in utimensat: 5.8 */
 		return sys_ret(syscall(__NR_utimensat, o->fd, "", ts,
 				       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
-	return sys_ret(syscall(__NR_utimensat, AT_FDCWD, o->proc, ts, 0));
+	return sys_ret(syscall(__NR_utimensat, o->pdir, o->pname, ts, 0));
 }
 
 /* What a call reads from the task besides its object: copied with the object, before the one
