@@ -20,7 +20,8 @@
  *      /dev/std* name the CHILD's fd N, so they are taken with pidfd_getfd rather than resolved
  *      (resolved here they would name the supervisor's own fds); any other magic link is refused
  *      (ELOOP) rather than followed in the supervisor's context;
- *   2. the real path of that very object (/proc/self/fd/N of our fd) is checked against the grants;
+ *   2. the real path of that very object (the link N of our fd in /proc/thread-self/fd) is checked
+ *      against the grants (supervisor_grants.c, which memoizes the verdict by directory);
  *   3. the call is performed by us ON THAT OBJECT (our fd, or the /proc/self/fd/N magic link to it),
  *      so nothing the child changes afterwards (a symlink swapped, a path rewritten by another
  *      thread, an fd closed and reopened) can redirect it. It is never continued in the child.
