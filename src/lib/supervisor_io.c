@@ -233,23 +233,19 @@ static void slot_keep(struct rq *q, int pidfd)
 	q->slot = (int)i;
 }
 
-/* A path call takes no fd first: its task's slot by tid, or a new one, so that its memory is read
- * with pread on the slot's memfd (~3x cheaper than process_vm_readv). The memfd names one mm for
- * good (a stale one reads nothing and is reopened) and ID_VALID follows every read. */
+/* A path call takes no fd first: its task's slot, if an earlier call made one, so that its memory
+ * is read with pread on the slot's memfd (~3x cheaper than process_vm_readv). No new pidfd is
+ * opened for it: before 6.9 a non-leader thread's costs a /proc read and is not cached. The memfd
+ * names one mm for good (a stale one reads nothing and is reopened) and ID_VALID follows every
+ * read. */
 static void find_slot(struct rq *q)
 {
 	struct nono_supervisor *s = q->s;
-	for (unsigned i = 0; i < N_ELEMENTS(s->pidfds); i++)
+	for (unsigned i = 0; q->tid && i < N_ELEMENTS(s->pidfds); i++)
 		if (s->pidfds[i].pidfd >= 0 && s->pidfds[i].tid == q->tid) {
 			q->slot = (int)i;
 			return;
 		}
-	bool cacheable;
-	int pidfd = open_pidfd(q, &cacheable);
-	if (pidfd >= 0 && cacheable)
-		slot_keep(q, pidfd);
-	else if (pidfd >= 0)
-		close(pidfd);
 }
 
 int nono_sup_take_fd(struct rq *q, int cfd)
