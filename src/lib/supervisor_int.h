@@ -7,7 +7,8 @@
  *   supervisor_decide.c  the decisions: the closed dispatch table, the h_* handlers and the pure
  *                        policy checks;
  *   supervisor_meta.c    metadata writes and watches (issue 11): their handler, which reads,
- *                        decides and performs on its own (rows with reads_itself in the table).
+ *                        decides and performs on its own (rows with reads_itself in the table);
+ *   supervisor_grants.c  the grant check on a real path for those, with its memo.
  * supervisor.c and supervisor_decide.c call into supervisor_io.c; supervisor_io.c calls neither. */
 #ifndef NONO_SUPERVISOR_INT_H
 #define NONO_SUPERVISOR_INT_H
@@ -29,6 +30,16 @@ struct meta_grant {
 	char *path;
 	bool dir;
 	unsigned access; /* NONO_ACCESS_* */
+};
+
+/* A verdict of nono_sup_meta_verdict for every child of the directory `dir` (supervisor_grants.c
+ * says why it is exact). */
+struct meta_memo {
+	char *dir; /* NULL: empty */
+	size_t len;
+	unsigned need; /* NONO_ACCESS_* */
+	int verdict;   /* 0, EACCES or EROFS */
+	const char *why;
 };
 
 /* A recent requester: its pidfd names one task for good (a stale entry fails with ESRCH and is
@@ -69,6 +80,10 @@ struct nono_supervisor {
 	struct meta_grant *mgrants; /* all filesystem grants (supervisor_meta.c) */
 	nono_caps *view; /* a copy of the caps: deny paths and read-only binds (supervisor_meta.c) */
 	size_t nmgrants;
+	struct meta_memo memo[8]; /* main thread only (supervisor_grants.c) */
+	unsigned memo_next;
+	int fd_dir; /* /proc/thread-self/fd of the deciding thread (-1: none), once fd_dir_tried */
+	bool fd_dir_tried;
 	struct seccomp_notif_sizes sizes;
 	struct pidfd_slot pidfds[16]; /* main thread only */
 	unsigned pidfd_next;
@@ -194,6 +209,7 @@ NONO_HIDDEN struct denial nono_sup_meta(struct rq *q);
 /* Copy every filesystem grant of `caps` (0 or -ENOMEM; nono_sup_meta_free releases either way). */
 NONO_HIDDEN int nono_sup_meta_load(struct nono_supervisor *s, const nono_caps *caps);
 NONO_HIDDEN void nono_sup_meta_free(struct nono_supervisor *s);
+/* ---- supervisor_grants.c ---- */
 /* Is canonical `canon` withheld from the command by its mount namespace: under a deny path, or
  * (for a write) under a read-only bind inside a writable grant? The supervisor resolves paths in
  * nono's own view, where those covers do not exist: every decision on a path asks this too. */
@@ -203,6 +219,22 @@ NONO_HIDDEN bool nono_sup_path_withheld(const struct nono_supervisor *s, const c
  * (tests call it too) */
 NONO_HIDDEN bool nono_sup_meta_granted(const struct nono_supervisor *s, const char *canon,
 				       unsigned access);
+/* May a metadata change (need NONO_ACCESS_WRITE) or a watch (NONO_ACCESS_READ) touch the object
+ * whose real path is `canon`? 0, or the errno to refuse with (EROFS under a read-only bind, else
+ * EACCES) and *why the audit reason. Memoized by directory (s->memo; main thread only). */
+NONO_HIDDEN int nono_sup_meta_verdict(struct nono_supervisor *s, const char *canon, unsigned need,
+				      const char **why);
+NONO_HIDDEN void nono_sup_memo_free(struct nono_supervisor *s);
+/* The real path of our fd `fd` (readlink of its /proc fd link, through a kept
+ * /proc/thread-self/fd of the calling thread), into `canon`; `proc` gets "/proc/self/fd/N", the
+ * magic link naming exactly that object. 0 or -errno. */
+NONO_HIDDEN int nono_sup_real_path(struct nono_supervisor *s, int fd, char proc[32], char *canon,
+				   size_t size);
+/* The magic link `proc` ("/proc/self/fd/N", from nono_sup_real_path) as a dirfd and name for an
+ * *at call that follows it: N in the kept fd directory (one component to walk, not four), or
+ * AT_FDCWD and `proc` without one. */
+NONO_HIDDEN int nono_sup_proc_at(struct nono_supervisor *s, const char *proc, const char **name);
+NONO_HIDDEN void nono_sup_fd_dir_close(struct nono_supervisor *s);
 
 /* ---- supervisor.c ---- */
 /* Lines the supervisor could not write to its audit fd (read before nono_supervisor_stop). */

@@ -20,7 +20,8 @@
  *      /dev/std* name the CHILD's fd N, so they are taken with pidfd_getfd rather than resolved
  *      (resolved here they would name the supervisor's own fds); any other magic link is refused
  *      (ELOOP) rather than followed in the supervisor's context;
- *   2. the real path of that very object (/proc/self/fd/N of our fd) is checked against the grants;
+ *   2. the real path of that very object (the link N of our fd in /proc/thread-self/fd) is checked
+ *      against the grants (supervisor_grants.c, which memoizes the verdict by directory);
  *   3. the call is performed by us ON THAT OBJECT (our fd, or the /proc/self/fd/N magic link to it),
  *      so nothing the child changes afterwards (a symlink swapped, a path rewritten by another
  *      thread, an fd closed and reopened) can redirect it. It is never continued in the child.
@@ -105,6 +106,8 @@ struct obj {
 	enum obj_via via;
 	bool is_link; /* VIA_PATH with nofollow landed on a symlink */
 	char proc[32]; /* "/proc/self/fd/N": the magic link to exactly this object */
+	int pdir;          /* …and the same link for an *at call: (pdir, pname) */
+	const char *pname;
 	char canon[NONO_PATH_MAX];
 };
 
@@ -148,27 +151,8 @@ void nono_sup_meta_free(struct nono_supervisor *s)
 	nono_caps_free(s->view);
 	s->view = NULL;
 	s->nmgrants = 0;
-}
-
-bool nono_sup_path_withheld(const struct nono_supervisor *s, const char *canon, bool write)
-{
-	if (!s->view)
-		return true; /* fail closed */
-	return nono_caps_denied_by(s->view, canon) ||
-	       (write && nono_mounts_write_blocked(s->view, canon));
-}
-
-bool nono_sup_meta_granted(const struct nono_supervisor *s, const char *canon, unsigned access)
-{
-	if (canon[0] != '/') /* pipe:[…], socket:[…], anon_inode:…: no path, no grant */
-		return false;
-	if (nono_sup_path_withheld(s, canon, access & NONO_ACCESS_WRITE))
-		return false;
-	for (size_t i = 0; i < s->nmgrants; i++)
-		if ((s->mgrants[i].access & access) == access &&
-		    nono_path_within(canon, s->mgrants[i].path, s->mgrants[i].dir))
-			return true;
-	return false;
+	nono_sup_memo_free(s);
+	nono_sup_fd_dir_close(s);
 }
 
 /* ---- reading the request ---- */
@@ -309,14 +293,10 @@ static int lookup_obj(struct rq *q, const struct lookup *l, struct obj *o)
 }
 
 /* After lookup: the magic link and the real path of our object. */
-static int obj_name(struct obj *o)
+static int obj_name(struct rq *q, struct obj *o)
 {
-	snprintf(o->proc, sizeof o->proc, "/proc/self/fd/%d", o->fd);
-	ssize_t n = readlink(o->proc, o->canon, sizeof o->canon - 1);
-	if (n < 0 || (size_t)n >= sizeof o->canon - 1)
-		return n < 0 ? -errno : -ENAMETOOLONG;
-	o->canon[n] = '\0';
-	return 0;
+	o->pdir = nono_sup_proc_at(q->s, o->proc, &o->pname);
+	return nono_sup_real_path(q->s, o->fd, o->proc, o->canon, sizeof o->canon);
 }
 
 /* ---- performing, on our object: 0 or -errno ---- */
@@ -336,7 +316,7 @@ static long do_chmod(const struct meta_sys *m, const struct obj *o, mode_t mode,
 	if (o->is_link) /* fchmodat2(AT_SYMLINK_NOFOLLOW) on a symlink: EOPNOTSUPP from the kernel */
 		return sys_ret(syscall(__NR_fchmodat2, o->fd, "", mode,
 				       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
-	return sys_ret(syscall(at2 ? __NR_fchmodat2 : __NR_fchmodat, AT_FDCWD, o->proc, mode, 0));
+	return sys_ret(syscall(at2 ? __NR_fchmodat2 : __NR_fchmodat, o->pdir, o->pname, mode, 0));
 }
 
 static long do_chown(const struct obj *o, uid_t u, gid_t g, unsigned flags)
@@ -382,35 +362,59 @@ static long do_times(const struct obj *o, const struct timespec *ts, unsigned fl
 	if (o->is_link) /* AT_EMPTY_PATH in utimensat: 5.8 */
 		return sys_ret(syscall(__NR_utimensat, o->fd, "", ts,
 				       AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
-	return sys_ret(syscall(__NR_utimensat, AT_FDCWD, o->proc, ts, 0));
+	return sys_ret(syscall(__NR_utimensat, o->pdir, o->pname, ts, 0));
 }
 
-static long do_xattr(struct rq *q, const struct meta_sys *m, const struct obj *o)
-{
+/* What a call reads from the task besides its object: copied with the object, before the one
+ * ID_VALID that makes all of it the waiting task's (one ioctl a call, not two). */
+struct meta_args {
+	int error; /* 0, or the -errno to answer once the object is known to be granted */
+	struct timespec ts[2];
+	bool now; /* times: NULL */
 	char name[META_NAME_MAX];
-	int n = fetch_str(q, q->args[1], name, sizeof name);
+	char *val; /* xattr value (size bytes), owned */
+	size_t size;
+};
+
+static void args_free(struct meta_args *a)
+{
+	free(a->val);
+}
+
+static int read_xattr(struct rq *q, const struct meta_sys *m, struct meta_args *a)
+{
+	int n = fetch_str(q, q->args[1], a->name, sizeof a->name);
 	if (n == -ENAMETOOLONG || n == 0)
 		return -ERANGE; /* the kernel's answer for an empty or over-long name */
 	if (n < 0)
 		return n;
-	size_t size = m->kind == MK_SETX ? (size_t)q->args[3] : 0;
-	if (size > META_VALUE_MAX)
+	a->size = m->kind == MK_SETX ? (size_t)q->args[3] : 0;
+	if (a->size > META_VALUE_MAX)
 		return -E2BIG;
-	cleanup_free char *val = malloc(size ? size : 1);
-	if (!val)
+	if (!(a->val = malloc(a->size ? a->size : 1)))
 		return -ENOMEM;
-	if (size && (n = nono_sup_fetch(q, q->args[2], val, size)) < 0)
-		return n;
-	if (!nono_sup_id_valid(q->s, q->id))
-		return -EINTR; /* the name and value may not be the task's any more */
+	return a->size ? nono_sup_fetch(q, q->args[2], a->val, a->size) : 0;
+}
+
+static void read_args(struct rq *q, const struct meta_sys *m, struct meta_args *a)
+{
+	if (m->kind == MK_TIMES)
+		a->error = read_times(q, m, a->ts, &a->now);
+	else if (m->kind == MK_SETX || m->kind == MK_RMX)
+		a->error = read_xattr(q, m, a);
+}
+
+static long do_xattr(struct rq *q, const struct meta_sys *m, const struct obj *o,
+		     const struct meta_args *a)
+{
 	int xflags = (int)(uint32_t)q->args[4];
 	if (o->via == VIA_FD)
-		return sys_ret(m->kind == MK_SETX ? fsetxattr(o->fd, name, val, size, xflags)
-						  : fremovexattr(o->fd, name));
+		return sys_ret(m->kind == MK_SETX ? fsetxattr(o->fd, a->name, a->val, a->size, xflags)
+						  : fremovexattr(o->fd, a->name));
 	if (o->is_link) /* no fd-based lsetxattr before setxattrat (6.13): header comment */
 		return -EPERM;
-	return sys_ret(m->kind == MK_SETX ? setxattr(o->proc, name, val, size, xflags)
-					  : removexattr(o->proc, name));
+	return sys_ret(m->kind == MK_SETX ? setxattr(o->proc, a->name, a->val, a->size, xflags)
+					  : removexattr(o->proc, a->name));
 }
 
 /* ---- the handler ---- */
@@ -450,29 +454,23 @@ static int meta_lookup_spec(const struct rq *q, const struct meta_sys *m, unsign
 	return 0;
 }
 
-static long meta_perform(struct rq *q, const struct meta_sys *m, const struct obj *o, int group,
-			 unsigned flags)
+static long meta_perform(struct rq *q, const struct meta_sys *m, const struct obj *o,
+			 const struct meta_args *a, int group, unsigned flags)
 {
+	if (a->error)
+		return a->error;
 	switch (m->kind) {
 	case MK_CHMOD:
 		return do_chmod(m, o, (mode_t)(uint32_t)q->args[m->path >= 0 ? m->path + 1 : 1], flags);
 	case MK_CHOWN: {
-		int a = m->path >= 0 ? m->path + 1 : 1;
-		return do_chown(o, (uid_t)q->args[a], (gid_t)q->args[a + 1], flags);
+		int ai = m->path >= 0 ? m->path + 1 : 1;
+		return do_chown(o, (uid_t)q->args[ai], (gid_t)q->args[ai + 1], flags);
 	}
-	case MK_TIMES: {
-		struct timespec ts[2];
-		bool now;
-		int r = read_times(q, m, ts, &now);
-		if (r < 0)
-			return r;
-		if (!nono_sup_id_valid(q->s, q->id))
-			return -EINTR;
-		return do_times(o, now ? NULL : ts, flags);
-	}
+	case MK_TIMES:
+		return do_times(o, a->now ? NULL : a->ts, flags);
 	case MK_SETX:
 	case MK_RMX:
-		return do_xattr(q, m, o);
+		return do_xattr(q, m, o, a);
 	case MK_INOTIFY: /* the magic link is followed to exactly our object (a symlink too) */
 		return sys_ret(inotify_add_watch(group, o->proc,
 						 (uint32_t)q->args[2] & ~(uint32_t)IN_DONT_FOLLOW));
@@ -515,7 +513,7 @@ struct denial nono_sup_meta(struct rq *q)
 	const struct meta_sys *m = meta_find(q->sys);
 	if (!m)
 		return sup_refuse(EPERM, "request not in the supervisor's table");
-	snprintf(q->family, sizeof q->family, "file");
+	memcpy(q->family, "file", sizeof "file");
 	bool watch = m->kind == MK_INOTIFY || m->kind == MK_FANOTIFY;
 	unsigned flags = m->kind == MK_FANOTIFY ? (uint32_t)q->args[1]
 			 : m->flags >= 0	 ? (uint32_t)q->args[m->flags]
@@ -532,9 +530,12 @@ struct denial nono_sup_meta(struct rq *q)
 	if (r < 0)
 		return sup_refuse(-r, "unknown flags");
 	struct obj o = {.fd = -1};
+	__attribute__((cleanup(args_free))) struct meta_args a = {0};
 	r = lookup_obj(q, &l, &o);
 	if (r == 0)
-		r = obj_name(&o);
+		r = obj_name(q, &o);
+	if (r == 0)
+		read_args(q, m, &a);
 	/* Everything above was read from the task: it counts only if the task still waits. */
 	if (!nono_sup_id_valid(q->s, q->id)) {
 		obj_close(&o);
@@ -545,21 +546,17 @@ struct denial nono_sup_meta(struct rq *q)
 		return sup_refuse(-r, r == -ELOOP ? "path through a /proc magic link, or a loop"
 						 : "cannot resolve the object");
 	}
-	snprintf(q->target, sizeof q->target, "%.250s", o.canon);
-	for (char *c = q->target; *c; c++) /* audit strings are printable only */
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			*c = '?';
-	unsigned need = watch ? NONO_ACCESS_READ : NONO_ACCESS_WRITE;
+	size_t tl = strnlen(o.canon, 250);
+	for (size_t i = 0; i < tl; i++) /* audit strings are printable only */
+		q->target[i] = (unsigned char)o.canon[i] < 0x20 || o.canon[i] == 0x7f ? '?' : o.canon[i];
+	q->target[tl] = '\0';
 	/* Under a read-only bind the kernel itself would answer EROFS: so do we. */
-	if ((need & NONO_ACCESS_WRITE) && q->s->view && !nono_caps_denied_by(q->s->view, o.canon) &&
-	    nono_mounts_write_blocked(q->s->view, o.canon)) {
+	const char *why;
+	int v = nono_sup_meta_verdict(q->s, o.canon, watch ? NONO_ACCESS_READ : NONO_ACCESS_WRITE,
+				      &why);
+	if (v) {
 		obj_close(&o);
-		return sup_refuse(EROFS, "inside a read-only grant (bound read-only)");
-	}
-	if (!nono_sup_meta_granted(q->s, o.canon, need)) {
-		obj_close(&o);
-		return sup_refuse(EACCES, watch ? "watch outside the read grants"
-						: "metadata change outside the write grants");
+		return sup_refuse(v, why);
 	}
 	/* The system set grants device files read-write (/dev/null, /dev/tty, …) for their data, not
 	 * their inode: a root command must not re-mode the host's /dev/null, a user's command not make
@@ -569,10 +566,8 @@ struct denial nono_sup_meta(struct rq *q)
 		obj_close(&o);
 		return sup_refuse(EPERM, "metadata change of a device node");
 	}
-	long res = meta_perform(q, m, &o, group, flags);
+	long res = meta_perform(q, m, &o, &a, group, flags);
 	obj_close(&o);
-	if (res == -EINTR && !nono_sup_id_valid(q->s, q->id))
-		return SUP_DONE;
 	nono_sup_answer(q, res, "the call failed");
 	return SUP_DONE;
 }
