@@ -277,7 +277,7 @@ static void print_network(const struct dry *d)
 		route_opts_print(o->pcfg, stdout); /* the secret's source, never its value */
 	if (o->icpt.on)
 		printf("TLS interception: CONNECTs to the routes' upstreams get the routes; session CA in %s "
-		       "(read-only for the command; its key never leaves nono)\n", icpt_shown(&o->icpt));
+		       "(its bundle nono-ca-bundle.pem read-only for the command; the key never leaves nono)\n", icpt_shown(&o->icpt));
 	if (o->external_proxy) {
 		char shown[512];
 		printf("external proxy: %s", cli_external_proxy_shown(o->external_proxy, shown, sizeof shown));

@@ -89,10 +89,11 @@ int icpt_prepare(const struct icpt_opts *io, nono_proxy_config *cfg, nono_caps *
 	const char *what = io->dir ? "--intercept-ca-dir" : "--intercept: the session's CA directory";
 	if ((st = check_dir(dir, caps, what)) >= 0)
 		return st;
-	if (caps && nono_caps_allow_path(caps, dir, NONO_ACCESS_READ, &err) < 0) {
-		cli_err("%s %s: %s", what, dir, err.message);
-		return EXIT_USAGE;
-	}
+	/* No grant on the directory here: only the bundle the proxy writes into it is granted, once
+	 * it exists (icpt_grant_bundle). A grant on the directory let the command read whatever
+	 * else lies in it (review of 2026-12-05 c, R1: a profile naming $HOME gave read access to
+	 * all of it, a file:// secret beside the CA included). */
+	(void)caps;
 	if (nono_proxy_config_set_intercept_ca_dir(cfg, dir, &err) < 0) {
 		cli_err("%s: %s", what, err.message);
 		return EXIT_USAGE;
@@ -100,6 +101,19 @@ int icpt_prepare(const struct icpt_opts *io, nono_proxy_config *cfg, nono_caps *
 	/* The CA key lives in this process: no process of the same user (the command included, when
 	 * best effort left it without Landlock's ptrace scoping) may read our memory. */
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	return -1;
+}
+
+int icpt_grant_bundle(const nono_proxy *p, nono_caps *caps)
+{
+	nono_error err = {0};
+	const char *bundle = nono_proxy_ca_bundle(p);
+	if (!bundle)
+		return -1;
+	if (nono_caps_allow_file(caps, bundle, NONO_ACCESS_READ, &err) < 0) {
+		cli_err("--intercept: granting the CA bundle %s: %s", bundle, err.message);
+		return EXIT_INTERNAL;
+	}
 	return -1;
 }
 

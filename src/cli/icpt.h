@@ -25,11 +25,14 @@ int icpt_check(const struct icpt_opts *io, size_t nroutes, const char *sub);
  * trust, or plant files nono removes). -1 or the usage exit status. caps may be NULL (nono proxy). */
 int icpt_check_grants(const struct icpt_opts *io, const nono_caps *caps);
 /* Before the proxy starts: make the per-session directory (*tmp, malloc'd: icpt_remove it), set the
- * directory on cfg, and with caps check it is not writable by the command and grant it read (the
- * command's clients read the bundle). Makes nono's process non-dumpable: the CA key (and the
+ * directory on cfg, and with caps check it is not writable by the command. Makes nono's process non-dumpable: the CA key (and the
  * routes' secrets) in its memory stay out of reach of /proc/PID/mem and ptrace by processes of the
  * same user. -1 or an exit status (message printed). */
 int icpt_prepare(const struct icpt_opts *io, nono_proxy_config *cfg, nono_caps *caps, char **tmp);
+/* Once the proxy has written it: grant the command read access to the CA bundle file (its clients
+ * trust it through SSL_CERT_FILE & co), and to nothing else of the directory. -1 (also when p
+ * intercepts nothing) or an exit status (message printed). */
+int icpt_grant_bundle(const nono_proxy *p, nono_caps *caps);
 /* After nono_proxy_stop (which removed the files): remove a per-session directory; frees *tmp. */
 void icpt_remove(char **tmp);
 /* For --dry-run and messages: the directory as it will be ("a per-session directory" or DIR). */

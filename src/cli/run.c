@@ -111,6 +111,8 @@ static int start_proxy(const struct run_opts *o, struct run_ctx *r)
 		cli_err("starting the proxy: %s", err.message);
 		return EXIT_INTERNAL;
 	}
+	if ((ist = icpt_grant_bundle(r->proxy, r->caps)) >= 0)
+		return ist;
 	if (nono_caps_set_network(r->caps, NONO_NET_PROXY_ONLY, nono_proxy_port(r->proxy),
 				  &err) < 0 ||
 	    nono_proxy_env_for(r->proxy, r->caps, (const char *const *)r->env, &r->penv, &err) < 0) {

@@ -192,15 +192,17 @@ def test_cli_rules_dry_run_and_ca_dir(up, pki, tmp_path):
     assert r.returncode == 0 and f"TLS interception" in r.stdout and str(cadir) in r.stdout, r.stdout
     r = run_nono("run", "--dry-run", "--json", *args(up, pki), "--", "/bin/true", env=env())
     assert json.loads(r.stdout)["network"]["intercept_ca_dir"] == "per-session"
-    # An explicit directory: the command reads the bundle there; the files go at exit; the CA's
-    # key is never written.
-    script = 'ls "$(dirname "$SSL_CERT_FILE")"; grep -c "BEGIN CERTIFICATE" "$SSL_CERT_FILE" >/dev/null && echo READABLE'
+    # An explicit directory: the command reads the bundle there and nothing else of the directory
+    # (review R1: a grant on the whole directory exposed a secret kept beside it); the files go at
+    # exit; the CA's key is never written.
+    (cadir / "secret").write_text("TOPSECRET")
+    script = ('d="$(dirname "$SSL_CERT_FILE")"; cat "$d/secret" 2>/dev/null; ls "$d" 2>/dev/null && echo LISTED; '
+              'grep -c "BEGIN CERTIFICATE" "$SSL_CERT_FILE" >/dev/null && echo READABLE')
     r = run_nono("run", *args(up, pki, intercept=("--intercept-ca-dir", str(cadir))), "--", "/bin/sh", "-c", script,
                  env=env())
     assert r.returncode == 0, r.stderr
-    assert "nono-ca-bundle.pem" in r.stdout and "nono-ca.pem" in r.stdout and "READABLE" in r.stdout
-    assert "key" not in r.stdout.replace("READABLE", "")
-    assert os.listdir(cadir) == []
+    assert r.stdout.split() == ["READABLE"], r.stdout
+    assert os.listdir(cadir) == ["secret"]
 
 
 def test_per_session_directory_is_removed(up, pki, tmp_path):
