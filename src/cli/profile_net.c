@@ -126,10 +126,12 @@ static bool same_prefix(const char *arg, const char *name)
 	return an == nn && !memcmp(arg, name, nn);
 }
 
-static bool cli_has_route(const struct run_opts *o, const char *name)
+/* Does the command line give one of the route options (`v`: o->ro.routes, .creds, .cas or
+ * .endpoints) for this prefix? */
+static bool cli_names(const struct strvec *v, const char *name)
 {
-	for (size_t i = 0; i < o->ro.routes.n; i++)
-		if (same_prefix(o->ro.routes.v[i], name))
+	for (size_t i = 0; i < v->n; i++)
+		if (same_prefix(v->v[i], name))
 			return true;
 	return false;
 }
@@ -150,21 +152,25 @@ static const char *arg(struct profile *p, const char *name, const char *a, const
 	return s;
 }
 
-/* The route options' own checks print "--credential …: why"; say which profile it was. */
+/* The route options' own checks print "--credential …: why"; say which profile it was. Each
+ * option the command line gives for this prefix replaces the profile's (review R2: the profile's
+ * secret and CA replaced the command line's, and its endpoint rules widened the command line's). */
 static int route_to_opts(struct run_opts *o, struct profile *p, const char *name, json_t *r)
 {
 	const char *v, *a;
 	int rc = -1;
+	bool cli_cred = cli_names(&o->ro.creds, name), cli_ca = cli_names(&o->ro.cas, name);
+	bool cli_rules = cli_names(&o->ro.endpoints, name);
 	if (!(a = arg(p, name, json_string_value(json_object_get(r, "upstream")), "", "")))
 		return EXIT_INTERNAL;
 	rc = route_opts_route(&o->ro, a);
-	if (rc < 0 && (v = json_string_value(json_object_get(r, "credential_key"))))
+	if (rc < 0 && !cli_cred && (v = json_string_value(json_object_get(r, "credential_key"))))
 		rc = (a = arg(p, name, v, "", "")) ? route_opts_credential(&o->ro, a) : EXIT_INTERNAL;
-	if (rc < 0 && (v = json_string_value(json_object_get(r, "tls_ca"))))
+	if (rc < 0 && !cli_ca && (v = json_string_value(json_object_get(r, "tls_ca"))))
 		rc = (a = arg(p, name, v, "", "")) ? route_opts_ca(&o->ro, a) : EXIT_INTERNAL;
 	size_t i;
 	json_t *e;
-	json_array_foreach(json_object_get(r, "endpoint_rules"), i, e) {
+	json_array_foreach(cli_rules ? NULL : json_object_get(r, "endpoint_rules"), i, e) {
 		if (rc >= 0)
 			break;
 		a = arg(p, name, json_string_value(json_object_get(e, "method")), ":",
@@ -188,7 +194,7 @@ int profile_net_to_opts(struct run_opts *o, struct profile *p)
 	const char *name;
 	json_t *r;
 	json_object_foreach(p->routes, name, r) {
-		if (cli_has_route(o, name))
+		if (cli_names(&o->ro.routes, name))
 			continue; /* the command line's route of that prefix wins, with its options */
 		int rc = route_to_opts(o, p, name, r);
 		if (rc >= 0)

@@ -129,3 +129,22 @@ def test_net_block_on_the_command_line_keeps_the_profile_routes_out(tmp_path):
     r = run_nono("run", "--dry-run", "--json", "--net-block", "--profile", prof, "--", "/bin/true")
     assert r.returncode == 0, r.stderr
     assert "routes" not in json.loads(r.stdout)["network"]
+
+
+def test_command_line_route_options_replace_the_profiles(up, pki, tmp_path):
+    """Review R2: a --credential or --route-endpoint for a prefix the profile defines replaced by
+    the profile's own (its secret injected, its endpoint rules added to the command line's)."""
+    cli_secret = "sk-cli-" + secrets.token_hex(12)
+    prof = profile(tmp_path, {"custom_credentials": route(up, pki, endpoint_rules=[
+        {"method": "*", "path": "/**"}])})
+    script = """
+curl -sS -i --max-time 20 "$OPENAI_BASE_URL/echo/cli/x" -H "Authorization: Bearer $CLI_SECRET"; echo
+curl -sS -i --max-time 20 -X POST -d x "$OPENAI_BASE_URL/echo/other" -H "Authorization: Bearer $CLI_SECRET"; echo
+"""
+    r = run_nono("run", "--profile", prof, *internal(up), "--credential", "openai=env://CLI_SECRET",
+                 "--route-endpoint", "openai=GET:/echo/cli/**", "--", "/bin/sh", "-c", script,
+                 env=env(CLI_SECRET=cli_secret), timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("HTTP/1.1 200 OK") == 1 and "endpoint-denied" in r.stdout, r.stdout
+    assert [rec["path"] for rec in up.seen] == ["/v1/echo/cli/x"]
+    assert auth(up.seen[0]) == [f"Bearer {cli_secret}"]
