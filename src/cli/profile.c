@@ -345,7 +345,9 @@ static int merge_doc(struct profile *p, json_t *doc, const char *prof)
 }
 
 /* Load `arg` and, first, everything it extends. `stack` holds the `depth` profiles being loaded
- * above it (a cycle is an error; a diamond merges the shared base twice, which changes nothing). */
+ * above it (a cycle is an error). A diamond's shared base is merged once, where it is first
+ * reached: merged again after a profile that overrides it, it undid the override (review R3: a
+ * route's upstream or interception set back to the base's). */
 static int load_chain(struct profile *p, const char *arg, const char **stack, size_t depth)
 {
 	for (size_t i = 0; i < depth; i++)
@@ -353,6 +355,9 @@ static int load_chain(struct profile *p, const char *arg, const char **stack, si
 			cli_err("profile %s: \"extends\" leads back to itself", arg);
 			return EXIT_USAGE;
 		}
+	for (size_t i = 0; i < p->chain.n; i++)
+		if (!strcmp(p->chain.v[i], arg))
+			return -1;
 	if (depth >= PROFILE_DEPTH_MAX || p->ndocs >= PROFILE_DEPTH_MAX) {
 		cli_err("profile %s: \"extends\" is nested more than %d deep", arg, PROFILE_DEPTH_MAX);
 		return EXIT_USAGE;

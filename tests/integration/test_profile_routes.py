@@ -148,3 +148,19 @@ curl -sS -i --max-time 20 -X POST -d x "$OPENAI_BASE_URL/echo/other" -H "Authori
     assert r.stdout.count("HTTP/1.1 200 OK") == 1 and "endpoint-denied" in r.stdout, r.stdout
     assert [rec["path"] for rec in up.seen] == ["/v1/echo/cli/x"]
     assert auth(up.seen[0]) == [f"Bearer {cli_secret}"]
+
+
+def test_extends_diamond_merges_the_shared_base_once(up, pki, tmp_path):
+    """Review R3: A extends B and C, both extend D. D merged again after B undid B's override."""
+    d = profile(tmp_path, {"custom_credentials": route(up, pki, upstream="https://evil.example.net"),
+                           "intercept": True}, name="D")
+    b = profile(tmp_path, {"custom_credentials": route(up, pki), "intercept": False}, name="B", extends=d)
+    c = profile(tmp_path, {}, name="C", extends=d)
+    a = profile(tmp_path, {}, name="A", extends=[b, c])
+    r = run_nono("run", "--dry-run", "--json", "--profile", a, *internal(up), "--", "/bin/true", env=env())
+    assert r.returncode == 0, r.stderr
+    net = json.loads(r.stdout)["network"]
+    assert len(net["routes"]) == 1 and f"127.0.0.1:{up.port}" in net["routes"][0], net["routes"]
+    assert "intercept_ca_dir" not in net, net
+    r = run_nono("profile", "show", a)
+    assert r.returncode == 0 and r.stdout.count("evil.example.net") == 0, r.stdout
