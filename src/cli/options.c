@@ -276,9 +276,12 @@ static int check_env_tmp_rules(const struct run_opts *o, const char *sub)
 		return cli_usage_error(sub, "--clear-env conflicts with --inherit-env");
 	if (o->keep_tmp && o->no_tmp)
 		return cli_usage_error(sub, "--keep-tmp conflicts with --no-tmp");
-	if (o->proxy_url && (o->domains.n || o->proxy_port_set))
+	/* Routes too: they run in nono's own proxy, and --proxy-url was then ignored in silence
+	 * (review R4). Domains and routes may come from a profile. */
+	if (o->proxy_url && (o->domains.n || o->ro.routes.n || o->proxy_port_set))
 		return cli_usage_error(sub, "--proxy-url names a proxy already running; it conflicts "
-					    "with --allow-domain (nono starts its own) and --proxy-port "
+					    "with --allow-domain and --route, from the command line or a "
+					    "profile (nono starts its own proxy for them), and --proxy-port "
 					    "(the URL has the port)");
 	return -1;
 }

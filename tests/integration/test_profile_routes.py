@@ -164,3 +164,14 @@ def test_extends_diamond_merges_the_shared_base_once(up, pki, tmp_path):
     assert "intercept_ca_dir" not in net, net
     r = run_nono("profile", "show", a)
     assert r.returncode == 0 and r.stdout.count("evil.example.net") == 0, r.stdout
+
+
+def test_proxy_url_with_routes_is_refused(up, pki, tmp_path):
+    """Review R4: --proxy-url was ignored in silence when a route (or a profile's) needed nono's
+    own proxy."""
+    url = "http://127.0.0.1:9/"
+    for extra in (["--profile", profile(tmp_path, {"custom_credentials": route(up, pki)})],
+                  ["--route", f"openai=https://127.0.0.1:{up.port}/v1", "--credential",
+                   "openai=env://NONO_TEST_SECRET"]):
+        r = run_nono("run", "--proxy-url", url, *extra, "--", "/bin/true", env=env())
+        assert r.returncode == USAGE and "--proxy-url names a proxy already running" in r.stderr, r.stderr
