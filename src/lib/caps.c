@@ -68,6 +68,8 @@ nono_caps *nono_caps_clone(const nono_caps *caps)
 			d->resolved = strdup(s->resolved);
 			d->access = s->access;
 			d->is_file = s->is_file;
+			d->dev = s->dev;
+			d->ino = s->ino;
 			c->ngrants++;
 			if (!d->original || !d->resolved)
 				goto oom;
@@ -173,9 +175,10 @@ static int canonicalise_full(const char *path, char **out, struct stat *st, nono
  * A directory whose name was already canonical when cached (/etc: no symlink, "." or ".." on the
  * way) skips the stat: the result is its name + "/" + the entry, the very string realpath gives,
  * and the entry's lstat walks that name now, so it checks the directory the name leads to now.
- * Only a directory replaced by a symlink between two grants would then be recorded by its old
- * name, which is what a replacement just after the grant (before landlock.c opens it) gives
- * anyway. That stat was ~155 of a default run's syscalls (issue 10's startup target). */
+ * A directory replaced by a symlink between two grants is then recorded by its old name, as a
+ * replacement just after the grant would be; landlock.c refuses either when it opens the grant
+ * (the object is not the one recorded, device and inode, nor named by the grant's path). That
+ * stat was ~155 of a default run's syscalls (issue 10's startup target). */
 
 /* `path` split at its last '/' into a parent (returned, malloc'd) and *name, when that is a plain
  * absolute path of a named entry: no "//", no "." or ".." as the entry, no trailing slash. */
@@ -281,6 +284,8 @@ static int add_grant(nono_caps *caps, const char *path, nono_access access, bool
 		.resolved = steal_pointer(&resolved),
 		.access = access,
 		.is_file = want_file,
+		.dev = st.st_dev,
+		.ino = st.st_ino,
 	};
 	nono_error_clear(err);
 	return 0;
@@ -310,6 +315,15 @@ int nono_caps_grant(const nono_caps *caps, size_t i, nono_grant *out)
 	const struct grant *g = &caps->grants[i];
 	*out = (nono_grant){ .original = g->original, .resolved = g->resolved, .access = g->access,
 			     .is_file = g->is_file, .source = g->source, .group = g->group };
+	return 0;
+}
+
+int nono_caps_grant_id(const nono_caps *caps, size_t i, dev_t *dev, ino_t *ino)
+{
+	if (!caps || i >= caps->ngrants)
+		return -ERANGE;
+	*dev = caps->grants[i].dev;
+	*ino = caps->grants[i].ino;
 	return 0;
 }
 

@@ -11,6 +11,8 @@ struct grant {
 	bool is_file;
 	nono_source source;
 	char *group; /* NONO_SOURCE_GROUP: the group's name (owned), else NULL */
+	dev_t dev;   /* what `resolved` named when the grant was made: landlock.c refuses a grant */
+	ino_t ino;   /* whose path names another object by the time it applies */
 };
 
 struct nono_caps {

@@ -4,6 +4,7 @@
 
 #include "nono.h"
 
+#include <sys/types.h>
 #include <errno.h>
 #include <linux/filter.h>
 #include <pthread.h>
@@ -53,6 +54,8 @@ static inline int nono_steal_fd(int *fd)
  * grant covers itself and everything below it ("/a" covers "/a/b", not "/ab"); a file grant covers
  * exactly itself. */
 NONO_HIDDEN bool nono_path_within(const char *path, const char *grant, bool grant_is_dir);
+/* The device and inode grant i's resolved path named when the grant was made (0 or -ERANGE). */
+NONO_HIDDEN int nono_caps_grant_id(const nono_caps *caps, size_t i, dev_t *dev, ino_t *ino);
 
 /* ---- proc.c ---- */
 /* One field of /proc/TID/status ("Threads", "Umask", "Tgid", … without the colon), parsed as a

@@ -14,6 +14,7 @@
 #include "uapi.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -110,13 +111,30 @@ static size_t ruleset_attr_size(int abi)
 	return NONO_RULESET_ATTR_SIZE_V1;
 }
 
-static int add_path_rule(int ruleset_fd, const nono_grant *g, uint64_t handled, nono_error *err)
+/* Is the object open at `fd` the one the canonical `path` names now, with no symlink on the way
+ * (its name as the kernel gives it)? For a grant whose object changed in place since it was
+ * resolved: an automount point mounted by the open, a directory replaced by another. */
+static bool named_by(int fd, const char *path)
+{
+	char link[32], now[PATH_MAX];
+	snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, now, sizeof now - 1);
+	if (n < 0)
+		return false;
+	now[n] = '\0';
+	return !strcmp(now, path);
+}
+
+static int add_path_rule(int ruleset_fd, const nono_grant *g, dev_t dev, ino_t ino,
+			 uint64_t handled, nono_error *err)
 {
 	/* O_NOFOLLOW: `resolved` is canonical; if its last component is a symlink now, the path was
-	 * swapped after the grant was made — refuse rather than follow it somewhere else. */
-	/* A directory grant opens with O_DIRECTORY: the kernel then refuses a file or a symlink in
-	 * its place (ENOTDIR) and the fstat below is not needed, one syscall less a rule for ~50
-	 * directory rules a `nono run` (issue 10's startup target). */
+	 * swapped after the grant was made — refuse rather than follow it somewhere else. A
+	 * directory grant opens with O_DIRECTORY: the kernel then refuses a file or a symlink in its
+	 * place (ENOTDIR). A directory on the way that became a symlink is followed by the open,
+	 * so the object opened must be the one the grant resolved (device and inode): otherwise the
+	 * rule would cover another tree than the one --dry-run and the ledger name (review of
+	 * 2026-12-05 c, R5). */
 	cleanup_fd int fd = open(g->resolved, O_PATH | O_CLOEXEC | O_NOFOLLOW |
 						      (g->is_file ? 0 : O_DIRECTORY));
 	if (fd < 0 && errno == ENOTDIR && !g->is_file)
@@ -126,11 +144,13 @@ static int add_path_rule(int ruleset_fd, const nono_grant *g, uint64_t handled, 
 		return nono_fail(err, -errno, "landlock: cannot open grant '%s': %s", g->resolved,
 				 strerror(errno));
 	struct stat st;
-	if (!g->is_file)
-		st.st_mode = S_IFDIR;
-	else if (fstat(fd, &st) != 0)
+	if (fstat(fd, &st) != 0)
 		return nono_fail(err, -errno, "landlock: cannot stat grant '%s': %s", g->resolved,
 				 strerror(errno));
+	if ((st.st_dev != dev || st.st_ino != ino) && !named_by(fd, g->resolved))
+		return nono_fail(err, -ESTALE, "landlock: grant '%s' names another file or directory "
+				 "than when it was granted (a directory on the way was replaced): "
+				 "refused", g->resolved);
 	if (S_ISLNK(st.st_mode))
 		return nono_fail(err, -ELOOP, "landlock: grant '%s' became a symlink", g->resolved);
 	/* A file grant must still be a file: a directory in its place would turn a single-file grant
@@ -213,7 +233,11 @@ int nono_landlock_build(const nono_caps *caps, const struct nono_plan *plan, int
 		int r = nono_caps_grant(caps, i, &g);
 		if (r < 0)
 			return nono_fail(err, r, "landlock: cannot read grant %zu", i);
-		r = add_path_rule(rfd, &g, plan->fs_handled, err);
+		dev_t dev;
+		ino_t ino;
+		r = nono_caps_grant_id(caps, i, &dev, &ino);
+		if (r == 0)
+			r = add_path_rule(rfd, &g, dev, ino, plan->fs_handled, err);
 		if (r < 0)
 			return r;
 	}
