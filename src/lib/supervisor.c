@@ -207,7 +207,7 @@ int nono_sup_new(int listener, const nono_caps *caps, const struct nono_sup_conf
 	s->listener = -1;
 	s->stop_fd = -1;
 	for (size_t i = 0; i < N_ELEMENTS(s->pidfds); i++)
-		s->pidfds[i].pidfd = s->pidfds[i].memfd = -1;
+		s->pidfds[i].pidfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	atomic_init(&s->audit_write_errors, 0);

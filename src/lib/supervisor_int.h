@@ -47,9 +47,6 @@ struct meta_memo {
 struct pidfd_slot {
 	uint32_t tid;
 	int pidfd;
-	int memfd; /* /proc/TID/mem, opened on first use: pread is ~3x cheaper than process_vm_readv
-		    * here. It names one mm for good: after an exec or a reuse of the tid it reads
-		    * nothing (EIO) and is reopened. */
 };
 
 struct nono_supervisor {

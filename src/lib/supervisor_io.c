@@ -155,28 +155,14 @@ bool nono_sup_id_valid(struct nono_supervisor *s, uint64_t id)
 
 /* ---- reading the child ---- */
 
-static void find_slot(struct rq *q);
-
+/* The task's memory, read with process_vm_readv at the time of the request: it reads the mm the
+ * thread `tid` has now. A cached /proc/TID/mem fd was ~1 us cheaper but names the mm it was opened
+ * on for good, and that mm can outlive the thread's use of it: a vfork child that execs, or a
+ * thread that exits while its process lives on and whose tid a new process then gets, had its
+ * arguments read from the other process's memory (review of 2026-12-05 d, #1 and #2: a chmod
+ * acted on another granted file than the one named, and reported success). */
 int nono_sup_fetch(struct rq *q, uint64_t remote, void *buf, size_t len)
 {
-	if (q->slot < 0)
-		find_slot(q);
-	if (q->slot >= 0 && remote <= (uint64_t)INT64_MAX - len) {
-		struct pidfd_slot *e = &q->s->pidfds[q->slot];
-		for (int attempt = 0; attempt < 2; attempt++) {
-			if (e->memfd < 0) {
-				char p[64];
-				snprintf(p, sizeof p, "/proc/%u/mem", q->tid);
-				e->memfd = open(p, O_RDONLY | O_CLOEXEC);
-				if (e->memfd < 0)
-					break;
-			}
-			if (pread(e->memfd, buf, len, (off_t)remote) == (ssize_t)len)
-				return 0;
-			close(e->memfd); /* stale mm, or a bad address: retry fresh, then ask */
-			e->memfd = -1;
-		}
-	}
 	struct iovec l = {buf, len}, r = {(void *)(uintptr_t)remote, len};
 	ssize_t n = process_vm_readv((pid_t)q->tid, &l, 1, &r, 1, 0);
 	if (n < 0)
@@ -212,9 +198,7 @@ static void slot_clear(struct pidfd_slot *e)
 {
 	if (e->pidfd >= 0)
 		close(e->pidfd);
-	if (e->memfd >= 0)
-		close(e->memfd);
-	e->pidfd = e->memfd = -1;
+	e->pidfd = -1;
 }
 
 void nono_sup_pidfds_close(struct nono_supervisor *s)
@@ -231,21 +215,6 @@ static void slot_keep(struct rq *q, int pidfd)
 	s->pidfds[i].tid = q->tid;
 	s->pidfds[i].pidfd = pidfd;
 	q->slot = (int)i;
-}
-
-/* A path call takes no fd first: its task's slot, if an earlier call made one, so that its memory
- * is read with pread on the slot's memfd (~3x cheaper than process_vm_readv). No new pidfd is
- * opened for it: before 6.9 a non-leader thread's costs a /proc read and is not cached. The memfd
- * names one mm for good (a stale one reads nothing and is reopened) and ID_VALID follows every
- * read. */
-static void find_slot(struct rq *q)
-{
-	struct nono_supervisor *s = q->s;
-	for (unsigned i = 0; q->tid && i < N_ELEMENTS(s->pidfds); i++)
-		if (s->pidfds[i].pidfd >= 0 && s->pidfds[i].tid == q->tid) {
-			q->slot = (int)i;
-			return;
-		}
 }
 
 int nono_sup_take_fd(struct rq *q, int cfd)

@@ -13,7 +13,14 @@
  *   probe_meta removexattr PATH      removexattr(PATH, "user.nono_keep")
  *   probe_meta watch DIR             inotify on DIR: prints WATCHING, waits (<= 20 s) for a
  *                                    creation event, prints ESCAPED with the name it learned
- *   probe_meta fanotify DIR          the same with unprivileged fanotify (5.13+, DFID_NAME) */
+ *   probe_meta fanotify DIR          the same with unprivileged fanotify (5.13+, DFID_NAME)
+ *   probe_meta vfork_exec DIR        not an escape: whose memory the supervisor reads. DIR/a and
+ *                                    DIR/b (0644); the name "DIR/a" at a fixed address; a vfork
+ *                                    child fchmods DIR/a (0600) and chmods the name (0640) on the
+ *                                    parent's memory, then execs `vfork_child`, whose own memory
+ *                                    holds "DIR/b" at that address and which chmods it (0604).
+ *                                    Prints "a=MODE b=MODE": 640 and 604 when each call acted on
+ *                                    the name its caller gave (review of 2026-12-05 d, #1). */
 #include "probe.h"
 
 #include <stdbool.h>
@@ -73,8 +80,66 @@ static int watch(const char *dir, bool fan)
 	return wait_event(fd, "fanotify");
 }
 
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#define NAME_AT ((void *)0x300000000000UL)
+
+static char *name_at(const char *dir, const char *leaf)
+{
+	char *p = mmap(NAME_AT, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != NAME_AT)
+		return NULL;
+	snprintf(p, 4096, "%s/%s", dir, leaf);
+	return p;
+}
+
+static int vfork_exec(const char *self, const char *dir)
+{
+	char p[4096];
+	volatile int fd = -1; /* read by the vfork child */
+	for (const char *leaf = "a"; leaf; leaf = *leaf == 'a' ? "b" : NULL) {
+		snprintf(p, sizeof p, "%s/%s", dir, leaf);
+		int f = open(p, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (f < 0 || fchmod(f, 0644) < 0)
+			return probe_denied("create", errno);
+		if (*leaf == 'a')
+			fd = f;
+		else
+			close(f);
+	}
+	char *name = name_at(dir, "a");
+	if (!name)
+		return probe_denied("mmap", errno);
+	pid_t c = vfork();
+	if (c == 0) {
+		(void)fchmod(fd, 0600);
+		(void)chmod(name, 0640);
+		execl(self, self, "vfork_child", dir, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	if (c < 0 || waitpid(c, &st, 0) != c)
+		return probe_denied("vfork", errno);
+	struct stat a, b;
+	snprintf(p, sizeof p, "%s/a", dir);
+	int ra = stat(p, &a);
+	snprintf(p, sizeof p, "%s/b", dir);
+	if (ra < 0 || stat(p, &b) < 0)
+		return probe_denied("stat", errno);
+	printf("a=%o b=%o\n", (unsigned)a.st_mode & 07777, (unsigned)b.st_mode & 07777);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "vfork_exec"))
+		return vfork_exec(argv[0], argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "vfork_child")) {
+		char *name = name_at(argv[2], "b");
+		return name && chmod(name, 0604) == 0 ? 0 : 1;
+	}
 	if (argc < 3)
 		return 2;
 	const char *op = argv[1], *path = argv[2];

@@ -331,3 +331,16 @@ def test_meta_race_denied(victim, proxy_port, how, mode, abi):
         assert snapshot(f) == before, f"the ungranted file changed ({line})"
     finally:
         subprocess.run(["rm", "-rf", g], check=False)
+
+
+@pytest.mark.parametrize("net", [[], ["--net-block"]], ids=["allowed", "blocked"])
+def test_supervisor_reads_the_callers_own_memory(tmp_path, net):
+    """Review of 2026-12-05 d, #1: the supervisor read a path call's name through a cached
+    /proc/TID/mem, which after a vfork child's exec still named the parent's memory: the child's
+    chmod of DIR/b changed DIR/a (both granted) and reported success."""
+    d = str(tmp_path)
+    cmd = [str(NONO), "run", "-q", "-r", str(PROBES), "-a", d, *net, "--",
+           probe("probe_meta"), "vfork_exec", d]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "a=640 b=604", r.stdout
