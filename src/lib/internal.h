@@ -57,6 +57,11 @@ NONO_HIDDEN bool nono_path_within(const char *path, const char *grant, bool gran
 /* The device and inode grant i's resolved path named when the grant was made (0 or -ERANGE). */
 NONO_HIDDEN int nono_caps_grant_id(const nono_caps *caps, size_t i, dev_t *dev, ino_t *ino);
 
+/* ---- json.c ---- */
+/* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF): the rule jansson applies
+ * to every string it creates, and Rust's String. s[0..len) may hold NUL bytes. */
+NONO_HIDDEN bool nono_utf8_valid(const unsigned char *s, size_t len);
+
 /* ---- proc.c ---- */
 /* One field of /proc/TID/status ("Threads", "Umask", "Tgid", … without the colon), parsed as a
  * number in `base` (Umask is octal). tid 0 = the calling process (/proc/self/status).

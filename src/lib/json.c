@@ -65,11 +65,10 @@ static bool put(json_t *obj, const char *key, json_t *v)
 	return v && json_object_set_new(obj, key, v) == 0;
 }
 
-/* Strict UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF), the rule jansson applies
- * to every string it creates; checked here so that an invalid name and out-of-memory are told apart. */
-static bool utf8_valid(const unsigned char *s)
+bool nono_utf8_valid(const unsigned char *s, size_t len)
 {
-	while (*s) {
+	const unsigned char *end = s + len;
+	while (s < end) {
 		unsigned c = *s++;
 		if (c < 0x80)
 			continue;
@@ -81,6 +80,8 @@ static bool utf8_valid(const unsigned char *s)
 		else if ((c & 0xF8) == 0xF0)
 			n = 3, min = 0x10000, cp = c & 0x07;
 		else
+			return false;
+		if ((size_t)(end - s) < n)
 			return false;
 		for (unsigned k = 0; k < n; k++, s++) {
 			if ((*s & 0xC0) != 0x80)
@@ -96,7 +97,7 @@ static bool utf8_valid(const unsigned char *s)
 static json_t *path_string(const char *p, const char *what, size_t i, nono_error *err, int *rc)
 {
 	/* jansson only emits valid UTF-8; Linux paths need not be. */
-	if (!utf8_valid((const unsigned char *)p)) {
+	if (!nono_utf8_valid((const unsigned char *)p, strlen(p))) {
 		*rc = nono_fail(err, -EINVAL, "%s[%zu]: path %s is not valid UTF-8 and cannot be "
 				"saved as JSON", what, i, p);
 		return NULL;

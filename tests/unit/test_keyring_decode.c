@@ -44,6 +44,9 @@ static void test_decode(void)
 		"go-keyring-base64:Zg===",           /* three '=' */
 		"go-keyring-base64://4=",            /* 0xff 0xfe: not UTF-8 */
 		"go-keyring-base64:wA==",            /* 0xc0: an overlong lead byte */
+		"go-keyring-base64:4ICv",            /* overlong '/' in three bytes (review I1) */
+		"go-keyring-base64:7aCA",            /* a UTF-16 surrogate (review I1) */
+		"go-keyring-base64:9JCAgA==",        /* above U+10FFFF (review I1) */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		s = decode(bad[i], &rc, &err);

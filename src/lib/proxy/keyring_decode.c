@@ -19,21 +19,6 @@ static int b64(unsigned char c)
 			  : -1;
 }
 
-static bool utf8_ok(const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i];
-		size_t k = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 4;
-		if (k == 4 || (k == 1 && c < 0xc2) || i + k >= n + (k == 0))
-			return false;
-		for (size_t j = 1; j <= k; j++)
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-		i += k + 1;
-	}
-	return true;
-}
-
 int np_go_keyring_decode(const char *prefix, const char *source, unsigned char *buf, size_t *len,
 			 nono_error *err)
 {
@@ -70,7 +55,7 @@ int np_go_keyring_decode(const char *prefix, const char *source, unsigned char *
 	if (!o)
 		return nono_fail(err, -EINVAL, "route %s: credential %.300s: the go-keyring value decodes to "
 					       "nothing", prefix, source);
-	if (!utf8_ok(buf, o))
+	if (!nono_utf8_valid(buf, o))
 		return nono_fail(err, -EINVAL, "route %s: credential %.300s: the go-keyring value does not "
 					       "decode to UTF-8 text", prefix, source);
 	return 0;
