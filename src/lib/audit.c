@@ -7,7 +7,7 @@
 #include <pthread.h>
 #include <string.h>
 
-/* The slots grow on demand up to `cap` (doubling): an event is ~20 KB, so the CLI's 4096-event
+/* The slots grow on demand up to `cap` (doubling): an event is ~1.3 KB, so the CLI's 65,536-event
  * ring was an 82 MB calloc on every `nono run` (mmap, munmap, a larger address space to fork)
  * although a typical run records no event at all (issue 10's startup target). */
 #define AUDIT_FIRST_SLOTS 8
