@@ -36,12 +36,10 @@ nono_audit *nono_audit_new(size_t capacity)
 	return a;
 }
 
-/* Double the slots (not past cap), keeping the events in order from slot 0. False when out of
- * memory: the ring then stays at its size and overwrites its oldest event, counted as dropped,
- * as a full ring does. Called with the lock held. */
-static bool audit_grow(nono_audit *a)
+/* The ring moved into `n` (>= a->len) fresh slots, oldest first. False (the ring unchanged) when out
+ * of memory. Lock held. */
+static bool audit_resize(nono_audit *a, size_t n)
 {
-	size_t n = a->alloc * 2 < a->cap ? a->alloc * 2 : a->cap;
 	nono_audit_event *ev = malloc(n * sizeof *ev);
 	if (!ev)
 		return false;
@@ -52,6 +50,14 @@ static bool audit_grow(nono_audit *a)
 	a->alloc = n;
 	a->head = 0;
 	return true;
+}
+
+/* Double the slots (not past cap), keeping the events in order from slot 0. False when out of
+ * memory: the ring then stays at its size and overwrites its oldest event, counted as dropped,
+ * as a full ring does. Called with the lock held. */
+static bool audit_grow(nono_audit *a)
+{
+	return audit_resize(a, a->alloc * 2 < a->cap ? a->alloc * 2 : a->cap);
 }
 
 void nono_audit_free(nono_audit *a)
@@ -89,17 +95,8 @@ static void audit_shrink(nono_audit *a)
 	size_t n = a->alloc;
 	while (n > AUDIT_FIRST_SLOTS && a->len <= n / 4)
 		n /= 2;
-	if (n == a->alloc)
-		return;
-	nono_audit_event *ev = malloc(n * sizeof *ev);
-	if (!ev)
-		return;
-	for (size_t i = 0; i < a->len; i++)
-		ev[i] = a->ev[(a->head + i) % a->alloc];
-	free(a->ev);
-	a->ev = ev;
-	a->alloc = n;
-	a->head = 0;
+	if (n != a->alloc)
+		(void)audit_resize(a, n);
 }
 
 size_t nono_audit_drain(nono_audit *a, nono_audit_event *out, size_t max)
