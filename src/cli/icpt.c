@@ -93,7 +93,6 @@ int icpt_prepare(const struct icpt_opts *io, nono_proxy_config *cfg, nono_caps *
 	 * it exists (icpt_grant_bundle). A grant on the directory let the command read whatever
 	 * else lies in it (review of 2026-12-05 c, R1: a profile naming $HOME gave read access to
 	 * all of it, a file:// secret beside the CA included). */
-	(void)caps;
 	if (nono_proxy_config_set_intercept_ca_dir(cfg, dir, &err) < 0) {
 		cli_err("%s: %s", what, err.message);
 		return EXIT_USAGE;
