@@ -15,20 +15,11 @@ import pytest
 from conftest import run_nono
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "helpers"))
-from keyring_session import KeyringSession, missing_tools  # noqa: E402
+from keyring_session import start_session  # noqa: E402
 from tls_fixtures import pki, up  # noqa: E402,F401  (pytest fixtures)
 
 SECRET = "sk-keyring-" + secrets.token_hex(12)
 OTHER = "sk-other-" + secrets.token_hex(12)
-
-
-def start_session(root, **kw):
-    if missing_tools():
-        pytest.skip(f"no {', '.join(missing_tools())} (scripts/deps.sh installs them)")
-    try:
-        return KeyringSession(root, **kw)
-    except (RuntimeError, OSError) as e:
-        pytest.skip(f"the secret service cannot start here: {e}")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from conftest import run_nono
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "helpers"))
-from keyring_session import KeyringSession, missing_tools  # noqa: E402
+from keyring_session import start_session  # noqa: E402
 from tls_fixtures import pki, up  # noqa: E402,F401  (pytest fixtures)
 
 SECRET = "gho_" + secrets.token_hex(16)
@@ -24,12 +24,7 @@ GK = "go-keyring-base64:" + base64.b64encode(SECRET.encode()).decode()
 
 @pytest.fixture(scope="module")
 def ks(tmp_path_factory):
-    if missing_tools():
-        pytest.skip(f"no {', '.join(missing_tools())} (scripts/deps.sh installs them)")
-    try:
-        s = KeyringSession(tmp_path_factory.mktemp("keyring"))
-    except (RuntimeError, OSError) as e:
-        pytest.skip(f"the secret service cannot start here: {e}")
+    s = start_session(tmp_path_factory.mktemp("keyring"))
     s.store(GK, "service", "gh:github.com", "username", "alice", label="gh")
     s.store(RAW, "service", "gh:github.com", "username", "plain", label="not go-keyring")
     s.store("go-keyring-base64:!!notbase64!!", "service", "gh:github.com", "username", "broken")

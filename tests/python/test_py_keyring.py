@@ -12,7 +12,7 @@ import pytest
 from nono_py_testlib import make_base_caps
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "integration" / "helpers"))
-from keyring_session import KeyringSession, missing_tools  # noqa: E402
+from keyring_session import start_session  # noqa: E402
 from tls_fixtures import pki, up  # noqa: E402,F401  (pytest fixtures)
 
 SECRET = "sk-pykeyring-" + secrets.token_hex(10)
@@ -20,12 +20,7 @@ SECRET = "sk-pykeyring-" + secrets.token_hex(10)
 
 @pytest.fixture(scope="module")
 def ks(tmp_path_factory):
-    if missing_tools():
-        pytest.skip(f"no {', '.join(missing_tools())} (scripts/deps.sh installs them)")
-    try:
-        s = KeyringSession(tmp_path_factory.mktemp("keyring"))
-    except (RuntimeError, OSError) as e:
-        pytest.skip(f"the secret service cannot start here: {e}")
+    s = start_session(tmp_path_factory.mktemp("keyring"))
     s.store(SECRET, "service", "nono", "username", "py-key")
     yield s
     s.stop()

@@ -30,6 +30,18 @@ def missing_tools():
     return [t for t in TOOLS if not shutil.which(t)]
 
 
+def start_session(root, **kw):
+    """A KeyringSession under `root`, or the test skipped with the reason (tools missing, or the
+    secret service cannot start here)."""
+    import pytest
+    if missing_tools():
+        pytest.skip(f"no {', '.join(missing_tools())} (scripts/deps.sh installs them)")
+    try:
+        return KeyringSession(root, **kw)
+    except (RuntimeError, OSError) as e:
+        pytest.skip(f"the secret service cannot start here: {e}")
+
+
 class KeyringSession:
     """start(secret_service=True): a bus, and unless secret_service is False the keyring on it."""
 
