@@ -36,6 +36,14 @@ def verify(env, sid):
     return r.returncode, r.stdout + r.stderr
 
 
+def unix_listener(path):
+    """A listening unix socket at `path` (close it when done)."""
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(path))
+    s.listen(1)
+    return s
+
+
 @pytest.fixture
 def recorded(tmp_path, env):
     """A session with a supervisor decision and proxy decisions: a unix-socket connect denied
@@ -44,9 +52,7 @@ def recorded(tmp_path, env):
     work.mkdir()
     sock = work / "s.sock"
     # A real listener: a connect to a missing path is answered ENOENT unrecorded (no decision)
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(str(sock))
-    listener.listen(1)
+    listener = unix_listener(sock)
     code = ("import socket\ns = socket.socket(socket.AF_UNIX)\n"
             f"for _ in range(2):\n"
             f"    try: s.connect({str(sock)!r})\n    except OSError as e: print('denied', e.errno)\n")
@@ -278,9 +284,7 @@ def test_denials_without_a_draining_thread_all_reach_the_ledger(tmp_path, env):
     work = tmp_path / "work"
     work.mkdir()
     sock = work / "s.sock"
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(str(sock))
-    listener.listen(1)
+    listener = unix_listener(sock)
     code = ("import socket\nn = 0\nfor _ in range(4200):\n    s = socket.socket(socket.AF_UNIX)\n"
             f"    try: s.connect({str(sock)!r})\n    except PermissionError: n += 1\n"
             "    s.close()\nprint(n)\n")
